@@ -1,0 +1,12 @@
+"""Exact, fast PyTorch implementations of the momentum optimizers whose optimal zones Zone Explorer maps.
+
+``optimizers`` depends on torch alone. :mod:`optimizers.registry` lists every optimizer (ours and torch's
+baselines) with its hyperparameter domains; :mod:`optimizers.filters` gives the momentum-filter view.
+"""
+
+from .autosgm import AutoSGM
+from .fsgdm import FSGDM
+from .gsgd import GSGD
+from .lion import Lion
+
+__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion"]

@@ -1,0 +1,103 @@
+"""What every optimizer here shares: validated param groups, closures, gradient collection, tensor grouping."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, ClassVar, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from .hyperparams import Hyperparameter, reject_unknown_keywords
+
+__all__ = ["SparseGradientError", "ZoneOptimizer", "group_by_device_and_dtype"]
+
+
+class SparseGradientError(TypeError, RuntimeError):
+    """A sparse gradient reached a dense optimizer (a TypeError, and a RuntimeError as torch.optim raises)."""
+
+
+class ZoneOptimizer(torch.optim.Optimizer):
+    """Base class: group hyperparameters are validated against :attr:`hyperparameters` whenever a group is added.
+
+    Subclasses declare ``hyperparameters`` (the group-level domains, shared with the registry), may override
+    :meth:`_check_group` for constraints between hyperparameters and :meth:`_prepare_group` for values derived
+    when a group is created (GSGD's ``scaling=None`` -> 1/lr, FSGDM's step counter).
+    """
+
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
+    #: group keys that are switches rather than searchable hyperparameters
+    switches: ClassVar[tuple[str, ...]] = ("foreach",)
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any], extra_kwargs: dict[str, Any] | None = None) -> None:
+        if extra_kwargs:
+            reject_unknown_keywords(type(self).__name__, extra_kwargs, self._keyword_names())
+        for hp in self.hyperparameters:
+            if hp.name in defaults:
+                defaults[hp.name] = hp.validate(defaults[hp.name], owner=type(self).__name__)
+        super().__init__(params, defaults)
+
+    @classmethod
+    def _keyword_names(cls) -> list[str]:
+        return [hp.name for hp in cls.hyperparameters] + list(cls.switches)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        owner = f"{type(self).__name__} param group"
+        for hp in self.hyperparameters:
+            if hp.name in param_group:
+                param_group[hp.name] = hp.validate(param_group[hp.name], owner=owner)
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._check_group(group)
+            self._prepare_group(group)
+        except Exception:
+            self.param_groups.pop()  # a rejected group leaves the optimizer as it was
+            raise
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Raise ``ValueError`` for combinations of valid values that do not work together."""
+
+    def _prepare_group(self, group: dict[str, Any]) -> None:
+        """Fill values derived when the group is created."""
+
+    # ---- helpers for step() ------------------------------------------------------------------------------
+    @staticmethod
+    def _evaluate_closure(closure: Callable[[], Any] | None) -> Any:
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    def _params_with_grad(self, group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
+        params, grads = [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise SparseGradientError(
+                    f"{type(self).__name__} does not support sparse gradients; use a dense embedding "
+                    "(sparse=False) or torch.optim.SparseAdam for sparse parameters"
+                )
+            params.append(p)
+            grads.append(p.grad)
+        return params, grads
+
+    @staticmethod
+    def _use_foreach(group: dict[str, Any], params: Sequence[Tensor]) -> bool:
+        """``foreach=None`` means: the multi-tensor path wherever every tensor is on an accelerator."""
+        if group.get("foreach") is not None:
+            return bool(group["foreach"])
+        return bool(params) and all(p.device.type != "cpu" for p in params)
+
+
+def group_by_device_and_dtype(*lists: Sequence[Tensor]) -> list[tuple[list[Tensor], ...]]:
+    """Split parallel tensor lists into sub-lists that share device and dtype (what ``torch._foreach_*`` needs)."""
+    buckets: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], ...]] = defaultdict(
+        lambda: tuple([] for _ in lists)
+    )
+    for items in zip(*lists):
+        key = (items[0].device, items[0].dtype)
+        for bucket, item in zip(buckets[key], items):
+            bucket.append(item)
+    return list(buckets.values())

@@ -1,0 +1,141 @@
+r"""The momentum-filter reading of the optimizers (the seeds' frequency-domain theory).
+
+Each optimizer's momentum is a first-order linear filter acting on the gradient sequence,
+
+.. math::
+    H(z) = b\,\frac{1 - \gamma z^{-1}}{1 - u z^{-1}},
+
+with pole :math:`u`, zero :math:`\gamma` and gain :math:`b`. Its magnitude response on the unit circle,
+:math:`|H(e^{j\omega})|`, tells which gradient frequencies a step amplifies (low :math:`\omega`: the slowly
+varying, consistent part) and which it suppresses (high :math:`\omega`: the alternating noise).
+
+- SGD momentum (torch): :math:`u = \mu`, :math:`b = 1 - \text{dampening}`; Nesterov adds a zero.
+- EMA-style momentum: :math:`b = 1 - u`, unit DC gain ("purely attenuating").
+- FSGDM: stage by stage :math:`u = s/(s + c\sigma)`, :math:`b = v`; terminal DC gain :math:`v(1 + 1/c)`.
+- AutoSGM: pole :math:`\beta_i`, zero :math:`\gamma_i`, :math:`b = \eta_i/(1-\gamma_i)` (:math:`\eta_i = 0` means
+  :math:`1-\beta_i`).
+- GSGD: EMA with :math:`u = \beta_\text{eff}`; its Nesterov term :math:`\nu(d_t - m_{t-1})` gives
+  :math:`b = 1-u+\nu`, :math:`\gamma = \nu/b`.
+- Lion: the linear part inside the sign, :math:`u = \beta_2`, :math:`b = 1-\beta_1`,
+  :math:`\gamma = (\beta_2-\beta_1)/(1-\beta_1)`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+
+from .fsgdm import momentum_coefficient
+
+__all__ = ["MomentumFilter", "ema_filter", "momentum_filter", "fsgdm_stage_filters", "sgd_filter"]
+
+
+@dataclass(frozen=True)
+class MomentumFilter:
+    """First-order filter ``H(z) = gain * (1 - zero z^-1) / (1 - pole z^-1)``."""
+
+    pole: float
+    gain: float
+    zero: float = 0.0
+
+    @property
+    def dc_gain(self) -> float:
+        """|H| at omega = 0: the amplification of a constant gradient (inf for a pole at 1)."""
+        return math.inf if self.pole == 1.0 else self.gain * (1.0 - self.zero) / (1.0 - self.pole)
+
+    @property
+    def nyquist_gain(self) -> float:
+        """|H| at omega = pi: the gain on gradients that flip sign every step."""
+        return self.gain * (1.0 + self.zero) / (1.0 + self.pole)
+
+    def magnitude(self, omega: torch.Tensor) -> torch.Tensor:
+        """|H(e^{j omega})| for angular frequencies ``omega`` in [0, pi] (float64)."""
+        z_inv = torch.exp(-1j * omega.to(torch.float64))
+        return (self.gain * (1 - self.zero * z_inv) / (1 - self.pole * z_inv)).abs()
+
+    def response(self, n: int = 256) -> dict[str, Any]:
+        """The magnitude response on ``n`` evenly spaced frequencies in [0, pi], as plain lists."""
+        if n < 2:
+            raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        omega = torch.linspace(0.0, math.pi, n, dtype=torch.float64)
+        return {
+            "pole": self.pole, "zero": self.zero, "gain": self.gain,
+            "dc_gain": self.dc_gain, "nyquist_gain": self.nyquist_gain,
+            "omega": omega.tolist(), "magnitude": self.magnitude(omega).tolist(),
+        }
+
+
+def sgd_filter(momentum: float, dampening: float = 0.0, nesterov: bool = False) -> MomentumFilter:
+    if not nesterov:
+        return MomentumFilter(pole=momentum, gain=1.0 - dampening)
+    # step direction d_t + mu*m_t with m = (1-damp)/(1 - mu z^-1) d
+    b = 1.0 + momentum * (1.0 - dampening)
+    return MomentumFilter(pole=momentum, gain=b, zero=momentum / b)
+
+
+def ema_filter(pole: float) -> MomentumFilter:
+    return MomentumFilter(pole=pole, gain=1.0 - pole)
+
+
+def _fsgdm(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
+    u = momentum_coefficient(step, cfg["c_scaling"], cfg["n_stages"], cfg["sigma"])
+    return MomentumFilter(pole=u, gain=cfg["v_coefficient"])
+
+
+def _autosgm(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
+    beta, gamma, eta = cfg["beta_i"], cfg["gamma_i"], cfg["eta_i"]
+    eta = eta if eta != 0 else 1.0 - beta
+    return MomentumFilter(pole=beta, gain=eta / (1.0 - gamma), zero=gamma)
+
+
+def _gsgd(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
+    beta, lr = cfg["momentum"], cfg["lr"]
+    scaling = cfg.get("scaling") or 1.0 / (lr + 1e-12)
+    u = max(beta, 1.0 - lr * scaling * (1.0 - beta))
+    nu = cfg.get("nesterov", 0.0) or 0.0
+    b = 1.0 - u + nu
+    return MomentumFilter(pole=u, gain=b, zero=nu / b if b else 0.0)
+
+
+def _lion(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
+    b1, b2 = cfg["beta1"], cfg["beta2"]
+    return MomentumFilter(pole=b2, gain=1.0 - b1, zero=(b2 - b1) / (1.0 - b1))
+
+
+_BUILDERS = {
+    "fsgdm": _fsgdm,
+    "autosgm": _autosgm,
+    "gsgd": _gsgd,
+    "lion": _lion,
+    "sgd": lambda cfg, step: sgd_filter(cfg["momentum"], cfg.get("dampening", 0.0), cfg.get("nesterov", False)),
+    "adam": lambda cfg, step: ema_filter(cfg["beta1"]),
+    "adamw": lambda cfg, step: ema_filter(cfg["beta1"]),
+}
+
+
+def momentum_filter(optimizer: str, config: Mapping[str, Any], step: int = 1) -> MomentumFilter:
+    """The filter acting on gradients at the ``step``-th call (1-based) for a registry name and flat config.
+
+    ``config`` is a complete flat config as :meth:`optimizers.registry.OptimizerSpec.validate` returns it.
+    """
+    if optimizer not in _BUILDERS:
+        raise ValueError(f"optimizer: no momentum filter for {optimizer!r} (known: {', '.join(_BUILDERS)})")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"step must be an integer >= 1, got {step!r}")
+    return _BUILDERS[optimizer](config, step)
+
+
+def fsgdm_stage_filters(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """FSGDM's filter on each stage of the run: ``[{"stage", "first_step", "filter"}, ...]``.
+
+    Stage k covers calls ``k*delta .. (k+1)*delta - 1`` (stage 0 starts at call 1), ``delta = sigma // n_stages``.
+    """
+    delta = config["sigma"] // config["n_stages"]
+    stages = []
+    for k in range(config["n_stages"]):
+        first = max(1, k * delta)
+        stages.append({"stage": k, "first_step": first, "filter": _fsgdm(config, first)})
+    return stages

@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh SQLite file, a fresh PostgreSQL database per test, an engine-ready URL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Iterator
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'zone-explorer.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards. CI starts the server (see .ci/run)."""
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; .ci/run should have started it")
+        pytest.skip("PostgreSQL is not reachable")
+    import psycopg
+
+    name = f"ze_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    from zone_explorer.db import get_engine, normalize_url
+    from zone_explorer.studies import storage_for
+
+    # release pooled connections held by this process before dropping
+    for cached in (get_engine, storage_for):
+        cached.cache_clear()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """Both backends: each test using it runs on SQLite and on PostgreSQL."""
+    from zone_explorer.db import init_db
+
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return init_db(url)
