@@ -1,0 +1,280 @@
+"""Job lifecycle: validate a job spec, create its row and Optuna study, report progress, cancel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from optimizers.registry import get_optimizer
+
+from .db import session_scope
+from .models import Job, TrialClaim, utcnow
+from .spaces import RUN_LENGTH_PARAMS, Space, SpaceError, default_space
+from .studies import PRUNERS, SAMPLERS, storage_for
+from .tasks import Task, get_task
+
+__all__ = [
+    "JobSpec", "JobSpecError", "cancel_job", "create_job", "get_job", "job_progress", "list_jobs", "max_trials",
+    "run_length",
+]
+
+ACTIVE = ("queued", "running")
+MAX_SEEDS = 16
+MAX_EPOCHS = 1000
+
+
+def max_trials() -> int:
+    """The cap on ``n_trials`` per job (``ZONE_EXPLORER_MAX_TRIALS``, default 100000)."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_TRIALS", "100000"))
+
+
+class JobSpecError(ValueError):
+    """An invalid job; ``field`` names the offending field (``space.params.lr.low``, ``n_trials``, ...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def run_length(task: Task, optimizer: str, epochs: int) -> dict[str, int]:
+    """What the user would otherwise compute by hand: FSGDM's sigma (total steps) and stages, AutoSGM's window."""
+    steps = task.steps_per_epoch()
+    if optimizer == "fsgdm":
+        return {"sigma": steps * epochs, "n_stages": min(epochs, steps * epochs)}
+    if optimizer == "autosgm":
+        return {"tau": epochs, "spe": steps}
+    return {}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job. Build it with :meth:`parse`, which names the field of every problem."""
+
+    task: str
+    optimizer: str
+    space: Space
+    sampler: str = "tpe"
+    pruner: str = "none"
+    n_trials: int = 40
+    seeds: tuple[int, ...] = (0,)
+    epochs: int = 0
+    sampler_seed: int | None = None
+    derived: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> "JobSpec":
+        if not isinstance(data, Mapping):
+            raise JobSpecError("job", "must be an object")
+        known = {"task", "optimizer", "space", "sampler", "pruner", "n_trials", "seeds", "epochs", "sampler_seed"}
+        for key in data:
+            if key not in known:
+                raise JobSpecError(str(key), f"unknown field (valid: {', '.join(sorted(known))})")
+        try:
+            task = get_task(data.get("task"))
+        except (ValueError, TypeError) as err:
+            raise JobSpecError("task", str(err).split(": ", 1)[-1] if ": " in str(err) else str(err)) from None
+        optimizer = data.get("optimizer")
+        try:
+            get_optimizer(optimizer)
+        except ValueError as err:
+            raise JobSpecError("optimizer", str(err).split(": ", 1)[-1]) from None
+        raw_space = data.get("space")
+        try:
+            if raw_space is None:
+                space = default_space(optimizer)
+            elif isinstance(raw_space, str):
+                space = Space.from_json(raw_space)
+            else:
+                space = Space.from_dict({"optimizer": optimizer, **raw_space} if isinstance(raw_space, Mapping) and "optimizer" not in raw_space else raw_space)
+        except SpaceError as err:
+            raise JobSpecError(f"space.{err.field}" if not err.field.startswith("space") else err.field, err.message) from None
+        if space.optimizer != optimizer:
+            raise JobSpecError("space.optimizer", f"is {space.optimizer!r} but the job's optimizer is {optimizer!r}")
+        sampler = data.get("sampler", "tpe")
+        if sampler not in SAMPLERS:
+            raise JobSpecError("sampler", f"must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+        pruner = data.get("pruner", "none")
+        if pruner not in PRUNERS:
+            raise JobSpecError("pruner", f"must be one of {', '.join(PRUNERS)}; got {pruner!r}")
+        n_trials = _int(data.get("n_trials", 40), "n_trials", 1, max_trials())
+        epochs = _int(data.get("epochs", task.default_epochs), "epochs", 1, MAX_EPOCHS)
+        seeds_raw = data.get("seeds", [0])
+        if not isinstance(seeds_raw, (list, tuple)) or not seeds_raw:
+            raise JobSpecError("seeds", f"must be a non-empty list of up to {MAX_SEEDS} distinct integers >= 0")
+        seeds = tuple(_int(s, f"seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(seeds_raw))
+        if len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
+            raise JobSpecError("seeds", f"must be up to {MAX_SEEDS} distinct integers, got {list(seeds_raw)}")
+        sampler_seed = data.get("sampler_seed")
+        if sampler_seed is not None:
+            sampler_seed = _int(sampler_seed, "sampler_seed", 0, 2**31 - 1)
+        derived = run_length(task, optimizer, epochs)
+        # The default point of the space must be a valid config: catches e.g. a fixed n_stages above sigma.
+        probe = {k: (d.value if d.type == "fixed" else d.grid(1)[0]) for k, d in space.params.items()}
+        try:
+            space.config(probe, derived)
+        except (TypeError, ValueError) as err:
+            raise JobSpecError("space", f"gives an invalid {optimizer} config for this task: {err}") from None
+        return cls(task.name, optimizer, space, sampler, pruner, n_trials, seeds, epochs, sampler_seed, derived)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "optimizer": self.optimizer, "space": self.space.to_dict(), "sampler": self.sampler,
+            "pruner": self.pruner, "n_trials": self.n_trials, "seeds": list(self.seeds), "epochs": self.epochs,
+            "sampler_seed": self.sampler_seed,
+        }
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JobSpecError(name, f"must be an integer in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise JobSpecError(name, f"must be an integer in [{low}, {high}], got {value}")
+    return value
+
+
+def _same_spec(job: Job, spec: JobSpec) -> bool:
+    mine = spec.to_dict()
+    return all(getattr(job, k) == (list(v) if isinstance(v, tuple) else v) for k, v in mine.items() if k != "sampler_seed")
+
+
+def create_job(url: str, spec: JobSpec, *, idempotency_key: str | None = None, owner: str | None = None) -> tuple[Job, bool]:
+    """Store a job and create its Optuna study. Returns ``(job, created)``.
+
+    With an ``idempotency_key``, a retry of the same request returns the first job (``created=False``), even
+    when both requests race; reusing a key for a different job raises :class:`JobSpecError`.
+    """
+    if idempotency_key is not None:
+        existing = _job_by_key(url, idempotency_key)
+        if existing is not None:
+            return _check_replay(existing, spec), False
+    task = get_task(spec.task)
+    job_id = secrets.token_hex(8)
+    study_name = f"ze-{job_id}"
+    seed = spec.sampler_seed if spec.sampler_seed is not None else secrets.randbelow(2**31)
+    study = optuna.create_study(storage=storage_for(url), study_name=study_name, direction=task.direction)
+    for key, value in (("zone_explorer_job", job_id), ("task", spec.task), ("optimizer", spec.optimizer),
+                       ("space", spec.space.to_dict()), ("metric", task.metric), ("epochs", spec.epochs),
+                       ("seeds", list(spec.seeds)), ("run_length", spec.derived)):
+        study.set_user_attr(key, value)
+    job = Job(
+        id=job_id, status="queued", task=spec.task, optimizer=spec.optimizer, space=spec.space.to_dict(),
+        sampler=spec.sampler, sampler_seed=seed, pruner=spec.pruner, n_trials=spec.n_trials,
+        seeds=list(spec.seeds), epochs=spec.epochs, study_name=study_name, idempotency_key=idempotency_key,
+        owner=owner,
+    )
+    try:
+        with session_scope(url) as s:
+            s.add(job)
+    except IntegrityError:
+        optuna.delete_study(study_name=study_name, storage=storage_for(url))
+        existing = _job_by_key(url, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _check_replay(existing, spec), False
+    return job, True
+
+
+def _job_by_key(url: str, key: str) -> Job | None:
+    with session_scope(url) as s:
+        return s.scalars(sa.select(Job).where(Job.idempotency_key == key)).first()
+
+
+def _check_replay(job: Job, spec: JobSpec) -> Job:
+    if not _same_spec(job, spec):
+        raise JobSpecError("Idempotency-Key", f"was already used for a different job ({job.id}); use a new key")
+    return job
+
+
+def get_job(url: str, job_id: str) -> Job | None:
+    with session_scope(url) as s:
+        return s.get(Job, job_id)
+
+
+def list_jobs(url: str, *, status: str | None = None, task: str | None = None, optimizer: str | None = None,
+              limit: int = 50, offset: int = 0) -> tuple[list[Job], int]:
+    """Jobs, newest first, with the total count for pagination."""
+    query = sa.select(Job)
+    if status:
+        query = query.where(Job.status == status)
+    if task:
+        query = query.where(Job.task == task)
+    if optimizer:
+        query = query.where(Job.optimizer == optimizer)
+    with session_scope(url) as s:
+        total = s.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        jobs = list(s.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)))
+    return jobs, int(total or 0)
+
+
+def cancel_job(url: str, job_id: str) -> Job | None:
+    """Mark an active job cancelled; running trials stop within one epoch. Finished jobs are left as they are."""
+    with session_scope(url) as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return None
+        if job.status in ACTIVE:
+            job.status = "cancelled"
+            job.updated_at = utcnow()
+        return job
+
+
+@dataclass
+class Progress:
+    job_id: str
+    status: str
+    n_trials: int
+    claims: dict[str, int]
+    outcomes: dict[str, int]
+    finished: int
+    running: int
+    best_value: float | None
+    best_config: dict[str, Any] | None
+    eta_seconds: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def job_progress(url: str, job: Job) -> Progress:
+    """Counts by state, the best value and config so far, and an ETA from the mean trial time."""
+    with session_scope(url) as s:
+        rows = s.execute(
+            sa.select(TrialClaim.status, TrialClaim.outcome, TrialClaim.started_at, TrialClaim.finished_at)
+            .where(TrialClaim.job_id == job.id)
+        ).all()
+    claims: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    durations = []
+    for status, outcome, started, finished in rows:
+        claims[status] = claims.get(status, 0) + 1
+        if status == "done":
+            outcomes[outcome or "complete"] = outcomes.get(outcome or "complete", 0) + 1
+            if finished is not None:
+                durations.append((_aware(finished) - _aware(started)).total_seconds())
+    finished_n = claims.get("done", 0)
+    running = claims.get("running", 0)
+    best_value, best_config = _best(url, job)
+    eta = None
+    if job.status in ACTIVE and durations:
+        remaining = job.n_trials - finished_n
+        parallel = max(running, 1)
+        eta = remaining * (sum(durations) / len(durations)) / parallel
+    return Progress(job.id, job.status, job.n_trials, claims, outcomes, finished_n, running, best_value, best_config, eta)
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _best(url: str, job: Job) -> tuple[float | None, dict[str, Any] | None]:
+    from .trials import best_trial  # reads Optuna's tables directly
+
+    return best_trial(url, job.study_name)

@@ -1,0 +1,67 @@
+"""Our own tables, beside Optuna's in the same database (prefixed ``ze_`` so the two never collide)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    """A tuning job: task + optimizer + space + sampler + pruner + trials + seeds + budget."""
+
+    __tablename__ = "ze_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    #: queued -> running -> completed | cancelled | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    task: Mapped[str] = mapped_column(String(200))
+    optimizer: Mapped[str] = mapped_column(String(50))
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sampler: Mapped[str] = mapped_column(String(16))
+    sampler_seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pruner: Mapped[str] = mapped_column(String(16))
+    n_trials: Mapped[int] = mapped_column(Integer)
+    seeds: Mapped[list[int]] = mapped_column(JSON)
+    epochs: Mapped[int] = mapped_column(Integer)
+    study_name: Mapped[str] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class TrialClaim(Base):
+    """One slot of a job's trial budget, claimed by one worker. The unique (job_id, slot) pair is what makes
+    claiming safe across processes and machines: two workers racing for the last slot cannot both insert it."""
+
+    __tablename__ = "ze_trial_claims"
+    __table_args__ = (
+        UniqueConstraint("job_id", "slot", name="uq_ze_claim_slot"),
+        Index("ix_ze_claims_job_status", "job_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("ze_jobs.id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(200))
+    #: running -> done (complete, pruned or diverged: a result) | lost (worker died; retried) | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    optuna_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

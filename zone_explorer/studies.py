@@ -1,0 +1,67 @@
+"""Optuna storages, samplers and pruners, built explicitly so a study means the same thing in every Optuna 5.x."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import optuna
+
+from .db import engine_kwargs, normalize_url
+from .spaces import Space
+
+__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "storage_for"]
+
+SAMPLERS = ("tpe", "gp", "cmaes", "qmc", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+GRID_POINTS_DEFAULT = 7
+
+
+@lru_cache(maxsize=8)
+def storage_for(url: str) -> optuna.storages.RDBStorage:
+    """One RDBStorage per URL and process (it holds a connection pool)."""
+    url = normalize_url(url)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+
+
+def make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
+    """The sampler for a job. Every option that changed between Optuna versions is set here on purpose."""
+    if name == "tpe":
+        # Optuna 5 changed TPE's defaults; these are the settings our zone maps were judged with.
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=10, n_ei_candidates=24, multivariate=True, group=False, constant_liar=True,
+        )
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=1, warn_independent_sampling=False)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_independent_sampling=False)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid_for(space, n_trials), seed=seed)
+    raise ValueError(f"sampler: unknown sampler {name!r} (known: {', '.join(SAMPLERS)})")
+
+
+def grid_for(space: Space, n_trials: int) -> dict[str, list[Any]]:
+    """An even grid with at least ``n_trials`` points (the job evaluates ``n_trials`` of them): a classic zone map."""
+    searched = space.searched()
+    numeric = [k for k, d in searched.items() if d.type in ("float", "int")]
+    fixed_size = 1
+    for k, d in searched.items():
+        if k not in numeric:
+            fixed_size *= len(d.grid(0))
+    per_axis = max(2, math.ceil((max(n_trials, 1) / fixed_size) ** (1 / max(len(numeric), 1)) - 1e-9)) if numeric else 1
+    return space.grid(per_axis)
+
+
+def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4), interval_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"pruner: unknown pruner {name!r} (known: {', '.join(PRUNERS)})")

@@ -1,0 +1,51 @@
+"""Built-in training tasks and the task registry (see :mod:`zone_explorer.tasks.base` for adding your own)."""
+
+from __future__ import annotations
+
+from .base import (
+    ENTRY_POINT_GROUP,
+    Task,
+    TaskRun,
+    UnknownTaskError,
+    all_tasks,
+    get_task,
+    load_entry_point_tasks,
+    register_task,
+    task_load_errors,
+    task_names,
+)
+from .charlm_pydoc import CharLMPydocTask
+from .digits_cnn import DigitsCNNTask
+from .noisy_quadratic import NoisyQuadraticTask
+from .tabular_mlp import TabularMLPTask
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BUILTIN_TASKS",
+    "CharLMPydocTask",
+    "DigitsCNNTask",
+    "NoisyQuadraticTask",
+    "TabularMLPTask",
+    "Task",
+    "TaskRun",
+    "UnknownTaskError",
+    "all_tasks",
+    "get_task",
+    "load_entry_point_tasks",
+    "register_task",
+    "task_load_errors",
+    "task_names",
+]
+
+#: names of the tasks that ship with Zone Explorer
+BUILTIN_TASKS: tuple[str, ...] = ()
+
+
+def _register_builtins() -> None:
+    global BUILTIN_TASKS
+    for task in (DigitsCNNTask(), CharLMPydocTask(), TabularMLPTask(), NoisyQuadraticTask()):
+        register_task(task, replace=True)  # replace: re-importing the package must not fail
+    BUILTIN_TASKS = ("charlm-pydoc", "digits-cnn", "noisy-quadratic", "tabular-mlp")
+
+
+_register_builtins()

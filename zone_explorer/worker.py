@@ -1,0 +1,304 @@
+"""The worker: claim a trial slot, run it with a heartbeat, record the result; recover slots of dead workers.
+
+Any number of workers on any machines that reach the database cooperate through two rules:
+
+1. A slot is claimed by inserting ``(job_id, slot)`` into ``ze_trial_claims`` under a unique constraint, only
+   while fewer than ``n_trials`` claims are running or done. Two workers racing for the last slot cannot both
+   insert it, so a job ends with exactly ``n_trials`` finished trials and no trial runs twice.
+2. A running claim's heartbeat is refreshed every ``heartbeat_interval`` seconds. Any worker that finds one
+   older than ``grace_period`` marks it ``lost`` (one conditional UPDATE, so exactly one worker wins), fails its
+   Optuna trial with the reason and enqueues the same configuration again, which frees the slot for a retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .db import session_scope
+from .models import Job, TrialClaim, utcnow
+from .objective import TrialOutcome, TrialPlan, evaluate
+from .spaces import Space
+from .studies import make_pruner, make_sampler, storage_for
+
+__all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
+
+log = logging.getLogger("zone_explorer.worker")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Outcomes that are results: the slot is used up. Cancelled and lost slots are not.
+RESULT_STATES = {"complete", "pruned", "diverged", "invalid", "error"}
+
+
+@dataclass
+class WorkerSettings:
+    heartbeat_interval: float = 5.0
+    grace_period: float = 30.0
+    poll_interval: float = 1.0
+    threads: int = 1
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, url: str, *, name: str | None = None, settings: WorkerSettings | None = None) -> None:
+        self.url = url
+        self.name = name or _default_name()
+        self.settings = settings or WorkerSettings()
+        self._stop = threading.Event()
+        self._last_reap = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---- main loop ------------------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        job_id: str | None = None,
+        exit_when_idle: bool = False,
+        max_trials: int | None = None,
+        on_trial: Callable[[str, TrialOutcome], None] | None = None,
+    ) -> int:
+        """Work until stopped (or, with ``exit_when_idle``, until no job has work left). Returns trials run."""
+        import torch
+
+        torch.set_num_threads(self.settings.threads)
+        done = 0
+        while not self._stop.is_set() and (max_trials is None or done < max_trials):
+            try:
+                result = self.run_one(job_id=job_id)
+            except OperationalError as err:  # database restarting: wait and go on
+                log.warning("database unavailable (%s); retrying", err.__class__.__name__)
+                self._stop.wait(self.settings.poll_interval)
+                continue
+            if result is None:
+                if exit_when_idle and not self._work_in_flight(job_id):
+                    break
+                self._stop.wait(self.settings.poll_interval)
+                continue
+            done += 1
+            if on_trial is not None:
+                on_trial(*result)
+        return done
+
+    def _work_in_flight(self, job_id: str | None) -> bool:
+        """Whether an active job still has running claims (one may be lost and come back to us)."""
+        with session_scope(self.url) as s:
+            q = sa.select(sa.func.count()).select_from(TrialClaim).join(Job).where(
+                TrialClaim.status == "running", Job.status.in_(("queued", "running")))
+            if job_id:
+                q = q.where(Job.id == job_id)
+            return bool(s.scalar(q))
+
+    def run_one(self, *, job_id: str | None = None) -> tuple[str, TrialOutcome] | None:
+        """Claim and run one trial; ``None`` when no job has a free slot."""
+        now = time.monotonic()
+        if now - self._last_reap >= self.settings.grace_period / 3:
+            self._last_reap = now
+            reap_lost_claims(self.url, self.settings.grace_period)
+        claim = self._claim(job_id)
+        if claim is None:
+            return None
+        job, claim_id, slot = claim
+        return job.id, self._run_claim(job, claim_id, slot)
+
+    # ---- claiming -------------------------------------------------------------------------------------------
+    def _claim(self, job_id: str | None) -> tuple[Job, int, int] | None:
+        for attempt in range(50):  # a lost race costs one retry
+            try:
+                with session_scope(self.url) as s:
+                    claimed = self._try_claim(s, job_id)
+            except (IntegrityError, OperationalError) as err:
+                # IntegrityError: another worker took this slot. OperationalError on SQLite: our read snapshot
+                # went stale under another writer ("database is locked"). Either way, look again.
+                if isinstance(err, OperationalError) and not self.url.startswith("sqlite"):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            if claimed is not False:
+                return claimed
+        return None
+
+    def _try_claim(self, s, job_id: str | None):
+        """One claim attempt in one transaction: None (no work), False (lost a race) or (job, claim id, slot)."""
+        counted = (sa.select(sa.func.count()).where(TrialClaim.job_id == Job.id,
+                   TrialClaim.status.in_(("running", "done"))).scalar_subquery())
+        q = (sa.select(Job).where(Job.status.in_(("queued", "running")), counted < Job.n_trials)
+             .order_by(Job.created_at, Job.id).limit(1))
+        if job_id:
+            q = q.where(Job.id == job_id)
+        job = s.scalars(q).first()
+        if job is None:
+            return None
+        # Serialise claimers of this job on PostgreSQL (row lock until commit), then count again in a fresh
+        # snapshot: the count and the next slot must come from the same view of the claims.
+        s.execute(sa.select(Job.id).where(Job.id == job.id).with_for_update())
+        active, slot = s.execute(
+            sa.select(sa.func.count().filter(TrialClaim.status.in_(("running", "done"))),
+                      sa.func.coalesce(sa.func.max(TrialClaim.slot) + 1, 0)).where(TrialClaim.job_id == job.id)
+        ).one()
+        if active >= job.n_trials:
+            return False
+        claim = TrialClaim(job_id=job.id, slot=slot, worker=self.name, status="running")
+        s.add(claim)
+        if job.status == "queued":
+            job.status = "running"
+        s.flush()
+        return job, claim.id, slot
+
+    # ---- running --------------------------------------------------------------------------------------------
+    def _run_claim(self, job: Job, claim_id: int, slot: int) -> TrialOutcome:
+        space = Space.from_dict(job.space)
+        # Seeded per slot: reproducible, yet two workers never draw the same random startup point.
+        per_slot_seed = job.sampler_seed if job.sampler in ("qmc", "grid") else ((job.sampler_seed or 0) * 1_000_003 + slot) % 2**32
+        study = optuna.load_study(
+            study_name=job.study_name, storage=storage_for(self.url),
+            sampler=make_sampler(job.sampler, space, seed=per_slot_seed, n_trials=job.n_trials),
+            pruner=make_pruner(job.pruner, epochs=job.epochs),
+        )
+        trial = study.ask()
+        with session_scope(self.url) as s:
+            s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id)
+                      .values(optuna_trial_id=trial._trial_id, trial_number=trial.number))
+        from .jobs import run_length  # noqa: PLC0415 (jobs imports tasks; keep worker import light)
+        from .tasks import get_task
+
+        plan = TrialPlan(job.task, job.optimizer, space, job.epochs, tuple(job.seeds),
+                         run_length(get_task(job.task), job.optimizer, job.epochs) if _task_known(job.task) else {})
+        beat = _Heartbeat(self.url, claim_id, job.id, self.settings.heartbeat_interval)
+        beat.start()
+        try:
+            outcome = evaluate(trial, plan, cancelled=beat.job_cancelled)
+        except Exception as err:  # a bug in a task's code fails its trial, never the worker
+            log.exception("trial %s of job %s raised", trial.number, job.id)
+            outcome = TrialOutcome("error", reason=f"{type(err).__name__}: {err}")
+        finally:
+            beat.stop()
+        if not beat.still_ours:
+            # We were presumed dead (e.g. paused past the grace period): the slot was reaped and retried.
+            return TrialOutcome("cancelled", reason="claim was reaped while running")
+        self._record(study, trial, job, claim_id, outcome)
+        return outcome
+
+    def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> None:
+        if outcome.seed_values:
+            trial.set_user_attr("seed_values", outcome.seed_values)
+            if len(outcome.seed_values) > 1:
+                mean = sum(outcome.seed_values) / len(outcome.seed_values)
+                var = sum((v - mean) ** 2 for v in outcome.seed_values) / (len(outcome.seed_values) - 1)
+                trial.set_user_attr("value_std", var ** 0.5)
+        trial.set_user_attr("outcome", outcome.state)
+        if outcome.reason:
+            trial.set_user_attr("fail_reason" if outcome.state not in ("complete", "pruned") else "note", outcome.reason)
+        if outcome.state == "complete":
+            study.tell(trial, outcome.value)
+        elif outcome.state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        status = "done" if outcome.state in RESULT_STATES else "cancelled"
+        with session_scope(self.url) as s:
+            s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running")
+                      .values(status=status, outcome=outcome.state, reason=outcome.reason, finished_at=utcnow()))
+            # Lock the job row before counting: two workers finishing together must not both count n - 1.
+            s.execute(sa.select(Job.id).where(Job.id == job.id).with_for_update())
+            done = s.scalar(sa.select(sa.func.count()).select_from(TrialClaim)
+                            .where(TrialClaim.job_id == job.id, TrialClaim.status == "done"))
+            if done >= job.n_trials:
+                s.execute(sa.update(Job).where(Job.id == job.id, Job.status.in_(("queued", "running")))
+                          .values(status="completed", updated_at=utcnow()))
+
+
+def _task_known(name: str) -> bool:
+    from .tasks import task_names
+
+    return name in task_names()
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the claim's heartbeat and watches the job for cancellation."""
+
+    def __init__(self, url: str, claim_id: int, job_id: str, interval: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{claim_id}")
+        self.url, self.claim_id, self.job_id = url, claim_id, job_id
+        self.interval = interval
+        self._halt = threading.Event()
+        self._cancelled = threading.Event()
+        self.still_ours = True
+
+    def job_cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            try:
+                self._beat()
+            except OperationalError:
+                continue  # the database is restarting; the next beat will tell
+
+    def _beat(self) -> None:
+        with session_scope(self.url) as s:
+            updated = s.execute(sa.update(TrialClaim).where(TrialClaim.id == self.claim_id, TrialClaim.status == "running")
+                                .values(heartbeat_at=utcnow())).rowcount
+            status = s.scalar(sa.select(Job.status).where(Job.id == self.job_id))
+        if not updated:
+            self.still_ours = False
+            self._cancelled.set()
+        if status == "cancelled":
+            self._cancelled.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=self.interval + 5)
+        try:
+            self._beat()  # a final check: was the claim reaped while we ran?
+        except OperationalError:
+            pass
+
+
+def reap_lost_claims(url: str, grace_period: float) -> int:
+    """Mark running claims whose heartbeat is older than ``grace_period`` as lost; fail and requeue their trials."""
+    cutoff = utcnow() - dt.timedelta(seconds=grace_period)
+    with session_scope(url) as s:
+        stale = s.execute(sa.select(TrialClaim.id, TrialClaim.job_id, TrialClaim.worker, TrialClaim.optuna_trial_id)
+                          .where(TrialClaim.status == "running", TrialClaim.heartbeat_at < cutoff)).all()
+    reaped = 0
+    for claim_id, job_id, worker, trial_id in stale:
+        reason = f"worker {worker} lost: no heartbeat for {grace_period:g} s; trial retried"
+        with session_scope(url) as s:
+            won = s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running",
+                                                        TrialClaim.heartbeat_at < cutoff)
+                            .values(status="lost", reason=reason, finished_at=utcnow())).rowcount
+            study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
+        if not won:
+            continue
+        reaped += 1
+        if trial_id is not None:
+            _fail_and_requeue(url, study_name, trial_id, reason)
+    return reaped
+
+
+def _fail_and_requeue(url: str, study_name: str, trial_id: int, reason: str) -> None:
+    storage = storage_for(url)
+    trial = storage.get_trial(trial_id)
+    if trial.state != optuna.trial.TrialState.RUNNING:
+        return
+    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+    storage.set_trial_user_attr(trial_id, "outcome", "lost")
+    if not storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+        return
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
