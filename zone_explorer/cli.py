@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -114,7 +115,8 @@ def run(
     epochs: Optional[int] = typer.Option(None, help="Epochs per trial (default: the task's)."),
     space: Optional[Path] = typer.Option(None, help="JSON file with a search space (default: the optimizer's)."),
     sampler_seed: Optional[int] = typer.Option(0, help="Sampler seed, for reproducible studies."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes on this machine."),
+    workers: int = typer.Option(min(os.cpu_count() or 1, 4), "--workers", "-w", min=1,
+                                help="Worker processes on this machine (default: one per core, at most 4)."),
     db: Optional[str] = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the zone summary as JSON."),
 ) -> None:

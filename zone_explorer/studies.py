@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -27,22 +28,40 @@ def storage_for(url: str) -> optuna.storages.RDBStorage:
 
 def make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
     """The sampler for a job. Every option that changed between Optuna versions is set here on purpose."""
+    with warnings.catch_warnings():
+        # QMC and GP are marked experimental in Optuna; a worker's log is not the place to repeat it per trial.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _make_sampler(name, space, seed=seed, n_trials=n_trials)
+
+
+def _make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         # Optuna 5 changed TPE's defaults; these are the settings our zone maps were judged with.
         return optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=10, n_ei_candidates=24, multivariate=True, group=False, constant_liar=True,
         )
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=1, warn_independent_sampling=False)
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=1)
     if name == "qmc":
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed, warn_independent_sampling=False)
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(grid_for(space, n_trials), seed=seed)
+        return _JobGridSampler(grid_for(space, n_trials), seed=seed)
     raise ValueError(f"sampler: unknown sampler {name!r} (known: {', '.join(SAMPLERS)})")
+
+
+class _JobGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its ``study.stop()`` when the grid runs out.
+
+    That call only works inside ``study.optimize``; our workers ask and tell, and the job already stops at
+    ``n_trials``, which is never more than the grid holds (see :func:`grid_for`).
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001 (Optuna's signature)
+        return None
 
 
 def grid_for(space: Space, n_trials: int) -> dict[str, list[Any]]:

@@ -22,8 +22,8 @@ __all__ = ["TrialRecord", "best_trial", "load_trials", "study_direction"]
 _studies = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
 _directions = sa.table("study_directions", sa.column("study_id"), sa.column("direction"), sa.column("objective"))
 _trials = sa.table("trials", sa.column("trial_id"), sa.column("number"), sa.column("study_id"), sa.column("state"),
-                   sa.column("datetime_start"), sa.column("datetime_complete"))
-_values = sa.table("trial_values", sa.column("trial_id"), sa.column("objective"), sa.column("value"))
+                   sa.column("datetime_start", sa.DateTime), sa.column("datetime_complete", sa.DateTime))
+_values = sa.table("trial_values", sa.column("trial_id"), sa.column("objective"), sa.column("value", sa.Float))
 _params = sa.table("trial_params", sa.column("trial_id"), sa.column("param_name"), sa.column("param_value"),
                    sa.column("distribution_json"))
 _attrs = sa.table("trial_user_attributes", sa.column("trial_id"), sa.column("key"), sa.column("value_json"))

@@ -107,6 +107,18 @@ def test_in_process_worker_runs_exactly_n_trials(db_url: str) -> None:
     assert prog.finished == 5 and prog.best_value is not None and prog.best_config["lr"] == 0.01
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "cmaes", "qmc", "random", "grid"])
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_every_sampler_and_pruner_runs_a_job(sqlite_url: str, sampler: str, pruner: str) -> None:
+    from zone_explorer.db import init_db
+
+    url = init_db(sqlite_url)
+    job, _ = create_job(url, JobSpec.parse({**QUICK, "sampler": sampler, "pruner": pruner, "n_trials": 4, "epochs": 3}))
+    assert Worker(url, settings=WorkerSettings(poll_interval=0.01)).run(exit_when_idle=True) == 4
+    trials = _assert_exact(url, job.id, 4)
+    assert len({(t.params["c_scaling"], t.params["v_coefficient"]) for t in trials}) == 4, "configurations repeat"
+
+
 def test_diverged_run_is_a_failed_trial_with_its_reason(sqlite_url: str) -> None:
     from zone_explorer.db import init_db
 
