@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -194,20 +195,27 @@ def worker(
     heartbeat: float = typer.Option(5.0, min=0.1, help="Seconds between heartbeats."),
     grace: float = typer.Option(30.0, min=1.0, help="Seconds without a heartbeat after which a trial is presumed lost."),
     name: Optional[str] = typer.Option(None, help="Worker name in the database (default host:pid)."),
+    log_format: str = typer.Option("text", envvar="ZONE_EXPLORER_LOG_FORMAT", show_envvar=True,
+                                   help="text, or json for one JSON object per line."),
 ) -> None:
     """Run trials of queued jobs; start any number, on any machine that reaches the database."""
     import signal
 
     from .db import init_db
+    from .logs import configure_logging
     from .worker import Worker, WorkerSettings
 
+    try:
+        configure_logging(log_format)
+    except ValueError as e:
+        _fail(f"--log-format: {e}")
     url = init_db(db)
     w = Worker(url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
-    err.print(f"worker {w.name} on {url}")
-    n = w.run(job_id=job, exit_when_idle=exit_when_idle,
-              on_trial=lambda job_id, o: err.print(f"job {job_id}: trial {o.state} {'' if o.value is None else f'{o.value:.5g}'} {o.reason or ''}"))
-    err.print(f"worker {w.name} ran {n} trial(s)")
+    log = logging.getLogger("zone_explorer.worker")
+    log.info("worker started", extra={"event": "worker_started", "worker": w.name, "database": url.split("@")[-1]})
+    n = w.run(job_id=job, exit_when_idle=exit_when_idle)
+    log.info("worker stopped", extra={"event": "worker_stopped", "worker": w.name, "trials": n})
 
 
 @app.command()
@@ -257,28 +265,59 @@ def zones(
 
 @app.command()
 def export(
-    job: str = typer.Option(..., "--job", help="Job id."),
-    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    job: Optional[str] = typer.Option(None, "--job", help="Job id: write its trials."),
+    all_: bool = typer.Option(False, "--all", help="Write the whole database (every study and table) as JSON, for `import`."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json (trials of one job)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     db: Optional[str] = DB_OPTION,
 ) -> None:
-    """Write a job's trials as CSV or JSON."""
+    """Write a job's trials as CSV or JSON, or with --all the whole database (to move it, e.g. to PostgreSQL)."""
     from .db import init_db
-    from .export import export_trials
-    from .jobs import get_job
 
+    if all_ == (job is not None):
+        _fail("give either --job ID or --all")
     if fmt not in ("csv", "json"):
         _fail(f"--format must be csv or json, got {fmt!r}")
     url = init_db(db)
-    j = get_job(url, job)
-    if j is None:
-        _fail(f"job {job!r} not found")
-    text = export_trials(url, j, fmt)
+    if all_:
+        from .transfer import dumps, export_database
+
+        text = dumps(export_database(url))
+    else:
+        from .export import export_trials
+        from .jobs import get_job
+
+        j = get_job(url, job)
+        if j is None:
+            _fail(f"job {job!r} not found")
+        text = export_trials(url, j, fmt)
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
         err.print(f"wrote {output}")
+
+
+@app.command("import")
+def import_(
+    dump: Path = typer.Argument(..., help="A file written by `zone-explorer export --all`."),
+    db: Optional[str] = DB_OPTION,
+) -> None:
+    """Load a whole-database dump into an empty (or disjoint) database, e.g. a SQLite dump into PostgreSQL."""
+    from .db import database_url
+    from .transfer import TransferError, import_database
+
+    try:
+        data = json.loads(dump.read_text())
+    except OSError as e:
+        _fail(f"cannot read {dump}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        _fail(f"{dump} is not valid JSON: {e.msg} at line {e.lineno}")
+    try:
+        counts = import_database(data, database_url(db))
+    except TransferError as e:
+        _fail(str(e))
+    err.print("imported " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 def _register_service_commands() -> None:

@@ -21,6 +21,8 @@ __all__ = ["DEFAULT_DATABASE_URL", "database_url", "get_engine", "init_db", "ses
 DEFAULT_DATABASE_URL = "sqlite:///zone-explorer.db"
 ENV_VAR = "ZONE_EXPLORER_DATABASE_URL"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: our Alembic version table; Optuna's own migrations use "alembic_version" in the same database
+VERSION_TABLE = "ze_alembic_version"
 
 
 def normalize_url(url: str) -> str:

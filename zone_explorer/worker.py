@@ -23,7 +23,7 @@ from typing import Callable
 
 import optuna
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from .db import session_scope
 from .models import Job, TrialClaim, utcnow
@@ -34,6 +34,9 @@ from .studies import make_pruner, make_sampler, storage_for
 __all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
 
 log = logging.getLogger("zone_explorer.worker")
+
+#: what a database restart or network cut looks like, from SQLAlchemy directly and through Optuna's storage
+DB_ERRORS = (OperationalError, InterfaceError, optuna.exceptions.StorageInternalError)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Outcomes that are results: the slot is used up. Cancelled and lost slots are not.
@@ -80,8 +83,8 @@ class Worker:
         while not self._stop.is_set() and (max_trials is None or done < max_trials):
             try:
                 result = self.run_one(job_id=job_id)
-            except OperationalError as err:  # database restarting: wait and go on
-                log.warning("database unavailable (%s); retrying", err.__class__.__name__)
+            except DB_ERRORS as err:  # database restarting: wait and go on
+                log.warning("database unavailable; retrying", extra={"event": "db_unavailable", "error": type(err).__name__})
                 self._stop.wait(self.settings.poll_interval)
                 continue
             if result is None:
@@ -90,6 +93,9 @@ class Worker:
                 self._stop.wait(self.settings.poll_interval)
                 continue
             done += 1
+            job_id_done, outcome = result
+            log.info("trial finished", extra={"event": "trial_finished", "worker": self.name, "job": job_id_done,
+                                              "outcome": outcome.state, "value": outcome.value, "reason": outcome.reason})
             if on_trial is not None:
                 on_trial(*result)
         return done
@@ -182,8 +188,13 @@ class Worker:
         beat.start()
         try:
             outcome = evaluate(trial, plan, cancelled=beat.job_cancelled)
+        except DB_ERRORS:
+            # Not the trial's fault: give its slot back for a retry once the database answers again.
+            beat.stop()
+            self._give_back(claim_id, "database unavailable during the trial; trial retried")
+            raise
         except Exception as err:  # a bug in a task's code fails its trial, never the worker
-            log.exception("trial %s of job %s raised", trial.number, job.id)
+            log.exception("trial raised", extra={"event": "trial_raised", "job": job.id, "trial": trial.number})
             outcome = TrialOutcome("error", reason=f"{type(err).__name__}: {err}")
         finally:
             beat.stop()
@@ -192,6 +203,21 @@ class Worker:
             return TrialOutcome("cancelled", reason="claim was reaped while running")
         self._record(study, trial, job, claim_id, outcome)
         return outcome
+
+    def _give_back(self, claim_id: int, reason: str, wait: float = 120.0) -> None:
+        """Mark our claim lost and requeue its configuration, waiting up to ``wait`` s for the database.
+
+        If the database stays away longer, the claim's heartbeat goes stale and any worker reaps it later.
+        """
+        deadline = time.monotonic() + wait
+        while not self._stop.is_set():
+            try:
+                lose_claim(self.url, claim_id, reason)
+                return
+            except DB_ERRORS:
+                if time.monotonic() > deadline:
+                    return
+                self._stop.wait(self.settings.poll_interval)
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> None:
         if outcome.seed_values:
@@ -211,15 +237,27 @@ class Worker:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         status = "done" if outcome.state in RESULT_STATES else "cancelled"
         with session_scope(self.url) as s:
-            s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running")
-                      .values(status=status, outcome=outcome.state, reason=outcome.reason, finished_at=utcnow()))
-            # Lock the job row before counting: two workers finishing together must not both count n - 1.
-            s.execute(sa.select(Job.id).where(Job.id == job.id).with_for_update())
-            done = s.scalar(sa.select(sa.func.count()).select_from(TrialClaim)
-                            .where(TrialClaim.job_id == job.id, TrialClaim.status == "done"))
-            if done >= job.n_trials:
-                s.execute(sa.update(Job).where(Job.id == job.id, Job.status.in_(("queued", "running")))
-                          .values(status="completed", updated_at=utcnow()))
+            _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
+
+
+def _finish_claim(s, job_id: str, claim_id: int, status: str, outcome: str | None, reason: str | None, *,
+                  stale_before: dt.datetime | None = None) -> bool:
+    """Close a running claim and complete its job when this was the last result. False if it was not running."""
+    q = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running")
+    if stale_before is not None:
+        q = q.where(TrialClaim.heartbeat_at < stale_before)
+    if not s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow())).rowcount:
+        return False
+    if status == "done":
+        # Lock the job row before counting: two workers finishing together must not both count n - 1.
+        s.execute(sa.select(Job.id).where(Job.id == job_id).with_for_update())
+        done = s.scalar(sa.select(sa.func.count()).select_from(TrialClaim)
+                        .where(TrialClaim.job_id == job_id, TrialClaim.status == "done"))
+        n_trials = s.scalar(sa.select(Job.n_trials).where(Job.id == job_id))
+        if done >= n_trials:
+            s.execute(sa.update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+                      .values(status="completed", updated_at=utcnow()))
+    return True
 
 
 def _task_known(name: str) -> bool:
@@ -246,7 +284,7 @@ class _Heartbeat(threading.Thread):
         while not self._halt.wait(self.interval):
             try:
                 self._beat()
-            except OperationalError:
+            except DB_ERRORS:
                 continue  # the database is restarting; the next beat will tell
 
     def _beat(self) -> None:
@@ -265,40 +303,49 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=self.interval + 5)
         try:
             self._beat()  # a final check: was the claim reaped while we ran?
-        except OperationalError:
+        except DB_ERRORS:
             pass
 
 
 def reap_lost_claims(url: str, grace_period: float) -> int:
-    """Mark running claims whose heartbeat is older than ``grace_period`` as lost; fail and requeue their trials."""
+    """Close running claims whose heartbeat is older than ``grace_period``; returns how many were closed.
+
+    A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
+    claim) is closed as done with that result. Any other is marked lost: its trial fails with the reason and
+    its configuration is queued again, which frees the slot for a retry.
+    """
     cutoff = utcnow() - dt.timedelta(seconds=grace_period)
     with session_scope(url) as s:
-        stale = s.execute(sa.select(TrialClaim.id, TrialClaim.job_id, TrialClaim.worker, TrialClaim.optuna_trial_id)
-                          .where(TrialClaim.status == "running", TrialClaim.heartbeat_at < cutoff)).all()
-    reaped = 0
-    for claim_id, job_id, worker, trial_id in stale:
-        reason = f"worker {worker} lost: no heartbeat for {grace_period:g} s; trial retried"
-        with session_scope(url) as s:
-            won = s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running",
-                                                        TrialClaim.heartbeat_at < cutoff)
-                            .values(status="lost", reason=reason, finished_at=utcnow())).rowcount
-            study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
-        if not won:
-            continue
-        reaped += 1
-        if trial_id is not None:
-            _fail_and_requeue(url, study_name, trial_id, reason)
-    return reaped
+        stale = s.execute(sa.select(TrialClaim.id, TrialClaim.worker).where(
+            TrialClaim.status == "running", TrialClaim.heartbeat_at < cutoff)).all()
+    closed = 0
+    for claim_id, worker in stale:
+        if lose_claim(url, claim_id, f"worker {worker} lost: no heartbeat for {grace_period:g} s; trial retried",
+                      stale_before=cutoff):
+            closed += 1
+    return closed
 
 
-def _fail_and_requeue(url: str, study_name: str, trial_id: int, reason: str) -> None:
+def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetime | None = None) -> bool:
+    """Close one running claim of a worker that cannot finish it (see :func:`reap_lost_claims`)."""
+    with session_scope(url) as s:
+        job_id, trial_id, worker = s.execute(sa.select(TrialClaim.job_id, TrialClaim.optuna_trial_id, TrialClaim.worker)
+                                             .where(TrialClaim.id == claim_id)).one()
+        study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
     storage = storage_for(url)
-    trial = storage.get_trial(trial_id)
-    if trial.state != optuna.trial.TrialState.RUNNING:
-        return
-    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-    storage.set_trial_user_attr(trial_id, "outcome", "lost")
-    if not storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
-        return
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    trial = storage.get_trial(trial_id) if trial_id is not None else None
+    recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_STATES
+    with session_scope(url) as s:
+        if recorded:
+            return _finish_claim(s, job_id, claim_id, "done", trial.user_attrs["outcome"],
+                                 trial.user_attrs.get("fail_reason"), stale_before=stale_before)
+        if not _finish_claim(s, job_id, claim_id, "lost", None, reason, stale_before=stale_before):
+            return False  # another worker closed it first
+    log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
+    if trial is not None and trial.state == optuna.trial.TrialState.RUNNING:
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        storage.set_trial_user_attr(trial_id, "outcome", "lost")
+        if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    return True

@@ -3,9 +3,8 @@
 from alembic import context
 from sqlalchemy import text
 
+from zone_explorer.db import VERSION_TABLE
 from zone_explorer.models import Base
-
-VERSION_TABLE = "ze_alembic_version"  # Optuna's migrations use "alembic_version" in the same database
 
 connection = context.config.attributes["connection"]
 if connection.dialect.name == "postgresql":
