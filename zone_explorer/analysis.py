@@ -13,7 +13,7 @@ from .jobs import get_job
 from .models import Job
 from .spaces import Space
 from .tasks import get_task
-from .trials import TrialRecord, load_trials
+from .trials import TrialRecord, load_results
 from .zones import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze
 
 __all__ = ["ZoneRequestError", "default_axes", "job_table", "job_zone_summary", "records_table", "render_summary"]
@@ -32,19 +32,20 @@ class ZoneRequestError(ValueError):
         self.message = message
 
 
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def records_table(records: Iterable[TrialRecord], optimizer: str, direction: str, origin: str = "explored") -> TrialTable:
     """A :class:`TrialTable` of the complete trials: every numeric config value that varies becomes a column."""
     rows = [r for r in records if r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)]
-    names: dict[str, None] = {}
-    for r in rows:
+    n = len(rows)
+    columns: dict[str, np.ndarray] = {}
+    for i, r in enumerate(rows):
         for k, v in r.config.items():
-            if _numeric(v):
-                names.setdefault(k, None)
-    columns = {k: np.array([float(r.config[k]) if _numeric(r.config.get(k)) else np.nan for r in rows]) for k in names}
+            if type(v) is float or type(v) is int:  # exact types: bools and strings are not axes
+                col = columns.get(k)
+                if col is None:
+                    col = columns[k] = np.full(n, np.nan)
+                col[i] = v
+    for col in columns.values():
+        col[~np.isfinite(col)] = np.nan
     # constant columns (fixed values, derived run lengths) carry no zone information
     columns = {k: c for k, c in columns.items() if np.unique(c[np.isfinite(c)]).size > 1}
     spec = get_optimizer(optimizer)
@@ -55,7 +56,7 @@ def records_table(records: Iterable[TrialRecord], optimizer: str, direction: str
 
 
 def job_table(url: str, job: Job) -> TrialTable:
-    return records_table(load_trials(url, job.study_name, states=("COMPLETE",)), job.optimizer, get_task(job.task).direction)
+    return records_table(load_results(url, job.study_name), job.optimizer, get_task(job.task).direction)
 
 
 def default_axes(optimizer: str, table: TrialTable, space: Space | None = None) -> tuple[str, str]:

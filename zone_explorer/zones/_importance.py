@@ -153,7 +153,13 @@ def importance(
                 tp[p] = int(round(x)) if integer else x
                 td[p] = dists[p]
         trials.append(optuna.trial.create_trial(params=tp, distributions=td, value=value))
-    study = optuna.create_study(direction=table.direction)
+    # a throwaway in-memory study: its "new study created" INFO line would only confuse a user reading the log
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(direction=table.direction)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     study.add_trials(trials)
     # Names sorted: Optuna 5.0.0's mean-decrease-impurity evaluator labels its (name-sorted) columns with the
     # names in the order given, so an unsorted list swaps the importances between parameters.
