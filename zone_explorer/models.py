@@ -65,3 +65,69 @@ class TrialClaim(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# ---- the REST service: contributed results, their tasks, API tokens ------------------------------------------
+from sqlalchemy import Float  # noqa: E402  (appended with the service's tables)
+
+
+class ContributedTask(Base):
+    """A task that is not built in, described by its contributor so that results on it stay comparable."""
+
+    __tablename__ = "ze_contributed_tasks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dataset: Mapped[str] = mapped_column(String(500))
+    model: Mapped[str] = mapped_column(String(500))
+    metric: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Contribution(Base):
+    """One result reported from outside: a full optimizer config on a task, its metric value and its context.
+
+    ``verdict`` is None (never verified), ``pending`` (a verification job is queued or running), ``verified``,
+    ``disputed`` or ``unverified`` (the verification job was cancelled or failed; it may be requested again).
+    """
+
+    __tablename__ = "ze_contributions"
+    __table_args__ = (Index("ix_ze_contributions_task_optimizer", "task", "optimizer", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    #: active | withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    task: Mapped[str] = mapped_column(String(200))
+    optimizer: Mapped[str] = mapped_column(String(50))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    given: Mapped[list[str]] = mapped_column(JSON)
+    value: Mapped[float] = mapped_column(Float)
+    curve: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    epochs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seeds: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    hardware: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    software: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    verify_job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    measured_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    verdict_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ApiToken(Base):
+    """An API token: only the SHA-256 of the secret is stored; the secret is shown once, at creation."""
+
+    __tablename__ = "ze_api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,9 @@
+"""Routes per resource, mounted under /api/v1."""
+
+from fastapi import APIRouter
+
+from . import catalog, contributions, jobs, zones
+
+api_router = APIRouter()
+for module in (catalog, jobs, zones, contributions):
+    api_router.include_router(module.router)

@@ -1,0 +1,34 @@
+"""Liveness and readiness probes (outside /api/v1, where orchestrators look for them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+
+from zone_explorer.db import get_engine
+
+from .. import examples as ex
+from ..deps import DbUrl
+from ..errors import ApiError, error_responses
+from ..schemas import HealthPublic, ReadyPublic
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthPublic, summary="Liveness", responses=ex.ok({"status": "ok"}))
+def healthz() -> HealthPublic:
+    """Always 200 while the process serves requests."""
+    return HealthPublic()
+
+
+@router.get("/readyz", response_model=ReadyPublic, summary="Readiness",
+            responses=ex.ok({"status": "ready", "database": "postgresql"}) | error_responses(503))
+def readyz(url: DbUrl) -> ReadyPublic:
+    """200 when the database answers, else 503."""
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as err:
+        raise ApiError(503, f"database unreachable: {type(err).__name__}", "database") from None
+    return ReadyPublic(database=engine.dialect.name)

@@ -1,0 +1,49 @@
+"""Zones of a task and optimizer: all explored trials merged with contributions, each point marked by origin.
+
+Answers are served from the engine's cache as ready-made JSON bytes: a repeated read costs the data-version
+query and a copy, not an analysis or a serialisation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from zone_explorer.contributions import ZoneResult, zone_summary, zone_view
+
+from .. import examples as ex
+from ..deps import DbUrl
+from ..errors import error_responses
+from ..schemas import Name, ZonePublic, ZoneSummaryPublic
+
+router = APIRouter(prefix="/zones", tags=["zones"])
+
+Task = Annotated[Name, Path(description="a registered or contributed task", examples=["digits-cnn"])]
+Optimizer = Annotated[Name, Path(description="a registry optimizer", examples=["fsgdm"])]
+TopQ = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False,
+                                     description="zone = the best fraction q of results (default 0.1)")]
+Delta = Annotated[float | None, Query(ge=0, allow_inf_nan=False,
+                                      description="zone = results within delta of the best (instead of top_q)")]
+Axis = Annotated[Name | None, Query(max_length=100, description="a parameter name, or K for FSGDM")]
+
+
+def _json(result: ZoneResult) -> Response:
+    return Response(result.json_bytes, media_type="application/json", headers={"X-Data-Version": result.version})
+
+
+@router.get("/{task}/{optimizer}", response_model=ZonePublic, summary="Zone map of a task and optimizer",
+            responses=ex.ok(ex.ZONE) | error_responses(404, 422))
+def get_zone(task: Task, optimizer: Optimizer, url: DbUrl, x: Axis = None, y: Axis = None, top_q: TopQ = None,
+             delta: Delta = None, grid_size: Annotated[int, Query(ge=10, le=200)] = 60) -> Response:
+    """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
+    tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
+    return _json(zone_view(url, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size))
+
+
+@router.get("/{task}/{optimizer}/summary", response_model=ZoneSummaryPublic, summary="Zone summary",
+            responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422))
+def get_zone_summary(task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None, delta: Delta = None) -> Response:
+    """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
+    its bootstrap interval."""
+    return _json(zone_summary(url, task, optimizer, top_q=top_q, delta=delta))

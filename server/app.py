@@ -1,0 +1,68 @@
+"""The app factory: ``uvicorn --factory server.app:create_app`` (what `zone-explorer serve` runs)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import optuna
+from fastapi import FastAPI
+
+from zone_explorer.contributions import configure_zone_cache
+from zone_explorer.db import database_url, init_db
+from zone_explorer.logs import configure_logging
+from zone_explorer.settings import ServiceSettings
+from zone_explorer.tokens import RateLimiter, TokenVerifier
+
+from .api import api_router
+from .api import health
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .metrics import install_metrics
+from .pages import install_pages
+from .workers import EmbeddedWorkers
+
+DESCRIPTION = """\
+Submit tuning jobs, read their trials and the **optimal zones** of momentum optimizers, and contribute zone findings.
+
+* **Reads are public.** Writes need a bearer token with a scope (`submit`, `contribute`, `admin`):
+  `zone-explorer token create --name NAME --scopes submit,contribute`, then `Authorization: Bearer <token>`.
+* **Errors** are JSON `{"error", "detail", "field"}`; `field` names the value at fault (`space.params.lr.low`).
+* **Zones** merge the explored trials of every job of a task and optimizer with contributed results; each point
+  says where it came from: `explored`, `contributed` or `verified`.
+"""
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+    url = database_url(settings.database_url)
+    if settings.migrate:
+        url = init_db(url)  # before serving: a request never meets a half-migrated schema
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # a serving process's concern, not an app object's (tests build many apps in one process)
+        configure_logging(settings.log_format)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one "new study created" line per submitted job
+        workers = (EmbeddedWorkers(url, settings.workers, settings.worker_threads, settings.log_format).start()
+                   if settings.workers else None)
+        try:
+            yield
+        finally:
+            if workers is not None:
+                workers.stop()
+
+    app = FastAPI(title="Zone Explorer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.db_url = url
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
+    app.state.token_verifier = TokenVerifier(url, settings.token_cache_s)
+    configure_zone_cache(settings.zone_cache_size)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(api_router, prefix="/api/v1")
+    install_pages(app)
+    install_metrics(app, url)
+    return app

@@ -1,0 +1,69 @@
+"""Typed dependencies: settings, the database URL, and the caller's token with the scope a route needs.
+
+Reads are public; a write declares ``token: SubmitToken`` (or ``ContributeToken``), which answers 401 when no
+valid token is sent, 403 when its scopes lack the one needed, and 429 past the token's rate limit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from zone_explorer.settings import ServiceSettings
+from zone_explorer.tokens import TokenInfo
+
+from .errors import ApiError
+
+bearer = HTTPBearer(auto_error=False, description="An API token: `zone-explorer token create --name N --scopes submit`")
+
+
+# async on purpose: a sync dependency costs a hop to the thread pool on every request
+async def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.settings
+
+
+async def get_db_url(request: Request) -> str:
+    return request.app.state.db_url
+
+
+Settings = Annotated[ServiceSettings, Depends(get_settings)]
+DbUrl = Annotated[str, Depends(get_db_url)]
+
+
+def require_scope(scope: str) -> Callable[..., TokenInfo]:
+    async def dependency(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> TokenInfo:
+        if credentials is None:
+            raise ApiError(401, f"this route needs a token with scope {scope!r}: send 'Authorization: Bearer <token>' "
+                                "(create one with `zone-explorer token create --name NAME --scopes " + scope + "`)",
+                           "Authorization", headers={"WWW-Authenticate": "Bearer"})
+        verifier = request.app.state.token_verifier
+        # a token seen recently is checked in memory; otherwise the database lookup runs off the event loop
+        token = verifier.recall(credentials.credentials) or await run_in_threadpool(verifier.verify, credentials.credentials)
+        if token is None:
+            raise ApiError(401, "the bearer token is malformed, unknown or revoked", "Authorization",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if not token.allows(scope):
+            have = ", ".join(sorted(token.scopes)) or "none"
+            raise ApiError(403, f"token {token.name!r} has scopes [{have}]; this route needs {scope!r}", "Authorization")
+        retry_after = request.app.state.rate_limiter.hit(token.id)
+        if retry_after is not None:
+            s = request.app.state.settings
+            raise ApiError(429, f"token {token.name!r} made more than {s.rate_limit} writes in {s.rate_window_s:g} s; "
+                                f"retry in {retry_after:.1f} s", "Authorization",
+                           headers={"Retry-After": str(max(1, round(retry_after)))})
+        return token
+
+    return dependency
+
+
+SubmitToken = Annotated[TokenInfo, Depends(require_scope("submit"))]
+ContributeToken = Annotated[TokenInfo, Depends(require_scope("contribute"))]
+
+
+def page_limit(limit: int, settings: ServiceSettings) -> int:
+    """The page size actually served: larger requests are capped (the answer says which limit applied)."""
+    return min(limit, settings.max_page_size)

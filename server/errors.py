@@ -1,0 +1,172 @@
+"""Every 4xx (and 5xx) is JSON: ``{"error": "...", "detail": "...", "field": "..."}``.
+
+Engine exceptions carry the field at fault; they are mapped here once, so routes just let them propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from zone_explorer.analysis import ZoneRequestError
+from zone_explorer.contributions import ContributionError, NotFound
+from zone_explorer.jobs import JobSpecError
+from zone_explorer.spaces import SpaceError
+from zone_explorer.tokens import TokenError
+
+from .schemas import UNION_TAGS
+
+log = logging.getLogger("zone_explorer.server")
+
+ERROR_NAMES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 411: "length_required", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited", 500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error response."""
+
+    error: str = Field(description="a short, stable code: validation_error, not_found, unauthorized, ...")
+    detail: str = Field(description="what went wrong and how to fix it, for people")
+    field: str | None = Field(None, description="the request field at fault, as a path (`space.params.lr.low`)")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"error": "validation_error", "detail": "lr must be a float in (0, inf), got -1.0", "field": "config.lr"}]}}
+
+
+class ApiError(Exception):
+    """Raised by routes and dependencies for an error response."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None, *, error: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.field = status, detail, field
+        self.error = error or ERROR_NAMES.get(status, "error")
+        self.headers = headers
+
+
+def error_response(status: int, detail: str, field: str | None = None, *, error: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": error or ERROR_NAMES.get(status, "error"), "detail": detail, "field": field}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    """("body", "contributions", 3, "value") -> "contributions[3].value"; the source prefix is dropped."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "cookie") else list(loc)
+    parts = [p for p in parts if p not in UNION_TAGS]
+    if not parts:
+        return str(loc[0]) if loc else "body"
+    if loc and loc[0] == "header":
+        return "-".join(w.capitalize() for w in str(parts[0]).split("-"))
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _field(err: dict[str, Any]) -> str:
+    if err.get("type") == "json_invalid":  # its loc ends with a character position, not a field
+        return "body"
+    return _path(tuple(err.get("loc", ())))
+
+
+def _validation_detail(err: dict[str, Any]) -> str:
+    msg = err.get("msg", "invalid")
+    ctx = err.get("ctx") or {}
+    if err.get("type") == "json_invalid":
+        loc = err.get("loc", ())
+        where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return f"malformed JSON{where}: {ctx.get('error', msg)}"
+    return msg
+
+
+def _split_field(err: ValueError) -> tuple[str | None, str]:
+    """Engine ValueErrors read "field: message"; a plain one has no field."""
+    text = str(err)
+    head, sep, rest = text.partition(": ")
+    if sep and head and " " not in head and len(head) < 80:
+        return head, rest
+    return None, text
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.detail, exc.field, error=exc.error, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text: the same kind of error as malformed JSON
+            return error_response(422, "malformed request body: not valid UTF-8 JSON", "body")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.url.path}; the API lives under /api/v1 (docs: /api/v1/docs)"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if not errors:
+            return error_response(422, "invalid request")
+        parts = [f"{_field(e)}: {_validation_detail(e)}" for e in errors[:5]]
+        if len(errors) > 5:
+            parts.append(f"... and {len(errors) - 5} more")
+        return error_response(422, "; ".join(parts), _field(errors[0]))
+
+    @app.exception_handler(JobSpecError)
+    async def _job(_: Request, exc: JobSpecError) -> JSONResponse:
+        if exc.field == "Idempotency-Key":  # the key was used for another job: a conflict, not a bad body
+            return error_response(409, exc.message, exc.field)
+        return error_response(422, exc.message, exc.field)
+
+    for cls in (SpaceError, ZoneRequestError, ContributionError, TokenError):
+        app.add_exception_handler(cls, _field_error)
+
+    @app.exception_handler(NotFound)
+    async def _missing(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, exc.message, exc.field)
+
+    @app.exception_handler(PermissionError)
+    async def _forbidden(_: Request, exc: PermissionError) -> JSONResponse:
+        return error_response(403, str(exc), "Authorization")
+
+    @app.exception_handler(ValueError)
+    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+        field, message = _split_field(exc)
+        return error_response(422, message, field)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); the server log has the traceback")
+
+
+async def _field_error(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, getattr(exc, "message", str(exc)), getattr(exc, "field", None))
+
+
+_DESCRIPTIONS = {
+    401: "No valid bearer token", 403: "The token lacks the scope, or the resource is another token's",
+    404: "No such resource", 409: "Conflict (e.g. an Idempotency-Key reused for a different job)",
+    413: "Request body too large", 422: "Invalid input; `field` names the value at fault",
+    429: "Rate limit of the token exceeded (see Retry-After)", 503: "The database is unreachable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the error answers of a route (all share :class:`ErrorPublic`)."""
+    return {code: {"model": ErrorPublic, "description": _DESCRIPTIONS.get(code, ERROR_NAMES.get(code, "Error"))}
+            for code in codes}

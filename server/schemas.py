@@ -1,0 +1,347 @@
+"""Request and response models (``...Create`` in, ``...Public`` out).
+
+Request models check types and shapes (strict: ``"5"`` is not a number, NaN and inf are refused); the engine then
+checks domains against the registry and names the field of any problem, so both layers report the same paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictInt, StringConstraints, Tag
+
+from zone_explorer.models import Job
+
+from . import examples as ex
+
+# ---- field types -------------------------------------------------------------------------------------------------
+#: a name (task, optimizer, filter value): printable, no control characters (PostgreSQL refuses NUL)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: free text: any characters but NUL
+Text = Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")]
+ShortText = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+#: union members are tagged so that an error names the field, not the member; the tags are dropped from paths
+UNION_TAGS = frozenset({"task-name", "task-object"})
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; they are UTC (the engine writes UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+JobStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- health ------------------------------------------------------------------------------------------------------
+class HealthPublic(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyPublic(BaseModel):
+    status: Literal["ready"] = "ready"
+    database: str = Field(description="the database backend: sqlite or postgresql")
+
+
+# ---- catalog -------------------------------------------------------------------------------------------------------
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TASK]})
+
+    name: str
+    description: str
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    default_epochs: int | None
+    steps_per_epoch: int | None
+    dataset: str
+    model: str
+    source: str
+    kind: Literal["builtin", "plugin", "contributed"]
+    verifiable: bool = Field(description="whether contributions on this task can be rerun by a verification job")
+
+
+class HyperparameterPublic(BaseModel):
+    name: str
+    type: str
+    default: Any
+    description: str
+    domain: str
+    nullable: bool
+    low: float | None = None
+    high: float | None = None
+    low_open: bool | None = None
+    high_open: bool | None = None
+    log: bool | None = None
+    choices: list[Any] | None = None
+
+
+class OptimizerPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.OPTIMIZER]}, populate_by_name=True)
+
+    name: str
+    class_: str = Field(alias="class")
+    description: str
+    family: str
+    reference: str
+    hyperparameters: list[HyperparameterPublic]
+    default_space: dict[str, Any]
+    contribution_required: list[str] = Field(description="hyperparameters a contribution must give")
+    natural_axes: list[str] = Field(description="the pair a zone is drawn over by default")
+
+
+# ---- jobs -------------------------------------------------------------------------------------------------------------
+class JobCreate(_In):
+    """A tuning job: task + optimizer + search space + sampler + pruner + trials + seeds + epochs."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.JOB_CREATE]})
+
+    task: Name = Field(description="a registered task (GET /api/v1/tasks)")
+    optimizer: Name = Field(description="a registry optimizer (GET /api/v1/optimizers)")
+    space: dict[str, Any] | None = Field(None, description="search space (default: the optimizer's default space)")
+    sampler: Literal["tpe", "gp", "cmaes", "qmc", "random", "grid"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "none"
+    n_trials: StrictInt = Field(40, ge=1, description="finished trials the job stops at (capped by the server)")
+    seeds: list[StrictInt] = Field([0], min_length=1, max_length=16, description="each config is trained on every seed")
+    epochs: StrictInt | None = Field(None, ge=1, le=1000, description="default: the task's")
+    sampler_seed: StrictInt | None = Field(None, ge=0, le=2**31 - 1)
+
+    def raw(self) -> dict[str, Any]:
+        """What the engine's JobSpec.parse reads: the fields given, without nulls (null = default)."""
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
+
+class ProgressPublic(BaseModel):
+    claims: dict[str, int] = Field(description="trial slots by state: running, done, lost, cancelled")
+    outcomes: dict[str, int] = Field(description="finished trials by outcome: complete, pruned, diverged, ...")
+    finished: int
+    running: int
+    best_value: float | None
+    best_config: dict[str, Any] | None
+    eta_seconds: float | None
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB]})
+
+    id: str
+    status: JobStatus
+    task: str
+    optimizer: str
+    space: dict[str, Any]
+    sampler: str
+    sampler_seed: int | None
+    pruner: str
+    n_trials: int
+    seeds: list[int]
+    epochs: int
+    study_name: str
+    owner: str | None
+    error: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, job: Job, **extra: Any) -> "JobPublic":
+        base = f"/api/v1/jobs/{job.id}"
+        fields = {k: getattr(job, k) for k in ("id", "status", "task", "optimizer", "space", "sampler", "sampler_seed",
+                                               "pruner", "n_trials", "seeds", "epochs", "study_name", "owner", "error",
+                                               "created_at", "updated_at")}
+        links = {"self": base, "trials": f"{base}/trials", "export": f"{base}/export", "cancel": f"{base}/cancel"}
+        return cls(**fields, links=links, **extra)
+
+
+class JobDetail(JobPublic):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB_DETAIL]})
+
+    progress: ProgressPublic
+
+
+class JobPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB_PAGE]})
+
+    items: list[JobPublic]
+    total: int
+    limit: int = Field(description="the page size served (requests above the server's cap are capped)")
+    offset: int
+
+
+class TrialPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TRIAL]})
+
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    config: dict[str, Any]
+    outcome: str | None
+    reason: str | None
+    seed_values: list[float] | None
+    value_std: float | None
+    datetime_start: str | None
+    datetime_complete: str | None
+
+
+class TrialPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.TRIAL_PAGE]})
+
+    items: list[TrialPublic]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+# ---- zones ------------------------------------------------------------------------------------------------------------
+class ZonePublic(BaseModel):
+    """The zone of a task and optimizer over all explored trials and contributions."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ZONE]})
+
+    task: str
+    optimizer: str
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    x: str
+    y: str
+    reference_K: float
+    counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
+    jobs: list[str]
+    analysis: dict[str, Any] = Field(description="zone_map (each point with its origin), best_configs, marginals, "
+                                                 "importance, zone_constant (FSGDM's K with a bootstrap interval)")
+
+
+class ZoneSummaryPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ZONE_SUMMARY]})
+
+    task: str
+    optimizer: str
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    counts: dict[str, int]
+    jobs: list[str]
+    n_results: int
+    tolerance: dict[str, Any]
+    q: float
+    best_configs: list[dict[str, Any]]
+    importance: dict[str, float] | None
+    importance_evaluator: str | None
+    zone_ranges: dict[str, list[float] | None]
+    zone_constant: dict[str, Any] | None
+
+
+# ---- contributions ---------------------------------------------------------------------------------------------------
+class NewTask(_In):
+    """A task that is not registered, described so that results on it stay comparable."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    dataset: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
+    model: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
+    direction: Literal["maximize", "minimize"]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]+$")]
+
+
+class Budget(_In):
+    epochs: StrictInt | None = Field(None, ge=1, le=100_000)
+    steps: StrictInt | None = Field(None, ge=1, le=2**31 - 1)
+
+
+class Source(_In):
+    doi: Annotated[str, StringConstraints(max_length=200)] | None = Field(None, examples=["10.48550/arXiv.2411.19671"])
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(None, examples=["https://example.org/paper"])
+    notes: Text | None = None
+
+
+TaskRef = Annotated[
+    Annotated[Name, Tag("task-name")] | Annotated[NewTask, Tag("task-object")],
+    Discriminator(lambda v: "task-object" if isinstance(v, (dict, NewTask)) else "task-name"),
+]
+
+
+class ContributionCreate(_In):
+    """One result: task, optimizer and config, the metric value, and its context."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.CONTRIBUTION_CREATE]})
+
+    task: TaskRef = Field(description="a registered or contributed task name, or a new task described")
+    optimizer: Name
+    config: dict[str, Any] = Field(description="hyperparameter -> value (number, bool, string or null), checked against "
+                                               "the registry's domains; those of the optimizer's default space are "
+                                               "required (GET /optimizers/{name}: contribution_required)")
+    value: FiniteFloat = Field(description="the task's metric, in its direction")
+    curve: list[FiniteFloat] | None = Field(None, max_length=10_000, description="the metric per epoch")
+    budget: Budget | None = None
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]] | None = Field(None, min_length=1, max_length=16)
+    hardware: ShortText | None = None
+    software: ShortText | None = None
+    source: Source
+
+    def raw(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class ContributionBatch(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"contributions": [ex.CONTRIBUTION_CREATE, ex.CONTRIBUTION_NEW_TASK]}]})
+
+    contributions: list[ContributionCreate] = Field(min_length=1, max_length=10_000,
+                                                    description="stored all or nothing (capped by the server)")
+
+
+class VerificationPublic(BaseModel):
+    job_id: str | None
+    verdict: Literal["pending", "verified", "disputed", "unverified"]
+    measured_value: float | None
+    detail: str | None
+
+
+class BudgetPublic(BaseModel):
+    epochs: int | None
+    steps: int | None
+
+
+class ContributionPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTRIBUTION]})
+
+    id: str
+    status: Literal["active", "withdrawn"]
+    origin: Literal["contributed", "verified"]
+    task: str
+    optimizer: str
+    metric: str | None
+    direction: Literal["maximize", "minimize"] | None
+    config: dict[str, Any] = Field(description="the full config: given values plus defaults")
+    given: list[str] = Field(description="the hyperparameters the contributor gave")
+    value: float
+    curve: list[float] | None
+    budget: BudgetPublic
+    seeds: list[int] | None
+    hardware: str | None
+    software: str | None
+    source: dict[str, str]
+    owner: str | None
+    verification: VerificationPublic | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class ContributionList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTRIBUTION_LIST]})
+
+    items: list[ContributionPublic]
+    count: int
+
+
+class ContributionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTRIBUTION_PAGE]})
+
+    items: list[ContributionPublic]
+    total: int
+    limit: int
+    offset: int

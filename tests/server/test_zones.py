@@ -1,0 +1,112 @@
+"""Zones through HTTP: explored trials of every job merged with contributions, origins, parameters, the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+import zone_explorer.contributions as engine
+from tests.server.conftest import QUICK_JOB
+from tests.server.test_contributions import GOOD, NEW_TASK
+from zone_explorer.worker import Worker, WorkerSettings
+
+ZONE = "/api/v1/zones/noisy-quadratic/fsgdm"
+
+
+def _explore(service, n: int = 6, jobs: int = 2) -> list[str]:
+    ids = [service.client("submit").post("/api/v1/jobs", json={**QUICK_JOB, "n_trials": n // jobs, "sampler_seed": i}).json()["id"]
+           for i in range(jobs)]
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == n
+    return ids
+
+
+def _contribute(service, values: list[float]) -> list[str]:
+    items = [{**GOOD, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
+             for i, v in enumerate(values)]
+    r = service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items})
+    assert r.status_code == 201, r.text
+    return [c["id"] for c in r.json()["items"]]
+
+
+def test_zone_merges_jobs_and_contributions(service, monkeypatch) -> None:
+    job_ids = _explore(service)
+    api = service.client()
+    explored = api.get(ZONE)
+    assert explored.status_code == 200, explored.text
+    z = explored.json()
+    assert z["counts"] == {"explored": 6, "contributed": 0, "verified": 0} and sorted(z["jobs"]) == sorted(job_ids)
+    assert (z["x"], z["y"]) == ("c_scaling", "v_coefficient") and z["metric"] == "final_loss"
+    contributed = _contribute(service, [1e-4, 0.5, 0.7])  # the first is the best result of all (minimize)
+    merged = api.get(ZONE).json()
+    assert merged["counts"] == {"explored": 6, "contributed": 3, "verified": 0}
+    points = merged["analysis"]["zone_map"]["points"]
+    assert sorted(set(points["origin"])) == ["contributed", "explored"] and len(points["origin"]) == 9
+    best = merged["analysis"]["best_configs"][0]
+    assert best["origin"] == "contributed" and best["id"] == f"contribution/{contributed[0]}"
+    assert best["config"]["sigma"] == 200  # the full stored config, not just the axes
+    assert merged["analysis"]["zone_constant"]["estimate"] > 0  # FSGDM: K with its interval
+
+    # withdrawn contributions leave the view
+    service.client("contribute").delete(f"/api/v1/contributions/{contributed[0]}")
+    assert api.get(ZONE).json()["counts"]["contributed"] == 2
+
+
+def test_parameters_and_the_cache(service, monkeypatch) -> None:
+    _explore(service, n=4, jobs=1)
+    _contribute(service, [0.3, 0.4])
+    calls = []
+    real = engine._compute_zone
+    monkeypatch.setattr(engine, "_compute_zone", lambda *a, **k: calls.append(a) or real(*a, **k))
+    api = service.client()
+    first = api.get(ZONE, params={"x": "K", "y": "c_scaling", "delta": 0.05, "grid_size": 20})
+    assert first.status_code == 200, first.text
+    zmap = first.json()["analysis"]["zone_map"]
+    assert (zmap["x"], zmap["y"], zmap["tolerance"]) == ("K", "c_scaling", {"mode": "delta", "value": 0.05})
+    assert len(zmap["x_grid"]) == 20
+    again = api.get(ZONE, params={"x": "K", "y": "c_scaling", "delta": 0.05, "grid_size": 20})
+    assert again.content == first.content and again.headers["X-Data-Version"] == first.headers["X-Data-Version"]
+    assert len(calls) == 1  # served from the cache
+    _contribute(service, [0.35])  # new data: a new version, a fresh analysis
+    third = api.get(ZONE, params={"x": "K", "y": "c_scaling", "delta": 0.05, "grid_size": 20})
+    assert third.headers["X-Data-Version"] != first.headers["X-Data-Version"] and len(calls) == 2
+    summary = api.get(f"{ZONE}/summary", params={"top_q": 0.5}).json()
+    assert summary["n_results"] == 7 and summary["tolerance"] == {"mode": "top_q", "value": 0.5}
+    assert set(summary["importance"]) >= {"c_scaling", "v_coefficient"}
+    assert summary["zone_constant"]["interval"] is not None and set(summary["zone_ranges"]) >= {"c_scaling", "K"}
+    assert all("config" in row for row in summary["best_configs"])
+
+
+BAD_QUERIES = [
+    ({"x": "colour"}, 422, "x", "unknown axis 'colour'"),
+    ({"x": "c_scaling", "y": "c_scaling"}, 422, "y", "must differ"),
+    ({"top_q": 0.1, "delta": 0.1}, 422, "delta", "not both"),
+    ({"top_q": 0}, 422, "top_q", "greater than 0"),
+    ({"top_q": "nan"}, 422, "top_q", "finite"),
+    ({"delta": -1}, 422, "delta", "greater than or equal to 0"),
+    ({"grid_size": 5}, 422, "grid_size", "greater than or equal to 10"),
+    ({"x": "'; DROP TABLE trials; --"}, 422, "x", "unknown axis"),
+]
+
+
+@pytest.mark.parametrize("params,status,field,fragment", BAD_QUERIES, ids=[b[2] + str(i) for i, b in enumerate(BAD_QUERIES)])
+def test_bad_zone_queries(shared, params, status, field, fragment) -> None:
+    if not shared.client().get("/api/v1/contributions", params={"task": "noisy-quadratic"}).json()["total"]:
+        _contribute(shared, [0.3, 0.4, 0.5])
+    r = shared.client().get(ZONE, params=params)
+    assert r.status_code == status and r.json()["field"] == field and fragment in r.json()["detail"], r.text
+
+
+def test_unknown_or_empty_zones(service) -> None:
+    api = service.client()
+    r = api.get("/api/v1/zones/digits-cn/fsgdm")
+    assert r.status_code == 404 and r.json()["field"] == "task" and "digits-cnn" in r.json()["detail"]
+    r = api.get("/api/v1/zones/noisy-quadratic/fsgd")
+    assert r.status_code == 404 and r.json()["field"] == "optimizer"
+    r = api.get(ZONE)
+    assert r.status_code == 422 and "0 finished result" in r.json()["detail"]
+    # a contributed task has a zone from its contributions alone
+    items = [{**GOOD, "task": NEW_TASK, "value": 0.9 + 0.01 * i,
+              "config": {**GOOD["config"], "c_scaling": 0.02 * (i + 1), "v_coefficient": 1.0 + i}} for i in range(4)]
+    assert service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items}).status_code == 201
+    z = api.get("/api/v1/zones/cifar10-resnet18/fsgdm").json()
+    assert z["direction"] == "maximize" and z["counts"] == {"explored": 0, "contributed": 4, "verified": 0}
+    assert z["analysis"]["best_configs"][0]["value"] == pytest.approx(0.93)

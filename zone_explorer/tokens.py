@@ -1,0 +1,192 @@
+"""API tokens: creation (the secret is shown once), authentication, revocation, and per-token rate limits.
+
+A token reads ``ze_<id>_<secret>``: the id finds the row, and the SHA-256 of the whole token is compared with the
+stored hash in constant time. The secret has 256 bits of entropy, so a plain (unsalted, fast) hash is enough: no
+dictionary or brute-force attack can reach it, and authentication stays a primary-key lookup.
+
+Scopes: ``submit`` (create and cancel jobs, request verifications), ``contribute`` (add and withdraw
+contributions) and ``admin`` (everything, including acting on other tokens' jobs and contributions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import sqlalchemy as sa
+
+from .db import session_scope
+from .models import ApiToken, utcnow
+
+__all__ = [
+    "SCOPES", "RateLimiter", "TokenError", "TokenInfo", "TokenVerifier", "authenticate", "create_token", "list_tokens",
+    "parse_scopes", "revoke_token",
+]
+
+SCOPES = ("submit", "contribute", "admin")
+_PREFIX = "ze"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")
+_TOKEN = re.compile(r"^ze_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+
+
+class TokenError(ValueError):
+    """A bad token request; ``field`` names the argument (``name``, ``scopes``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a request learns about the token it presented (never the secret)."""
+
+    id: str
+    name: str
+    scopes: frozenset[str]
+    created_at: object = field(default=None, compare=False)
+    revoked_at: object = field(default=None, compare=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def allows(self, scope: str) -> bool:
+        return self.is_admin or scope in self.scopes
+
+    def may_act_for(self, owner: str | None) -> bool:
+        """Whether this token may change something owned by ``owner`` (its own things, or anything as admin)."""
+        return self.is_admin or (owner is not None and owner == self.id)
+
+
+def parse_scopes(scopes: str | Iterable[str]) -> list[str]:
+    """``"submit,contribute"`` or a list -> validated, de-duplicated scopes in canonical order."""
+    items = [s.strip() for s in scopes.split(",")] if isinstance(scopes, str) else [str(s).strip() for s in scopes]
+    items = [s for s in items if s]
+    if not items:
+        raise TokenError("scopes", f"give at least one of {', '.join(SCOPES)}")
+    for s in items:
+        if s not in SCOPES:
+            raise TokenError("scopes", f"unknown scope {s!r} (valid: {', '.join(SCOPES)})")
+    return [s for s in SCOPES if s in items]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(row.id, row.name, frozenset(row.scopes), row.created_at, row.revoked_at)
+
+
+def create_token(url: str, name: str, scopes: str | Iterable[str]) -> tuple[TokenInfo, str]:
+    """Store a new token and return ``(info, token)``; the token string exists nowhere else afterwards."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise TokenError("name", "1-100 characters: letters, digits, space, '.', '_', '@', '-' (starting with a letter or digit)")
+    scope_list = parse_scopes(scopes)
+    token_id = secrets.token_hex(6)
+    token = f"{_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
+    row = ApiToken(id=token_id, name=name, scopes=scope_list, secret_hash=_hash(token))
+    with session_scope(url) as s:
+        s.add(row)
+    return _info(row), token
+
+
+def authenticate(url: str, token: str) -> TokenInfo | None:
+    """The token's info, or None when it is malformed, unknown, revoked or wrong."""
+    match = _TOKEN.match(token or "")
+    if match is None:
+        return None
+    with session_scope(url) as s:
+        row = s.get(ApiToken, match.group(1))
+        if row is None or row.revoked_at is not None:
+            # still hash, so an unknown id costs as much time as a wrong secret
+            hmac.compare_digest(_hash(token), "0" * 64)
+            return None
+        ok = hmac.compare_digest(_hash(token), row.secret_hash)
+        return _info(row) if ok else None
+
+
+def list_tokens(url: str) -> list[TokenInfo]:
+    with session_scope(url) as s:
+        return [_info(r) for r in s.scalars(sa.select(ApiToken).order_by(ApiToken.created_at, ApiToken.id))]
+
+
+def revoke_token(url: str, token_id: str) -> bool:
+    """Revoke a token by id; False when there is no such active token."""
+    with session_scope(url) as s:
+        return bool(s.execute(sa.update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=utcnow())).rowcount)
+
+
+class TokenVerifier:
+    """:func:`authenticate` with a short in-process memory of tokens verified recently.
+
+    Verified tokens are remembered for ``ttl`` seconds, keyed by their SHA-256, so a busy client costs one
+    database lookup per ``ttl`` instead of one per request; a revocation therefore takes effect within ``ttl``
+    seconds in a running server. Unknown or wrong tokens are never remembered.
+    """
+
+    def __init__(self, url: str, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+        self.url, self.ttl, self.max_entries = url, ttl, max_entries
+        self._seen: dict[str, tuple[float, TokenInfo]] = {}
+        self._lock = threading.Lock()
+
+    def recall(self, token: str) -> TokenInfo | None:
+        """The token's info if it was verified within ``ttl`` seconds (no database access)."""
+        if self.ttl <= 0:
+            return None
+        key = _hash(token)
+        with self._lock:
+            hit = self._seen.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def verify(self, token: str) -> TokenInfo | None:
+        info = self.recall(token)
+        if info is not None:
+            return info
+        info = authenticate(self.url, token)
+        if info is not None and self.ttl > 0:
+            with self._lock:
+                if len(self._seen) >= self.max_entries:
+                    self._seen.clear()
+                self._seen[_hash(token)] = (time.monotonic(), info)
+        return info
+
+
+@dataclass
+class RateLimiter:
+    """A sliding-window limit per key (token id), in process: at most ``limit`` hits in any ``window`` seconds.
+
+    In process is enough for one API process; with several, each enforces the limit on its own share.
+    ``limit=0`` turns limiting off.
+    """
+
+    limit: int
+    window: float = 60.0
+    _hits: dict[str, deque] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hit(self, key: str, now: float | None = None) -> float | None:
+        """Record a hit; None if allowed, else the seconds until the next hit would be allowed."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._hits.setdefault(key, deque())
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            if len(q) >= self.limit:
+                return max(q[0] + self.window - now, 0.001)
+            q.append(now)
+            return None
