@@ -1,0 +1,267 @@
+"""The web pages: server-rendered Jinja2 templates (``web/templates``), their small JSON helpers under
+``/pages-api``, the static assets and plotly.js from the installed plotly package, and the security headers.
+
+Pages hold no inline script: data reaches the page's JS modules through one escaped
+``<script type="application/json" id="page-data">`` block, and a Content-Security-Policy forbids anything else.
+Every route calls the engine (through ``web.viewdata``) and shapes the answer; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web import STATIC_DIR, TEMPLATES_DIR, asset_version, plotly_js_path
+from web.viewdata.compare import compare_task
+from web.viewdata.filters import filter_view
+from web.viewdata.home import home_view
+from web.viewdata.jobs import job_live, job_public
+from web.viewdata.zone import point_details, zone_bundle
+from zone_explorer.analysis import ZoneRequestError
+from zone_explorer.contributions import (CSV_COLUMNS, NotFound, describe_optimizer, describe_task, list_contributions,
+                                         list_optimizers, list_tasks, zone_summary)
+from zone_explorer.jobs import get_job, list_jobs
+
+from .deps import DbUrl
+from .schemas import Name
+
+__all__ = ["CONTENT_SECURITY_POLICY", "SecurityHeadersMiddleware", "install_pages", "pages_api", "pages_router"]
+
+#: no inline script and no eval anywhere; styles may be set inline (plotly.js styles its SVG that way)
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
+    "font-src 'self'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin", "x-frame-options": "DENY",
+}
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(
+    asset=lambda path: f"/static/{path}?v={asset_version()}",
+    plotly_src=lambda: f"/vendor/plotly.min.js?v={asset_version()}",
+    q=lambda text: quote(str(text), safe=""),
+)
+
+pages_router = APIRouter(include_in_schema=False)
+pages_api = APIRouter(prefix="/pages-api", include_in_schema=False)
+
+TaskName = Annotated[Name, Path()]
+OptimizerName = Annotated[Name, Path()]
+TopQ = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False)]
+Delta = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
+Axis = Annotated[Name | None, Query(max_length=100)]
+
+
+class SecurityHeadersMiddleware:
+    """Adds the CSP and friends to every answer outside ``/api/`` (the API's own docs page loads Swagger UI)."""
+
+    def __init__(self, app: ASGIApp, skip_prefixes: tuple[str, ...] = ("/api/",)) -> None:
+        self.app = app
+        self.skip_prefixes = skip_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefixes):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    if key not in headers:
+                        headers[key] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_pages(app: FastAPI) -> None:
+    """Mount the pages on an app (``create_app`` calls this)."""
+    app.include_router(pages_router)
+    app.include_router(pages_api)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+def render(request: Request, template: str, *, page: str, title: str, data: dict[str, Any] | None = None,
+           status: int = 200, plots: bool = True, self_ready: bool = True, **context: Any) -> HTMLResponse:
+    """A page: ``data`` reaches its JS as the escaped JSON block ``#page-data``; ``plots`` loads plotly.js;
+    ``self_ready``: the page's own script marks ``<body data-ready>`` once it is interactive (else at once)."""
+    context = {"page": page, "title": title, "page_data": data or {}, "plots": plots, "self_ready": self_ready,
+               **context}
+    return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return render(request, "not_found.html", page="error", title="Not found", status=404, plots=False,
+                  self_ready=False, message=message)
+
+
+def _catalog(url: str) -> dict[str, Any]:
+    return {"tasks": list_tasks(url), "optimizers": list_optimizers()}
+
+
+# ---- pages -----------------------------------------------------------------------------------------------------------
+@pages_router.get("/", response_class=HTMLResponse)
+def home(request: Request, url: DbUrl) -> HTMLResponse:
+    return render(request, "home.html", page="home", title="Optimal zones of momentum optimizers", plots=False,
+                  view=home_view(url))
+
+
+@pages_router.get("/zones/{task}/{optimizer}", response_class=HTMLResponse)
+def zone_page(request: Request, task: TaskName, optimizer: OptimizerName, url: DbUrl, x: Axis = None,
+              y: Axis = None, top_q: TopQ = None, delta: Delta = None) -> HTMLResponse:
+    try:
+        task_info = describe_task(url, task)
+        opt_info = describe_optimizer(optimizer)
+    except NotFound as err:
+        return not_found(request, err.message)
+    base = f"{quote(task, safe='')}/{quote(optimizer, safe='')}"
+    data = {"task": task_info, "optimizer": opt_info, "initial": {"x": x, "y": y, "top_q": top_q, "delta": delta},
+            "api": {"zone": f"/pages-api/zones/{base}", "point": f"/pages-api/zones/{base}/points/"}}
+    return render(request, "zone.html", page="zone", title=f"{optimizer} on {task}", data=data, task=task_info,
+                  optimizer=opt_info)
+
+
+@pages_router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, url: DbUrl, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    jobs, total = list_jobs(url, limit=50, offset=offset)
+    return render(request, "jobs.html", page="jobs", title="Jobs", plots=False, self_ready=False,
+                  jobs=[job_public(j) for j in jobs], total=total, offset=offset, limit=50)
+
+
+@pages_router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: Annotated[str, Path(max_length=64)], url: DbUrl) -> HTMLResponse:
+    job = get_job(url, job_id) if job_id.replace("-", "").replace("_", "").isalnum() else None
+    if job is None:
+        return not_found(request, f"There is no job {job_id!r}.")
+    data = {"job": job_public(job), "api": {"live": f"/pages-api/jobs/{job.id}/live",
+                                            "cancel": f"/api/v1/jobs/{job.id}/cancel"}}
+    return render(request, "job.html", page="job", title=f"Job {job.id}", data=data, job=job_public(job))
+
+
+@pages_router.get("/contributions", response_class=HTMLResponse)
+def contributions_page(request: Request, url: DbUrl,
+                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    items, total = list_contributions(url, status=None, limit=50, offset=offset)
+    return render(request, "contributions.html", page="contributions", title="Contributions", plots=False,
+                  self_ready=False, items=items, total=total, offset=offset, limit=50)
+
+
+@pages_router.get("/compare", response_class=HTMLResponse)
+def compare_index(request: Request, url: DbUrl) -> Response:
+    for task in list_tasks(url):
+        if list_jobs(url, task=task["name"], limit=1)[1]:
+            return RedirectResponse(f"/compare/{quote(task['name'], safe='')}", status_code=307)
+    return render(request, "compare.html", page="compare", title="Compare optimizers", plots=False, self_ready=False,
+                  task=None)
+
+
+@pages_router.get("/compare/{task}", response_class=HTMLResponse)
+def compare_page(request: Request, task: TaskName, url: DbUrl) -> HTMLResponse:
+    try:
+        info = describe_task(url, task)
+    except NotFound as err:
+        return not_found(request, err.message)
+    data = {"task": info, "tasks": list_tasks(url), "api": {"compare": f"/pages-api/compare/{quote(task, safe='')}"}}
+    return render(request, "compare.html", page="compare", title=f"Compare optimizers on {task}", task=info, data=data)
+
+
+@pages_router.get("/filters", response_class=HTMLResponse)
+def filters_page(request: Request, url: DbUrl) -> HTMLResponse:
+    return render(request, "filters.html", page="filters", title="Filter response", data=_catalog(url))
+
+
+@pages_router.get("/submit", response_class=HTMLResponse)
+def submit_page(request: Request, url: DbUrl) -> HTMLResponse:
+    return render(request, "submit.html", page="submit", title="Submit a job", plots=False, data=_catalog(url))
+
+
+@pages_router.get("/contribute", response_class=HTMLResponse)
+def contribute_page(request: Request, url: DbUrl) -> HTMLResponse:
+    return render(request, "contribute.html", page="contribute", title="Contribute results", plots=False,
+                  data=_catalog(url), csv_columns=CSV_COLUMNS)
+
+
+@pages_router.get("/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed plotly package (versioned URL, so it may be cached for long)."""
+    return FileResponse(plotly_js_path(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+# ---- JSON for the pages ----------------------------------------------------------------------------------------------
+def _too_few(err: ZoneRequestError) -> bool:
+    """The engine's answer for a task and optimizer with fewer than two results: an empty state, not an error."""
+    return err.field == "task"
+
+
+@pages_api.get("/zones/{task}/{optimizer}")
+def zone_json(task: TaskName, optimizer: OptimizerName, url: DbUrl, x: Axis = None, y: Axis = None,
+              top_q: TopQ = None, delta: Delta = None) -> Response:
+    """The API's zone view plus the Python constructor call of each best configuration; ``{"empty": ...}``
+    (200) while there are fewer than two results, so that a page's empty state logs no failed request."""
+    try:
+        body, version = zone_bundle(url, task, optimizer, x=x, y=y, top_q=top_q, delta=delta)
+    except ZoneRequestError as err:
+        if not _too_few(err):
+            raise
+        return JSONResponse({"empty": True, "detail": err.message})
+    return Response(body, media_type="application/json", headers={"X-Data-Version": version})
+
+
+@pages_api.get("/zones/{task}/{optimizer}/summary")
+def zone_summary_json(task: TaskName, optimizer: OptimizerName, url: DbUrl) -> Response:
+    """The API's zone summary (for the home grid), or ``{"empty": ...}`` (200) below two results."""
+    try:
+        result = zone_summary(url, task, optimizer)
+    except ZoneRequestError as err:
+        if not _too_few(err):
+            raise
+        return JSONResponse({"empty": True, "detail": err.message})
+    return Response(result.json_bytes, media_type="application/json")
+
+
+@pages_api.get("/zones/{task}/{optimizer}/points/{point_id:path}")
+def zone_point(task: TaskName, optimizer: OptimizerName, point_id: Annotated[str, Path(max_length=120)],
+               url: DbUrl) -> dict[str, Any]:
+    """Configuration, metric, seeds and source of one point of the zone map."""
+    return point_details(url, task, optimizer, point_id)
+
+
+@pages_api.get("/jobs/{job_id}/live")
+def job_live_json(job_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")], url: DbUrl,
+                  zone_for: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+    """Progress, history, curves and (when trials finished since ``zone_for``) the job's zone map."""
+    return job_live(url, job_id, zone_for=zone_for)
+
+
+@pages_api.get("/filters/{optimizer}")
+def filter_json(optimizer: OptimizerName, config: Annotated[str, Query(max_length=4000)] = "{}",
+                task: Annotated[Name | None, Query()] = None,
+                epochs: Annotated[int | None, Query(ge=1, le=1000)] = None) -> dict[str, Any]:
+    """|H(e^jw)| of the optimizer's momentum filter for ``config`` (JSON), stage by stage for FSGDM."""
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config: malformed JSON: {err.msg}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("config: must be a JSON object of hyperparameter -> value")
+    return filter_view(optimizer, parsed, task=task, epochs=epochs)
+
+
+@pages_api.get("/compare/{task}")
+def compare_json(task: TaskName, url: DbUrl) -> dict[str, Any]:
+    return compare_task(url, task)

@@ -1,0 +1,38 @@
+"""The web pages' assets: Jinja2 templates, CSS and small JS modules, and the view data they are rendered from.
+
+``server/pages.py`` serves them; plotly.js comes from the installed ``plotly`` package (no CDN: works offline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "asset_version", "plotly_js_path"]
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+
+@lru_cache(maxsize=1)
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped in the plotly Python package's data."""
+    path = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+    if not path.is_file():  # pragma: no cover - a broken plotly install
+        raise FileNotFoundError(f"plotly.min.js not found at {path}; reinstall the plotly package")
+    return path
+
+
+@lru_cache(maxsize=1)
+def asset_version() -> str:
+    """A short hash of the static files and plotly.js, appended to asset URLs so browsers cache them safely."""
+    h = hashlib.sha256()
+    for path in sorted(STATIC_DIR.rglob("*")):
+        if path.is_file():
+            h.update(path.relative_to(STATIC_DIR).as_posix().encode())
+            h.update(str(path.stat().st_mtime_ns).encode())
+    h.update(str(plotly_js_path().stat().st_size).encode())
+    return h.hexdigest()[:10]

@@ -1,0 +1,231 @@
+// The zone explorer: axis pickers, tolerance slider, the map and its companions, all from one zone request.
+
+import { getJSON, query } from "../lib/api.js";
+import { $, el, fillSelect, pageData, replace } from "../lib/dom.js";
+import { num, pct } from "../lib/format.js";
+import { drawBest } from "../zone/best.js";
+import { drawImportance } from "../zone/importance.js";
+import { drawMap } from "../zone/map.js";
+import { drawMarginals } from "../zone/marginals.js";
+import { pointPanel } from "../zone/points.js";
+import * as tol from "../zone/tolerance.js";
+
+const page = pageData();
+const ui = {
+  body: $("#zone-body"), empty: $("#zone-empty"), error: $("#zone-error"), status: $("#zone-status"),
+  x: $("#axis-x"), y: $("#axis-y"), slider: $("#tolerance"), sliderOut: $("#tolerance-value"),
+  map: $("#zone-map"), loading: $("#map-loading"), note: $("#map-note"), counts: $("#counts"),
+  facts: $("#zone-facts"), kCard: $("#k-card"), marginals: $("#marginals"), marginalQ: $("#marginal-q"),
+  importance: $("#importance"), importanceNote: $("#importance-note"), best: $("#best-table"), snippet: $("#best-snippet"),
+};
+const state = {
+  x: page.initial.x, y: page.initial.y,
+  mode: page.initial.delta !== null ? "delta" : "top_q",
+  params: page.initial.delta !== null ? { delta: page.initial.delta } : { top_q: page.initial.top_q ?? 0.1 },
+  zone: null, snippets: [], request: 0, version: 0, controller: null,
+};
+const points = pointPanel($("#point-details"), page.api.point, page.task.metric);
+
+function setBusy(busy, text) {
+  ui.status.textContent = text;
+  ui.status.classList.toggle("busy", busy);
+}
+
+function syncUrl() {
+  const q = { x: state.x, y: state.y, ...state.params };
+  history.replaceState(null, "", `${location.pathname}${query(q)}`);
+}
+
+function fillAxes(zone) {
+  const names = Object.keys(zone.analysis.marginals);
+  const label = (n) => (zone.analysis.marginals[n].derived ? `${n} (derived)` : n);
+  fillSelect(ui.x, names.map((n) => ({ value: n, label: label(n) })), zone.x);
+  fillSelect(ui.y, names.map((n) => ({ value: n, label: label(n) })), zone.y);
+  ui.x.disabled = ui.y.disabled = names.length < 2;
+}
+
+function setSlider() {
+  const zm = state.zone.analysis.zone_map;
+  const range = tol.sliderFor(state.mode, zm);
+  Object.assign(ui.slider, { min: range.min, max: range.max, step: range.step });
+  const current = state.mode === "delta" ? { value: state.params.delta } : { value: state.params.top_q };
+  ui.slider.value = tol.positionFor(state.mode, current, zm);
+  ui.sliderOut.textContent = tol.label(state.mode, state.params);
+  ui.slider.disabled = false;
+}
+
+function drawCounts(zone) {
+  const c = zone.counts;
+  replace(ui.counts,
+    el("span", { class: "chip" }, el("strong", {}, (c.explored || 0).toLocaleString()), "explored"),
+    el("span", { class: "chip" }, el("strong", {}, (c.contributed || 0).toLocaleString()), "contributed"),
+    el("span", { class: "chip" }, el("strong", {}, (c.verified || 0).toLocaleString()), "verified"),
+    el("span", { class: "chip" }, el("strong", {}, String(zone.jobs.length)), zone.jobs.length === 1 ? "job" : "jobs"));
+}
+
+function drawFacts(zone) {
+  const a = zone.analysis;
+  const zm = a.zone_map;
+  const t = a.tolerance;
+  const facts = [
+    ["results", a.n_trials.toLocaleString()],
+    ["shown on the map", `${zm.points.x.length.toLocaleString()}${zm.points.x.length < zm.n_used ? " (sampled)" : ""}`],
+    ["in the zone", zm.n_zone.toLocaleString()],
+    ["zone", t.mode === "top_q" ? `top ${pct(t.value)}` : `within ${num(t.value, 3)} of the best`],
+    [`${zone.metric} threshold`, num(zm.threshold, 5)],
+    [`best ${zone.metric}`, zm.best ? num(zm.best.value, 5) : "–"],
+    ["smoothing", `${zm.bandwidth.method} (×${num(zm.bandwidth.factor, 2)})`],
+  ];
+  if (zm.n_dropped) facts.push(["without both axes", zm.n_dropped.toLocaleString()]);
+  replace(ui.facts, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  ui.note.textContent = `Colour: ${zone.metric} smoothed by kernel regression over ${zm.n_used.toLocaleString()} results; blank where no result is near. `
+    + "The outline encloses the zone on the smoothed surface.";
+}
+
+function drawK(zone) {
+  const zc = zone.analysis.zone_constant;
+  if (!zc || zc.estimate === null) { ui.kCard.hidden = true; return; }
+  ui.kCard.hidden = false;
+  replace($("#k-estimate"), num(zc.estimate, 4));
+  replace($("#k-interval"), zc.interval
+    ? `${Math.round(zc.confidence * 100)}% bootstrap interval [${num(zc.interval[0], 4)}, ${num(zc.interval[1], 4)}] from the top ${pct(zc.q)} (${zc.n_top} of ${zc.n_used} results)`
+    : `from the top ${pct(zc.q)} (${zc.n_top} of ${zc.n_used} results)`);
+  const ref = $("#k-reference");
+  ref.className = `k-reference ${zc.reference_inside === true ? "inside" : zc.reference_inside === false ? "outside" : ""}`;
+  replace(ref, `The README's rule 30.992 / v ≈ 1 + 1/c gives K = ${zc.reference}: `
+    + (zc.reference_inside === null ? "no interval to compare with." : zc.reference_inside ? "inside the interval." : "outside the interval."));
+}
+
+function drawAll(zone, snippets) {
+  performance.mark("zone:draw-start");
+  drawMap(ui.map, zone).then(() => {
+    performance.mark("zone:drawn");
+    bindPlotEvents();
+    state.version += 1;
+    if (state.version === 1) performance.mark("zone:ready");
+    document.body.dataset.zoneVersion = String(state.version);
+    document.body.dataset.ready = "true";
+  });
+  drawCounts(zone);
+  drawFacts(zone);
+  drawK(zone);
+  ui.marginalQ.textContent = pct(zone.analysis.q);
+  // the companions after the map has painted, so the map is interactive first
+  requestAnimationFrame(() => setTimeout(() => {
+    drawMarginals(ui.marginals, zone.analysis.marginals);
+    drawImportance(ui.importance, ui.importanceNote, zone.analysis.importance, zone.analysis.importance_evaluator, zone.analysis.n_trials);
+    drawBest(ui.best, ui.snippet, zone, snippets, page.task.name);
+    performance.mark("zone:complete");
+  }, 0));
+}
+
+function showEmpty() {
+  ui.body.hidden = true;
+  ui.empty.hidden = false;
+  document.body.dataset.ready = "true";
+  document.body.dataset.empty = "true";
+}
+
+function showError(err) {
+  ui.error.hidden = false;
+  ui.error.textContent = err.message;
+  setBusy(false, "Error");
+  document.body.dataset.ready = "true";
+}
+
+async function load() {
+  const id = ++state.request;
+  if (state.controller) state.controller.abort();
+  state.controller = new AbortController();
+  ui.loading.hidden = !!state.zone;  // the first load covers the map; later ones keep it visible
+  setBusy(true, state.zone ? "Updating the zone…" : "Computing the zone…");
+  let data;
+  try {
+    data = await getJSON(page.api.zone + query({ x: state.x, y: state.y, ...state.params }), { signal: state.controller.signal });
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    if (id === state.request) { ui.loading.hidden = true; showError(err); }
+    return;
+  }
+  if (id !== state.request) return;
+  performance.mark("zone:fetched");
+  if (data.empty) { ui.loading.hidden = true; showEmpty(); return; }
+  ui.error.hidden = true;
+  ui.loading.hidden = true;
+  state.zone = data.zone;
+  state.snippets = data.snippets;
+  state.x = data.zone.x;
+  state.y = data.zone.y;
+  fillAxes(data.zone);
+  setSlider();
+  syncUrl();
+  drawAll(data.zone, data.snippets);
+  setBusy(false, `${data.zone.analysis.n_trials.toLocaleString()} results`);
+}
+
+const reload = (() => { let t = null; return () => { clearTimeout(t); t = setTimeout(load, 300); }; })();
+
+let previewQueued = false;
+
+/** The dotted preview follows the slider, one redraw per frame at most (a drag fires many input events). */
+function drawPreview() {
+  previewQueued = false;
+  const zm = state.zone.analysis.zone_map;
+  drawMap(ui.map, state.zone, { preview: tol.previewLevel(zm, state.params, state.zone.direction) })
+    .then(() => performance.mark("zone:preview"));
+}
+
+function onSlider() {
+  if (!state.zone) return;
+  state.params = tol.paramsFor(state.mode, Number(ui.slider.value), state.zone.analysis.zone_map);
+  ui.sliderOut.textContent = tol.label(state.mode, state.params);
+  if (!previewQueued) {
+    previewQueued = true;
+    requestAnimationFrame(drawPreview);
+  }
+  setBusy(true, "Updating the zone…");
+  reload();
+}
+
+function onMode(mode) {
+  if (!state.zone || mode === state.mode) return;
+  const zm = state.zone.analysis.zone_map;
+  state.mode = mode;
+  state.params = mode === "delta"
+    ? tol.paramsFor("delta", Math.round(tol.DELTA_STEPS / 20), zm)
+    : { top_q: 0.1 };
+  setSlider();
+  load();
+}
+
+function onAxis(which) {
+  const other = which === "x" ? "y" : "x";
+  state[which] = ui[which].value;
+  if (state[which] === state[other]) {  // keep two different axes: take the previous one for the other
+    const previous = state.zone ? state.zone[which] : null;
+    state[other] = previous !== state[which] ? previous : Array.from(ui[other].options).map((o) => o.value).find((v) => v !== state[which]);
+    ui[other].value = state[other];
+  }
+  load();
+}
+
+ui.slider.addEventListener("input", onSlider);
+ui.x.addEventListener("change", () => onAxis("x"));
+ui.y.addEventListener("change", () => onAxis("y"));
+for (const radio of document.querySelectorAll('input[name="tol-mode"]')) {
+  if (radio.value === state.mode) radio.checked = true;
+  radio.addEventListener("change", () => radio.checked && onMode(radio.value));
+}
+function bindPlotEvents() {
+  if (!ui.map.on || ui.map.dataset.bound) return;
+  ui.map.dataset.bound = "1";
+  const pick = (ev) => {
+    const p = ev && ev.points && ev.points[0];
+    const id = p && typeof p.customdata === "string" ? p.customdata : null;
+    return id;
+  };
+  ui.map.on("plotly_hover", (ev) => { const id = pick(ev); if (id) points.hover(id); });
+  ui.map.on("plotly_click", (ev) => { const id = pick(ev); if (id) points.show(id); });
+}
+
+load();
