@@ -1,0 +1,137 @@
+"""Load on the scale-out layout: 20 concurrent clients poll job status and read zones while 3 workers run a job.
+
+Starts, on loopback and the machine's PostgreSQL (a fresh database, dropped afterwards): one API process
+(`zone-explorer serve --workers 0`) and three `zone-explorer worker` processes; this process is the load
+generator. Bounded in time; reports p50/p99 latency and the error count (target: zero errors, p99 <= 250 ms).
+
+    python benchmarks/load_scaleout.py [--seconds 30] [--clients 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from zone_explorer.db import init_db  # noqa: E402
+from zone_explorer.tokens import create_token  # noqa: E402
+
+ADMIN = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "zone_explorer.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+
+    name = f"ze_load_{secrets.token_hex(4)}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = init_db(ADMIN.rsplit("/", 1)[0] + "/" + name)
+    procs: list[subprocess.Popen] = []
+    try:
+        _, token = create_token(url, "load benchmark", "submit,contribute")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        procs.append(cli("serve", "--workers", "0", "--port", str(port), "--db", url, "--log-level", "warning"))
+        for _ in range(60):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        auth = {"Authorization": f"Bearer {token}"}
+        rng = random.Random(0)
+        seed = [{"task": "noisy-quadratic", "optimizer": "fsgdm", "value": rng.uniform(0.05, 2.0), "seeds": [0],
+                 "config": {"c_scaling": 10 ** rng.uniform(-2.3, 0.3), "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
+                            "lr": 0.01, "weight_decay": 5e-4},
+                 "source": {"notes": "load benchmark"}} for _ in range(300)]
+        httpx.post(f"{base}/api/v1/contributions/batch", json={"contributions": seed}, headers=auth, timeout=60).raise_for_status()
+        job = httpx.post(f"{base}/api/v1/jobs", headers=auth, timeout=60, json={
+            "task": "noisy-quadratic", "optimizer": "fsgdm", "n_trials": 2000, "epochs": 3, "sampler": "random"}).json()
+        procs += [cli("worker", "--db", url) for _ in range(args.workers)]
+        time.sleep(3)  # let the workers start
+
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        stop = time.monotonic() + args.seconds
+
+        def client(i: int) -> None:
+            paths = [f"/api/v1/jobs/{job['id']}", "/api/v1/zones/noisy-quadratic/fsgdm",
+                     "/api/v1/zones/noisy-quadratic/fsgdm/summary"]
+            with httpx.Client(base_url=base, timeout=30) as c:
+                n = 0
+                while time.monotonic() < stop:
+                    path = paths[n % len(paths)] if i % 2 else paths[0]  # half the clients only poll status
+                    n += 1
+                    start = time.perf_counter()
+                    try:
+                        r = c.get(path)
+                        ok = r.status_code == 200
+                        problem = None if ok else f"{r.status_code} {path}"
+                    except httpx.HTTPError as e:
+                        problem = f"{type(e).__name__} {path}"
+                    elapsed = time.perf_counter() - start
+                    with lock:
+                        latencies.append(elapsed)
+                        if problem:
+                            errors.append(problem)
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done = httpx.get(f"{base}/api/v1/jobs/{job['id']}", timeout=30).json()["progress"]["finished"]
+        qs = statistics.quantiles(latencies, n=100)
+        print(f"# {args.clients} clients for {args.seconds:g} s against 1 API + {args.workers} workers on PostgreSQL "
+              f"(loopback); {done} trials finished meanwhile")
+        print(f"requests: {len(latencies)} ({len(latencies) / args.seconds:.0f}/s), errors: {len(errors)}")
+        print(f"latency p50 {qs[49] * 1e3:.1f} ms, p99 {qs[98] * 1e3:.1f} ms   (target: 0 errors, p99 <= 250 ms)")
+        if errors:
+            print("first errors:", errors[:5])
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
