@@ -3,7 +3,7 @@
 Workers are real `zone-explorer worker` processes on one SQLite database. Throughput counts from the first
 trial's start to the last one's end (from the claims table), so process start-up is not counted.
 
-    python benchmarks/parallel_throughput.py --trials 8
+    python benchmarks/parallel_throughput.py --trials 16
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def trials_per_minute(n_workers: int, trials: int, tmp: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         one = trials_per_minute(1, args.trials, tmp)

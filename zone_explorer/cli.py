@@ -321,11 +321,9 @@ def import_(
 
 
 def _register_service_commands() -> None:
-    """Commands of the REST service (serve, token, submit, status, contribute) live beside the service."""
-    try:
-        from .cli_service import register
-    except ImportError:  # the service commands are optional until their module exists
-        return
+    """Commands of the REST service (serve, demo, token, submit, status, contribute) live beside the service."""
+    from .cli_service import register
+
     register(app)
 
 

@@ -82,6 +82,54 @@ def serve(
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level=log_level)
 
 
+def demo(
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port on 127.0.0.1."),
+    trials: int = typer.Option(20, min=1, help="Trials of the FSGDM job on digits-cnn."),
+    workers: int = typer.Option(min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server."),
+    db: Optional[str] = DB_OPTION,
+) -> None:
+    """Serve (API, pages, workers), submit a small FSGDM job on digits-cnn, and print the zone page's URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from .client import ZoneExplorerClient
+    from .db import init_db
+    from .tokens import create_token
+
+    url = init_db(db)
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "zone_explorer.cli", "serve", "--port", str(port),
+                               "--workers", str(workers), "--db", url, "--log-level", "warning"])
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                _fail(f"the server did not start on port {port} (is the port in use? try --port)")
+            time.sleep(0.3)
+        _, token = create_token(url, "demo", "submit")
+        with ZoneExplorerClient(base, token) as client:
+            job = _call(client.submit, {"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": trials, "sampler_seed": 0})
+        console.print(f"submitted job {job['id']}: {trials} FSGDM trials on digits-cnn, {workers} worker(s)")
+        console.print(f"  zone page: {base}/zones/digits-cnn/fsgdm")
+        console.print(f"  live job:  {base}/jobs/{job['id']}")
+        console.print(f"  API docs:  {base}/api/v1/docs        (Ctrl-C stops the server)")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 # ---- tokens --------------------------------------------------------------------------------------------------------
 token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 
@@ -224,6 +272,7 @@ def _read_json(path: Path, what: str) -> Any:
 def register(app: typer.Typer) -> None:
     """Add the service commands to the `zone-explorer` CLI (called at the bottom of zone_explorer/cli.py)."""
     app.command()(serve)
+    app.command()(demo)
     app.add_typer(token_app, name="token")
     app.command()(submit)
     app.command()(status)

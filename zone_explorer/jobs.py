@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -159,27 +160,39 @@ def create_job(url: str, spec: JobSpec, *, idempotency_key: str | None = None, o
     job_id = secrets.token_hex(8)
     study_name = f"ze-{job_id}"
     seed = spec.sampler_seed if spec.sampler_seed is not None else secrets.randbelow(2**31)
-    study = optuna.create_study(storage=storage_for(url), study_name=study_name, direction=task.direction)
-    for key, value in (("zone_explorer_job", job_id), ("task", spec.task), ("optimizer", spec.optimizer),
-                       ("space", spec.space.to_dict()), ("metric", task.metric), ("epochs", spec.epochs),
-                       ("seeds", list(spec.seeds)), ("run_length", spec.derived)):
-        study.set_user_attr(key, value)
+    attrs = {"zone_explorer_job": job_id, "task": spec.task, "optimizer": spec.optimizer, "space": spec.space.to_dict(),
+             "metric": task.metric, "epochs": spec.epochs, "seeds": list(spec.seeds), "run_length": spec.derived}
     job = Job(
         id=job_id, status="queued", task=spec.task, optimizer=spec.optimizer, space=spec.space.to_dict(),
         sampler=spec.sampler, sampler_seed=seed, pruner=spec.pruner, n_trials=spec.n_trials,
         seeds=list(spec.seeds), epochs=spec.epochs, study_name=study_name, idempotency_key=idempotency_key,
         owner=owner,
     )
+    storage_for(url)  # Optuna's tables exist (and are current) before we write rows into them
     try:
         with session_scope(url) as s:
+            # The study and the job in one transaction: either both exist or neither (a lost idempotency race
+            # leaves no orphan study), in 4 statements where Optuna's API needs about 10 transactions.
+            _insert_study(s.connection(), study_name, task.direction, attrs)
             s.add(job)
     except IntegrityError:
-        optuna.delete_study(study_name=study_name, storage=storage_for(url))
         existing = _job_by_key(url, idempotency_key) if idempotency_key else None
         if existing is None:
             raise
         return _check_replay(existing, spec), False
     return job, True
+
+
+def _insert_study(conn: sa.Connection, study_name: str, direction: str, user_attrs: dict[str, Any]) -> None:
+    """Write a new Optuna study as Optuna's own ``create_study`` + ``set_user_attr`` would (its RDB schema)."""
+    from optuna.storages._rdb import models as optuna_tables  # Optuna's table definitions, enums included
+
+    study_id = conn.execute(sa.insert(optuna_tables.StudyModel.__table__).values(study_name=study_name)
+                            .returning(optuna_tables.StudyModel.__table__.c.study_id)).scalar_one()
+    conn.execute(sa.insert(optuna_tables.StudyDirectionModel.__table__).values(
+        study_id=study_id, objective=0, direction=optuna.study.StudyDirection[direction.upper()]))
+    conn.execute(sa.insert(optuna_tables.StudyUserAttributeModel.__table__),
+                 [{"study_id": study_id, "key": k, "value_json": json.dumps(v)} for k, v in user_attrs.items()])
 
 
 def _job_by_key(url: str, key: str) -> Job | None:
