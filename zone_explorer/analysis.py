@@ -9,6 +9,7 @@ import numpy as np
 
 from optimizers.registry import get_optimizer
 
+from .errors import FieldError
 from .jobs import get_job
 from .models import Job
 from .spaces import Space
@@ -23,13 +24,8 @@ NATURAL_AXES = {"fsgdm": ("c_scaling", "v_coefficient"), "lion": ("lr", "beta1")
                 "sgd": ("lr", "momentum"), "autosgm": ("lr_init", "beta_i"), "adam": ("lr", "beta1"), "adamw": ("lr", "beta1")}
 
 
-class ZoneRequestError(ValueError):
+class ZoneRequestError(FieldError):
     """A zone cannot be computed as asked; ``field`` names the argument."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def records_table(records: Iterable[TrialRecord], optimizer: str, direction: str, origin: str = "explored") -> TrialTable:

@@ -47,6 +47,7 @@ from optimizers.registry import REGISTRY, get_optimizer
 
 from .analysis import NATURAL_AXES, ZoneRequestError, default_axes, records_table
 from .db import get_engine, normalize_url, session_scope
+from .errors import FieldError
 from .jobs import ACTIVE, MAX_SEEDS, JobSpec, JobSpecError, create_job, get_job, run_length
 from .models import ContributedTask, Contribution, Job, utcnow
 from .spaces import REPARAMETRIZATIONS, RUN_LENGTH_PARAMS, default_space
@@ -74,13 +75,8 @@ _FIELDS = ("task", "optimizer", "config", "value", "curve", "budget", "seeds", "
 _NEW_TASK_FIELDS = ("name", "dataset", "model", "metric", "direction", "description")
 
 
-class ContributionError(ValueError):
+class ContributionError(FieldError):
     """An invalid contribution or request; ``field`` is the path of the offending value (``config.lr``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class NotFound(LookupError):

@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from optimizers.registry import get_optimizer
 
 from .db import session_scope
+from .errors import FieldError
 from .models import Job, TrialClaim, utcnow
-from .spaces import RUN_LENGTH_PARAMS, Space, SpaceError, default_space
+from .spaces import Space, SpaceError, default_space
 from .studies import PRUNERS, SAMPLERS, storage_for
 from .tasks import Task, get_task
 
@@ -36,13 +37,8 @@ def max_trials() -> int:
     return int(os.environ.get("ZONE_EXPLORER_MAX_TRIALS", "100000"))
 
 
-class JobSpecError(ValueError):
+class JobSpecError(FieldError):
     """An invalid job; ``field`` names the offending field (``space.params.lr.low``, ``n_trials``, ...)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def run_length(task: Task, optimizer: str, epochs: int) -> dict[str, int]:

@@ -38,19 +38,16 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optimizers.hyperparams import Hyperparameter, closest_name
 from optimizers.registry import OptimizerSpec, get_optimizer
 
+from .errors import FieldError
+
 __all__ = [
     "CategoricalDim", "FixedDim", "FloatDim", "IntDim", "REPARAMETRIZATIONS", "Space", "SpaceError",
     "default_space",
 ]
 
 
-class SpaceError(ValueError):
+class SpaceError(FieldError):
     """An invalid search space; ``field`` is the JSON path of the offending value (e.g. ``params.lr.low``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

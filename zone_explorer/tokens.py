@@ -23,6 +23,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from .db import session_scope
+from .errors import FieldError
 from .models import ApiToken, utcnow
 
 __all__ = [
@@ -36,13 +37,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$")
 _TOKEN = re.compile(r"^ze_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
 
-class TokenError(ValueError):
+class TokenError(FieldError):
     """A bad token request; ``field`` names the argument (``name``, ``scopes``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

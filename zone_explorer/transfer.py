@@ -15,6 +15,7 @@ import optuna
 import sqlalchemy as sa
 
 from .db import get_engine, init_db, normalize_url
+from .errors import FieldError
 from .models import Base
 from .studies import storage_for
 
@@ -23,12 +24,8 @@ __all__ = ["FORMAT", "TransferError", "export_database", "import_database"]
 FORMAT = "zone-explorer-dump/1"
 
 
-class TransferError(ValueError):
+class TransferError(FieldError):
     """A dump that cannot be imported; ``field`` says where."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def _jsonable(value: Any) -> Any:
