@@ -1,10 +1,12 @@
 """Engine overhead: per-trial wall time of a Zone Explorer job vs a bare Optuna loop, same objective and storage.
 
 Both sides run the same objective (``zone_explorer.objective.evaluate``: the noisy-quadratic task trained with
-FSGDM, reported every epoch), the same TPE sampler settings and a fresh SQLite storage each. The engine adds
-claims, heartbeats, cancellation checks and result bookkeeping; the ratio is what that costs per trial.
+FSGDM, reported every epoch), the same TPE sampler settings, the same pruner (the job's: none) and a fresh SQLite
+storage each. (Before 2026-12 the bare loop ran Optuna's default MedianPruner, which stopped some of its trials
+early and so flattered it.) The engine adds claims, heartbeats, cancellation checks and result bookkeeping; the
+ratio is what that costs per trial.
 
-    python benchmarks/engine_overhead.py --trials 40
+    python benchmarks/engine_overhead.py --trials 30 --rounds 6
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch  # noqa: E402
 from zone_explorer.db import init_db  # noqa: E402
 from zone_explorer.jobs import JobSpec, create_job  # noqa: E402
 from zone_explorer.objective import TrialPlan, evaluate  # noqa: E402
-from zone_explorer.studies import make_sampler  # noqa: E402
+from zone_explorer.studies import make_pruner, make_sampler  # noqa: E402
 from zone_explorer.worker import Worker, WorkerSettings  # noqa: E402
 
 RAW = {"task": "noisy-quadratic", "optimizer": "fsgdm", "sampler": "tpe", "sampler_seed": 0, "epochs": 5}
@@ -32,7 +34,8 @@ RAW = {"task": "noisy-quadratic", "optimizer": "fsgdm", "sampler": "tpe", "sampl
 def bare(spec: JobSpec, url: str) -> float:
     plan = TrialPlan(spec.task, spec.optimizer, spec.space, spec.epochs, spec.seeds, spec.derived)
     study = optuna.create_study(storage=url, direction="minimize",
-                                sampler=make_sampler("tpe", spec.space, seed=0, n_trials=spec.n_trials))
+                                sampler=make_sampler(spec.sampler, spec.space, seed=0, n_trials=spec.n_trials),
+                                pruner=make_pruner(spec.pruner, epochs=spec.epochs))
 
     def objective(trial: optuna.Trial) -> float:
         outcome = evaluate(trial, plan)
@@ -57,7 +60,7 @@ def engine(spec: JobSpec, url: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the median per side is kept")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds; the median per side is kept")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
@@ -65,8 +68,12 @@ def main() -> None:
     bare_times, engine_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            bare_times.append(bare(spec, f"sqlite:///{tmp}/bare{r}.db"))
-            engine_times.append(engine(spec, f"sqlite:///{tmp}/engine{r}.db"))
+            # alternate which side goes first, so that a drift in machine speed favours neither
+            for side in ((bare, engine) if r % 2 == 0 else (engine, bare)):
+                times = bare_times if side is bare else engine_times
+                times.append(side(spec, f"sqlite:///{tmp}/{side.__name__}{r}.db"))
+    print("rounds, bare  :", " ".join(f"{t * 1e3:.0f}" for t in bare_times))
+    print("rounds, engine:", " ".join(f"{t * 1e3:.0f}" for t in engine_times))
     b, e = sorted(bare_times)[len(bare_times) // 2], sorted(engine_times)[len(engine_times) // 2]
     print(f"# {args.trials} trials of {RAW['optimizer']} on {RAW['task']} ({RAW['epochs']} epochs), SQLite, 1 thread")
     print(f"bare Optuna loop : {b * 1e3:8.1f} ms/trial")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from functools import lru_cache
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 
-from .db import engine_kwargs, normalize_url
+from .db import engine_kwargs, normalize_url, session_scope
 from .spaces import Space
 
-__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "storage_for"]
+__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
 
 SAMPLERS = ("tpe", "gp", "cmaes", "qmc", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -24,6 +26,31 @@ def storage_for(url: str) -> optuna.storages.RDBStorage:
     """One RDBStorage per URL and process (it holds a connection pool)."""
     url = normalize_url(url)
     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+
+
+def set_running_trial_user_attrs(url: str, trial_id: int, attrs: dict[str, Any]) -> bool:
+    """Set several user attributes of a running trial in one transaction; False if the trial is no longer running.
+
+    Optuna's ``Trial.set_user_attr`` takes a transaction per attribute; this writes the same rows (its schema,
+    JSON values) at once, under the same rule that a finished trial is never changed.
+    """
+    from optuna.storages._rdb import models as optuna_tables  # Optuna's table definitions, enums included
+
+    trials = optuna_tables.TrialModel.__table__
+    user_attrs = optuna_tables.TrialUserAttributeModel.__table__
+    with session_scope(url) as s:
+        conn = s.connection()
+        # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite, where a read first could
+        # leave the transaction on a stale snapshot) before checking that the trial still runs.
+        running = optuna.trial.TrialState.RUNNING
+        if not conn.execute(sa.update(trials).where(trials.c.trial_id == trial_id, trials.c.state == running)
+                            .values(state=running)).rowcount:
+            return False
+        if attrs:
+            conn.execute(sa.delete(user_attrs).where(user_attrs.c.trial_id == trial_id, user_attrs.c.key.in_(attrs)))
+            conn.execute(sa.insert(user_attrs), [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+                                                 for k, v in attrs.items()])
+    return True
 
 
 def make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:

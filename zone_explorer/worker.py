@@ -16,10 +16,12 @@ import datetime as dt
 import logging
 import os
 import socket
+import statistics
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
 import sqlalchemy as sa
@@ -29,7 +31,7 @@ from .db import session_scope
 from .models import Job, TrialClaim, utcnow
 from .objective import TrialOutcome, TrialPlan, evaluate
 from .spaces import Space
-from .studies import make_pruner, make_sampler, storage_for
+from .studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
 
 __all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
 
@@ -41,6 +43,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Outcomes that are results: the slot is used up. Cancelled and lost slots are not.
 RESULT_STATES = {"complete", "pruned", "diverged", "invalid", "error"}
+#: studies a worker keeps loaded (one per recent job)
+STUDY_CACHE_SIZE = 8
 
 
 @dataclass
@@ -62,6 +66,9 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self._stop = threading.Event()
         self._last_reap = 0.0
+        # job id -> its Optuna study, kept across trials: the study's trial cache then reads only the trials that
+        # changed since the last ask, where a fresh load_study would read the whole study again for every trial
+        self._studies: OrderedDict[str, optuna.Study] = OrderedDict()
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,11 +177,8 @@ class Worker:
         space = Space.from_dict(job.space)
         # Seeded per slot: reproducible, yet two workers never draw the same random startup point.
         per_slot_seed = job.sampler_seed if job.sampler in ("qmc", "grid") else ((job.sampler_seed or 0) * 1_000_003 + slot) % 2**32
-        study = optuna.load_study(
-            study_name=job.study_name, storage=storage_for(self.url),
-            sampler=make_sampler(job.sampler, space, seed=per_slot_seed, n_trials=job.n_trials),
-            pruner=make_pruner(job.pruner, epochs=job.epochs),
-        )
+        study = self._study(job)
+        study.sampler = make_sampler(job.sampler, space, seed=per_slot_seed, n_trials=job.n_trials)
         trial = study.ask()
         with session_scope(self.url) as s:
             s.execute(sa.update(TrialClaim).where(TrialClaim.id == claim_id)
@@ -198,11 +202,22 @@ class Worker:
             outcome = TrialOutcome("error", reason=f"{type(err).__name__}: {err}")
         finally:
             beat.stop()
-        if not beat.still_ours:
+        if not beat.still_ours or not self._record(study, trial, job, claim_id, outcome):
             # We were presumed dead (e.g. paused past the grace period): the slot was reaped and retried.
             return TrialOutcome("cancelled", reason="claim was reaped while running")
-        self._record(study, trial, job, claim_id, outcome)
         return outcome
+
+    def _study(self, job: Job) -> optuna.Study:
+        """The job's study, loaded once per worker (the most recent few jobs are kept)."""
+        study = self._studies.get(job.id)
+        if study is None:
+            study = optuna.load_study(study_name=job.study_name, storage=storage_for(self.url),
+                                      pruner=make_pruner(job.pruner, epochs=job.epochs))
+            self._studies[job.id] = study
+            while len(self._studies) > STUDY_CACHE_SIZE:
+                self._studies.popitem(last=False)
+        self._studies.move_to_end(job.id)
+        return study
 
     def _give_back(self, claim_id: int, reason: str, wait: float = 120.0) -> None:
         """Mark our claim lost and requeue its configuration, waiting up to ``wait`` s for the database.
@@ -219,16 +234,10 @@ class Worker:
                     return
                 self._stop.wait(self.settings.poll_interval)
 
-    def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> None:
-        if outcome.seed_values:
-            trial.set_user_attr("seed_values", outcome.seed_values)
-            if len(outcome.seed_values) > 1:
-                mean = sum(outcome.seed_values) / len(outcome.seed_values)
-                var = sum((v - mean) ** 2 for v in outcome.seed_values) / (len(outcome.seed_values) - 1)
-                trial.set_user_attr("value_std", var ** 0.5)
-        trial.set_user_attr("outcome", outcome.state)
-        if outcome.reason:
-            trial.set_user_attr("fail_reason" if outcome.state not in ("complete", "pruned") else "note", outcome.reason)
+    def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> bool:
+        """Tell Optuna the result and close the claim; False if the trial was reaped (failed) meanwhile."""
+        if not set_running_trial_user_attrs(self.url, trial._trial_id, result_attrs(outcome)):
+            return False
         if outcome.state == "complete":
             study.tell(trial, outcome.value)
         elif outcome.state == "pruned":
@@ -238,6 +247,20 @@ class Worker:
         status = "done" if outcome.state in RESULT_STATES else "cancelled"
         with session_scope(self.url) as s:
             _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
+        return True
+
+
+def result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
+    """The user attributes a finished trial carries: its outcome, the reason, and the per-seed values and spread."""
+    attrs: dict[str, Any] = {}
+    if outcome.seed_values:
+        attrs["seed_values"] = outcome.seed_values
+        if len(outcome.seed_values) > 1:
+            attrs["value_std"] = statistics.stdev(outcome.seed_values)
+    attrs["outcome"] = outcome.state
+    if outcome.reason:
+        attrs["fail_reason" if outcome.state not in ("complete", "pruned") else "note"] = outcome.reason
+    return attrs
 
 
 def _finish_claim(s, job_id: str, claim_id: int, status: str, outcome: str | None, reason: str | None, *,

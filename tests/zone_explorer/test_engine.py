@@ -119,6 +119,31 @@ def test_every_sampler_and_pruner_runs_a_job(sqlite_url: str, sampler: str, prun
     assert len({(t.params["c_scaling"], t.params["v_coefficient"]) for t in trials}) == 4, "configurations repeat"
 
 
+def test_workers_keeping_their_studies_see_each_others_trials(db_url: str) -> None:
+    """Each worker keeps its study loaded between trials; its view must still include the other workers' trials,
+    or the grid sampler would hand out a point twice."""
+    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "sampler": "grid", "n_trials": 9}))
+    workers = [Worker(db_url, name=f"w{i}") for i in range(2)]
+    for i in range(9):
+        assert workers[i % 2].run_one(job_id=job.id) is not None
+    assert all(w.run_one(job_id=job.id) is None for w in workers)
+    trials = _assert_exact(db_url, job.id, 9)
+    assert len({(t.params["c_scaling"], t.params["v_coefficient"]) for t in trials}) == 9, "a grid point ran twice"
+
+
+def test_result_attributes_are_written_together_and_never_to_a_finished_trial(db_url: str) -> None:
+    from zone_explorer.studies import set_running_trial_user_attrs, storage_for
+
+    study = optuna.create_study(storage=storage_for(db_url))
+    trial = study.ask()
+    trial.set_user_attr("outcome", "stale")
+    assert set_running_trial_user_attrs(db_url, trial._trial_id, {"outcome": "complete", "seed_values": [0.5, 0.25]})
+    assert storage_for(db_url).get_trial(trial._trial_id).user_attrs == {"outcome": "complete", "seed_values": [0.5, 0.25]}
+    study.tell(trial, 0.5)
+    assert not set_running_trial_user_attrs(db_url, trial._trial_id, {"outcome": "lost"})
+    assert storage_for(db_url).get_trial(trial._trial_id).user_attrs["outcome"] == "complete"
+
+
 def test_diverged_run_is_a_failed_trial_with_its_reason(sqlite_url: str) -> None:
     from zone_explorer.db import init_db
 
