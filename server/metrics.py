@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zone_explorer.metrics import snapshot
 
@@ -37,21 +38,50 @@ class _DatabaseCollector:
         yield GaugeMetricFamily("zone_explorer_queue_depth", "Trials of active jobs not yet started.", value=snap.queue_depth)
 
 
+class LatencyMiddleware:
+    """Observes each HTTP request's latency, labelled by route template, as a pure ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` would add a task group and a memory stream to every request)."""
+
+    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.histogram.labels(scope["method"], _route_template(scope), str(status)).observe(time.perf_counter() - start)
+
+
+def _route_template(scope: Scope) -> str:
+    """``/api/v1/jobs/ab12`` -> ``/api/v1/jobs/{job_id}``: a label per route, never per raw path."""
+    if not scope.get("endpoint"):
+        return "unmatched"
+    template = scope["path"]
+    for name, value in scope.get("path_params", {}).items():
+        template = template.replace(f"/{value}", f"/{{{name}}}", 1)
+    return template
+
+
 def install_metrics(app: FastAPI, url: str) -> None:
     registry = CollectorRegistry()
     registry.register(_DatabaseCollector(url))
     latency = Histogram("zone_explorer_request_seconds", "Request latency by route.", ["method", "route", "status"],
                         registry=registry, buckets=_BUCKETS)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        template = request.url.path if request.scope.get("endpoint") else "unmatched"
-        for name, value in request.scope.get("path_params", {}).items():  # /jobs/ab12 -> /jobs/{job_id}
-            template = template.replace(f"/{value}", f"/{{{name}}}", 1)
-        latency.labels(request.method, template, str(response.status_code)).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(LatencyMiddleware, histogram=latency)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthPublic, summary="Liveness", responses=ex.ok({"status": "ok"}))
-def healthz() -> HealthPublic:
+async def healthz() -> HealthPublic:  # async: a liveness answer needs no thread
     """Always 200 while the process serves requests."""
     return HealthPublic()
 
