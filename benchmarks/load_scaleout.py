@@ -10,6 +10,7 @@ generator. Bounded in time; reports p50/p99 latency and the error count (target:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import secrets
@@ -18,18 +19,19 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from zone_explorer.db import init_db  # noqa: E402
 from zone_explorer.tokens import create_token  # noqa: E402
+from loadgen import HTTPConnection  # noqa: E402
 
 ADMIN = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -44,6 +46,35 @@ def cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "zone_explorer.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _load(base: str, paths: list[str], clients: int, seconds: float) -> tuple[dict[str, list[float]], list[str]]:
+    """``clients`` users, each on its own keep-alive connection, each waiting 50 ms between requests: half of
+    them only poll the job's status, the others also read the zone and its summary in turn."""
+    latencies: dict[str, list[float]] = {p: [] for p in paths}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+
+    async def client(i: int) -> None:
+        conn = HTTPConnection(base, timeout=30)
+        n = 0
+        while time.monotonic() < stop:
+            path = paths[n % len(paths)] if i % 2 else paths[0]
+            n += 1
+            start = time.perf_counter()
+            try:
+                status, _ = await conn.request("GET", path)
+                problem = None if status == 200 else f"{status} {path}"
+            except (ConnectionError, asyncio.TimeoutError) as e:
+                problem = f"{type(e).__name__} {path}"
+            latencies[path].append(time.perf_counter() - start)
+            if problem:
+                errors.append(problem)
+            await asyncio.sleep(0.05)
+        conn.close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return latencies, errors
 
 
 def main() -> None:
@@ -81,44 +112,19 @@ def main() -> None:
         procs += [cli("worker", "--db", url) for _ in range(args.workers)]
         time.sleep(3)  # let the workers start
 
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        stop = time.monotonic() + args.seconds
-
-        def client(i: int) -> None:
-            paths = [f"/api/v1/jobs/{job['id']}", "/api/v1/zones/noisy-quadratic/fsgdm",
-                     "/api/v1/zones/noisy-quadratic/fsgdm/summary"]
-            with httpx.Client(base_url=base, timeout=30) as c:
-                n = 0
-                while time.monotonic() < stop:
-                    path = paths[n % len(paths)] if i % 2 else paths[0]  # half the clients only poll status
-                    n += 1
-                    start = time.perf_counter()
-                    try:
-                        r = c.get(path)
-                        ok = r.status_code == 200
-                        problem = None if ok else f"{r.status_code} {path}"
-                    except httpx.HTTPError as e:
-                        problem = f"{type(e).__name__} {path}"
-                    elapsed = time.perf_counter() - start
-                    with lock:
-                        latencies.append(elapsed)
-                        if problem:
-                            errors.append(problem)
-                    time.sleep(0.05)
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        paths = [f"/api/v1/jobs/{job['id']}", "/api/v1/zones/noisy-quadratic/fsgdm",
+                 "/api/v1/zones/noisy-quadratic/fsgdm/summary"]
+        latencies, errors = asyncio.run(_load(base, paths, args.clients, args.seconds))
         done = httpx.get(f"{base}/api/v1/jobs/{job['id']}", timeout=30).json()["progress"]["finished"]
-        qs = statistics.quantiles(latencies, n=100)
+        every = [t for ts in latencies.values() for t in ts]
+        qs = statistics.quantiles(every, n=100)
         print(f"# {args.clients} clients for {args.seconds:g} s against 1 API + {args.workers} workers on PostgreSQL "
               f"(loopback); {done} trials finished meanwhile")
-        print(f"requests: {len(latencies)} ({len(latencies) / args.seconds:.0f}/s), errors: {len(errors)}")
+        print(f"requests: {len(every)} ({len(every) / args.seconds:.0f}/s), errors: {len(errors)}")
         print(f"latency p50 {qs[49] * 1e3:.1f} ms, p99 {qs[98] * 1e3:.1f} ms   (target: 0 errors, p99 <= 250 ms)")
+        for path, ts in latencies.items():
+            q = statistics.quantiles(ts, n=100)
+            print(f"  {path:<48} n={len(ts):5d}  p50 {q[49] * 1e3:7.1f} ms  p99 {q[98] * 1e3:7.1f} ms  max {max(ts) * 1e3:7.1f} ms")
         if errors:
             print("first errors:", errors[:5])
     finally:

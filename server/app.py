@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 import optuna
 from fastapi import FastAPI
 
-from zone_explorer.contributions import configure_zone_cache
+from zone_explorer.zone_views import configure_zone_cache, warm_up
 from zone_explorer.db import database_url, init_db
 from zone_explorer.logs import configure_logging
 from zone_explorer.settings import ServiceSettings
@@ -44,7 +45,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         # a serving process's concern, not an app object's (tests build many apps in one process)
         configure_logging(settings.log_format)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one "new study created" line per submitted job
-        workers = (EmbeddedWorkers(url, settings.workers, settings.worker_threads, settings.log_format).start()
+        threading.Thread(target=warm_up, name="zone-warm-up", daemon=True).start()
+        workers = (EmbeddedWorkers(url, settings.workers, settings.worker_threads, settings.log_format,
+                                   settings.worker_nice).start()
                    if settings.workers else None)
         try:
             yield
@@ -58,7 +61,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.db_url = url
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
     app.state.token_verifier = TokenVerifier(url, settings.token_cache_s)
-    configure_zone_cache(settings.zone_cache_size)
+    configure_zone_cache(settings.zone_cache_size, settings.zone_refresh_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)

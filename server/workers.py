@@ -15,11 +15,12 @@ import socket
 log = logging.getLogger("zone_explorer.server")
 
 
-def _work(url: str, threads: int, name: str, log_format: str) -> None:
+def _work(url: str, threads: int, name: str, log_format: str, nice: int) -> None:
     from zone_explorer.logs import configure_logging
-    from zone_explorer.worker import Worker, WorkerSettings
+    from zone_explorer.worker import Worker, WorkerSettings, lower_priority
 
     configure_logging(log_format)
+    lower_priority(nice)  # the server's requests come first on the cores the workers share with it
     worker = Worker(url, name=name, settings=WorkerSettings(threads=threads))
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     # Ctrl-C reaches the whole process group; the server decides when its workers stop
@@ -28,15 +29,15 @@ def _work(url: str, threads: int, name: str, log_format: str) -> None:
 
 
 class EmbeddedWorkers:
-    def __init__(self, url: str, count: int, threads: int = 1, log_format: str = "text") -> None:
-        self.url, self.count, self.threads, self.log_format = url, count, threads, log_format
+    def __init__(self, url: str, count: int, threads: int = 1, log_format: str = "text", nice: int = 10) -> None:
+        self.url, self.count, self.threads, self.log_format, self.nice = url, count, threads, log_format, nice
         self.processes: list[multiprocessing.Process] = []
 
     def start(self) -> "EmbeddedWorkers":
         ctx = multiprocessing.get_context("spawn")
         base = f"{socket.gethostname()}:{os.getpid()}"
         for i in range(self.count):
-            p = ctx.Process(target=_work, args=(self.url, self.threads, f"{base}/serve-{i}", self.log_format), daemon=True,
+            p = ctx.Process(target=_work, args=(self.url, self.threads, f"{base}/serve-{i}", self.log_format, self.nice), daemon=True,
                             name=f"zone-explorer-worker-{i}")
             p.start()
             self.processes.append(p)

@@ -195,6 +195,9 @@ def worker(
     heartbeat: float = typer.Option(5.0, min=0.1, help="Seconds between heartbeats."),
     grace: float = typer.Option(30.0, min=1.0, help="Seconds without a heartbeat after which a trial is presumed lost."),
     name: Optional[str] = typer.Option(None, help="Worker name in the database (default host:pid)."),
+    nice: int = typer.Option(10, min=0, max=19, envvar="ZONE_EXPLORER_WORKER_NICE", show_envvar=True,
+                             help="Lower this worker's CPU priority by this much, so that an API or other work on the "
+                                  "same machine stays responsive (0: normal priority)."),
     log_format: str = typer.Option("text", envvar="ZONE_EXPLORER_LOG_FORMAT", show_envvar=True,
                                    help="text, or json for one JSON object per line."),
 ) -> None:
@@ -203,13 +206,14 @@ def worker(
 
     from .db import init_db
     from .logs import configure_logging
-    from .worker import Worker, WorkerSettings
+    from .worker import Worker, WorkerSettings, lower_priority
 
     try:
         configure_logging(log_format)
     except ValueError as e:
         _fail(f"--log-format: {e}")
     url = init_db(db)
+    lower_priority(nice)
     w = Worker(url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     log = logging.getLogger("zone_explorer.worker")

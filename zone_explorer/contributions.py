@@ -20,24 +20,17 @@ verdict (no daemon): ``verified`` when ``|measured - claimed| <= max(VERIFY_ATOL
 VERIFY_STD_FACTOR * seed std)``, else ``disputed`` (also when the rerun diverged or failed); ``unverified`` when
 the job was cancelled (a new request queues a new job).
 
-**Zone views** merge the explored trials of every job of a task and optimizer with the active contributions;
-each point carries its origin (``explored``, ``contributed``, or ``verified`` for contributions whose rerun
-agreed). Results are cached per (database, task, optimizer, parameters, data version); the data version is read
-with two aggregate queries, so a repeated read costs those queries and no analysis.
+Contributions appear in the zone views (:mod:`zone_explorer.zone_views`) beside the explored trials.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping
 
 import sqlalchemy as sa
@@ -45,22 +38,20 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import REGISTRY, get_optimizer
 
-from .analysis import NATURAL_AXES, ZoneRequestError, default_axes, records_table
-from .db import get_engine, normalize_url, session_scope
+from .analysis import NATURAL_AXES
+from .db import session_scope
 from .errors import FieldError
 from .jobs import ACTIVE, MAX_SEEDS, JobSpec, JobSpecError, create_job, get_job, run_length
 from .models import ContributedTask, Contribution, Job, utcnow
 from .spaces import REPARAMETRIZATIONS, RUN_LENGTH_PARAMS, default_space
 from .tasks import get_task, task_names
-from .trials import TrialRecord, load_trials
-from .zones import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze
+from .trials import load_trials
 
 __all__ = [
-    "ContributionError", "NotFound", "VERIFY_ATOL", "VERIFY_RTOL", "VERIFY_STD_FACTOR", "ZoneResult",
-    "add_contributions", "add_csv", "configure_zone_cache", "contribution_to_dict", "describe_optimizer", "describe_task",
-    "get_contribution", "list_contributions", "list_optimizers", "list_tasks", "request_verification",
-    "required_hyperparameters", "rows_from_csv", "verdict_for", "withdraw_contribution", "zone_summary",
-    "zone_view",
+    "ContributionError", "NotFound", "VERIFY_ATOL", "VERIFY_RTOL", "VERIFY_STD_FACTOR", "add_contributions", "add_csv",
+    "contribution_to_dict", "describe_optimizer", "describe_task", "get_contribution", "list_contributions",
+    "list_optimizers", "list_tasks", "request_verification", "required_hyperparameters", "rows_from_csv", "verdict_for",
+    "withdraw_contribution",
 ]
 
 VERIFY_RTOL = 0.05
@@ -626,204 +617,3 @@ def describe_optimizer(name: str) -> dict[str, Any]:
 
 def list_optimizers() -> list[dict[str, Any]]:
     return [describe_optimizer(n) for n in REGISTRY]
-
-
-# ---- zone views --------------------------------------------------------------------------------------------------------
-class _LRU:
-    """A small thread-safe LRU; concurrent misses on one key compute once (the others wait for it)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[Any, threading.Lock] = {}
-
-    def get_or_compute(self, key: Any, compute: Callable[[], Any]) -> Any:
-        if self.size <= 0:
-            return compute()
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._data:
-                    return self._data[key]
-            value = compute()
-            with self._lock:
-                self._data[key] = value
-                while len(self._data) > self.size:
-                    self._data.popitem(last=False)
-                self._key_locks.pop(key, None)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-_ZONE_CACHE = _LRU(64)
-
-
-def configure_zone_cache(size: int) -> None:
-    """Keep up to ``size`` zone results in memory (0: compute every time)."""
-    global _ZONE_CACHE
-    _ZONE_CACHE = _LRU(size)
-
-
-@dataclass
-class ZoneResult:
-    """A zone view or summary: the JSON-ready ``data`` and its serialised form, computed once per cached result."""
-
-    data: dict[str, Any]
-    version: str
-
-    @cached_property
-    def json_bytes(self) -> bytes:
-        return json.dumps(self.data, allow_nan=False, separators=(",", ":"), default=str).encode()
-
-
-_trials_t = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("state"))
-_studies_t = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
-
-
-def _data_version(url: str, task: str, optimizer: str) -> str:
-    """Changes whenever a trial of the task+optimizer completes or a contribution to it changes."""
-    jobs = Job.__table__
-    with get_engine(normalize_url(url)).connect() as conn:
-        n, top = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(_trials_t.c.trial_id))
-            .select_from(_trials_t.join(_studies_t, _studies_t.c.study_id == _trials_t.c.study_id)
-                         .join(jobs, jobs.c.study_name == _studies_t.c.study_name))
-            .where(jobs.c.task == task, jobs.c.optimizer == optimizer,
-                   sa.cast(_trials_t.c.state, sa.String(16)) == "COMPLETE")).one()
-        cn, active, cmax = conn.execute(
-            sa.select(sa.func.count(), sa.func.count().filter(Contribution.status == "active"),
-                      sa.func.max(Contribution.updated_at))
-            .where(Contribution.task == task, Contribution.optimizer == optimizer)).one()
-    return f"{n}.{top}.{cn}.{active}.{cmax.isoformat() if cmax is not None else ''}"
-
-
-def _direction(url: str, task: str, optimizer: str) -> _TaskContext:
-    try:
-        get_optimizer(optimizer)
-    except ValueError as err:
-        raise NotFound("optimizer", str(err).split(": ", 1)[-1]) from None
-    meta = _task_meta(url, [task]).get(task) if _clean(task) else None
-    if meta is None:
-        raise NotFound("task", f"unknown task {task!r} (registered: {', '.join(task_names())})")
-    return meta
-
-
-def _zone_table(url: str, task: str, optimizer: str, direction: str) -> tuple[TrialTable, dict[str, Any], list[str]]:
-    """Explored trials of every job of the task+optimizer plus active contributions, with per-row origin.
-
-    Returns the table, the full config of each row id (for the best configurations), and the job ids.
-    """
-    with session_scope(url) as s:
-        jobs = list(s.execute(sa.select(Job.id, Job.study_name).where(Job.task == task, Job.optimizer == optimizer)
-                              .order_by(Job.created_at, Job.id)).all())
-        contributed = list(s.scalars(sa.select(Contribution).where(
-            Contribution.task == task, Contribution.optimizer == optimizer, Contribution.status == "active")
-            .order_by(Contribution.created_at, Contribution.id)))
-    contributed = _resolve_verdicts(url, contributed)
-    records: list[TrialRecord] = []
-    origins: list[str] = []
-    ids: list[str] = []
-    for job_id, study_name in jobs:
-        for r in load_trials(url, study_name, states=("COMPLETE",)):
-            if r.value is not None and math.isfinite(r.value):
-                records.append(r)
-                origins.append("explored")
-                ids.append(f"{job_id}/{r.number}")
-    for c in contributed:
-        records.append(TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config}))
-        origins.append("verified" if c.verdict == "verified" else "contributed")
-        ids.append(f"contribution/{c.id}")
-    base = records_table(records, optimizer, direction)
-    table = TrialTable(params=base.params, values=base.values, origin=origins, ids=ids, log_params=base.log_params,
-                       direction=direction)
-    configs = {i: r.config for i, r in zip(ids, records)}
-    return table, configs, [j for j, _ in jobs]
-
-
-def _tolerance(top_q: float | None, delta: float | None) -> Tolerance:
-    if top_q is not None and delta is not None:
-        raise ZoneRequestError("delta", "give top_q or delta, not both")
-    try:
-        return Tolerance.within(delta) if delta is not None else Tolerance.top(0.1 if top_q is None else top_q)
-    except ValueError as err:
-        raise ZoneRequestError("delta" if delta is not None else "top_q", str(err)) from None
-
-
-def zone_view(url: str, task: str, optimizer: str, *, x: str | None = None, y: str | None = None,
-              top_q: float | None = None, delta: float | None = None, grid_size: int = 60) -> ZoneResult:
-    """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
-    meta = _direction(url, task, optimizer)
-    tol = _tolerance(top_q, delta)
-    if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
-        raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
-    for fld, name in (("x", x), ("y", y)):
-        if name is not None and not _clean(name, 100):
-            raise ZoneRequestError(fld, "must be a parameter name")
-    _resolve_pending_of(url, task, optimizer)
-    version = _data_version(url, task, optimizer)
-    key = ("zone", normalize_url(url), task, optimizer, x, y, tol.mode, tol.value, grid_size, version)
-    return _ZONE_CACHE.get_or_compute(
-        key, lambda: ZoneResult(_compute_zone(url, task, optimizer, meta, x, y, tol, grid_size), version))
-
-
-def _resolve_pending_of(url: str, task: str, optimizer: str) -> None:
-    """Judge finished verifications first, so that the data version sees their verdicts."""
-    with session_scope(url) as s:
-        pending = list(s.scalars(sa.select(Contribution).where(
-            Contribution.task == task, Contribution.optimizer == optimizer, Contribution.verdict == "pending")))
-    _resolve_verdicts(url, pending)
-
-
-def _compute_zone(url: str, task: str, optimizer: str, meta: _TaskContext, x: str | None, y: str | None,
-                  tol: Tolerance, grid_size: int) -> dict[str, Any]:
-    table, configs, job_ids = _zone_table(url, task, optimizer, meta.direction)
-    if len(table) < 2:
-        raise ZoneRequestError("task", f"{task} x {optimizer} has {len(table)} finished result(s); a zone needs at least 2 "
-                                       "(submit a job or contribute results)")
-    if x is None or y is None:
-        dx, dy = default_axes(optimizer, table, default_space(optimizer))
-        x, y = x or (dx if dx != y else dy), y or (dy if dy != x else dx)
-    for fld, name in (("x", x), ("y", y)):
-        if name not in table.axis_names():
-            raise ZoneRequestError(fld, f"unknown axis {name!r}; the axes here are {', '.join(table.axis_names())}")
-    if x == y:
-        raise ZoneRequestError("y", f"must differ from x (both are {x!r})")
-    try:
-        result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=len(table) >= 4)
-    except ValueError as err:
-        raise ZoneRequestError("axes", str(err)) from None
-    analysis = result.to_dict()
-    for row in analysis["best_configs"]:
-        row["config"] = configs.get(row["id"])
-    counts = {o: int((table.origin == o).sum()) for o in ("explored", "contributed", "verified")}
-    return {"task": task, "optimizer": optimizer, "metric": meta.metric, "direction": meta.direction, "x": x, "y": y,
-            "reference_K": FSGDM_REFERENCE_K, "counts": counts, "jobs": job_ids, "analysis": analysis}
-
-
-def zone_summary(url: str, task: str, optimizer: str, *, top_q: float | None = None,
-                 delta: float | None = None) -> ZoneResult:
-    """Best configurations (full configs), importance, each parameter's zone range and, for FSGDM, K."""
-    view = zone_view(url, task, optimizer, top_q=top_q, delta=delta)
-    key = ("summary", normalize_url(url), task, optimizer, top_q, delta, view.version)
-    return _ZONE_CACHE.get_or_compute(key, lambda: ZoneResult(_summarise(view.data), view.version))
-
-
-def _summarise(view: dict[str, Any]) -> dict[str, Any]:
-    a = view["analysis"]
-    ranges = {}
-    for name, m in a["marginals"].items():
-        filled = [i for i, n in enumerate(m["top_counts"]) if n]
-        ranges[name] = [m["edges"][filled[0]], m["edges"][filled[-1] + 1]] if filled else None
-    data = {k: view[k] for k in ("task", "optimizer", "metric", "direction", "counts", "jobs")}
-    data.update(n_results=a["n_trials"], tolerance=a["tolerance"], q=a["q"], best_configs=a["best_configs"],
-                importance=a["importance"], importance_evaluator=a["importance_evaluator"], zone_ranges=ranges,
-                zone_constant=a["zone_constant"])
-    return data

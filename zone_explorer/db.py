@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["DEFAULT_DATABASE_URL", "database_url", "get_engine", "init_db", "session_scope", "normalize_url", "write_scope"]
+__all__ = ["DEFAULT_DATABASE_URL", "database_url", "get_engine", "init_db", "normalize_url", "read_scope", "session_scope", "write_scope"]
 
 DEFAULT_DATABASE_URL = "sqlite:///zone-explorer.db"
 ENV_VAR = "ZONE_EXPLORER_DATABASE_URL"
@@ -85,6 +85,14 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[sa.Connection]:
+    """A connection for a few reads, in autocommit mode: no BEGIN and ROLLBACK round trips around them (each
+    statement sees what was committed when it ran, as in a READ COMMITTED transaction)."""
+    with get_engine(normalize_url(url)).connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
 
-from .db import session_scope, write_scope
+from .db import read_scope, session_scope, write_scope
 from .errors import FieldError
 from .models import Job, TrialClaim, utcnow
 from .spaces import Space, SpaceError, default_space
@@ -24,7 +24,7 @@ from .studies import PRUNERS, SAMPLERS, storage_for
 from .tasks import Task, get_task
 
 __all__ = [
-    "JobSpec", "JobSpecError", "cancel_job", "create_job", "get_job", "job_progress", "list_jobs", "max_trials",
+    "JobSpec", "JobSpecError", "Progress", "cancel_job", "create_job", "get_job", "job_detail", "job_progress", "list_jobs", "max_trials",
     "run_length",
 ]
 
@@ -266,38 +266,58 @@ class Progress:
         return self.__dict__.copy()
 
 
+#: the ETA is the mean duration of this many most recent trials, over the trials running in parallel
+ETA_WINDOW = 50
+
+
+_claims = TrialClaim.__table__
+_JOB_BY_ID = sa.select(Job.__table__).where(Job.__table__.c.id == sa.bindparam("id"))
+# built once (a job page polls them): claims by status and outcome, and the durations of the latest results
+_CLAIM_COUNTS = (sa.select(_claims.c.status, _claims.c.outcome, sa.func.count())
+                 .where(_claims.c.job_id == sa.bindparam("job_id")).group_by(_claims.c.status, _claims.c.outcome))
+_RECENT_DURATIONS = (sa.select(_claims.c.started_at, _claims.c.finished_at)
+                     .where(_claims.c.job_id == sa.bindparam("job_id"), _claims.c.status == "done",
+                            _claims.c.finished_at.is_not(None))
+                     .order_by(_claims.c.id.desc()).limit(ETA_WINDOW))
+
+
 def job_progress(url: str, job: Job) -> Progress:
-    """Counts by state, the best value and config so far, and an ETA from the mean trial time."""
-    with session_scope(url) as s:
-        rows = s.execute(
-            sa.select(TrialClaim.status, TrialClaim.outcome, TrialClaim.started_at, TrialClaim.finished_at)
-            .where(TrialClaim.job_id == job.id)
-        ).all()
+    """Counts by state, the best value and config so far, and an ETA from the recent mean trial time."""
+    with read_scope(url) as conn:
+        return _progress(conn, job)
+
+
+def job_detail(url: str, job_id: str) -> tuple[Job, Progress] | None:
+    """A job and its progress, read on one connection (what a status poll needs), or None."""
+    with read_scope(url) as conn:
+        row = conn.execute(_JOB_BY_ID, {"id": job_id}).mappings().first()
+        if row is None:
+            return None
+        job = Job(**row)
+        return job, _progress(conn, job)
+
+
+def _progress(conn: sa.Connection, job: Job) -> Progress:
+    """Three aggregate or bounded queries, whatever the job's size."""
+    from .trials import best_trial  # reads Optuna's tables directly
+
+    counts = conn.execute(_CLAIM_COUNTS, {"job_id": job.id}).all()
+    recent = conn.execute(_RECENT_DURATIONS, {"job_id": job.id}).all()
+    best_value, best_config = best_trial(conn, job.study_name)
     claims: dict[str, int] = {}
     outcomes: dict[str, int] = {}
-    durations = []
-    for status, outcome, started, finished in rows:
-        claims[status] = claims.get(status, 0) + 1
+    for status, outcome, n in counts:
+        claims[status] = claims.get(status, 0) + n
         if status == "done":
-            outcomes[outcome or "complete"] = outcomes.get(outcome or "complete", 0) + 1
-            if finished is not None:
-                durations.append((_aware(finished) - _aware(started)).total_seconds())
+            outcomes[outcome or "complete"] = outcomes.get(outcome or "complete", 0) + n
     finished_n = claims.get("done", 0)
     running = claims.get("running", 0)
-    best_value, best_config = _best(url, job)
     eta = None
-    if job.status in ACTIVE and durations:
-        remaining = job.n_trials - finished_n
-        parallel = max(running, 1)
-        eta = remaining * (sum(durations) / len(durations)) / parallel
+    if job.status in ACTIVE and recent:
+        mean = sum((_aware(f) - _aware(s)).total_seconds() for s, f in recent) / len(recent)
+        eta = (job.n_trials - finished_n) * mean / max(running, 1)
     return Progress(job.id, job.status, job.n_trials, claims, outcomes, finished_n, running, best_value, best_config, eta)
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
-
-
-def _best(url: str, job: Job) -> tuple[float | None, dict[str, Any] | None]:
-    from .trials import best_trial  # reads Optuna's tables directly
-
-    return best_trial(url, job.study_name)

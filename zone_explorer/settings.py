@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     #: worker processes started inside `serve` (0: the API alone, workers run elsewhere)
     workers: int = Field(1, ge=0, le=256)
     worker_threads: int = Field(1, ge=1, le=64, description="torch threads per embedded worker")
+    #: how far embedded workers lower their CPU priority, so that requests are answered while they train
+    worker_nice: int = Field(10, ge=0, le=19, description="niceness added to embedded worker processes")
     #: bring the schema up to date when the app starts (off when a deploy step migrates)
     migrate: bool = True
     #: the service's own log lines (zone_explorer.*): text for people, json for log collectors
@@ -41,6 +43,8 @@ class ServiceSettings(BaseSettings):
     #: seconds a verified token is remembered in process (a revocation takes effect within this time)
     token_cache_s: float = Field(10.0, ge=0)
     zone_cache_size: int = Field(32, ge=0, description="zone results kept in memory (0: no cache)")
+    #: while trials keep finishing, a zone answer may lag the newest trials by this long (contributions never lag)
+    zone_refresh_s: float = Field(2.0, ge=0, le=60, description="seconds between zone refreshes during a job (0: every change)")
 
 
 def get_settings(**overrides) -> ServiceSettings:

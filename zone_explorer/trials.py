@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from .db import get_engine, normalize_url
 
-__all__ = ["TrialRecord", "best_trial", "load_results", "load_trials", "study_direction"]
+__all__ = ["TrialRecord", "best_trial", "load_results", "load_trials"]
 
 _studies = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
 _directions = sa.table("study_directions", sa.column("study_id"), sa.column("direction"), sa.column("objective"))
@@ -65,13 +65,6 @@ def _iso(t: Any) -> str | None:
 
 def _study_id(conn: sa.Connection, study_name: str) -> int | None:
     return conn.scalar(sa.select(_studies.c.study_id).where(_studies.c.study_name == study_name))
-
-
-def study_direction(url: str, study_name: str) -> str:
-    with get_engine(normalize_url(url)).connect() as conn:
-        d = conn.scalar(sa.select(_directions.c.direction).join(_studies, _studies.c.study_id == _directions.c.study_id)
-                        .where(_studies.c.study_name == study_name))
-    return "maximize" if str(d).upper().endswith("MAXIMIZE") else "minimize"
 
 
 def _decode_param(value: float, distribution_json: str) -> Any:
@@ -153,20 +146,29 @@ def intermediate_values(url: str, study_name: str) -> dict[int, list[tuple[int, 
     return out
 
 
-def best_trial(url: str, study_name: str) -> tuple[float | None, dict[str, Any] | None]:
-    """The best complete trial's value and config."""
-    direction = study_direction(url, study_name)
-    with get_engine(normalize_url(url)).connect() as conn:
-        sid = _study_id(conn, study_name)
-        if sid is None:
-            return None, None
-        order = _values.c.value.desc() if direction == "maximize" else _values.c.value.asc()
-        row = conn.execute(sa.select(_trials.c.trial_id, _values.c.value)
-                           .join(_values, _values.c.trial_id == _trials.c.trial_id)
-                           .where(_trials.c.study_id == sid, _STATE == "COMPLETE", _values.c.objective == 0)
-                           .order_by(order).limit(1)).first()
-        if row is None:
-            return None, None
-        cfg = conn.scalar(sa.select(_attrs.c.value_json).where(_attrs.c.trial_id == row.trial_id, _attrs.c.key == "config"))
-    value = row.value if row.value is not None and math.isfinite(row.value) else None
-    return value, json.loads(cfg) if cfg else None
+def _best_trial_query() -> sa.Select:
+    config = _attrs.alias("config_attr")
+    maximize = sa.cast(_directions.c.direction, sa.String(16)) == "MAXIMIZE"
+    return (
+        sa.select(_values.c.value, config.c.value_json)
+        .select_from(_trials.join(_studies, _studies.c.study_id == _trials.c.study_id)
+                     .join(_directions, sa.and_(_directions.c.study_id == _trials.c.study_id, _directions.c.objective == 0))
+                     .join(_values, sa.and_(_values.c.trial_id == _trials.c.trial_id, _values.c.objective == 0))
+                     .outerjoin(config, sa.and_(config.c.trial_id == _trials.c.trial_id, config.c.key == "config")))
+        # an infinite value is stored as NULL (with its type beside it): never the best
+        .where(_studies.c.study_name == sa.bindparam("study_name"), _STATE == "COMPLETE", _values.c.value.is_not(None))
+        .order_by(sa.case((maximize, -_values.c.value), else_=_values.c.value), _trials.c.number)
+        .limit(1))
+
+
+#: built once: a job's status page asks for the best trial on every poll
+_BEST_TRIAL = _best_trial_query()
+
+
+def best_trial(conn: sa.Connection, study_name: str) -> tuple[float | None, dict[str, Any] | None]:
+    """The best complete trial's value and config, in one query on ``conn`` (the study's direction included)."""
+    row = conn.execute(_BEST_TRIAL, {"study_name": study_name}).first()
+    if row is None:
+        return None, None
+    value = row.value if math.isfinite(row.value) else None
+    return value, json.loads(row.value_json) if row.value_json else None

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from zone_explorer.export import export_trials
-from zone_explorer.jobs import JobSpec, cancel_job, create_job, get_job, job_progress, list_jobs
+from zone_explorer.jobs import JobSpec, Progress, cancel_job, create_job, get_job, job_detail, job_progress, list_jobs
 from zone_explorer.models import Job
 from zone_explorer.trials import load_trials
 
@@ -34,8 +34,8 @@ def _job(url: str, job_id: str) -> Job:
     return job
 
 
-def _detail(url: str, job: Job) -> JobDetail:
-    p = job_progress(url, job).to_dict()
+def _detail(job: Job, progress: Progress) -> JobDetail:
+    p = progress.to_dict()
     return JobDetail.of(job, progress={k: p[k] for k in ("claims", "outcomes", "finished", "running", "best_value",
                                                           "best_config", "eta_seconds")})
 
@@ -72,7 +72,10 @@ def get_jobs(url: DbUrl, settings: Settings, status: JobStatus | None = None,
             responses=ex.ok(ex.JOB_DETAIL) | error_responses(404, 422))
 def get_one_job(job_id: JobId, url: DbUrl) -> JobDetail:
     """Status, trial counts by state, the best value and config so far, and an ETA."""
-    return _detail(url, _job(url, job_id))
+    found = job_detail(url, job_id)
+    if found is None:
+        raise ApiError(404, f"job {job_id!r} not found", "job_id")
+    return _detail(*found)
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel a job",
@@ -82,7 +85,8 @@ def cancel(job_id: JobId, url: DbUrl, token: SubmitToken) -> JobDetail:
     job = _job(url, job_id)
     if not token.may_act_for(job.owner):
         raise ApiError(403, f"job {job.id} belongs to another token; its owner or an admin may cancel it", "Authorization")
-    return _detail(url, cancel_job(url, job.id))
+    cancelled = cancel_job(url, job.id)
+    return _detail(cancelled, job_progress(url, cancelled))
 
 
 @router.get("/{job_id}/trials", response_model=TrialPage, summary="List a job's trials",

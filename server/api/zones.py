@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from zone_explorer.contributions import ZoneResult, zone_summary, zone_view
+from zone_explorer.zone_views import ZoneResult, zone_summary, zone_view
 
 from .. import examples as ex
 from ..deps import DbUrl

@@ -121,6 +121,9 @@ def test_api_and_three_workers_finish_jobs_exactly(topology: Topology) -> None:
         assert workers >= 2, "the trials should have been spread over the workers"
         zone = c.zone("noisy-quadratic", "fsgdm")
         assert zone  # the API reads what the workers wrote
+    # trials are batch work: the workers yield the CPU to the API they share the machine with
+    api_nice = os.getpriority(os.PRIO_PROCESS, topology.api.pid)
+    assert [os.getpriority(os.PRIO_PROCESS, w.pid) for w in topology.workers] == [min(api_nice + 10, 19)] * 3
 
 
 def test_api_restart_mid_job_loses_nothing(topology: Topology) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import zone_explorer.contributions as engine
+import zone_explorer.zone_views as engine
 from tests.server.conftest import QUICK_JOB
 from tests.server.test_contributions import GOOD, NEW_TASK
 from zone_explorer.worker import Worker, WorkerSettings

@@ -9,7 +9,8 @@ import numpy as np
 
 from optimizers.registry import REGISTRY
 from zone_explorer.analysis import ZoneRequestError
-from zone_explorer.contributions import describe_task, zone_summary
+from zone_explorer.contributions import describe_task
+from zone_explorer.zone_views import zone_summary
 from zone_explorer.jobs import list_jobs
 from zone_explorer.trials import load_trials
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zone_explorer.contributions import NotFound, get_contribution, zone_view
+from zone_explorer.contributions import NotFound, get_contribution
+from zone_explorer.zone_views import zone_view
 from zone_explorer.jobs import get_job
 from zone_explorer.trials import load_trials
 
