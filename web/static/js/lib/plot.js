@@ -60,10 +60,33 @@ export function plotlyReady() {
   return typeof window.Plotly !== "undefined";
 }
 
-/** Plotly.react with the shared config; returns its promise. */
+let plotly = null;
+
+/** plotly.js, loaded on first use. The script is added after the next paint, so that whatever a page shows
+ * without it is on screen before the browser spends its second or more compiling 4.8 MB of JavaScript (the
+ * download itself started early: the page preloads it). */
+export function loadPlotly() {
+  if (plotlyReady()) return Promise.resolve(window.Plotly);
+  if (!plotly) {
+    plotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = document.body.dataset.plotlySrc;
+      script.onload = () => (plotlyReady() ? resolve(window.Plotly) : reject(new Error("plotly.js did not load")));
+      script.onerror = () => reject(new Error("plotly.js did not load"));
+      const add = () => script.isConnected || document.head.append(script);
+      requestAnimationFrame(() => setTimeout(add, 0));
+      setTimeout(add, 200);  // a background tab paints no frames
+    });
+  }
+  return plotly;
+}
+
+/** Plotly.react with the shared config, once plotly.js is there; returns its promise. */
 export function draw(node, data, lay, config = {}) {
-  if (!plotlyReady()) throw new Error("plotly.js did not load");
-  return window.Plotly.react(node, data, lay, { ...CONFIG, ...config });
+  const react = (P) => P.react(node, data, lay, { ...CONFIG, ...config });
+  if (plotlyReady()) return react(window.Plotly);  // at once when it is there
+  // the plots that waited for plotly.js are drawn one task each, so that input is handled between them
+  return loadPlotly().then((P) => new Promise((resolve) => setTimeout(() => resolve(react(P)), 0)));
 }
 
 function deepMerge(a, b) {

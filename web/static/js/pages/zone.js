@@ -5,16 +5,18 @@ import { $, el, fillSelect, pageData, replace } from "../lib/dom.js";
 import { num, pct } from "../lib/format.js";
 import { drawBest } from "../zone/best.js";
 import { drawImportance } from "../zone/importance.js";
+import { loadPlotly, plotlyReady } from "../lib/plot.js";
 import { drawMap } from "../zone/map.js";
 import { drawMarginals } from "../zone/marginals.js";
 import { pointPanel } from "../zone/points.js";
+import { sketchMap } from "../zone/sketch.js";
 import * as tol from "../zone/tolerance.js";
 
 const page = pageData();
 const ui = {
   body: $("#zone-body"), empty: $("#zone-empty"), error: $("#zone-error"), status: $("#zone-status"),
   x: $("#axis-x"), y: $("#axis-y"), slider: $("#tolerance"), sliderOut: $("#tolerance-value"),
-  map: $("#zone-map"), loading: $("#map-loading"), note: $("#map-note"), counts: $("#counts"),
+  map: $("#zone-map"), sketch: $("#zone-sketch"), loading: $("#map-loading"), note: $("#map-note"), counts: $("#counts"),
   facts: $("#zone-facts"), kCard: $("#k-card"), marginals: $("#marginals"), marginalQ: $("#marginal-q"),
   importance: $("#importance"), importanceNote: $("#importance-note"), best: $("#best-table"), snippet: $("#best-snippet"),
 };
@@ -96,16 +98,36 @@ function drawK(zone) {
     + (zc.reference_inside === null ? "no interval to compare with." : zc.reference_inside ? "inside the interval." : "outside the interval."));
 }
 
+/** The page is usable once a map is on screen and the controls are live: the canvas sketch on a first visit
+ * (plotly.js still compiling), else the Plotly map. */
+function markInteractive() {
+  if (document.body.dataset.interactive) return;
+  performance.mark("zone:interactive");
+  document.body.dataset.interactive = "true";
+}
+
+/** Until the Plotly map is drawn, draw the sketch (true when it did). */
+function sketch(zone, options) {
+  if (plotlyReady() && ui.map.dataset.drawn) return false;
+  ui.sketch.hidden = false;
+  sketchMap(ui.sketch, zone, options);
+  return true;
+}
+
 function drawAll(zone, snippets) {
   performance.mark("zone:draw-start");
+  if (sketch(zone)) markInteractive();
   drawMap(ui.map, zone).then(() => {
     performance.mark("zone:drawn");
+    ui.map.dataset.drawn = "true";
+    ui.sketch.hidden = true;
     bindPlotEvents();
     state.version += 1;
     if (state.version === 1) performance.mark("zone:ready");
+    markInteractive();
     document.body.dataset.zoneVersion = String(state.version);
     document.body.dataset.ready = "true";
-  });
+  }, plotlyFailed);
   drawCounts(zone);
   drawFacts(zone);
   drawK(zone);
@@ -117,6 +139,13 @@ function drawAll(zone, snippets) {
     drawBest(ui.best, ui.snippet, zone, snippets, page.task.name);
     performance.mark("zone:complete");
   }, 0));
+}
+
+/** Without plotly.js the sketch stays: every control still works on it; hover and zoom do not. */
+function plotlyFailed() {
+  ui.note.textContent = "The interactive map (plotly.js) could not be loaded: this is a static sketch of it, "
+    + "redrawn when you change the axes or the zone. Reload the page to try again.";
+  document.body.dataset.plotlyFailed = "true";
 }
 
 function showEmpty() {
@@ -171,8 +200,9 @@ let previewQueued = false;
 function drawPreview() {
   previewQueued = false;
   const zm = state.zone.analysis.zone_map;
-  drawMap(ui.map, state.zone, { preview: tol.previewLevel(zm, state.params, state.zone.direction) })
-    .then(() => performance.mark("zone:preview"));
+  const preview = tol.previewLevel(zm, state.params, state.zone.direction);
+  if (sketch(state.zone, { preview })) performance.mark("zone:preview");
+  drawMap(ui.map, state.zone, { preview }).then(() => performance.mark("zone:preview"), () => {});
 }
 
 function onSlider() {
@@ -229,3 +259,5 @@ function bindPlotEvents() {
 }
 
 load();
+// plotly.js compiles in the background while the zone is fetched and sketched; the Plotly map follows
+loadPlotly().catch(() => {});
