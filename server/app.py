@@ -9,11 +9,11 @@ from typing import AsyncIterator
 import optuna
 from fastapi import FastAPI
 
-from zone_explorer.zone_views import configure_zone_cache, warm_up
 from zone_explorer.db import database_url, init_db
 from zone_explorer.logs import configure_logging
 from zone_explorer.settings import ServiceSettings
 from zone_explorer.tokens import RateLimiter, TokenVerifier
+from zone_explorer.zone_views import configure_zone_cache, warm_up
 
 from .api import api_router
 from .api import health

@@ -28,8 +28,8 @@ from web.viewdata.zone import point_details, zone_bundle
 from zone_explorer.analysis import ZoneRequestError
 from zone_explorer.contributions import (CSV_COLUMNS, NotFound, describe_optimizer, describe_task, list_contributions,
                                          list_optimizers, list_tasks)
-from zone_explorer.zone_views import zone_summary
 from zone_explorer.jobs import get_job, list_jobs
+from zone_explorer.zone_views import zone_summary
 
 from .deps import DbUrl
 from .schemas import Name

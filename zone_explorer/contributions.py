@@ -48,9 +48,10 @@ from .tasks import get_task, task_names
 from .trials import load_trials
 
 __all__ = [
-    "ContributionError", "NotFound", "VERIFY_ATOL", "VERIFY_RTOL", "VERIFY_STD_FACTOR", "add_contributions", "add_csv",
-    "contribution_to_dict", "describe_optimizer", "describe_task", "get_contribution", "list_contributions",
-    "list_optimizers", "list_tasks", "request_verification", "required_hyperparameters", "rows_from_csv", "verdict_for",
+    "ContributionError", "NotFound", "TaskContext", "VERIFY_ATOL", "VERIFY_RTOL", "VERIFY_STD_FACTOR",
+    "add_contributions", "add_csv", "contribution_to_dict", "describe_optimizer", "describe_task", "get_contribution",
+    "is_lookup_name", "list_contributions", "list_optimizers", "list_tasks", "request_verification",
+    "required_hyperparameters", "resolve_verdicts", "rows_from_csv", "task_contexts", "verdict_for",
     "withdraw_contribution",
 ]
 
@@ -125,7 +126,7 @@ def _mapping(value: Any, where: str, allowed: Iterable[str]) -> Mapping[str, Any
 
 # ---- tasks: registered or contributed ------------------------------------------------------------------------------
 @dataclass
-class _TaskContext:
+class TaskContext:
     name: str
     registered: bool
     metric: str
@@ -144,17 +145,17 @@ class _TaskBook:
     def _row(self, name: str) -> ContributedTask | None:
         return self.new.get(name) or self.s.get(ContributedTask, name)
 
-    def resolve(self, raw: Any, where: str, owner: str | None) -> _TaskContext:
+    def resolve(self, raw: Any, where: str, owner: str | None) -> TaskContext:
         if isinstance(raw, str):
             _text(raw, where, 200, required=True)
             if raw in self.registered:
                 t = get_task(raw)
-                return _TaskContext(t.name, True, t.metric, t.direction, t.default_epochs)
+                return TaskContext(t.name, True, t.metric, t.direction, t.default_epochs)
             row = self._row(raw) if len(raw) <= 64 else None
             if row is None:
                 raise ContributionError(where, f"unknown task {raw!r} (registered: {', '.join(sorted(self.registered))}); "
                                                "describe a new task as an object with " + ", ".join(_NEW_TASK_FIELDS))
-            return _TaskContext(row.name, False, row.metric, row.direction)
+            return TaskContext(row.name, False, row.metric, row.direction)
         if not isinstance(raw, Mapping):
             raise ContributionError(where, "required: a task name, or a new task object with " + ", ".join(_NEW_TASK_FIELDS))
         _mapping(raw, where, _NEW_TASK_FIELDS)
@@ -175,24 +176,24 @@ class _TaskBook:
         elif any(getattr(row, k) != desc[k] for k in _NEW_TASK_FIELDS):
             raise ContributionError(f"{where}.name", f"a task named {desc['name']!r} is already described differently; "
                                                       "name it by string to add to it, or choose a new name")
-        return _TaskContext(row.name, False, row.metric, row.direction)
+        return TaskContext(row.name, False, row.metric, row.direction)
 
 
-def _task_meta(url: str, names: Iterable[str]) -> dict[str, _TaskContext]:
+def task_contexts(url: str, names: Iterable[str]) -> dict[str, TaskContext]:
     """Metric and direction of the named tasks (one query for the contributed ones)."""
     registered = set(task_names())
-    out: dict[str, _TaskContext] = {}
+    out: dict[str, TaskContext] = {}
     rest = []
     for n in set(names):
         if n in registered:
             t = get_task(n)
-            out[n] = _TaskContext(n, True, t.metric, t.direction, t.default_epochs)
+            out[n] = TaskContext(n, True, t.metric, t.direction, t.default_epochs)
         else:
             rest.append(n)
     if rest:
         with session_scope(url) as s:
             for row in s.scalars(sa.select(ContributedTask).where(ContributedTask.name.in_(rest))):
-                out[row.name] = _TaskContext(row.name, False, row.metric, row.direction)
+                out[row.name] = TaskContext(row.name, False, row.metric, row.direction)
     return out
 
 
@@ -417,7 +418,7 @@ def _row(cells: dict[str, str], where: str) -> dict[str, Any]:
 
 
 # ---- reading, withdrawing ---------------------------------------------------------------------------------------------
-def contribution_to_dict(c: Contribution, meta: _TaskContext | None = None) -> dict[str, Any]:
+def contribution_to_dict(c: Contribution, meta: TaskContext | None = None) -> dict[str, Any]:
     verification = None
     if c.verdict is not None:
         verification = {"job_id": c.verify_job_id, "verdict": c.verdict, "measured_value": c.measured_value,
@@ -433,11 +434,11 @@ def contribution_to_dict(c: Contribution, meta: _TaskContext | None = None) -> d
 
 
 def _dicts(url: str, rows: list[Contribution]) -> list[dict[str, Any]]:
-    meta = _task_meta(url, (c.task for c in rows))
+    meta = task_contexts(url, (c.task for c in rows))
     return [contribution_to_dict(c, meta.get(c.task)) for c in rows]
 
 
-def _clean(name: Any, max_len: int = 200) -> bool:
+def is_lookup_name(name: Any, max_len: int = 200) -> bool:
     """Whether a name can be looked up at all (PostgreSQL refuses NUL; neither backend takes lone surrogates)."""
     if not isinstance(name, str) or len(name) > max_len or "\x00" in name:
         return False
@@ -450,10 +451,10 @@ def _clean(name: Any, max_len: int = 200) -> bool:
 
 def get_contribution(url: str, contribution_id: str) -> dict[str, Any]:
     with session_scope(url) as s:
-        c = s.get(Contribution, contribution_id) if _clean(contribution_id, 32) else None
+        c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
     if c is None:
         raise NotFound("id", f"contribution {contribution_id!r} not found")
-    return _dicts(url, _resolve_verdicts(url, [c]))[0]
+    return _dicts(url, resolve_verdicts(url, [c]))[0]
 
 
 def list_contributions(url: str, *, task: str | None = None, optimizer: str | None = None, status: str | None = "active",
@@ -461,7 +462,7 @@ def list_contributions(url: str, *, task: str | None = None, optimizer: str | No
                        offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Contributions, newest first, with the total for pagination."""
     for name, val in (("task", task), ("optimizer", optimizer), ("status", status), ("verdict", verdict), ("owner", owner)):
-        if val is not None and not _clean(val):
+        if val is not None and not is_lookup_name(val):
             raise ContributionError(name, "must be plain text of at most 200 characters")
     q = sa.select(Contribution)
     for col, val in ((Contribution.task, task), (Contribution.optimizer, optimizer), (Contribution.status, status),
@@ -475,13 +476,13 @@ def list_contributions(url: str, *, task: str | None = None, optimizer: str | No
     with session_scope(url) as s:
         total = s.scalar(sa.select(sa.func.count()).select_from(q.subquery()))
         rows = list(s.scalars(q.order_by(Contribution.created_at.desc(), Contribution.id).limit(limit).offset(offset)))
-    return _dicts(url, _resolve_verdicts(url, rows)), int(total or 0)
+    return _dicts(url, resolve_verdicts(url, rows)), int(total or 0)
 
 
 def withdraw_contribution(url: str, contribution_id: str, *, may_act_for: Callable[[str | None], bool]) -> dict[str, Any]:
     """Mark a contribution withdrawn (it leaves the zone views). ``may_act_for(owner)`` decides who may."""
     with session_scope(url) as s:
-        c = s.get(Contribution, contribution_id) if _clean(contribution_id, 32) else None
+        c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
         if c is None:
             raise NotFound("id", f"contribution {contribution_id!r} not found")
         if not may_act_for(c.owner):
@@ -504,14 +505,14 @@ def verdict_for(claimed: float, measured: float, measured_std: float | None = No
 def request_verification(url: str, contribution_id: str, owner: str | None = None) -> tuple[dict[str, Any], Job, bool]:
     """Queue (or return the queued) rerun of a contribution: ``(contribution, job, created)``."""
     with session_scope(url) as s:
-        c = s.get(Contribution, contribution_id) if _clean(contribution_id, 32) else None
+        c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
     if c is None:
         raise NotFound("id", f"contribution {contribution_id!r} not found")
     if c.status != "active":
         raise ContributionError("id", f"contribution {c.id} is withdrawn")
     if c.task not in task_names():
         raise ContributionError("task", f"{c.task!r} is a contributed task; only results on registered tasks can be rerun")
-    c = _resolve_verdicts(url, [c])[0]
+    c = resolve_verdicts(url, [c])[0]
     if c.verify_job_id and c.verdict != "unverified":
         job = get_job(url, c.verify_job_id)
         if job is not None:
@@ -533,7 +534,7 @@ def request_verification(url: str, contribution_id: str, owner: str | None = Non
     return _dicts(url, [c])[0], job, created
 
 
-def _resolve_verdicts(url: str, rows: list[Contribution]) -> list[Contribution]:
+def resolve_verdicts(url: str, rows: list[Contribution]) -> list[Contribution]:
     """Record the verdict of pending contributions whose verification job has finished (lazily, on read)."""
     pending = [c for c in rows if c.verdict == "pending" and c.verify_job_id]
     if not pending:
@@ -594,7 +595,7 @@ def list_tasks(url: str) -> list[dict[str, Any]]:
 
 
 def describe_task(url: str, name: str) -> dict[str, Any]:
-    if not _clean(name):
+    if not is_lookup_name(name):
         raise NotFound("task", f"unknown task {name!r}")
     if name in task_names():
         return _registered_task(name)

@@ -17,7 +17,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["DEFAULT_DATABASE_URL", "database_url", "get_engine", "init_db", "normalize_url", "read_scope", "session_scope", "write_scope"]
+__all__ = [
+    "DEFAULT_DATABASE_URL", "database_url", "get_engine", "init_db", "normalize_url", "read_scope", "session_scope",
+    "write_scope",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///zone-explorer.db"
 ENV_VAR = "ZONE_EXPLORER_DATABASE_URL"

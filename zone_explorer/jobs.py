@@ -22,10 +22,11 @@ from .models import Job, TrialClaim, utcnow
 from .spaces import Space, SpaceError, default_space
 from .studies import PRUNERS, SAMPLERS, storage_for
 from .tasks import Task, get_task
+from .trials import best_trial
 
 __all__ = [
-    "JobSpec", "JobSpecError", "Progress", "cancel_job", "create_job", "get_job", "job_detail", "job_progress", "list_jobs", "max_trials",
-    "run_length",
+    "JobSpec", "JobSpecError", "Progress", "cancel_job", "create_job", "get_job", "job_detail", "job_progress",
+    "list_jobs", "max_trials", "run_length",
 ]
 
 ACTIVE = ("queued", "running")
@@ -299,8 +300,6 @@ def job_detail(url: str, job_id: str) -> tuple[Job, Progress] | None:
 
 def _progress(conn: sa.Connection, job: Job) -> Progress:
     """Three aggregate or bounded queries, whatever the job's size."""
-    from .trials import best_trial  # reads Optuna's tables directly
-
     counts = conn.execute(_CLAIM_COUNTS, {"job_id": job.id}).all()
     recent = conn.execute(_RECENT_DURATIONS, {"job_id": job.id}).all()
     best_value, best_config = best_trial(conn, job.study_name)

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 
-from .db import engine_kwargs, normalize_url, session_scope
+from .db import engine_kwargs, normalize_url, write_scope
 from .spaces import Space
 
 __all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
@@ -38,8 +38,7 @@ def set_running_trial_user_attrs(url: str, trial_id: int, attrs: dict[str, Any])
 
     trials = optuna_tables.TrialModel.__table__
     user_attrs = optuna_tables.TrialUserAttributeModel.__table__
-    with session_scope(url) as s:
-        conn = s.connection()
+    with write_scope(url) as conn:
         # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite, where a read first could
         # leave the transaction on a stale snapshot) before checking that the trial still runs.
         running = optuna.trial.TrialState.RUNNING

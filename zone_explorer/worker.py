@@ -248,7 +248,7 @@ class Worker:
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> bool:
         """Tell Optuna the result and close the claim; False if the trial was reaped (failed) meanwhile."""
-        if not set_running_trial_user_attrs(self.url, trial._trial_id, result_attrs(outcome)):
+        if not set_running_trial_user_attrs(self.url, trial._trial_id, _result_attrs(outcome)):
             return False
         if outcome.state == "complete":
             study.tell(trial, outcome.value)
@@ -262,7 +262,7 @@ class Worker:
         return True
 
 
-def result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
+def _result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
     """The user attributes a finished trial carries: its outcome, the reason, and the per-seed values and spread."""
     attrs: dict[str, Any] = {}
     if outcome.seed_values:

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from optimizers.registry import get_optimizer
 
 from .analysis import ZoneRequestError, default_axes, records_table
-from .contributions import NotFound, _clean, _resolve_verdicts, _task_meta, _TaskContext
+from .contributions import NotFound, TaskContext, is_lookup_name, resolve_verdicts, task_contexts
 from .db import normalize_url, read_scope, session_scope
 from .models import Contribution, Job
 from .spaces import default_space
@@ -99,7 +99,8 @@ class _VersionedCache:
         self._lock = threading.Lock()
         self._key_locks: dict[Any, threading.Lock] = {}
 
-    def get(self, key: Any, version: DataVersion, compute: Callable[[], Any], *, may_serve_stale: bool = False) -> tuple[Any, DataVersion]:
+    def get(self, key: Any, version: DataVersion, compute: Callable[[], Any], *,
+            may_serve_stale: bool = False) -> tuple[Any, DataVersion]:
         """``(value, the version it belongs to)``."""
         if self.size <= 0:
             return compute(), version
@@ -160,10 +161,6 @@ class _VersionedCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
             self._key_locks.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 _ANSWERS = _VersionedCache(64, 2.0)
@@ -254,7 +251,7 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
         contributed = list(s.scalars(sa.select(Contribution).where(
             Contribution.task == task, Contribution.optimizer == optimizer, Contribution.status == "active")
             .order_by(Contribution.created_at, Contribution.id)))
-    contributed = _resolve_verdicts(url, contributed)
+    contributed = resolve_verdicts(url, contributed)
     records: list[TrialRecord] = []
     origins: list[str] = []
     ids: list[str] = []
@@ -275,12 +272,12 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
 
 
 # ---- the answers -----------------------------------------------------------------------------------------------------
-def _task_of(url: str, task: str, optimizer: str) -> _TaskContext:
+def _task_of(url: str, task: str, optimizer: str) -> TaskContext:
     try:
         get_optimizer(optimizer)
     except ValueError as err:
         raise NotFound("optimizer", str(err).split(": ", 1)[-1]) from None
-    meta = _task_meta(url, [task]).get(task) if _clean(task) else None
+    meta = task_contexts(url, [task]).get(task) if is_lookup_name(task) else None
     if meta is None:
         raise NotFound("task", f"unknown task {task!r} (registered: {', '.join(task_names())})")
     return meta
@@ -303,7 +300,7 @@ def zone_view(url: str, task: str, optimizer: str, *, x: str | None = None, y: s
     if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
         raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
     for fld, name in (("x", x), ("y", y)):
-        if name is not None and not _clean(name, 100):
+        if name is not None and not is_lookup_name(name, 100):
             raise ZoneRequestError(fld, "must be a parameter name")
     url = normalize_url(url)
     version = data_version(url, task, optimizer)
@@ -329,10 +326,10 @@ def _resolve_pending_of(url: str, task: str, optimizer: str) -> None:
     with session_scope(url) as s:
         pending = list(s.scalars(sa.select(Contribution).where(
             Contribution.task == task, Contribution.optimizer == optimizer, Contribution.verdict == "pending")))
-    _resolve_verdicts(url, pending)
+    resolve_verdicts(url, pending)
 
 
-def _compute_zone(data: _ZoneData, task: str, optimizer: str, meta: _TaskContext, x: str | None, y: str | None,
+def _compute_zone(data: _ZoneData, task: str, optimizer: str, meta: TaskContext, x: str | None, y: str | None,
                   tol: Tolerance, grid_size: int) -> dict[str, Any]:
     table = data.table
     if len(table) < 2:

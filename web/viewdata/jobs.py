@@ -7,7 +7,7 @@ from typing import Any
 
 from zone_explorer.analysis import ZoneRequestError, job_zone_summary
 from zone_explorer.contributions import NotFound
-from zone_explorer.jobs import ACTIVE, get_job, job_progress
+from zone_explorer.jobs import ACTIVE, job_detail
 from zone_explorer.models import Job
 from zone_explorer.tasks import get_task
 from zone_explorer.trials import intermediate_values, load_trials
@@ -61,11 +61,11 @@ def _zone(url: str, job: Job) -> tuple[dict[str, Any] | None, str | None]:
 def job_live(url: str, job_id: str, *, zone_for: int | None = None) -> dict[str, Any]:
     """Everything the job page redraws on a poll. The zone map is recomputed only when the number of complete
     trials differs from ``zone_for`` (what the page already shows)."""
-    job = get_job(url, job_id)
-    if job is None:
+    found = job_detail(url, job_id)
+    if found is None:
         raise NotFound("job_id", f"job {job_id!r} not found")
+    job, progress = found[0], found[1].to_dict()
     task = get_task(job.task)
-    progress = job_progress(url, job).to_dict()
     records = load_trials(url, job.study_name, with_attrs=False)
     history = _history(records, task.direction)
     curves = {}
