@@ -21,6 +21,7 @@ from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .metrics import install_metrics
 from .pages import install_pages
+from .recent import RecentAnswers
 from .workers import EmbeddedWorkers
 
 DESCRIPTION = """\
@@ -61,7 +62,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.db_url = url
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
     app.state.token_verifier = TokenVerifier(url, settings.token_cache_s)
-    configure_zone_cache(settings.zone_cache_size, settings.zone_refresh_s)
+    app.state.job_statuses = RecentAnswers(settings.poll_cache_s)
+    configure_zone_cache(settings.zone_cache_size, settings.zone_refresh_s, settings.poll_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)

@@ -16,6 +16,7 @@ from zone_explorer.settings import ServiceSettings
 from zone_explorer.tokens import TokenInfo
 
 from .errors import ApiError
+from .recent import RecentAnswers
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `zone-explorer token create --name N --scopes submit`")
 
@@ -29,8 +30,13 @@ async def get_db_url(request: Request) -> str:
     return request.app.state.db_url
 
 
+async def get_job_statuses(request: Request) -> RecentAnswers:
+    return request.app.state.job_statuses
+
+
 Settings = Annotated[ServiceSettings, Depends(get_settings)]
 DbUrl = Annotated[str, Depends(get_db_url)]
+JobStatuses = Annotated[RecentAnswers, Depends(get_job_statuses)]
 
 
 def require_scope(scope: str) -> Callable[..., TokenInfo]:

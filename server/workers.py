@@ -16,11 +16,13 @@ log = logging.getLogger("zone_explorer.server")
 
 
 def _work(url: str, threads: int, name: str, log_format: str, nice: int) -> None:
+    from zone_explorer.priority import lower_priority
+
+    lower_priority(nice)  # the server's requests come first on the cores the workers share with it, from the start
     from zone_explorer.logs import configure_logging
-    from zone_explorer.worker import Worker, WorkerSettings, lower_priority
+    from zone_explorer.worker import Worker, WorkerSettings
 
     configure_logging(log_format)
-    lower_priority(nice)  # the server's requests come first on the cores the workers share with it
     worker = Worker(url, name=name, settings=WorkerSettings(threads=threads))
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     # Ctrl-C reaches the whole process group; the server decides when its workers stop

@@ -204,16 +204,18 @@ def worker(
     """Run trials of queued jobs; start any number, on any machine that reaches the database."""
     import signal
 
+    from .priority import lower_priority
+
+    lower_priority(nice)  # before the imports and schema check below: a starting worker is batch work too
     from .db import init_db
     from .logs import configure_logging
-    from .worker import Worker, WorkerSettings, lower_priority
+    from .worker import Worker, WorkerSettings
 
     try:
         configure_logging(log_format)
     except ValueError as e:
         _fail(f"--log-format: {e}")
     url = init_db(db)
-    lower_priority(nice)
     w = Worker(url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads))
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     log = logging.getLogger("zone_explorer.worker")

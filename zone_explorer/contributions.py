@@ -30,6 +30,7 @@ import io
 import math
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -49,10 +50,10 @@ from .trials import load_trials
 
 __all__ = [
     "ContributionError", "NotFound", "TaskContext", "VERIFY_ATOL", "VERIFY_RTOL", "VERIFY_STD_FACTOR",
-    "add_contributions", "add_csv", "contribution_to_dict", "describe_optimizer", "describe_task", "get_contribution",
-    "is_lookup_name", "list_contributions", "list_optimizers", "list_tasks", "request_verification",
-    "required_hyperparameters", "resolve_verdicts", "rows_from_csv", "task_contexts", "verdict_for",
-    "withdraw_contribution",
+    "add_contributions", "add_csv", "contribution_to_dict", "contributions_generation", "describe_optimizer",
+    "describe_task", "get_contribution", "is_lookup_name", "list_contributions", "list_optimizers", "list_tasks",
+    "request_verification", "required_hyperparameters", "resolve_verdicts", "rows_from_csv", "task_contexts",
+    "verdict_for", "withdraw_contribution",
 ]
 
 VERIFY_RTOL = 0.05
@@ -286,6 +287,23 @@ def _parse(data: Any, where: str, book: _TaskBook, owner: str | None) -> Contrib
     )
 
 
+# Bumped after every committed change to contributions made by this process, so that caches of what they show
+# (the zone views) can tell "nothing was written here since" without asking the database.
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def contributions_generation() -> int:
+    """How many contribution writes this process has committed (a cache key, not a count of rows)."""
+    return _generation
+
+
+def _written() -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
 def add_contributions(url: str, items: list[Any], owner: str | None = None, *, max_items: int = 1000,
                       prefix: str | None = "contributions") -> list[dict[str, Any]]:
     """Validate and store contributions atomically: one bad item stores nothing, and the error names its path
@@ -303,6 +321,7 @@ def add_contributions(url: str, items: list[Any], owner: str | None = None, *, m
                 s.add_all(book.new.values())
                 s.flush()  # the new tasks first: a concurrent batch describing the same task fails here
                 s.add_all(rows)
+            _written()
             return _dicts(url, rows)
         except IntegrityError:
             if attempt:
@@ -492,6 +511,7 @@ def withdraw_contribution(url: str, contribution_id: str, *, may_act_for: Callab
             c.updated_at = utcnow()
         s.flush()
         s.refresh(c)
+    _written()
     return _dicts(url, [c])[0]
 
 
@@ -531,6 +551,7 @@ def request_verification(url: str, contribution_id: str, owner: str | None = Non
                   .values(verify_job_id=job.id, verdict="pending", measured_value=None,
                           verdict_detail=f"rerun queued as job {job.id}", updated_at=utcnow()))
         c = s.get(Contribution, c.id)
+    _written()
     return _dicts(url, [c])[0], job, created
 
 
@@ -553,6 +574,8 @@ def resolve_verdicts(url: str, rows: list[Contribution]) -> list[Contribution]:
                                                     Contribution.verify_job_id == c.verify_job_id)
                       .values(verdict=verdict, measured_value=measured, verdict_detail=detail, updated_at=utcnow()))
             changed[c.id] = s.get(Contribution, c.id)
+    if changed:
+        _written()
     return [changed.get(c.id, c) for c in rows]
 
 

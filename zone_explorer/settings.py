@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     zone_cache_size: int = Field(32, ge=0, description="zone results kept in memory (0: no cache)")
     #: while trials keep finishing, a zone answer may lag the newest trials by this long (contributions never lag)
     zone_refresh_s: float = Field(2.0, ge=0, le=60, description="seconds between zone refreshes during a job (0: every change)")
+    #: polled reads (a job's status, a zone's data version) are answered from memory for this long; a change made
+    #: through this process (a cancel, a contribution) is seen at once
+    poll_cache_s: float = Field(0.5, ge=0, le=5, description="seconds a polled answer is reused (0: read every time)")
 
 
 def get_settings(**overrides) -> ServiceSettings:

@@ -33,7 +33,7 @@ from .objective import TrialOutcome, TrialPlan, evaluate
 from .spaces import Space
 from .studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
 
-__all__ = ["Worker", "WorkerSettings", "lower_priority", "reap_lost_claims"]
+__all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
 
 log = logging.getLogger("zone_explorer.worker")
 
@@ -53,18 +53,6 @@ class WorkerSettings:
     grace_period: float = 30.0
     poll_interval: float = 1.0
     threads: int = 1
-
-
-def lower_priority(nice: int) -> int:
-    """Lower this process's CPU priority by ``nice`` (0 leaves it); returns the resulting niceness.
-
-    Trials are batch work: an API or pages served from the same machine must stay responsive while every core
-    trains, so worker processes run at niceness 10 by default (``zone-explorer worker --nice``, the service's
-    ``worker_nice``). Call it from a worker process's entry point, never from a process that serves requests
-    (children inherit it)."""
-    if nice < 0:
-        raise ValueError(f"nice must be >= 0 (a worker may only lower its priority), got {nice}")
-    return os.nice(nice)
 
 
 def _default_name() -> str:

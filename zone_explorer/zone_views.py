@@ -14,6 +14,10 @@ request starts a refresh in the background and is still served the previous answ
 recomputation (each answer's ``X-Data-Version`` says which data it shows). A change to the contributions is
 always seen by the next read (read your own writes), and an answer more than ``10 * refresh_s`` old is
 recomputed before it is served. ``refresh_s=0`` recomputes on every change.
+
+Many clients poll the same zone: an answer whose version was checked less than ``recheck_s`` ago (default 0.5,
+never more than ``refresh_s``) is served without asking for the version again, unless a contribution was
+changed through this process since (a generation counter that every contribution write bumps).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import sqlalchemy as sa
 from optimizers.registry import get_optimizer
 
 from .analysis import ZoneRequestError, default_axes, records_table
-from .contributions import NotFound, TaskContext, is_lookup_name, resolve_verdicts, task_contexts
+from .contributions import (NotFound, TaskContext, contributions_generation, is_lookup_name, resolve_verdicts,
+                            task_contexts)
 from .db import normalize_url, read_scope, session_scope
 from .models import Contribution, Job
 from .spaces import default_space
@@ -41,7 +46,8 @@ from .tasks import task_names
 from .trials import TrialRecord, load_results
 from .zones import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze, importance
 
-__all__ = ["DataVersion", "ZoneResult", "configure_zone_cache", "data_version", "warm_up", "zone_summary", "zone_view"]
+__all__ = ["DataVersion", "ZoneResult", "configure_zone_cache", "data_version", "recent_zone_summary", "recent_zone_view",
+           "warm_up", "zone_summary", "zone_view"]
 
 log = logging.getLogger("zone_explorer.zone_views")
 
@@ -84,6 +90,9 @@ class _Entry:
     value: Any
     computed_at: float
     refreshing: bool = False
+    #: when a read last found this entry fit to serve, and the contributions generation it saw then
+    checked_at: float = -math.inf
+    generation: int = -1
 
 
 class _VersionedCache:
@@ -93,24 +102,36 @@ class _VersionedCache:
     wait for it), except where the stale policy above lets a previous version's value answer.
     """
 
-    def __init__(self, size: int, refresh_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, size: int, refresh_s: float, recheck_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.size, self.refresh_s, self.clock = size, refresh_s, clock
+        self.recheck_s = min(recheck_s, refresh_s)
         self._entries: OrderedDict[Any, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[Any, threading.Lock] = {}
 
+    def recent(self, key: Any, generation: int) -> Any | None:
+        """The value for ``key`` if a read found it fit to serve less than ``recheck_s`` ago and the
+        contributions ``generation`` is still the one that read saw; else None (ask for the version)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if (entry is None or entry.generation != generation
+                    or self.clock() - entry.checked_at >= self.recheck_s):
+                return None
+            self._entries.move_to_end(key)
+            return entry.value
+
     def get(self, key: Any, version: DataVersion, compute: Callable[[], Any], *,
-            may_serve_stale: bool = False) -> tuple[Any, DataVersion]:
-        """``(value, the version it belongs to)``."""
+            may_serve_stale: bool = False, generation: int = -1) -> tuple[Any, DataVersion]:
+        """``(value, the version it belongs to)``; the entry served is marked checked (see ``recent``)."""
         if self.size <= 0:
             return compute(), version
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-                if entry.version == version:
-                    return entry.value, entry.version
-                if may_serve_stale and self._may_serve(entry, version):
+                if entry.version == version or (may_serve_stale and self._may_serve(entry, version)):
+                    entry.checked_at, entry.generation = self.clock(), generation
                     return entry.value, entry.version
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:  # one computation per key; the others wait for it and take its value
@@ -119,7 +140,7 @@ class _VersionedCache:
                 if entry is not None and entry.version == version:
                     return entry.value, entry.version
             value = compute()
-            self._store(key, version, value)
+            self._store(key, version, value, generation)
         return value, version
 
     def _may_serve(self, entry: _Entry, version: DataVersion) -> bool:
@@ -154,26 +175,28 @@ class _VersionedCache:
 
         threading.Thread(target=run, name="zone-refresh", daemon=True).start()
 
-    def _store(self, key: Any, version: DataVersion, value: Any) -> None:
+    def _store(self, key: Any, version: DataVersion, value: Any, generation: int) -> None:
         with self._lock:
-            self._entries[key] = _Entry(version, value, self.clock())
+            now = self.clock()
+            self._entries[key] = _Entry(version, value, now, checked_at=now, generation=generation)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
             self._key_locks.pop(key, None)
 
 
-_ANSWERS = _VersionedCache(64, 2.0)
+_ANSWERS = _VersionedCache(64, 2.0, 0.5)
 _TABLES = _VersionedCache(8, 2.0)
 
 
-def configure_zone_cache(size: int, refresh_s: float = 2.0) -> None:
+def configure_zone_cache(size: int, refresh_s: float = 2.0, recheck_s: float = 0.5) -> None:
     """Keep up to ``size`` zone answers in memory (0: compute every time); see the module's staleness policy."""
     global _ANSWERS, _TABLES
-    if refresh_s < 0:
-        raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
-    _ANSWERS = _VersionedCache(size, refresh_s)
-    _TABLES = _VersionedCache(min(size, 8), refresh_s)
+    for name, value in (("refresh_s", refresh_s), ("recheck_s", recheck_s)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    _ANSWERS = _VersionedCache(size, refresh_s, recheck_s)
+    _TABLES = _VersionedCache(min(size, 8), refresh_s)  # read only on an answer's miss: never rechecked
 
 
 def warm_up() -> None:
@@ -303,17 +326,47 @@ def zone_view(url: str, task: str, optimizer: str, *, x: str | None = None, y: s
         if name is not None and not is_lookup_name(name, 100):
             raise ZoneRequestError(fld, "must be a parameter name")
     url = normalize_url(url)
+    key = _answer_key(url, task, optimizer, x, y, tol, grid_size)
+    generation = contributions_generation()  # read before the version: a write in between forces a recheck
+    recent = _ANSWERS.recent(key, generation)
+    if recent is not None:
+        return recent
     version = data_version(url, task, optimizer)
-    key = ("zone", url, task, optimizer, x, y, tol.mode, tol.value, grid_size)
 
     def compute() -> ZoneResult:
         data, data_version_ = _zone_data(url, task, optimizer, meta.direction, version)
         return ZoneResult(_compute_zone(data, task, optimizer, meta, x, y, tol, grid_size), str(data_version_))
 
-    result, served = _ANSWERS.get(key, version, compute, may_serve_stale=True)
+    result, served = _ANSWERS.get(key, version, compute, may_serve_stale=True, generation=generation)
     if served != version:
         _ANSWERS.refresh_in_background(key, version, compute)
     return result
+
+
+def _answer_key(url: str, task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance,
+                grid_size: int) -> tuple:
+    return ("zone", url, task, optimizer, x, y, tol.mode, tol.value, grid_size)
+
+
+def recent_zone_view(url: str, task: str, optimizer: str, *, x: str | None = None, y: str | None = None,
+                     top_q: float | None = None, delta: float | None = None, grid_size: int = 60) -> ZoneResult | None:
+    """What ``zone_view`` would answer, when memory alone can answer it (see ``recheck_s``); else None.
+
+    Touches neither the database nor a computation, so an event loop may call it before handing a miss to a
+    thread. Only answers that ``zone_view`` stored are found, so its validation needs no repeating here."""
+    try:
+        tol = _tolerance(top_q, delta)
+    except ZoneRequestError:
+        return None
+    key = _answer_key(normalize_url(url), task, optimizer, x, y, tol, grid_size)
+    return _ANSWERS.recent(key, contributions_generation())
+
+
+def recent_zone_summary(url: str, task: str, optimizer: str, *, top_q: float | None = None,
+                        delta: float | None = None) -> ZoneResult | None:
+    """What ``zone_summary`` would answer, when memory alone can answer it; else None."""
+    view = recent_zone_view(url, task, optimizer, top_q=top_q, delta=delta)
+    return view.derived("summary", _summarise) if view is not None else None
 
 
 def _zone_data(url: str, task: str, optimizer: str, direction: str, version: DataVersion) -> tuple[_ZoneData, DataVersion]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from zone_explorer.export import export_trials
 from zone_explorer.jobs import JobSpec, Progress, cancel_job, create_job, get_job, job_detail, job_progress, list_jobs
@@ -12,7 +13,7 @@ from zone_explorer.models import Job
 from zone_explorer.trials import load_trials
 
 from .. import examples as ex
-from ..deps import DbUrl, Settings, SubmitToken, page_limit
+from ..deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
 from ..errors import ApiError, error_responses
 from ..schemas import JobCreate, JobDetail, JobPage, JobPublic, JobStatus, Name, TrialPage
 
@@ -70,22 +71,30 @@ def get_jobs(url: DbUrl, settings: Settings, status: JobStatus | None = None,
 
 @router.get("/{job_id}", response_model=JobDetail, summary="Show a job with its progress",
             responses=ex.ok(ex.JOB_DETAIL) | error_responses(404, 422))
-def get_one_job(job_id: JobId, url: DbUrl) -> JobDetail:
-    """Status, trial counts by state, the best value and config so far, and an ETA."""
-    found = job_detail(url, job_id)
-    if found is None:
-        raise ApiError(404, f"job {job_id!r} not found", "job_id")
-    return _detail(*found)
+async def get_one_job(job_id: JobId, url: DbUrl, statuses: JobStatuses) -> Response:
+    """Status, trial counts by state, the best value and config so far, and an ETA.
+
+    Clients poll this: an answer is reused for up to `ZONE_EXPLORER_POLL_CACHE_S` seconds (default 0.5), except
+    after a cancel through this server."""
+    body = statuses.get(job_id)
+    if body is None:
+        found = await run_in_threadpool(job_detail, url, job_id)
+        if found is None:
+            raise ApiError(404, f"job {job_id!r} not found", "job_id")
+        body = _detail(*found).model_dump_json(by_alias=True).encode()
+        statuses.put(job_id, body)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel a job",
              responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429))
-def cancel(job_id: JobId, url: DbUrl, token: SubmitToken) -> JobDetail:
+def cancel(job_id: JobId, url: DbUrl, token: SubmitToken, statuses: JobStatuses) -> JobDetail:
     """Running trials stop within one epoch; finished jobs stay as they are. The job's owner or an admin."""
     job = _job(url, job_id)
     if not token.may_act_for(job.owner):
         raise ApiError(403, f"job {job.id} belongs to another token; its owner or an admin may cancel it", "Authorization")
     cancelled = cancel_job(url, job.id)
+    statuses.discard(job.id)
     return _detail(cancelled, job_progress(url, cancelled))
 
 

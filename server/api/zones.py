@@ -1,16 +1,19 @@
 """Zones of a task and optimizer: all explored trials merged with contributions, each point marked by origin.
 
 Answers are served from the engine's cache as ready-made JSON bytes: a repeated read costs the data-version
-query and a copy, not an analysis or a serialisation.
+query and a copy, not an analysis or a serialisation; a read within ``poll_cache_s`` of the last check of the
+same answer is served on the event loop without the query (the engine's ``recent_zone_view``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from zone_explorer.zone_views import ZoneResult, zone_summary, zone_view
+from zone_explorer.zone_views import ZoneResult, recent_zone_summary, recent_zone_view, zone_summary, zone_view
 
 from .. import examples as ex
 from ..deps import DbUrl
@@ -34,16 +37,20 @@ def _json(result: ZoneResult) -> Response:
 
 @router.get("/{task}/{optimizer}", response_model=ZonePublic, summary="Zone map of a task and optimizer",
             responses=ex.ok(ex.ZONE) | error_responses(404, 422))
-def get_zone(task: Task, optimizer: Optimizer, url: DbUrl, x: Axis = None, y: Axis = None, top_q: TopQ = None,
-             delta: Delta = None, grid_size: Annotated[int, Query(ge=10, le=200)] = 60) -> Response:
+async def get_zone(task: Task, optimizer: Optimizer, url: DbUrl, x: Axis = None, y: Axis = None, top_q: TopQ = None,
+                   delta: Delta = None, grid_size: Annotated[int, Query(ge=10, le=200)] = 60) -> Response:
     """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
     tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
-    return _json(zone_view(url, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size))
+    params = {"x": x, "y": y, "top_q": top_q, "delta": delta, "grid_size": grid_size}
+    recent = recent_zone_view(url, task, optimizer, **params)
+    return _json(recent or await run_in_threadpool(partial(zone_view, url, task, optimizer, **params)))
 
 
 @router.get("/{task}/{optimizer}/summary", response_model=ZoneSummaryPublic, summary="Zone summary",
             responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422))
-def get_zone_summary(task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None, delta: Delta = None) -> Response:
+async def get_zone_summary(task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None,
+                           delta: Delta = None) -> Response:
     """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
     its bootstrap interval."""
-    return _json(zone_summary(url, task, optimizer, top_q=top_q, delta=delta))
+    recent = recent_zone_summary(url, task, optimizer, top_q=top_q, delta=delta)
+    return _json(recent or await run_in_threadpool(partial(zone_summary, url, task, optimizer, top_q=top_q, delta=delta)))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
 import pytest
 
-from tests.server.conftest import QUICK_JOB, row_counts
+from tests.server.conftest import QUICK_JOB, Service, SyncASGITransport, app_settings, make_tokens, row_counts
 from zone_explorer.worker import Worker, WorkerSettings
 
 BAD_JOBS = [
@@ -176,3 +177,44 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
     exported = api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "json"})
     assert json.loads(exported.text)["job"] == job["id"] and len(exported.json()["trials"]) == 3
     assert api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "xml"}).status_code == 422
+
+
+
+@contextlib.contextmanager
+def polled_service(url: str, poll_cache_s: float):
+    """The app in process with ``poll_cache_s`` and its job-status clock in the test's hands."""
+    from server.app import create_app
+
+    app = create_app(app_settings(url, migrate=False, poll_cache_s=poll_cache_s))
+    now = [0.0]
+    app.state.job_statuses.clock = lambda: now[0]
+    service = Service(url, "http://testserver", SyncASGITransport(app), make_tokens(url))
+    try:
+        yield service, now
+    finally:
+        service.close()
+        service.transport.close()
+
+
+def test_a_polled_status_is_reused_within_the_interval_and_a_cancel_is_seen_at_once(db_url: str) -> None:
+    with polled_service(db_url, 0.5) as (service, now):
+        job = service.client("submit").post("/api/v1/jobs", json=QUICK_JOB).json()
+        api = service.client()
+        first = api.get(f"/api/v1/jobs/{job['id']}")
+        assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+        assert first.json()["progress"]["finished"] == 0
+        assert Worker(service.url).run(job_id=job["id"], max_trials=1) == 1
+        now[0] = 0.4  # many clients polling one job cost one read per interval
+        assert api.get(f"/api/v1/jobs/{job['id']}").content == first.content
+        now[0] = 0.5
+        assert api.get(f"/api/v1/jobs/{job['id']}").json()["progress"]["finished"] == 1
+        assert service.client("submit").post(f"/api/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+        assert api.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "cancelled"  # same instant, fresh answer
+
+
+def test_poll_cache_zero_reads_every_time(db_url: str) -> None:
+    with polled_service(db_url, 0) as (service, _):
+        job = service.client("submit").post("/api/v1/jobs", json=QUICK_JOB).json()
+        assert service.client().get(f"/api/v1/jobs/{job['id']}").json()["progress"]["finished"] == 0
+        assert Worker(service.url).run(job_id=job["id"], max_trials=1) == 1
+        assert service.client().get(f"/api/v1/jobs/{job['id']}").json()["progress"]["finished"] == 1

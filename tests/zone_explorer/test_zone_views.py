@@ -94,3 +94,43 @@ def test_a_contribution_is_seen_by_the_next_read(job) -> None:
 def test_refresh_interval_is_validated() -> None:
     with pytest.raises(ValueError, match="refresh_s must be >= 0"):
         views.configure_zone_cache(32, -1.0)
+
+
+def test_polled_reads_skip_the_version_query_for_the_recheck_interval(job, monkeypatch) -> None:
+    url, job_id = job
+    views.configure_zone_cache(32, 2.0, 0.5)
+    now = [0.0]
+    views._ANSWERS.clock = views._TABLES.clock = lambda: now[0]
+    asked = []
+    version = views.data_version
+    monkeypatch.setattr(views, "data_version", lambda *a: asked.append(a) or version(*a))
+    _trials(url, job_id, 3)
+    first = views.zone_view(url, "noisy-quadratic", "fsgdm")
+    assert len(asked) == 1 and views.recent_zone_view(url, "noisy-quadratic", "fsgdm", top_q=0.3) is None
+    now[0] = 0.4
+    assert views.zone_view(url, "noisy-quadratic", "fsgdm") is first and len(asked) == 1
+    assert views.recent_zone_view(url, "noisy-quadratic", "fsgdm") is first  # what the API serves on its event loop
+    now[0] = 0.5
+    assert views.zone_view(url, "noisy-quadratic", "fsgdm") is first and len(asked) == 2  # asked again, unchanged
+    add_contributions(url, [CONTRIBUTION])  # a write through this process: the next read asks, whatever the clock
+    assert views.recent_zone_view(url, "noisy-quadratic", "fsgdm") is None
+    assert views.zone_view(url, "noisy-quadratic", "fsgdm").data["counts"]["contributed"] == 1 and len(asked) == 3
+    summary = views.recent_zone_summary(url, "noisy-quadratic", "fsgdm")
+    assert summary is not None and summary.data["counts"]["contributed"] == 1
+
+
+def test_recheck_zero_asks_for_the_version_on_every_read(job, monkeypatch) -> None:
+    url, job_id = job
+    views.configure_zone_cache(32, 2.0, 0.0)
+    asked = []
+    version = views.data_version
+    monkeypatch.setattr(views, "data_version", lambda *a: asked.append(a) or version(*a))
+    _trials(url, job_id, 2)
+    first = views.zone_view(url, "noisy-quadratic", "fsgdm")
+    assert views.zone_view(url, "noisy-quadratic", "fsgdm") is first and len(asked) == 2
+    assert views.recent_zone_view(url, "noisy-quadratic", "fsgdm") is None
+
+
+def test_recheck_interval_is_validated() -> None:
+    with pytest.raises(ValueError, match="recheck_s must be >= 0"):
+        views.configure_zone_cache(32, 2.0, -0.1)
