@@ -4,6 +4,7 @@ each on SQLite and on PostgreSQL, with tokens of every scope."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -70,6 +71,7 @@ class Service:
     base_url: str
     transport: httpx.BaseTransport | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    app: Any = None  #: the FastAPI app when it runs in process
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, who: str | None = None) -> httpx.Client:
@@ -105,17 +107,22 @@ def app_settings(url: str, **overrides) -> ServiceSettings:
 @pytest.fixture
 def service(db_url: str) -> Iterator[Service]:
     """The app in process on a fresh database (both backends), no embedded workers, no rate limit."""
-    yield from _in_process(db_url)
+    with in_process(db_url) as svc:
+        yield svc
 
 
-def _in_process(url: str) -> Iterator[Service]:
+@contextlib.contextmanager
+def in_process(url: str, **overrides) -> Iterator[Service]:
+    """The app in process on ``url`` (migrated already), with ``app_settings`` overridden by ``overrides``."""
     from server.app import create_app
 
-    app = create_app(app_settings(url, migrate=False))  # the fixtures' databases are migrated already
-    svc = Service(url, "http://testserver", SyncASGITransport(app), make_tokens(url))
-    yield svc
-    svc.close()
-    svc.transport.close()
+    app = create_app(app_settings(url, migrate=False, **overrides))
+    svc = Service(url, "http://testserver", SyncASGITransport(app), make_tokens(url), app=app)
+    try:
+        yield svc
+    finally:
+        svc.close()
+        svc.transport.close()
 
 
 # ---- a real uvicorn on loopback ---------------------------------------------------------------------------------------
@@ -188,7 +195,8 @@ def module_db(request, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def shared(module_db: str) -> Iterator[Service]:
     """The app in process on a database shared by a module's tests (for tests that only need it to be unchanged)."""
-    yield from _in_process(module_db)
+    with in_process(module_db) as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")

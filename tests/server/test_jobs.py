@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.server.conftest import QUICK_JOB, Service, SyncASGITransport, app_settings, make_tokens, row_counts
+from tests.server.conftest import QUICK_JOB, in_process, row_counts
 from zone_explorer.worker import Worker, WorkerSettings
 
 BAD_JOBS = [
@@ -179,21 +179,13 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
     assert api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "xml"}).status_code == 422
 
 
-
 @contextlib.contextmanager
 def polled_service(url: str, poll_cache_s: float):
     """The app in process with ``poll_cache_s`` and its job-status clock in the test's hands."""
-    from server.app import create_app
-
-    app = create_app(app_settings(url, migrate=False, poll_cache_s=poll_cache_s))
-    now = [0.0]
-    app.state.job_statuses.clock = lambda: now[0]
-    service = Service(url, "http://testserver", SyncASGITransport(app), make_tokens(url))
-    try:
+    with in_process(url, poll_cache_s=poll_cache_s) as service:
+        now = [0.0]
+        service.app.state.job_statuses.clock = lambda: now[0]
         yield service, now
-    finally:
-        service.close()
-        service.transport.close()
 
 
 def test_a_polled_status_is_reused_within_the_interval_and_a_cancel_is_seen_at_once(db_url: str) -> None:
