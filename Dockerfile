@@ -15,7 +15,7 @@ COPY server server
 COPY web web
 RUN pip install --no-cache-dir ".[dashboard]"
 
-# Configuration comes from the environment only (ZONE_EXPLORER_DATABASE_URL, ...; see zone_explorer/settings.py).
+# Configuration comes from the environment only (ZONE_EXPLORER_DATABASE_URL, ...; see server/services/settings.py).
 ENV PYTHONUNBUFFERED=1 ZONE_EXPLORER_LOG_FORMAT=json
 ENTRYPOINT ["zone-explorer"]
 CMD ["--help"]

@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -26,10 +26,10 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.distributions import FloatDistribution  # noqa: E402
 
-from zone_explorer.db import get_engine, init_db, session_scope  # noqa: E402
-from zone_explorer.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.models import Job  # noqa: E402
-from zone_explorer.studies import storage_for  # noqa: E402
+from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
+from zone_explorer.engine.studies import storage_for  # noqa: E402
+from zone_explorer.store.db import get_engine, init_db, session_scope  # noqa: E402
+from zone_explorer.store.models import Job  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -63,15 +63,24 @@ def build_study(url: str, n: int, seed: int = 0) -> Job:
     job, _ = create_job(url, JobSpec.parse({"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": n}))
     study = optuna.load_study(study_name=job.study_name, storage=_bulk_storage(url))
     rng = np.random.default_rng(seed)
-    dists = {"c_scaling": FloatDistribution(0.005, 2.0, log=True), "v_coefficient": FloatDistribution(0.05, 50.0, log=True)}
+    dists = {
+        "c_scaling": FloatDistribution(0.005, 2.0, log=True),
+        "v_coefficient": FloatDistribution(0.05, 50.0, log=True),
+    }
     trials = []
     for _ in range(n):
         c = math.exp(rng.uniform(math.log(0.005), math.log(2.0)))
         v = math.exp(rng.uniform(math.log(0.05), math.log(50.0)))
         acc = 0.98 - 0.2 * math.log10(v * (1 + 1 / c) / 31) ** 2 + rng.normal(0, 0.005)
         config = {"lr": 0.01, "weight_decay": 5e-4, "c_scaling": c, "v_coefficient": v, "n_stages": 10, "sigma": 460}
-        trials.append(optuna.trial.create_trial(params={"c_scaling": c, "v_coefficient": v}, distributions=dists,
-                                                value=acc, user_attrs={"config": config, "outcome": "complete"}))
+        trials.append(
+            optuna.trial.create_trial(
+                params={"c_scaling": c, "v_coefficient": v},
+                distributions=dists,
+                value=acc,
+                user_attrs={"config": config, "outcome": "complete"},
+            )
+        )
     study.add_trials(trials)
     with session_scope(url) as s:
         s.get(Job, job.id).status = "completed"
@@ -102,15 +111,22 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], port: int, env: dict[str, str] | None = None, ready: str = "/healthz",
-           cpus: set[int] | None = None) -> Iterator[str]:
+def server(
+    cmd: list[str], port: int, env: dict[str, str] | None = None, ready: str = "/healthz", cpus: set[int] | None = None
+) -> Iterator[str]:
     """Run a server subprocess until the block ends; yields its base URL once ``ready`` answers 200.
 
     Its output goes to a file, never to an unread pipe (a full pipe would block the server mid-benchmark)."""
     log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-                            stdout=log, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -138,8 +154,20 @@ def server(cmd: list[str], port: int, env: dict[str, str] | None = None, ready: 
 
 def zone_explorer_server(url: str, port: int, **env: str) -> list[str]:
     """The command and environment of our API (no embedded workers: only requests are measured)."""
-    return [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
@@ -152,5 +180,7 @@ def percentiles(samples_s: list[float]) -> dict[str, float]:
 
 
 def fmt(stats: dict[str, float]) -> str:
-    return (f"p50 {stats['p50']:8.1f} ms  p95 {stats['p95']:8.1f} ms  p99 {stats['p99']:8.1f} ms  "
-            f"mean {stats['mean']:8.1f} ms  (n={stats['n']})")
+    return (
+        f"p50 {stats['p50']:8.1f} ms  p95 {stats['p95']:8.1f} ms  p99 {stats['p99']:8.1f} ms  "
+        f"mean {stats['mean']:8.1f} ms  (n={stats['n']})"
+    )

@@ -20,18 +20,18 @@ import time
 import uuid
 from collections import Counter
 
+import httpx
 from api_common import database, fmt, free_port, percentiles, server, zone_explorer_server
 from loadgen import HTTPConnection
 
-import httpx
-
-from zone_explorer.tokens import create_token
+from zone_explorer.store.tokens import create_token
 
 JOB = {"task": "noisy-quadratic", "optimizer": "fsgdm", "n_trials": 20, "sampler": "random", "epochs": 2}
 
 
-async def load(base: str, token: str, concurrency: int, warmup: float, duration: float,
-               client: str) -> tuple[list, list, Counter]:
+async def load(
+    base: str, token: str, concurrency: int, warmup: float, duration: float, client: str
+) -> tuple[list, list, Counter]:
     latencies: list[float] = []
     finished_at: list[float] = []
     statuses: Counter = Counter()
@@ -58,6 +58,7 @@ async def load(base: str, token: str, concurrency: int, warmup: float, duration:
     if client == "httpx":
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(base_url=base, headers=auth, limits=limits, timeout=60) as http:
+
             async def post() -> int:
                 r = await http.post("/api/v1/jobs", json=JOB, headers={"Idempotency-Key": uuid.uuid4().hex})
                 return r.status_code
@@ -68,9 +69,11 @@ async def load(base: str, token: str, concurrency: int, warmup: float, duration:
 
         def poster(conn: HTTPConnection):
             async def post() -> int:
-                status, _ = await conn.request("POST", "/api/v1/jobs", json_body=JOB,
-                                               headers={"Idempotency-Key": uuid.uuid4().hex})
+                status, _ = await conn.request(
+                    "POST", "/api/v1/jobs", json_body=JOB, headers={"Idempotency-Key": uuid.uuid4().hex}
+                )
                 return status
+
             return post
 
         await asyncio.gather(*(user(poster(c)) for c in connections))
@@ -79,8 +82,9 @@ async def load(base: str, token: str, concurrency: int, warmup: float, duration:
     return latencies, finished_at, statuses
 
 
-def run(backend: str, duration: float, warmup: float, concurrency: int, server_cpus: set[int] | None,
-        client: str) -> None:
+def run(
+    backend: str, duration: float, warmup: float, concurrency: int, server_cpus: set[int] | None, client: str
+) -> None:
     with database(backend) as url:
         token = create_token(url, "bench", "submit")[1]
         port = free_port()
@@ -91,10 +95,14 @@ def run(backend: str, duration: float, warmup: float, concurrency: int, server_c
     per_second = Counter(int(t) for t in finished_at if t < duration)
     slowest = min(per_second.get(s, 0) for s in range(int(duration)))
     stats = percentiles(latencies)
-    print(f"[{backend}] {ok / duration:7.1f} submissions/s sustained over {duration:g} s (slowest second {slowest}/s), "
-          f"concurrency {concurrency}, {client} client; latency {fmt(stats)}; answers {dict(statuses)}")
-    print(f"[{backend}] targets: >= 200 requests/s ({'met' if ok / duration >= 200 else 'NOT met'}), "
-          f"p99 <= 100 ms ({'met' if stats['p99'] <= 100 else 'NOT met'})")
+    print(
+        f"[{backend}] {ok / duration:7.1f} submissions/s sustained over {duration:g} s (slowest second {slowest}/s), "
+        f"concurrency {concurrency}, {client} client; latency {fmt(stats)}; answers {dict(statuses)}"
+    )
+    print(
+        f"[{backend}] targets: >= 200 requests/s ({'met' if ok / duration >= 200 else 'NOT met'}), "
+        f"p99 <= 100 ms ({'met' if stats['p99'] <= 100 else 'NOT met'})"
+    )
 
 
 def main() -> None:
@@ -103,8 +111,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                    help="raw: the lean keep-alive client of loadgen.py (default); httpx: httpx.AsyncClient")
+    ap.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: the lean keep-alive client of loadgen.py (default); httpx: httpx.AsyncClient",
+    )
     ap.add_argument("--server-cpus", help="pin the server to these CPUs, e.g. 0,1 (default: no pinning)")
     args = ap.parse_args()
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None

@@ -1,6 +1,6 @@
 """Engine overhead: per-trial wall time of a Zone Explorer job vs a bare Optuna loop, same objective and storage.
 
-Both sides run the same objective (``zone_explorer.objective.evaluate``: the noisy-quadratic task trained with
+Both sides run the same objective (``zone_explorer.engine.objective.evaluate``: the noisy-quadratic task trained with
 FSGDM, reported every epoch), the same TPE sampler settings, the same pruner (the job's: none) and a fresh SQLite
 storage each. (Before 2026-12 the bare loop ran Optuna's default MedianPruner, which stopped some of its trials
 early and so flattered it.) The engine adds claims, heartbeats, cancellation checks and result bookkeeping; the
@@ -22,20 +22,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import optuna  # noqa: E402
 import torch  # noqa: E402
 
-from zone_explorer.db import init_db  # noqa: E402
-from zone_explorer.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.objective import TrialPlan, evaluate  # noqa: E402
-from zone_explorer.studies import make_pruner, make_sampler  # noqa: E402
-from zone_explorer.worker import Worker, WorkerSettings  # noqa: E402
+from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
+from zone_explorer.engine.objective import TrialPlan, evaluate  # noqa: E402
+from zone_explorer.engine.studies import make_pruner, make_sampler  # noqa: E402
+from zone_explorer.engine.worker import Worker, WorkerSettings  # noqa: E402
+from zone_explorer.store.db import init_db  # noqa: E402
 
 RAW = {"task": "noisy-quadratic", "optimizer": "fsgdm", "sampler": "tpe", "sampler_seed": 0, "epochs": 5}
 
 
 def bare(spec: JobSpec, url: str) -> float:
     plan = TrialPlan(spec.task, spec.optimizer, spec.space, spec.epochs, spec.seeds, spec.derived)
-    study = optuna.create_study(storage=url, direction="minimize",
-                                sampler=make_sampler(spec.sampler, spec.space, seed=0, n_trials=spec.n_trials),
-                                pruner=make_pruner(spec.pruner, epochs=spec.epochs))
+    study = optuna.create_study(
+        storage=url,
+        direction="minimize",
+        sampler=make_sampler(spec.sampler, spec.space, seed=0, n_trials=spec.n_trials),
+        pruner=make_pruner(spec.pruner, epochs=spec.epochs),
+    )
 
     def objective(trial: optuna.Trial) -> float:
         outcome = evaluate(trial, plan)
@@ -69,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             # alternate which side goes first, so that a drift in machine speed favours neither
-            for side in ((bare, engine) if r % 2 == 0 else (engine, bare)):
+            for side in (bare, engine) if r % 2 == 0 else (engine, bare):
                 times = bare_times if side is bare else engine_times
                 times.append(side(spec, f"sqlite:///{tmp}/{side.__name__}{r}.db"))
     print("rounds, bare  :", " ".join(f"{t * 1e3:.0f}" for t in bare_times))

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-
-from zone_explorer.db import init_db  # noqa: E402
-from zone_explorer.tokens import create_token  # noqa: E402
 from loadgen import HTTPConnection  # noqa: E402
+
+from zone_explorer.store.db import init_db  # noqa: E402
+from zone_explorer.store.tokens import create_token  # noqa: E402
 
 ADMIN = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -44,8 +44,13 @@ def free_port() -> int:
 
 def cli(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "zone_explorer.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zone_explorer.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _load(base: str, paths: list[str], clients: int, seconds: float) -> tuple[dict[str, list[float]], list[str]]:
@@ -114,30 +119,55 @@ def main() -> None:
                 time.sleep(0.5)
         auth = {"Authorization": f"Bearer {token}"}
         rng = random.Random(0)
-        seed = [{"task": "noisy-quadratic", "optimizer": "fsgdm", "value": rng.uniform(0.05, 2.0), "seeds": [0],
-                 "config": {"c_scaling": 10 ** rng.uniform(-2.3, 0.3), "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
-                            "lr": 0.01, "weight_decay": 5e-4},
-                 "source": {"notes": "load benchmark"}} for _ in range(300)]
-        httpx.post(f"{base}/api/v1/contributions/batch", json={"contributions": seed}, headers=auth, timeout=60).raise_for_status()
-        job = httpx.post(f"{base}/api/v1/jobs", headers=auth, timeout=60, json={
-            "task": "noisy-quadratic", "optimizer": "fsgdm", "n_trials": 2000, "epochs": 3, "sampler": "random"}).json()
+        seed = [
+            {
+                "task": "noisy-quadratic",
+                "optimizer": "fsgdm",
+                "value": rng.uniform(0.05, 2.0),
+                "seeds": [0],
+                "config": {
+                    "c_scaling": 10 ** rng.uniform(-2.3, 0.3),
+                    "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
+                    "lr": 0.01,
+                    "weight_decay": 5e-4,
+                },
+                "source": {"notes": "load benchmark"},
+            }
+            for _ in range(300)
+        ]
+        httpx.post(
+            f"{base}/api/v1/contributions/batch", json={"contributions": seed}, headers=auth, timeout=60
+        ).raise_for_status()
+        job = httpx.post(
+            f"{base}/api/v1/jobs",
+            headers=auth,
+            timeout=60,
+            json={"task": "noisy-quadratic", "optimizer": "fsgdm", "n_trials": 2000, "epochs": 3, "sampler": "random"},
+        ).json()
         procs += [cli("worker", "--db", url) for _ in range(args.workers)]
         started = _wait_for_workers(base, job["id"], args.workers)
 
-        paths = [f"/api/v1/jobs/{job['id']}", "/api/v1/zones/noisy-quadratic/fsgdm",
-                 "/api/v1/zones/noisy-quadratic/fsgdm/summary"]
+        paths = [
+            f"/api/v1/jobs/{job['id']}",
+            "/api/v1/zones/noisy-quadratic/fsgdm",
+            "/api/v1/zones/noisy-quadratic/fsgdm/summary",
+        ]
         latencies, errors = asyncio.run(_load(base, paths, args.clients, args.seconds))
         done = httpx.get(f"{base}/api/v1/jobs/{job['id']}", timeout=30).json()["progress"]["finished"]
         every = [t for ts in latencies.values() for t in ts]
         qs = statistics.quantiles(every, n=100)
-        print(f"# {args.clients} clients for {args.seconds:g} s against 1 API + {args.workers} workers on PostgreSQL "
-              f"(loopback); the workers were all running trials {started:.1f} s after their start, and {done} trials "
-              "finished meanwhile")
+        print(
+            f"# {args.clients} clients for {args.seconds:g} s against 1 API + {args.workers} workers on PostgreSQL "
+            f"(loopback); the workers were all running trials {started:.1f} s after their start, and {done} trials "
+            "finished meanwhile"
+        )
         print(f"requests: {len(every)} ({len(every) / args.seconds:.0f}/s), errors: {len(errors)}")
         print(f"latency p50 {qs[49] * 1e3:.1f} ms, p99 {qs[98] * 1e3:.1f} ms   (target: 0 errors, p99 <= 250 ms)")
         for path, ts in latencies.items():
             q = statistics.quantiles(ts, n=100)
-            print(f"  {path:<48} n={len(ts):5d}  p50 {q[49] * 1e3:7.1f} ms  p99 {q[98] * 1e3:7.1f} ms  max {max(ts) * 1e3:7.1f} ms")
+            print(
+                f"  {path:<48} n={len(ts):5d}  p50 {q[49] * 1e3:7.1f} ms  p99 {q[98] * 1e3:7.1f} ms  max {max(ts) * 1e3:7.1f} ms"
+            )
         if errors:
             print("first errors:", errors[:5])
     finally:

@@ -25,8 +25,9 @@ class HTTPConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, *, body: bytes = b"", json_body: Any = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, *, body: bytes = b"", json_body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         """(status, body). Raises ``ConnectionError`` or ``asyncio.TimeoutError`` on transport failures."""
         if json_body is not None:
             body = json.dumps(json_body).encode()

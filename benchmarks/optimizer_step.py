@@ -15,8 +15,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -93,16 +93,23 @@ def main() -> None:
     device = args.device
     wd = 5e-4
     n_params = sum(torch.Size(s).numel() for s in resnet18_shapes())
-    print(f"# {n_params / 1e6:.2f}M parameters in {len(resnet18_shapes())} tensors, float32, {device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {args.rounds} rounds of the median of {args.repeats} steps")
+    print(
+        f"# {n_params / 1e6:.2f}M parameters in {len(resnet18_shapes())} tensors, float32, {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {args.rounds} rounds of the median of {args.repeats} steps"
+    )
 
     import fsgdm as official_fsgdm
     import lion_pytorch
 
     # (name, factory, tensors read+written per element per step at minimum)
     fsgdm_cfg = dict(lr=0.1, weight_decay=wd, c_scaling=0.033, v_coefficient=1.0, n_stages=300, sigma=117000)
-    adam_like = dict(lr_cfg=(True, 1e-3, 0), beta_cfg=(0.9999, 0.999, 0.9, 0, 0, True), rc_cfg=(0, 0, 0, 2, 1, 1, 100, 1, 0),
-                     wd_cfg=(0, 0), eps_cfg=(1e-8, False))
+    adam_like = dict(
+        lr_cfg=(True, 1e-3, 0),
+        beta_cfg=(0.9999, 0.999, 0.9, 0, 0, True),
+        rc_cfg=(0, 0, 0, 2, 1, 1, 100, 1, 0),
+        wd_cfg=(0, 0),
+        eps_cfg=(1e-8, False),
+    )
     contestants: dict[str, tuple[Callable[[list], torch.optim.Optimizer], int]] = {
         "torch SGD for-loop": (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=wd, foreach=False), 5),
         "torch SGD foreach": (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=wd, foreach=True), 5),
@@ -144,8 +151,10 @@ def main() -> None:
         seconds = best_seconds[name]
         nbytes = passes * n_params * 4
         results[name] = {"ms": seconds * 1e3, "mb": nbytes / 1e6, "gbps": nbytes / seconds / 1e9}
-        print(f"{name:30s} {seconds * 1e3:9.2f} {nbytes / 1e6:9.1f} {nbytes / seconds / 1e9:7.1f} "
-              f"{nbytes / seconds / 1e9 / gbps_copy:8.0%}")
+        print(
+            f"{name:30s} {seconds * 1e3:9.2f} {nbytes / 1e6:9.1f} {nbytes / seconds / 1e9:7.1f} "
+            f"{nbytes / seconds / 1e9 / gbps_copy:8.0%}"
+        )
 
     def best(*names: str) -> tuple[str, float]:
         name = min(names, key=lambda n: results[n]["ms"])
@@ -153,18 +162,35 @@ def main() -> None:
 
     sgd_name, sgd = best("torch SGD for-loop", "torch SGD foreach", "torch SGD fused")
     ratios = [
-        ("FSGDM / official fsgdm", results["FSGDM (default)"]["ms"] / results["official fsgdm"]["ms"], 0.5 if device == "cuda" else 0.9),
+        (
+            "FSGDM / official fsgdm",
+            results["FSGDM (default)"]["ms"] / results["official fsgdm"]["ms"],
+            0.5 if device == "cuda" else 0.9,
+        ),
         (f"FSGDM / torch SGD best ({sgd_name})", results["FSGDM (default)"]["ms"] / sgd, 1.1),
         (f"GSGD / torch SGD best ({sgd_name})", results["GSGD (default)"]["ms"] / sgd, 1.2),
-        ("AutoSGM Adam-like / torch Adam foreach", results["AutoSGM Adam-like (default)"]["ms"] / results["torch Adam foreach"]["ms"], 1.5),
+        (
+            "AutoSGM Adam-like / torch Adam foreach",
+            results["AutoSGM Adam-like (default)"]["ms"] / results["torch Adam foreach"]["ms"],
+            1.5,
+        ),
         ("Lion / lion-pytorch", results["Lion (default)"]["ms"] / results["lion-pytorch"]["ms"], 1.0),
     ]
     print(f"\n{'ratio':55s} {'value':>7s} {'target':>7s}")
     for label, value, target in ratios:
         print(f"{label:55s} {value:7.2f} {'<= ' + format(target, 'g'):>7s} {'ok' if value <= target else 'MISSED'}")
     if args.json:
-        args.json.write_text(json.dumps({"device": device, "copy_gbps": gbps_copy, "results": results,
-                                         "ratios": {label: value for label, value, _ in ratios}}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "device": device,
+                    "copy_gbps": gbps_copy,
+                    "results": results,
+                    "ratios": {label: value for label, value, _ in ratios},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

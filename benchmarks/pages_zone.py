@@ -32,11 +32,17 @@ import httpx  # noqa: E402
 
 from tests.web.live_server import serve, stop_server  # noqa: E402
 from tests.web.synthetic import build_study  # noqa: E402
-from zone_explorer.db import init_db  # noqa: E402
+from zone_explorer.store.db import init_db  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 PATH = "/zones/digits-cnn/fsgdm"
 MARKS = """() => { const nav = performance.getEntriesByType('navigation')[0];
   const m = {dcl: nav.domContentLoadedEventEnd};
@@ -100,26 +106,33 @@ def run(size: int, visits: int, tmp: Path, playwright) -> None:
             httpx.get(api, timeout=60)
             warm.append(time.perf_counter() - t)
         points = len(r.json()["zone"]["analysis"]["zone_map"]["points"]["x"])
-        print(f"server  zone JSON: cold {cold:.2f} s, cached {statistics.median(warm) * 1000:.0f} ms; "
-              f"{len(r.content) / 1024:.0f} KiB with {points:,} of {size:,} trials")
+        print(
+            f"server  zone JSON: cold {cold:.2f} s, cached {statistics.median(warm) * 1000:.0f} ms; "
+            f"{len(r.content) / 1024:.0f} KiB with {points:,} of {size:,} trials"
+        )
         profile = tempfile.mkdtemp(prefix="pages-zone-profile-")
-        context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS,
-                                                                headless=True, viewport={"width": 1400, "height": 1000})
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=ARGS, headless=True, viewport={"width": 1400, "height": 1000}
+        )
         try:
             context.add_init_script(LONG_TASKS)
             first = visit(context, base)
             repeat = [visit(context, base) for _ in range(visits)]
-            print(f"browser first visit (empty cache): interactive {fmt(first['zone:interactive'])}   "
-                  f"target <= 2 s: {'ok' if first['zone:interactive'] <= 2000 else 'MISSED'}\n"
-                  f"        (scripts {fmt(first['dcl'])}, JSON {fmt(first['zone:fetched'])}, Plotly map {fmt(first['zone:ready'])}, "
-                  f"complete {fmt(first['zone:complete'])}; longest task after interactive {first['longest_after']:.0f} ms)")
+            print(
+                f"browser first visit (empty cache): interactive {fmt(first['zone:interactive'])}   "
+                f"target <= 2 s: {'ok' if first['zone:interactive'] <= 2000 else 'MISSED'}\n"
+                f"        (scripts {fmt(first['dcl'])}, JSON {fmt(first['zone:fetched'])}, Plotly map {fmt(first['zone:ready'])}, "
+                f"complete {fmt(first['zone:complete'])}; longest task after interactive {first['longest_after']:.0f} ms)"
+            )
             keys = ("dcl", "zone:fetched", "zone:interactive", "zone:ready", "zone:complete", "longest_after")
             med = {k: statistics.median(v[k] for v in repeat) for k in keys}
             best = min(v["zone:interactive"] for v in repeat)
-            print(f"browser repeat visits (median of {visits}): interactive {fmt(med['zone:interactive'])} (best {fmt(best)})   "
-                  f"target <= 2 s: {'ok' if med['zone:interactive'] <= 2000 else 'MISSED'}\n"
-                  f"        (scripts {fmt(med['dcl'])}, JSON {fmt(med['zone:fetched'])}, Plotly map {fmt(med['zone:ready'])}, "
-                  f"complete {fmt(med['zone:complete'])}; longest task after interactive {med['longest_after']:.0f} ms)")
+            print(
+                f"browser repeat visits (median of {visits}): interactive {fmt(med['zone:interactive'])} (best {fmt(best)})   "
+                f"target <= 2 s: {'ok' if med['zone:interactive'] <= 2000 else 'MISSED'}\n"
+                f"        (scripts {fmt(med['dcl'])}, JSON {fmt(med['zone:fetched'])}, Plotly map {fmt(med['zone:ready'])}, "
+                f"complete {fmt(med['zone:complete'])}; longest task after interactive {med['longest_after']:.0f} ms)"
+            )
             preview, exact = slider(context, base)
             print(f"slider  10% -> 30%: outline preview {preview:.0f} ms, exact zone from the server {fmt(exact)}")
         finally:

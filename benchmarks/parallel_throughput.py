@@ -20,23 +20,32 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from zone_explorer.db import init_db, session_scope  # noqa: E402
-from zone_explorer.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.models import TrialClaim  # noqa: E402
+from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
+from zone_explorer.store.db import init_db, session_scope  # noqa: E402
+from zone_explorer.store.models import TrialClaim  # noqa: E402
 
 
 def trials_per_minute(n_workers: int, trials: int, tmp: str) -> float:
     url = init_db(f"sqlite:///{tmp}/w{n_workers}.db")
-    job, _ = create_job(url, JobSpec.parse({"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": trials,
-                                            "sampler": "random", "sampler_seed": 0}))
+    job, _ = create_job(
+        url,
+        JobSpec.parse(
+            {"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": trials, "sampler": "random", "sampler_seed": 0}
+        ),
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "zone_explorer.cli", "worker", "--db", url, "--job", job.id, "--exit-when-idle"]
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n_workers)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n_workers)
+    ]
     for p in procs:
         p.wait()
     with session_scope(url) as s:
-        first, last, done = s.execute(sa.select(sa.func.min(TrialClaim.started_at), sa.func.max(TrialClaim.finished_at),
-                                                sa.func.count()).where(TrialClaim.job_id == job.id, TrialClaim.status == "done")).one()
+        first, last, done = s.execute(
+            sa.select(sa.func.min(TrialClaim.started_at), sa.func.max(TrialClaim.finished_at), sa.func.count()).where(
+                TrialClaim.job_id == job.id, TrialClaim.status == "done"
+            )
+        ).one()
     return done / ((last - first).total_seconds() / 60)
 
 

@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.distributions import FloatDistribution  # noqa: E402
 
-from zone_explorer.analysis import job_zone_summary  # noqa: E402
-from zone_explorer.db import init_db, session_scope  # noqa: E402
-from zone_explorer.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.models import Job  # noqa: E402
-from zone_explorer.studies import storage_for  # noqa: E402
+from zone_explorer.engine.job_zones import job_zone_summary  # noqa: E402
+from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
+from zone_explorer.engine.studies import storage_for  # noqa: E402
+from zone_explorer.store.db import init_db, session_scope  # noqa: E402
+from zone_explorer.store.models import Job  # noqa: E402
 
 
 def build_study(url: str, n: int, seed: int = 0) -> str:
@@ -35,14 +35,26 @@ def build_study(url: str, n: int, seed: int = 0) -> str:
     job, _ = create_job(url, JobSpec.parse({"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": n}))
     study = optuna.load_study(study_name=job.study_name, storage=storage_for(url))
     rng = np.random.default_rng(seed)
-    dists = {"c_scaling": FloatDistribution(0.005, 2.0, log=True), "v_coefficient": FloatDistribution(0.05, 50.0, log=True)}
+    dists = {
+        "c_scaling": FloatDistribution(0.005, 2.0, log=True),
+        "v_coefficient": FloatDistribution(0.05, 50.0, log=True),
+    }
     trials = []
     for _ in range(n):
-        c, v = math.exp(rng.uniform(math.log(0.005), math.log(2.0))), math.exp(rng.uniform(math.log(0.05), math.log(50.0)))
+        c, v = (
+            math.exp(rng.uniform(math.log(0.005), math.log(2.0))),
+            math.exp(rng.uniform(math.log(0.05), math.log(50.0))),
+        )
         acc = 0.98 - 0.2 * math.log10(v * (1 + 1 / c) / 31) ** 2 + rng.normal(0, 0.005)
         config = {"lr": 0.01, "weight_decay": 5e-4, "c_scaling": c, "v_coefficient": v, "n_stages": 10, "sigma": 450}
-        trials.append(optuna.trial.create_trial(params={"c_scaling": c, "v_coefficient": v}, distributions=dists,
-                                                value=acc, user_attrs={"config": config, "outcome": "complete"}))
+        trials.append(
+            optuna.trial.create_trial(
+                params={"c_scaling": c, "v_coefficient": v},
+                distributions=dists,
+                value=acc,
+                user_attrs={"config": config, "outcome": "complete"},
+            )
+        )
     study.add_trials(trials)
     with session_scope(url) as s:
         s.get(Job, job.id).status = "completed"
@@ -68,8 +80,10 @@ def main() -> None:
                 summary = job_zone_summary(url, job_id, with_importance=importance)
                 times.append(time.perf_counter() - start)
             zc = summary["analysis"]["zone_constant"]
-            print(f"{label:34s}: median {statistics.median(times) * 1e3:7.1f} ms (min {min(times) * 1e3:.1f})"
-                  f"   K = {zc['estimate']:.1f}, interval {zc['interval'][0]:.1f}..{zc['interval'][1]:.1f}   (target < 1000 ms)")
+            print(
+                f"{label:34s}: median {statistics.median(times) * 1e3:7.1f} ms (min {min(times) * 1e3:.1f})"
+                f"   K = {zc['estimate']:.1f}, interval {zc['interval'][0]:.1f}..{zc['interval'][1]:.1f}   (target < 1000 ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ the closure's loss and ``p.grad`` is never written.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -36,40 +37,76 @@ NUMERATOR_POLE = 0.1
 # ---- hyperparameters: one table, used by the tuple validation and published flat for the registry ---------------
 _LR_FIELDS = (
     Hyperparameter("aoptlr", "bool", True, "adaptive (normalised) step: divide by sqrt of the EMA of g^2"),
-    Hyperparameter("lr_init", "float", 1e-3, "base step size lr0 (the numerator's scale)", low=0.0, low_open=True, log=True),
     Hyperparameter(
-        "num_lrc", "int", 0,
+        "lr_init", "float", 1e-3, "base step size lr0 (the numerator's scale)", low=0.0, low_open=True, log=True
+    ),
+    Hyperparameter(
+        "num_lrc",
+        "int",
+        0,
         "numerator estimator: 0 constant lr0, 1 Chebyshev/Huber on the step norm, 2 relaxed upper bound, "
-        "3 Markov/Huber partial correlation, 4 Chebyshev/Huber partial correlation", low=0, high=4,
+        "3 Markov/Huber partial correlation, 4 Chebyshev/Huber partial correlation",
+        low=0,
+        high=4,
     ),
 )
 _BETA_FIELDS = (
-    Hyperparameter("beta_n", "float", 0.9999, "pole of the numerator estimators' filters", low=0.0, high=1.0, high_open=True),
-    Hyperparameter("beta_a", "float", 0.999, "pole of the second-moment (denominator) filter", low=0.0, high=1.0, high_open=True),
-    Hyperparameter("beta_i", "float", 0.9, "pole of the gradient smoothing (momentum) filter", low=0.0, high=1.0, high_open=True),
     Hyperparameter(
-        "gamma_i", "float", 0.0, "zero of the smoothing filter (mu/(1+mu) gives Nesterov)", low=0.0, high=1.0, high_open=True,
+        "beta_n", "float", 0.9999, "pole of the numerator estimators' filters", low=0.0, high=1.0, high_open=True
+    ),
+    Hyperparameter(
+        "beta_a", "float", 0.999, "pole of the second-moment (denominator) filter", low=0.0, high=1.0, high_open=True
+    ),
+    Hyperparameter(
+        "beta_i", "float", 0.9, "pole of the gradient smoothing (momentum) filter", low=0.0, high=1.0, high_open=True
+    ),
+    Hyperparameter(
+        "gamma_i",
+        "float",
+        0.0,
+        "zero of the smoothing filter (mu/(1+mu) gives Nesterov)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
     ),
     Hyperparameter("eta_i", "float", 0.0, "input gain of the smoothing and moment filters; 0 means 1 - beta", low=0.0),
     Hyperparameter("debias", "bool", True, "divide the filter outputs by (1 - beta^t) (bias correction)"),
 )
 _RC_FIELDS = (
     Hyperparameter(
-        "rcm", "int", 0,
+        "rcm",
+        "int",
+        0,
         "window shape: 0 none, 1 raised cosine, 2 polynomial, 3 beta-exponential, 4 simple polynomial, "
-        "5 logistic, 6 logistic (inflection 0.875)", low=0, high=6,
+        "5 logistic, 6 logistic (inflection 0.875)",
+        low=0,
+        high=6,
     ),
-    Hyperparameter("inseq", "int", 0, "window input sequence: 0 uniform grid (WINF), 1 golden-ratio samples (WINF_II)", low=0, high=1),
+    Hyperparameter(
+        "inseq",
+        "int",
+        0,
+        "window input sequence: 0 uniform grid (WINF), 1 golden-ratio samples (WINF_II)",
+        low=0,
+        high=1,
+    ),
     Hyperparameter("rc_x", "float", 0.0, "window floor x: the window runs between x and 1", low=0.0, high=1.0),
     Hyperparameter(
-        "rc_n", "float", 2.0, "window shape parameter n (exponent; base in (0, 1) for rcm=3; steepness for rcm=5, 6)",
-        low=0.0, low_open=True,
+        "rc_n",
+        "float",
+        2.0,
+        "window shape parameter n (exponent; base in (0, 1) for rcm=3; steepness for rcm=5, 6)",
+        low=0.0,
+        low_open=True,
     ),
     Hyperparameter("rc_m", "int", 1, "window kind: 0 full (warm-up, flat top, anneal), 1 anneal only", low=0, high=1),
     Hyperparameter("tau", "int", 1000, "number of epochs of a window", low=1),
     Hyperparameter("spe", "int", 1, "steps (iterations) per epoch", low=1),
     Hyperparameter(
-        "cfact", "int", 1, "window length: 1 tau*spe, 2 spe, 0 tau epochs (needs tau > 1), >2 tau*spe with cfact sub-shapes",
+        "cfact",
+        "int",
+        1,
+        "window length: 1 tau*spe, 2 spe, 0 tau epochs (needs tau > 1), >2 tau*spe with cfact sub-shapes",
         low=0,
     ),
     Hyperparameter("rc_e", "float", 0.0, "flat-top fraction e of the window", low=0.0, high=1.0),
@@ -77,8 +114,12 @@ _RC_FIELDS = (
 _WD_FIELDS = (
     Hyperparameter("weight_decay", "float", 0.0, "weight decay lambda", low=0.0),
     Hyperparameter(
-        "wd_level", "int", 0, "0: coupled L2 (added to the gradient); 1: decoupled, scaled by (1-beta_i)/(1-gamma_i)",
-        low=0, high=1,
+        "wd_level",
+        "int",
+        0,
+        "0: coupled L2 (added to the gradient); 1: decoupled, scaled by (1-beta_i)/(1-gamma_i)",
+        low=0,
+        high=1,
     ),
 )
 _EPS_FIELDS = (
@@ -88,7 +129,10 @@ _EPS_FIELDS = (
 _MAXIMIZE = Hyperparameter("maximize", "bool", False, "maximize the objective instead of minimizing it")
 #: the live learning rate of a param group (what LR schedulers change); it starts at lr_cfg[1]
 _LIVE_LR = Hyperparameter(
-    "lr", "float", 1e-3, "live learning rate of a param group (LR schedulers set it); the step is scaled by lr/lr_init",
+    "lr",
+    "float",
+    1e-3,
+    "live learning rate of a param group (LR schedulers set it); the step is scaled by lr/lr_init",
     low=0.0,
 )
 
@@ -103,16 +147,37 @@ CFG_FIELDS: dict[str, tuple[Hyperparameter, ...]] = {
 _BY_NAME: dict[str, Hyperparameter] = {hp.name: hp for fields in CFG_FIELDS.values() for hp in fields}
 _BY_NAME["maximize"] = _MAXIMIZE
 #: which tuple (and position) holds each flat name
-_LOCATION: dict[str, tuple[str, int]] = {hp.name: (cfg, i) for cfg, fields in CFG_FIELDS.items() for i, hp in enumerate(fields)}
+_LOCATION: dict[str, tuple[str, int]] = {
+    hp.name: (cfg, i) for cfg, fields in CFG_FIELDS.items() for i, hp in enumerate(fields)
+}
 
 #: every hyperparameter under its flat name (the registry's view); the same objects validate the tuples
 FLAT_HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
     _BY_NAME[name]
     for name in (
-        "lr_init", "aoptlr", "num_lrc",
-        "beta_n", "beta_a", "beta_i", "gamma_i", "eta_i", "debias",
-        "rcm", "inseq", "rc_x", "rc_n", "rc_m", "tau", "spe", "cfact", "rc_e",
-        "weight_decay", "wd_level", "eps", "repeat_eps", "maximize",
+        "lr_init",
+        "aoptlr",
+        "num_lrc",
+        "beta_n",
+        "beta_a",
+        "beta_i",
+        "gamma_i",
+        "eta_i",
+        "debias",
+        "rcm",
+        "inseq",
+        "rc_x",
+        "rc_n",
+        "rc_m",
+        "tau",
+        "spe",
+        "cfact",
+        "rc_e",
+        "weight_decay",
+        "wd_level",
+        "eps",
+        "repeat_eps",
+        "maximize",
     )
 )
 
@@ -126,11 +191,15 @@ def _check_cross(rc: Sequence[Any], owner: str) -> None:
     """Constraints between fields (all of them inside ``rc_cfg``)."""
     rcm, _, _, n, _, tau, spe, cfact, _ = rc
     if tau * spe < 2:
-        raise ValueError(f"{owner} rc_cfg: tau * spe must be >= 2 (a window of at least 2 steps), got tau={tau}, spe={spe}")
+        raise ValueError(
+            f"{owner} rc_cfg: tau * spe must be >= 2 (a window of at least 2 steps), got tau={tau}, spe={spe}"
+        )
     if cfact == 0 and tau <= 1:
         raise ValueError(f"{owner} rc_cfg: cfact=0 (a window over tau epochs) requires tau > 1, got tau={tau}")
     if rcm == 3 and not 0.0 < n < 1.0:
-        raise ValueError(f"{owner} rc_cfg: rc_n must be a float in (0, 1) for rcm=3 (the base of the exponential), got {n!r}")
+        raise ValueError(
+            f"{owner} rc_cfg: rc_n must be a float in (0, 1) for rcm=3 (the base of the exponential), got {n!r}"
+        )
 
 
 def _validate_cfgs(cfgs: dict[str, Any], owner: str) -> dict[str, tuple]:
@@ -179,7 +248,7 @@ def _flat_to_cfgs(flat: dict[str, Any]) -> dict[str, Any]:
     return cfgs
 
 
-def from_flat(params: Iterable, **flat: Any) -> "AutoSGM":
+def from_flat(params: Iterable, **flat: Any) -> AutoSGM:
     """Build an :class:`AutoSGM` from flat names (``lr_init=..., beta_i=..., tau=...``); missing names take defaults.
 
     ``foreach`` is passed through. Unknown names raise ``TypeError`` with the closest valid name.
@@ -238,11 +307,23 @@ def _group_cfg(group: dict[str, Any]) -> _Cfg:
     weight_decay, wd_level = group["wd_cfg"]
     eps, repeat_eps = group["eps_cfg"]
     return _Cfg(
-        aoptlr=bool(aoptlr), lr0=float(lr0), lr_scale=float(group.get("lr", lr0)) / float(lr0), num_lrc=int(num_lrc),
-        beta_n=float(beta_n), beta_a=float(beta_a), beta_i=float(beta_i), gamma_i=float(gamma_i),
-        eta_a=float(eta) if eta else 1.0 - beta_a, eta_i=float(eta) if eta else 1.0 - beta_i, debias=bool(debias),
-        rc=tuple(group["rc_cfg"]), weight_decay=float(weight_decay), wd_level=int(wd_level),
-        eps=float(eps), repeat_eps=bool(repeat_eps), maximize=bool(group.get("maximize", False)),
+        aoptlr=bool(aoptlr),
+        lr0=float(lr0),
+        lr_scale=float(group.get("lr", lr0)) / float(lr0),
+        num_lrc=int(num_lrc),
+        beta_n=float(beta_n),
+        beta_a=float(beta_a),
+        beta_i=float(beta_i),
+        gamma_i=float(gamma_i),
+        eta_a=float(eta) if eta else 1.0 - beta_a,
+        eta_i=float(eta) if eta else 1.0 - beta_i,
+        debias=bool(debias),
+        rc=tuple(group["rc_cfg"]),
+        weight_decay=float(weight_decay),
+        wd_level=int(wd_level),
+        eps=float(eps),
+        repeat_eps=bool(repeat_eps),
+        maximize=bool(group.get("maximize", False)),
     )
 
 
@@ -296,13 +377,16 @@ def _buffer(state: dict[str, Any], key: str, like: Tensor, scalar: bool = False)
     buf = state.get(key)
     if buf is None:
         buf = state[key] = (
-            torch.zeros((), dtype=like.dtype, device=like.device) if scalar
+            torch.zeros((), dtype=like.dtype, device=like.device)
+            if scalar
             else torch.zeros_like(like, memory_format=torch.preserve_format)
         )
     return buf
 
 
-def _numerator(p: Tensor, g: Tensor, q_i: Tensor, dd: Tensor, ts: _TimeScalars, state: dict[str, Any], cfg: _Cfg) -> Tensor:
+def _numerator(
+    p: Tensor, g: Tensor, q_i: Tensor, dd: Tensor, ts: _TimeScalars, state: dict[str, Any], cfg: _Cfg
+) -> Tensor:
     """The step size alpha of one tensor (num_lrc = 1..4), from the weights before the update.
 
     ``q_i`` is the smoothing filter's pre-state q, ``dd`` the denominator divided by sqrt(ca) (see the step).

@@ -23,8 +23,9 @@ varying, consistent part) and which it suppresses (high :math:`\omega`: the alte
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -62,9 +63,13 @@ class MomentumFilter:
             raise ValueError(f"n must be an integer >= 2, got {n!r}")
         omega = torch.linspace(0.0, math.pi, n, dtype=torch.float64)
         return {
-            "pole": self.pole, "zero": self.zero, "gain": self.gain,
-            "dc_gain": self.dc_gain, "nyquist_gain": self.nyquist_gain,
-            "omega": omega.tolist(), "magnitude": self.magnitude(omega).tolist(),
+            "pole": self.pole,
+            "zero": self.zero,
+            "gain": self.gain,
+            "dc_gain": self.dc_gain,
+            "nyquist_gain": self.nyquist_gain,
+            "omega": omega.tolist(),
+            "magnitude": self.magnitude(omega).tolist(),
         }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -14,11 +15,18 @@ from .hyperparams import Hyperparameter
 __all__ = ["FSGDM", "HYPERPARAMETERS", "check_config", "momentum_coefficient"]
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
-    Hyperparameter("lr", "float", 0.1, "learning rate, used as given (schedule it with an LR scheduler)", low=0.0, log=True),
+    Hyperparameter(
+        "lr", "float", 0.1, "learning rate, used as given (schedule it with an LR scheduler)", low=0.0, log=True
+    ),
     Hyperparameter("weight_decay", "float", 5e-4, "coupled L2 weight decay added to the gradient", low=0.0),
     Hyperparameter(
-        "c_scaling", "float", 0.033, "momentum ramp time constant: mu = c*sigma; terminal pole u = 1/(1+c)",
-        low=0.0, low_open=True, log=True,
+        "c_scaling",
+        "float",
+        0.033,
+        "momentum ramp time constant: mu = c*sigma; terminal pole u = 1/(1+c)",
+        low=0.0,
+        low_open=True,
+        log=True,
     ),
     Hyperparameter("v_coefficient", "float", 1.0, "gain v on the gradient input", low=0.0, log=True),
     Hyperparameter("n_stages", "int", 300, "number of stages with a constant momentum coefficient", low=1),
@@ -97,8 +105,14 @@ class FSGDM(ZoneOptimizer):
         **kwargs: Any,
     ) -> None:
         defaults = dict(
-            lr=lr, weight_decay=weight_decay, c_scaling=c_scaling, v_coefficient=v_coefficient,
-            n_stages=n_stages, sigma=sigma, foreach=foreach, fused=fused,
+            lr=lr,
+            weight_decay=weight_decay,
+            c_scaling=c_scaling,
+            v_coefficient=v_coefficient,
+            n_stages=n_stages,
+            sigma=sigma,
+            foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults, kwargs)
 
@@ -146,8 +160,14 @@ class FSGDM(ZoneOptimizer):
 
 
 def _single_tensor_fsgdm(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], first: list[bool],
-    lr: float, weight_decay: float, u: float, v: float,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor],
+    first: list[bool],
+    lr: float,
+    weight_decay: float,
+    u: float,
+    v: float,
 ) -> None:
     for p, g, m, is_first in zip(params, grads, bufs, first):
         if is_first:
@@ -163,14 +183,22 @@ def _single_tensor_fsgdm(
 
 
 def _multi_tensor_fsgdm(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], first: list[bool],
-    lr: float, weight_decay: float, u: float, v: float,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor],
+    first: list[bool],
+    lr: float,
+    weight_decay: float,
+    u: float,
+    v: float,
 ) -> None:
     for is_first in (True, False):
         idx = [i for i, f in enumerate(first) if f is is_first]
         if not idx:
             continue
-        for ps, gs, ms in group_by_device_and_dtype([params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]):
+        for ps, gs, ms in group_by_device_and_dtype(
+            [params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]
+        ):
             if is_first:
                 torch._foreach_copy_(ms, gs)
                 if weight_decay != 0:
@@ -184,8 +212,14 @@ def _multi_tensor_fsgdm(
 
 
 def _fused_fsgdm(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], first: list[bool],
-    lr: float, weight_decay: float, u: float, v: float,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor],
+    first: list[bool],
+    lr: float,
+    weight_decay: float,
+    u: float,
+    v: float,
 ) -> None:
     # torch's fused SGD computes m = momentum*m + (1-dampening)*(g + wd*p), with m = g + wd*p on the first
     # step, then p -= lr*m: FSGDM's update with momentum=u and dampening=1-v, in one pass over memory.
@@ -193,8 +227,18 @@ def _fused_fsgdm(
         idx = [i for i, f in enumerate(first) if f is is_first]
         if not idx:
             continue
-        for ps, gs, ms in group_by_device_and_dtype([params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]):
+        for ps, gs, ms in group_by_device_and_dtype(
+            [params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]
+        ):
             torch._fused_sgd_(
-                ps, gs, ms, weight_decay=weight_decay, momentum=u, lr=lr, dampening=1.0 - v,
-                nesterov=False, maximize=False, is_first_step=is_first,
+                ps,
+                gs,
+                ms,
+                weight_decay=weight_decay,
+                momentum=u,
+                lr=lr,
+                dampening=1.0 - v,
+                nesterov=False,
+                maximize=False,
+                is_first_step=is_first,
             )

@@ -15,7 +15,8 @@ Deliberate differences from the reference (see ``OPTIMIZERS.md``, "Decisions for
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,23 +34,37 @@ CALLABLE_DPHI_MARKER = "<callable>"
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter(
-        "lr", "float", 0.1,
+        "lr",
+        "float",
+        0.1,
         "learning rate (required by the constructor); must be > 0 when scaling is None (scaling = 1/(lr+1e-12))",
-        low=0.0, log=True,
+        low=0.0,
+        log=True,
     ),
     Hyperparameter(
-        "momentum", "float", 0.9,
+        "momentum",
+        "float",
+        0.9,
         "lower bound of the EMA coefficient: beta_eff = max(momentum, 1 - lr*scaling*(1-momentum)); 0 turns "
         "momentum off",
-        low=0.0, high=1.0, high_open=True,
+        low=0.0,
+        high=1.0,
+        high_open=True,
     ),
     Hyperparameter(
-        "scaling", "float", None,
+        "scaling",
+        "float",
+        None,
         "momentum step size relative to lr (s); None means 1/(lr+1e-12) of the group at creation",
-        low=0.0, low_open=True, log=True, nullable=True,
+        low=0.0,
+        low_open=True,
+        log=True,
+        nullable=True,
     ),
     Hyperparameter(
-        "Dphi_map", "choice", "identity",
+        "Dphi_map",
+        "choice",
+        "identity",
         "map Phi applied to the momentum (to d when momentum = 0); 'sign' gives signum / signSGD",
         choices=DPHI_MAPS,
     ),
@@ -157,8 +172,13 @@ class GSGD(ZoneOptimizer):
         # filled into each group by add_param_group, not by the base class.
         self._init_dphi = _resolve_dphi(Dphi_map, "GSGD")
         defaults = dict(
-            lr=lr, momentum=momentum, scaling=scaling, weight_decay=weight_decay, nesterov=nesterov,
-            maximize=maximize, foreach=foreach,
+            lr=lr,
+            momentum=momentum,
+            scaling=scaling,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
         )
         super().__init__(params, defaults, kwargs)
         self.defaults["Dphi_map"] = self._init_dphi
@@ -237,8 +257,12 @@ class GSGD(ZoneOptimizer):
             if beta is not None:
                 bufs = [self.state[p].get("momentum_buffer") for p in params]
             args = dict(
-                lr=lr, beta=beta, weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                phi=group["Dphi_map"], maximize=group["maximize"],
+                lr=lr,
+                beta=beta,
+                weight_decay=group["weight_decay"],
+                nesterov=group["nesterov"],
+                phi=group["Dphi_map"],
+                maximize=group["maximize"],
             )
             if group["foreach"] is None and self._fused_applies(group, params, beta):
                 _fused_gsgd(params, grads, bufs, **args)
@@ -295,9 +319,16 @@ def _foreach_apply_phi(xs: list[Tensor], phi: str | Callable[[Tensor], Tensor]) 
 
 
 def _single_tensor_gsgd(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor | None], *,
-    lr: float, beta: float | None, weight_decay: float, nesterov: float,
-    phi: str | Callable[[Tensor], Tensor], maximize: bool,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float,
+    beta: float | None,
+    weight_decay: float,
+    nesterov: float,
+    phi: str | Callable[[Tensor], Tensor],
+    maximize: bool,
 ) -> None:
     step_size = lr if maximize else -lr
     for i, (p, g) in enumerate(zip(params, grads)):
@@ -321,9 +352,16 @@ def _single_tensor_gsgd(
 
 
 def _multi_tensor_gsgd(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor | None], *,
-    lr: float, beta: float | None, weight_decay: float, nesterov: float,
-    phi: str | Callable[[Tensor], Tensor], maximize: bool,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float,
+    beta: float | None,
+    weight_decay: float,
+    nesterov: float,
+    phi: str | Callable[[Tensor], Tensor],
+    maximize: bool,
 ) -> None:
     step_size = lr if maximize else -lr
     index = list(range(len(params)))
@@ -364,9 +402,16 @@ def _multi_tensor_gsgd(
 
 
 def _fused_gsgd(
-    params: list[Tensor], grads: list[Tensor], bufs: list[Tensor | None], *,
-    lr: float, beta: float | None, weight_decay: float, nesterov: float,
-    phi: str | Callable[[Tensor], Tensor], maximize: bool,
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor | None],
+    *,
+    lr: float,
+    beta: float | None,
+    weight_decay: float,
+    nesterov: float,
+    phi: str | Callable[[Tensor], Tensor],
+    maximize: bool,
 ) -> None:
     # Phi = identity, nu = 0, not maximize: m = beta*m + (1-beta)*(g + wd*p) (m = g + wd*p on the first step),
     # p -= lr*m, which is torch's fused SGD with momentum = dampening = beta_eff; one pass, grads untouched.
@@ -382,6 +427,14 @@ def _fused_gsgd(
         lists = ([params[i] for i in ids], [grads[i] for i in ids], [bufs[i] for i in ids])
         for ps, gs, ms in group_by_device_and_dtype(*lists):
             torch._fused_sgd_(
-                ps, gs, ms, weight_decay=weight_decay, momentum=beta, lr=lr, dampening=beta,
-                nesterov=False, maximize=False, is_first_step=is_first,
+                ps,
+                gs,
+                ms,
+                weight_decay=weight_decay,
+                momentum=beta,
+                lr=lr,
+                dampening=beta,
+                nesterov=False,
+                maximize=False,
+                is_first_step=is_first,
             )

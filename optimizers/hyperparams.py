@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "Hyperparameter",
@@ -174,7 +175,9 @@ def validate_config(
     return out
 
 
-def validate_tuple(owner: str, name: str, value: Any, fields: Sequence[Hyperparameter], *, min_len: int | None = None) -> tuple:
+def validate_tuple(
+    owner: str, name: str, value: Any, fields: Sequence[Hyperparameter], *, min_len: int | None = None
+) -> tuple:
     """Validate a configuration tuple (or list) element by element, e.g. AutoSGM's ``beta_cfg``.
 
     ``min_len`` allows trailing elements to be omitted; they then take their fields' defaults.
@@ -187,5 +190,5 @@ def validate_tuple(owner: str, name: str, value: Any, fields: Sequence[Hyperpara
         count = f"{len(fields)}" if shortest == len(fields) else f"{shortest} to {len(fields)}"
         raise ValueError(f"{owner} {name} must have {count} elements ({names}), got {len(value)}")
     items = [f.validate(v, owner=f"{owner} {name}[{i}]") for i, (f, v) in enumerate(zip(fields, value))]
-    items.extend(f.default for f in fields[len(value):])
+    items.extend(f.default for f in fields[len(value) :])
     return tuple(items)

@@ -10,7 +10,8 @@ enabled and returns its loss.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,30 +25,53 @@ __all__ = ["BETAS", "FLAT_HYPERPARAMETERS", "HYPERPARAMETERS", "Lion", "effectiv
 NESTEROV_THRESHOLD = 1e-5
 
 _LR = Hyperparameter(
-    "lr", "float", 1e-4,
-    "learning rate; must be > 0 when scaling is None (scaling = 1/lr)", low=0.0, log=True,
+    "lr",
+    "float",
+    1e-4,
+    "learning rate; must be > 0 when scaling is None (scaling = 1/lr)",
+    low=0.0,
+    log=True,
 )
 _SCALING = Hyperparameter(
-    "scaling", "float", None,
+    "scaling",
+    "float",
+    None,
     "momentum step size relative to lr (s); None means 1/lr of the group at creation",
-    low=0.0, low_open=True, log=True, nullable=True,
+    low=0.0,
+    low_open=True,
+    log=True,
+    nullable=True,
 )
 _WEIGHT_DECAY = Hyperparameter(
     "weight_decay", "float", 0.0, "decoupled weight decay: p <- p*(1 - lr*weight_decay) each step", low=0.0
 )
 _NESTEROV = Hyperparameter(
-    "nesterov_momentum", "float", 0.0,
-    f"coefficient nu of the extra gradient term lr*nu*g (applied only when nu > {NESTEROV_THRESHOLD:g})", low=0.0,
+    "nesterov_momentum",
+    "float",
+    0.0,
+    f"coefficient nu of the extra gradient term lr*nu*g (applied only when nu > {NESTEROV_THRESHOLD:g})",
+    low=0.0,
 )
 
 #: the elements of ``betas``
 BETAS: tuple[Hyperparameter, ...] = (
     Hyperparameter(
-        "beta1", "float", 0.9, "interpolation coefficient of the update direction sign(beta1*m + (1-beta1)*g)",
-        low=0.0, high=1.0, high_open=True,
+        "beta1",
+        "float",
+        0.9,
+        "interpolation coefficient of the update direction sign(beta1*m + (1-beta1)*g)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
     ),
     Hyperparameter(
-        "beta2", "float", 0.99, "EMA coefficient of the momentum m", low=0.0, high=1.0, high_open=True,
+        "beta2",
+        "float",
+        0.99,
+        "EMA coefficient of the momentum m",
+        low=0.0,
+        high=1.0,
+        high_open=True,
     ),
 )
 
@@ -115,8 +139,12 @@ class Lion(ZoneOptimizer):
         if kwargs:
             reject_unknown_keywords(type(self).__name__, kwargs, self._keyword_names())
         defaults = dict(
-            lr=lr, betas=validate_tuple("Lion", "betas", betas, BETAS), scaling=scaling, weight_decay=weight_decay,
-            nesterov_momentum=nesterov_momentum, foreach=foreach,
+            lr=lr,
+            betas=validate_tuple("Lion", "betas", betas, BETAS),
+            scaling=scaling,
+            weight_decay=weight_decay,
+            nesterov_momentum=nesterov_momentum,
+            foreach=foreach,
         )
         super().__init__(params, defaults, kwargs)
 
@@ -171,7 +199,10 @@ class Lion(ZoneOptimizer):
                 exp_avgs.append(state["exp_avg"])
             nu = group["nesterov_momentum"]
             args = dict(
-                lr=lr, beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
                 nesterov=nu if nu > NESTEROV_THRESHOLD else 0.0,
             )
             if self._use_foreach(group, params):
@@ -194,8 +225,15 @@ def from_flat(params: Iterable, **flat: Any) -> Lion:
 
 
 def _single_tensor_lion(
-    params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], *,
-    lr: float, beta1: float, beta2: float, weight_decay: float, nesterov: float,
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    weight_decay: float,
+    nesterov: float,
 ) -> None:
     for p, g, m in zip(params, grads, exp_avgs):
         if weight_decay != 0:
@@ -208,8 +246,15 @@ def _single_tensor_lion(
 
 
 def _multi_tensor_lion(
-    params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor], *,
-    lr: float, beta1: float, beta2: float, weight_decay: float, nesterov: float,
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    weight_decay: float,
+    nesterov: float,
 ) -> None:
     for ps, gs, ms in group_by_device_and_dtype(params, grads, exp_avgs):
         if weight_decay != 0:

@@ -7,8 +7,9 @@ objects the constructors validate with, so the registry cannot accept what a con
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -52,7 +53,9 @@ class OptimizerSpec:
             self.check(cfg)
         return cfg
 
-    def create(self, params: Iterable, config: Mapping[str, Any] | None = None, **switches: Any) -> torch.optim.Optimizer:
+    def create(
+        self, params: Iterable, config: Mapping[str, Any] | None = None, **switches: Any
+    ) -> torch.optim.Optimizer:
         """Build the optimizer for ``params`` from a flat config (missing values take their defaults).
 
         ``switches`` are implementation choices that do not change the result, such as ``foreach``.
@@ -77,7 +80,9 @@ class OptimizerSpec:
 _LR = dict(low=0.0, low_open=True, log=True)
 _SGD_HPS = (
     Hyperparameter("lr", "float", 0.1, "learning rate", **_LR),
-    Hyperparameter("momentum", "float", 0.9, "momentum coefficient mu (pole of the filter)", low=0.0, high=1.0, high_open=True),
+    Hyperparameter(
+        "momentum", "float", 0.9, "momentum coefficient mu (pole of the filter)", low=0.0, high=1.0, high_open=True
+    ),
     Hyperparameter("dampening", "float", 0.0, "dampening: input gain 1 - dampening", low=0.0, high=1.0),
     Hyperparameter("weight_decay", "float", 0.0, "coupled L2 weight decay", low=0.0),
     Hyperparameter("nesterov", "bool", False, "Nesterov momentum"),
@@ -110,40 +115,64 @@ REGISTRY: dict[str, OptimizerSpec] = {
     spec.name: spec
     for spec in (
         OptimizerSpec(
-            "fsgdm", fsgdm.FSGDM,
+            "fsgdm",
+            fsgdm.FSGDM,
             "Frequency-domain SGD with momentum: a staged momentum filter whose pole rises to 1/(1+c).",
-            fsgdm.HYPERPARAMETERS, fsgdm.FSGDM, fsgdm.check_config,
+            fsgdm.HYPERPARAMETERS,
+            fsgdm.FSGDM,
+            fsgdm.check_config,
             reference="Li et al., ICLR 2025, arXiv:2411.19671",
         ),
         OptimizerSpec(
-            "autosgm", autosgm.AutoSGM,
+            "autosgm",
+            autosgm.AutoSGM,
             "AutoSGM: SGD as a lowpass filter (pole, zero, gain) with an automatic learning-rate numerator.",
-            autosgm.FLAT_HYPERPARAMETERS, autosgm.from_flat, autosgm.check_flat,
+            autosgm.FLAT_HYPERPARAMETERS,
+            autosgm.from_flat,
+            autosgm.check_flat,
             reference="Somefun et al., ICASSP 2024",
         ),
         OptimizerSpec(
-            "gsgd", gsgd.GSGD,
+            "gsgd",
+            gsgd.GSGD,
             "Generalized SGD: EMA momentum with a single-timescale coupling to the LR and a map Phi.",
-            gsgd.FLAT_HYPERPARAMETERS, gsgd.from_flat,
+            gsgd.FLAT_HYPERPARAMETERS,
+            gsgd.from_flat,
             reference="Xiao, Hu, Toh, arXiv:2307.10053",
         ),
         OptimizerSpec(
-            "lion", lion.Lion,
+            "lion",
+            lion.Lion,
             "Lion (single-timescale form): sign of an interpolated momentum; Google's Lion at default scaling.",
-            lion.FLAT_HYPERPARAMETERS, lion.from_flat, family="sign",
+            lion.FLAT_HYPERPARAMETERS,
+            lion.from_flat,
+            family="sign",
             reference="Xiao, Hu, Toh, arXiv:2307.10053; Chen et al. 2023",
         ),
         OptimizerSpec(
-            "sgd", torch.optim.SGD, "torch.optim.SGD with heavy-ball or Nesterov momentum (baseline).",
-            _SGD_HPS, torch.optim.SGD, _check_sgd, family="baseline",
+            "sgd",
+            torch.optim.SGD,
+            "torch.optim.SGD with heavy-ball or Nesterov momentum (baseline).",
+            _SGD_HPS,
+            torch.optim.SGD,
+            _check_sgd,
+            family="baseline",
         ),
         OptimizerSpec(
-            "adam", torch.optim.Adam, "torch.optim.Adam (baseline); beta1 = beta2 ties are set in the search space.",
-            _adam_hps(0.0), _build_adam(torch.optim.Adam), family="baseline",
+            "adam",
+            torch.optim.Adam,
+            "torch.optim.Adam (baseline); beta1 = beta2 ties are set in the search space.",
+            _adam_hps(0.0),
+            _build_adam(torch.optim.Adam),
+            family="baseline",
         ),
         OptimizerSpec(
-            "adamw", torch.optim.AdamW, "torch.optim.AdamW with decoupled weight decay (baseline).",
-            _adam_hps(1e-2), _build_adam(torch.optim.AdamW), family="baseline",
+            "adamw",
+            torch.optim.AdamW,
+            "torch.optim.AdamW with decoupled weight decay (baseline).",
+            _adam_hps(1e-2),
+            _build_adam(torch.optim.AdamW),
+            family="baseline",
         ),
     )
 }

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import optuna
 from fastapi import FastAPI
 
-from zone_explorer.db import database_url, init_db
-from zone_explorer.logs import configure_logging
-from zone_explorer.settings import ServiceSettings
-from zone_explorer.tokens import RateLimiter, TokenVerifier
-from zone_explorer.zone_views import configure_zone_cache, warm_up
-
-from .api import api_router
-from .api import health
-from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware
-from .metrics import install_metrics
-from .pages import install_pages
-from .recent import RecentAnswers
-from .workers import EmbeddedWorkers
+from server.api import api_router, health
+from server.errors import install_error_handlers
+from server.limits import BodyLimitMiddleware
+from server.metrics import install_metrics
+from server.pages import install_pages
+from server.services.auth import RateLimiter, TokenVerifier
+from server.services.recent import RecentAnswers
+from server.services.settings import ServiceSettings
+from server.services.zone_answers import configure_zone_cache, warm_up
+from server.workers import EmbeddedWorkers
+from zone_explorer.core.logs import configure_logging
+from zone_explorer.store.db import database_url, init_db
 
 DESCRIPTION = """\
 Submit tuning jobs, read their trials and the **optimal zones** of momentum optimizers, and contribute zone findings.
@@ -47,17 +45,28 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         configure_logging(settings.log_format)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one "new study created" line per submitted job
         threading.Thread(target=warm_up, name="zone-warm-up", daemon=True).start()
-        workers = (EmbeddedWorkers(url, settings.workers, settings.worker_threads, settings.log_format,
-                                   settings.worker_nice).start()
-                   if settings.workers else None)
+        workers = (
+            EmbeddedWorkers(
+                url, settings.workers, settings.worker_threads, settings.log_format, settings.worker_nice
+            ).start()
+            if settings.workers
+            else None
+        )
         try:
             yield
         finally:
             if workers is not None:
                 workers.stop()
 
-    app = FastAPI(title="Zone Explorer", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app = FastAPI(
+        title="Zone Explorer",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.db_url = url
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)

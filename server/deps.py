@@ -6,17 +6,17 @@ valid token is sent, 403 when its scopes lack the one needed, and 429 past the t
 
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from zone_explorer.settings import ServiceSettings
-from zone_explorer.tokens import TokenInfo
-
-from .errors import ApiError
-from .recent import RecentAnswers
+from server.errors import ApiError
+from server.services.recent import RecentAnswers
+from server.services.settings import ServiceSettings
+from zone_explorer.store.tokens import TokenInfo
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `zone-explorer token create --name N --scopes submit`")
 
@@ -40,27 +40,44 @@ JobStatuses = Annotated[RecentAnswers, Depends(get_job_statuses)]
 
 
 def require_scope(scope: str) -> Callable[..., TokenInfo]:
-    async def dependency(request: Request,
-                         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> TokenInfo:
+    async def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
+    ) -> TokenInfo:
         if credentials is None:
-            raise ApiError(401, f"this route needs a token with scope {scope!r}: send 'Authorization: Bearer <token>' "
-                                "(create one with `zone-explorer token create --name NAME --scopes " + scope + "`)",
-                           "Authorization", headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                f"this route needs a token with scope {scope!r}: send 'Authorization: Bearer <token>' "
+                "(create one with `zone-explorer token create --name NAME --scopes " + scope + "`)",
+                "Authorization",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         verifier = request.app.state.token_verifier
         # a token seen recently is checked in memory; otherwise the database lookup runs off the event loop
-        token = verifier.recall(credentials.credentials) or await run_in_threadpool(verifier.verify, credentials.credentials)
+        token = verifier.recall(credentials.credentials) or await run_in_threadpool(
+            verifier.verify, credentials.credentials
+        )
         if token is None:
-            raise ApiError(401, "the bearer token is malformed, unknown or revoked", "Authorization",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise ApiError(
+                401,
+                "the bearer token is malformed, unknown or revoked",
+                "Authorization",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         if not token.allows(scope):
             have = ", ".join(sorted(token.scopes)) or "none"
-            raise ApiError(403, f"token {token.name!r} has scopes [{have}]; this route needs {scope!r}", "Authorization")
+            raise ApiError(
+                403, f"token {token.name!r} has scopes [{have}]; this route needs {scope!r}", "Authorization"
+            )
         retry_after = request.app.state.rate_limiter.hit(token.id)
         if retry_after is not None:
             s = request.app.state.settings
-            raise ApiError(429, f"token {token.name!r} made more than {s.rate_limit} writes in {s.rate_window_s:g} s; "
-                                f"retry in {retry_after:.1f} s", "Authorization",
-                           headers={"Retry-After": str(max(1, round(retry_after)))})
+            raise ApiError(
+                429,
+                f"token {token.name!r} made more than {s.rate_limit} writes in {s.rate_window_s:g} s; "
+                f"retry in {retry_after:.1f} s",
+                "Authorization",
+                headers={"Retry-After": str(max(1, round(retry_after)))},
+            )
         return token
 
     return dependency

@@ -14,20 +14,29 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zone_explorer.analysis import ZoneRequestError
-from zone_explorer.contributions import ContributionError, NotFound
-from zone_explorer.jobs import JobSpecError
-from zone_explorer.spaces import SpaceError
-from zone_explorer.tokens import TokenError
-
-from .schemas import UNION_TAGS
+from server.schemas import UNION_TAGS
+from zone_explorer.contrib import ContributionError, NotFound
+from zone_explorer.core.spaces import SpaceError
+from zone_explorer.engine.job_zones import ZoneRequestError
+from zone_explorer.engine.jobs import JobSpecError
+from zone_explorer.store.tokens import TokenError
 
 log = logging.getLogger("zone_explorer.server")
 
 ERROR_NAMES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 409: "conflict", 411: "length_required", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited", 500: "internal_error",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
     503: "unavailable",
 }
 
@@ -39,23 +48,45 @@ class ErrorPublic(BaseModel):
     detail: str = Field(description="what went wrong and how to fix it, for people")
     field: str | None = Field(None, description="the request field at fault, as a path (`space.params.lr.low`)")
 
-    model_config = {"json_schema_extra": {"examples": [
-        {"error": "validation_error", "detail": "lr must be a float in (0, inf), got -1.0", "field": "config.lr"}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": "validation_error",
+                    "detail": "lr must be a float in (0, inf), got -1.0",
+                    "field": "config.lr",
+                }
+            ]
+        }
+    }
 
 
 class ApiError(Exception):
     """Raised by routes and dependencies for an error response."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None, *, error: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        field: str | None = None,
+        *,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.field = status, detail, field
         self.error = error or ERROR_NAMES.get(status, "error")
         self.headers = headers
 
 
-def error_response(status: int, detail: str, field: str | None = None, *, error: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    detail: str,
+    field: str | None = None,
+    *,
+    error: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": error or ERROR_NAMES.get(status, "error"), "detail": detail, "field": field}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -159,14 +190,20 @@ async def _field_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 _DESCRIPTIONS = {
-    401: "No valid bearer token", 403: "The token lacks the scope, or the resource is another token's",
-    404: "No such resource", 409: "Conflict (e.g. an Idempotency-Key reused for a different job)",
-    413: "Request body too large", 422: "Invalid input; `field` names the value at fault",
-    429: "Rate limit of the token exceeded (see Retry-After)", 503: "The database is unreachable",
+    401: "No valid bearer token",
+    403: "The token lacks the scope, or the resource is another token's",
+    404: "No such resource",
+    409: "Conflict (e.g. an Idempotency-Key reused for a different job)",
+    413: "Request body too large",
+    422: "Invalid input; `field` names the value at fault",
+    429: "Rate limit of the token exceeded (see Retry-After)",
+    503: "The database is unreachable",
 }
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI entries for the error answers of a route (all share :class:`ErrorPublic`)."""
-    return {code: {"model": ErrorPublic, "description": _DESCRIPTIONS.get(code, ERROR_NAMES.get(code, "Error"))}
-            for code in codes}
+    return {
+        code: {"model": ErrorPublic, "description": _DESCRIPTIONS.get(code, ERROR_NAMES.get(code, "Error"))}
+        for code in codes
+    }

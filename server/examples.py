@@ -7,113 +7,268 @@ from typing import Any
 JOB_ID = "3f2a9c1e5b7d8a40"
 
 JOB_CREATE = {
-    "task": "digits-cnn", "optimizer": "fsgdm", "n_trials": 40, "sampler": "tpe", "pruner": "median",
-    "seeds": [0, 1], "epochs": 10, "sampler_seed": 0,
-    "space": {"reparametrization": "fsgdm-K-c", "params": {
-        "K": {"type": "float", "low": 3, "high": 300, "log": True},
-        "c_scaling": {"type": "float", "low": 0.005, "high": 1.0, "log": True},
-        "lr": {"type": "fixed", "value": 0.01}}},
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "n_trials": 40,
+    "sampler": "tpe",
+    "pruner": "median",
+    "seeds": [0, 1],
+    "epochs": 10,
+    "sampler_seed": 0,
+    "space": {
+        "reparametrization": "fsgdm-K-c",
+        "params": {
+            "K": {"type": "float", "low": 3, "high": 300, "log": True},
+            "c_scaling": {"type": "float", "low": 0.005, "high": 1.0, "log": True},
+            "lr": {"type": "fixed", "value": 0.01},
+        },
+    },
 }
 JOB_CREATE_MINIMAL = {"task": "noisy-quadratic", "optimizer": "lion", "n_trials": 20}
 
 JOB = {
-    "id": JOB_ID, "status": "running", "task": "digits-cnn", "optimizer": "fsgdm",
+    "id": JOB_ID,
+    "status": "running",
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
     "space": {"optimizer": "fsgdm", "reparametrization": "fsgdm-K-c", "params": JOB_CREATE["space"]["params"]},
-    "sampler": "tpe", "sampler_seed": 0, "pruner": "median", "n_trials": 40, "seeds": [0, 1], "epochs": 10,
-    "study_name": f"ze-{JOB_ID}", "owner": "a1b2c3d4e5f6", "error": None,
-    "created_at": "2025-01-31T12:00:00+00:00", "updated_at": "2025-01-31T12:03:10+00:00",
-    "links": {"self": f"/api/v1/jobs/{JOB_ID}", "trials": f"/api/v1/jobs/{JOB_ID}/trials",
-              "export": f"/api/v1/jobs/{JOB_ID}/export", "cancel": f"/api/v1/jobs/{JOB_ID}/cancel"},
+    "sampler": "tpe",
+    "sampler_seed": 0,
+    "pruner": "median",
+    "n_trials": 40,
+    "seeds": [0, 1],
+    "epochs": 10,
+    "study_name": f"ze-{JOB_ID}",
+    "owner": "a1b2c3d4e5f6",
+    "error": None,
+    "created_at": "2025-01-31T12:00:00+00:00",
+    "updated_at": "2025-01-31T12:03:10+00:00",
+    "links": {
+        "self": f"/api/v1/jobs/{JOB_ID}",
+        "trials": f"/api/v1/jobs/{JOB_ID}/trials",
+        "export": f"/api/v1/jobs/{JOB_ID}/export",
+        "cancel": f"/api/v1/jobs/{JOB_ID}/cancel",
+    },
 }
 PROGRESS = {
-    "claims": {"done": 12, "running": 2}, "outcomes": {"complete": 11, "pruned": 1}, "finished": 12, "running": 2,
-    "best_value": 0.9722, "best_config": {"lr": 0.01, "c_scaling": 0.031, "v_coefficient": 0.94, "weight_decay": 0.0005,
-                                          "sigma": 460, "n_stages": 10},
+    "claims": {"done": 12, "running": 2},
+    "outcomes": {"complete": 11, "pruned": 1},
+    "finished": 12,
+    "running": 2,
+    "best_value": 0.9722,
+    "best_config": {
+        "lr": 0.01,
+        "c_scaling": 0.031,
+        "v_coefficient": 0.94,
+        "weight_decay": 0.0005,
+        "sigma": 460,
+        "n_stages": 10,
+    },
     "eta_seconds": 310.5,
 }
 JOB_DETAIL = {**JOB, "progress": PROGRESS}
 JOB_PAGE = {"items": [JOB], "total": 1, "limit": 50, "offset": 0}
 
 TRIAL = {
-    "number": 7, "state": "COMPLETE", "value": 0.9722, "params": {"K": 31.2, "c_scaling": 0.031},
-    "config": PROGRESS["best_config"], "outcome": "complete", "reason": None, "seed_values": [0.9694, 0.975],
-    "value_std": 0.0039, "datetime_start": "2025-01-31T12:01:00", "datetime_complete": "2025-01-31T12:01:41",
+    "number": 7,
+    "state": "COMPLETE",
+    "value": 0.9722,
+    "params": {"K": 31.2, "c_scaling": 0.031},
+    "config": PROGRESS["best_config"],
+    "outcome": "complete",
+    "reason": None,
+    "seed_values": [0.9694, 0.975],
+    "value_std": 0.0039,
+    "datetime_start": "2025-01-31T12:01:00",
+    "datetime_complete": "2025-01-31T12:01:41",
 }
 TRIAL_PAGE = {"items": [TRIAL], "limit": 100, "offset": 0, "has_more": False}
-EXPORT_CSV = "number,state,outcome,value,value_std,seed_values,reason,datetime_start,datetime_complete,c_scaling,lr\n" \
-             "0,COMPLETE,complete,0.95,,0.95,,2025-01-31T12:00:01,2025-01-31T12:00:40,0.03,0.01\n"
+EXPORT_CSV = (
+    "number,state,outcome,value,value_std,seed_values,reason,datetime_start,datetime_complete,c_scaling,lr\n"
+    "0,COMPLETE,complete,0.95,,0.95,,2025-01-31T12:00:01,2025-01-31T12:00:40,0.03,0.01\n"
+)
 EXPORT_JSON = {"job": JOB_ID, "task": "digits-cnn", "optimizer": "fsgdm", "trials": [TRIAL]}
 
 TASK = {
-    "name": "digits-cnn", "description": "A small CNN on scikit-learn's 8x8 digits.", "metric": "val_accuracy",
-    "direction": "maximize", "default_epochs": 10, "steps_per_epoch": 46, "dataset": "sklearn digits (1797 images)",
-    "model": "2-layer CNN", "source": "builtin", "kind": "builtin", "verifiable": True,
+    "name": "digits-cnn",
+    "description": "A small CNN on scikit-learn's 8x8 digits.",
+    "metric": "val_accuracy",
+    "direction": "maximize",
+    "default_epochs": 10,
+    "steps_per_epoch": 46,
+    "dataset": "sklearn digits (1797 images)",
+    "model": "2-layer CNN",
+    "source": "builtin",
+    "kind": "builtin",
+    "verifiable": True,
 }
 OPTIMIZER = {
-    "name": "lion", "class": "optimizers.lion.Lion", "description": "Lion (single-timescale form).", "family": "sign",
+    "name": "lion",
+    "class": "optimizers.lion.Lion",
+    "description": "Lion (single-timescale form).",
+    "family": "sign",
     "reference": "Chen et al. 2023",
-    "hyperparameters": [{"name": "lr", "type": "float", "default": 0.0001, "description": "learning rate",
-                         "domain": "a float in (0, inf)", "nullable": False, "low": 0.0, "high": None,
-                         "low_open": True, "high_open": False, "log": True}],
-    "default_space": {"optimizer": "lion", "reparametrization": None,
-                      "params": {"lr": {"type": "float", "low": 1e-05, "high": 0.01, "log": True}}},
-    "contribution_required": ["lr", "beta1", "beta2"], "natural_axes": ["lr", "beta1"],
+    "hyperparameters": [
+        {
+            "name": "lr",
+            "type": "float",
+            "default": 0.0001,
+            "description": "learning rate",
+            "domain": "a float in (0, inf)",
+            "nullable": False,
+            "low": 0.0,
+            "high": None,
+            "low_open": True,
+            "high_open": False,
+            "log": True,
+        }
+    ],
+    "default_space": {
+        "optimizer": "lion",
+        "reparametrization": None,
+        "params": {"lr": {"type": "float", "low": 1e-05, "high": 0.01, "log": True}},
+    },
+    "contribution_required": ["lr", "beta1", "beta2"],
+    "natural_axes": ["lr", "beta1"],
 }
 
 CONTRIBUTION_CREATE = {
-    "task": "digits-cnn", "optimizer": "fsgdm", "value": 0.9711,
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "value": 0.9711,
     "config": {"c_scaling": 0.033, "v_coefficient": 0.95, "lr": 0.01, "weight_decay": 0.0005},
     "curve": [0.81, 0.9, 0.93, 0.95, 0.96, 0.965, 0.968, 0.97, 0.9705, 0.9711],
-    "budget": {"epochs": 10, "steps": 460}, "seeds": [0, 1, 2], "hardware": "1x CPU, 2 cores",
-    "software": "torch 2.13, zone-explorer 0.1", "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
+    "budget": {"epochs": 10, "steps": 460},
+    "seeds": [0, 1, 2],
+    "hardware": "1x CPU, 2 cores",
+    "software": "torch 2.13, zone-explorer 0.1",
+    "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
 }
 CONTRIBUTION_NEW_TASK = {
-    "task": {"name": "cifar10-resnet18", "dataset": "CIFAR-10 (50k/10k)", "model": "ResNet-18",
-             "metric": "test_accuracy", "direction": "maximize", "description": "Standard augmentation, batch 128."},
-    "optimizer": "fsgdm", "value": 0.9531,
+    "task": {
+        "name": "cifar10-resnet18",
+        "dataset": "CIFAR-10 (50k/10k)",
+        "model": "ResNet-18",
+        "metric": "test_accuracy",
+        "direction": "maximize",
+        "description": "Standard augmentation, batch 128.",
+    },
+    "optimizer": "fsgdm",
+    "value": 0.9531,
     "config": {"c_scaling": 0.033, "v_coefficient": 1.0, "lr": 0.1, "weight_decay": 0.0005},
-    "budget": {"epochs": 300}, "seeds": [0], "source": {"url": "https://github.com/yinleung/FSGDM"},
+    "budget": {"epochs": 300},
+    "seeds": [0],
+    "source": {"url": "https://github.com/yinleung/FSGDM"},
 }
 CONTRIBUTION = {
-    "id": "9c4e2b7a1d3f5e60", "status": "active", "origin": "verified", "task": "digits-cnn", "optimizer": "fsgdm",
-    "metric": "val_accuracy", "direction": "maximize",
-    "config": {"lr": 0.01, "weight_decay": 0.0005, "c_scaling": 0.033, "v_coefficient": 0.95, "n_stages": 10,
-               "sigma": 460},
-    "given": ["c_scaling", "v_coefficient", "lr", "weight_decay"], "value": 0.9711,
-    "curve": CONTRIBUTION_CREATE["curve"], "budget": {"epochs": 10, "steps": 460}, "seeds": [0, 1, 2],
-    "hardware": "1x CPU, 2 cores", "software": "torch 2.13, zone-explorer 0.1",
-    "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"}, "owner": "a1b2c3d4e5f6",
-    "verification": {"job_id": JOB_ID, "verdict": "verified", "measured_value": 0.9694,
-                     "detail": "rerun measured 0.9694 against the claimed 0.9711: |difference| 0.0017 <= tolerance 0.0486"},
-    "created_at": "2025-01-31T12:00:00+00:00", "updated_at": "2025-01-31T12:20:00+00:00",
+    "id": "9c4e2b7a1d3f5e60",
+    "status": "active",
+    "origin": "verified",
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "metric": "val_accuracy",
+    "direction": "maximize",
+    "config": {
+        "lr": 0.01,
+        "weight_decay": 0.0005,
+        "c_scaling": 0.033,
+        "v_coefficient": 0.95,
+        "n_stages": 10,
+        "sigma": 460,
+    },
+    "given": ["c_scaling", "v_coefficient", "lr", "weight_decay"],
+    "value": 0.9711,
+    "curve": CONTRIBUTION_CREATE["curve"],
+    "budget": {"epochs": 10, "steps": 460},
+    "seeds": [0, 1, 2],
+    "hardware": "1x CPU, 2 cores",
+    "software": "torch 2.13, zone-explorer 0.1",
+    "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
+    "owner": "a1b2c3d4e5f6",
+    "verification": {
+        "job_id": JOB_ID,
+        "verdict": "verified",
+        "measured_value": 0.9694,
+        "detail": "rerun measured 0.9694 against the claimed 0.9711: |difference| 0.0017 <= tolerance 0.0486",
+    },
+    "created_at": "2025-01-31T12:00:00+00:00",
+    "updated_at": "2025-01-31T12:20:00+00:00",
 }
 CONTRIBUTION_LIST = {"items": [CONTRIBUTION], "count": 1}
 CONTRIBUTION_PAGE = {"items": [CONTRIBUTION], "total": 1, "limit": 50, "offset": 0}
-CSV_UPLOAD = ("task,optimizer,value,epochs,seeds,source_doi,config.c_scaling,config.v_coefficient,config.lr,"
-              "config.weight_decay\n"
-              "digits-cnn,fsgdm,0.9711,10,0;1;2,10.48550/arXiv.2411.19671,0.033,0.95,0.01,0.0005\n")
+CSV_UPLOAD = (
+    "task,optimizer,value,epochs,seeds,source_doi,config.c_scaling,config.v_coefficient,config.lr,"
+    "config.weight_decay\n"
+    "digits-cnn,fsgdm,0.9711,10,0;1;2,10.48550/arXiv.2411.19671,0.033,0.95,0.01,0.0005\n"
+)
 
 ZONE_ANALYSIS = {
-    "zone_map": {"x": "c_scaling", "y": "v_coefficient", "x_log": True, "y_log": True, "x_grid": [0.005, 2.0],
-                 "y_grid": [0.05, 50.0], "surface": [[0.93, None], [0.96, 0.91]], "zone_mask": [[False, False], [True, False]],
-                 "threshold": 0.96, "outline": [], "points": {"x": [0.03], "y": [0.95], "value": [0.9711],
-                                                              "origin": ["verified"], "id": ["contribution/9c4e2b7a1d3f5e60"],
-                                                              "in_zone": [True]}},
-    "best_configs": [{"rank": 1, "id": f"{JOB_ID}/7", "origin": "explored", "value": 0.9722,
-                      "params": {"c_scaling": 0.031, "v_coefficient": 0.94}, "derived": {"K": 31.26},
-                      "config": PROGRESS["best_config"]}],
-    "marginals": {}, "importance": {"v_coefficient": 0.61, "c_scaling": 0.39}, "importance_evaluator": "ped-anova",
+    "zone_map": {
+        "x": "c_scaling",
+        "y": "v_coefficient",
+        "x_log": True,
+        "y_log": True,
+        "x_grid": [0.005, 2.0],
+        "y_grid": [0.05, 50.0],
+        "surface": [[0.93, None], [0.96, 0.91]],
+        "zone_mask": [[False, False], [True, False]],
+        "threshold": 0.96,
+        "outline": [],
+        "points": {
+            "x": [0.03],
+            "y": [0.95],
+            "value": [0.9711],
+            "origin": ["verified"],
+            "id": ["contribution/9c4e2b7a1d3f5e60"],
+            "in_zone": [True],
+        },
+    },
+    "best_configs": [
+        {
+            "rank": 1,
+            "id": f"{JOB_ID}/7",
+            "origin": "explored",
+            "value": 0.9722,
+            "params": {"c_scaling": 0.031, "v_coefficient": 0.94},
+            "derived": {"K": 31.26},
+            "config": PROGRESS["best_config"],
+        }
+    ],
+    "marginals": {},
+    "importance": {"v_coefficient": 0.61, "c_scaling": 0.39},
+    "importance_evaluator": "ped-anova",
     "zone_constant": {"estimate": 30.4, "interval": [27.9, 33.5], "reference": 30.992, "reference_inside": True},
-    "tolerance": {"mode": "top_q", "value": 0.1}, "q": 0.1, "direction": "maximize", "n_trials": 241,
+    "tolerance": {"mode": "top_q", "value": 0.1},
+    "q": 0.1,
+    "direction": "maximize",
+    "n_trials": 241,
 }
-ZONE = {"task": "digits-cnn", "optimizer": "fsgdm", "metric": "val_accuracy", "direction": "maximize",
-        "x": "c_scaling", "y": "v_coefficient", "reference_K": 30.992,
-        "counts": {"explored": 240, "contributed": 0, "verified": 1}, "jobs": [JOB_ID], "analysis": ZONE_ANALYSIS}
+ZONE = {
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "metric": "val_accuracy",
+    "direction": "maximize",
+    "x": "c_scaling",
+    "y": "v_coefficient",
+    "reference_K": 30.992,
+    "counts": {"explored": 240, "contributed": 0, "verified": 1},
+    "jobs": [JOB_ID],
+    "analysis": ZONE_ANALYSIS,
+}
 ZONE_SUMMARY = {
-    "task": "digits-cnn", "optimizer": "fsgdm", "metric": "val_accuracy", "direction": "maximize",
-    "counts": ZONE["counts"], "jobs": [JOB_ID], "n_results": 241, "tolerance": {"mode": "top_q", "value": 0.1},
-    "q": 0.1, "best_configs": ZONE_ANALYSIS["best_configs"], "importance": ZONE_ANALYSIS["importance"],
-    "importance_evaluator": "ped-anova", "zone_ranges": {"c_scaling": [0.012, 0.09], "v_coefficient": [0.4, 2.1]},
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "metric": "val_accuracy",
+    "direction": "maximize",
+    "counts": ZONE["counts"],
+    "jobs": [JOB_ID],
+    "n_results": 241,
+    "tolerance": {"mode": "top_q", "value": 0.1},
+    "q": 0.1,
+    "best_configs": ZONE_ANALYSIS["best_configs"],
+    "importance": ZONE_ANALYSIS["importance"],
+    "importance_evaluator": "ped-anova",
+    "zone_ranges": {"c_scaling": [0.012, 0.09], "v_coefficient": [0.4, 2.1]},
     "zone_constant": ZONE_ANALYSIS["zone_constant"],
 }
 

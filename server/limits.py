@@ -64,14 +64,27 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send, size: int) -> None:
-        await _reply(send, 413, f"request body of {size} bytes exceeds the limit of {self.max_bytes} bytes "
-                                "(ZONE_EXPLORER_MAX_BODY_BYTES); split a batch into smaller ones", "body",
-                     error="payload_too_large")
+        await _reply(
+            send,
+            413,
+            f"request body of {size} bytes exceeds the limit of {self.max_bytes} bytes "
+            "(ZONE_EXPLORER_MAX_BODY_BYTES); split a batch into smaller ones",
+            "body",
+            error="payload_too_large",
+        )
 
 
 async def _reply(send: Send, status: int, detail: str, field: str | None, *, error: str = "bad_request") -> None:
     payload = json.dumps({"error": error, "detail": detail, "field": field}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zone_explorer.metrics import snapshot
+from zone_explorer.engine.metrics import snapshot
 
 __all__ = ["install_metrics"]
 
@@ -30,12 +30,16 @@ class _DatabaseCollector:
         jobs = GaugeMetricFamily("zone_explorer_jobs", "Jobs by status.", labels=["status"])
         for status in ("queued", "running", "completed", "cancelled", "failed"):
             jobs.add_metric([status], snap.jobs_by_status.get(status, 0))
-        trials = GaugeMetricFamily("zone_explorer_trials", "Trials by state (running, lost, or the outcome).", labels=["state"])
+        trials = GaugeMetricFamily(
+            "zone_explorer_trials", "Trials by state (running, lost, or the outcome).", labels=["state"]
+        )
         for state, n in sorted(snap.trials_by_state.items()):
             trials.add_metric([state], n)
         yield jobs
         yield trials
-        yield GaugeMetricFamily("zone_explorer_queue_depth", "Trials of active jobs not yet started.", value=snap.queue_depth)
+        yield GaugeMetricFamily(
+            "zone_explorer_queue_depth", "Trials of active jobs not yet started.", value=snap.queue_depth
+        )
 
 
 class LatencyMiddleware:
@@ -62,7 +66,9 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.histogram.labels(scope["method"], _route_template(scope), str(status)).observe(time.perf_counter() - start)
+            self.histogram.labels(scope["method"], _route_template(scope), str(status)).observe(
+                time.perf_counter() - start
+            )
 
 
 def _route_template(scope: Scope) -> str:
@@ -78,8 +84,13 @@ def _route_template(scope: Scope) -> str:
 def install_metrics(app: FastAPI, url: str) -> None:
     registry = CollectorRegistry()
     registry.register(_DatabaseCollector(url))
-    latency = Histogram("zone_explorer_request_seconds", "Request latency by route.", ["method", "route", "status"],
-                        registry=registry, buckets=_BUCKETS)
+    latency = Histogram(
+        "zone_explorer_request_seconds",
+        "Request latency by route.",
+        ["method", "route", "status"],
+        registry=registry,
+        buckets=_BUCKETS,
+    )
 
     app.add_middleware(LatencyMiddleware, histogram=latency)
 

@@ -3,7 +3,7 @@
 
 Pages hold no inline script: data reaches the page's JS modules through one escaped
 ``<script type="application/json" id="page-data">`` block, and a Content-Security-Policy forbids anything else.
-Every route calls the engine (through ``web.viewdata``) and shapes the answer; nothing is computed here.
+Every route calls the engine (through ``server.views``) and shapes the answer; nothing is computed here.
 """
 
 from __future__ import annotations
@@ -19,32 +19,49 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.deps import DbUrl
+from server.schemas import Name
+from server.services.zone_answers import zone_summary
+from server.views.compare import compare_task
+from server.views.filters import filter_view
+from server.views.home import home_view
+from server.views.jobs import job_live, job_public
+from server.views.zone import point_details, zone_bundle
 from web import STATIC_DIR, TEMPLATES_DIR, asset_version, plotly_js
-from web.viewdata.compare import compare_task
-from web.viewdata.filters import filter_view
-from web.viewdata.home import home_view
-from web.viewdata.jobs import job_live, job_public
-from web.viewdata.zone import point_details, zone_bundle
-from zone_explorer.analysis import ZoneRequestError
-from zone_explorer.contributions import (CSV_COLUMNS, NotFound, describe_optimizer, describe_task, list_contributions,
-                                         list_optimizers, list_tasks)
-from zone_explorer.jobs import get_job, list_jobs
-from zone_explorer.zone_views import zone_summary
-
-from .deps import DbUrl
-from .schemas import Name
+from zone_explorer.contrib import (
+    CSV_COLUMNS,
+    NotFound,
+    describe_optimizer,
+    describe_task,
+    list_contributions,
+    list_optimizers,
+    list_tasks,
+)
+from zone_explorer.engine.job_zones import ZoneRequestError
+from zone_explorer.engine.jobs import get_job, list_jobs
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SecurityHeadersMiddleware", "install_pages", "pages_api", "pages_router"]
 
 #: no inline script and no eval anywhere; styles may be set inline (plotly.js styles its SVG that way)
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
-    "font-src 'self'", "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin", "x-frame-options": "DENY",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
 }
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -96,18 +113,42 @@ def install_pages(app: FastAPI) -> None:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
-def render(request: Request, template: str, *, page: str, title: str, data: dict[str, Any] | None = None,
-           status: int = 200, plots: bool = True, self_ready: bool = True, **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    *,
+    page: str,
+    title: str,
+    data: dict[str, Any] | None = None,
+    status: int = 200,
+    plots: bool = True,
+    self_ready: bool = True,
+    **context: Any,
+) -> HTMLResponse:
     """A page: ``data`` reaches its JS as the escaped JSON block ``#page-data``; ``plots`` loads plotly.js;
     ``self_ready``: the page's own script marks ``<body data-ready>`` once it is interactive (else at once)."""
-    context = {"page": page, "title": title, "page_data": data or {}, "plots": plots, "self_ready": self_ready,
-               **context}
+    context = {
+        "page": page,
+        "title": title,
+        "page_data": data or {},
+        "plots": plots,
+        "self_ready": self_ready,
+        **context,
+    }
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 
 def not_found(request: Request, message: str) -> HTMLResponse:
-    return render(request, "not_found.html", page="error", title="Not found", status=404, plots=False,
-                  self_ready=False, message=message)
+    return render(
+        request,
+        "not_found.html",
+        page="error",
+        title="Not found",
+        status=404,
+        plots=False,
+        self_ready=False,
+        message=message,
+    )
 
 
 def _catalog(url: str) -> dict[str, Any]:
@@ -117,30 +158,59 @@ def _catalog(url: str) -> dict[str, Any]:
 # ---- pages -----------------------------------------------------------------------------------------------------------
 @pages_router.get("/", response_class=HTMLResponse)
 def home(request: Request, url: DbUrl) -> HTMLResponse:
-    return render(request, "home.html", page="home", title="Optimal zones of momentum optimizers", plots=False,
-                  view=home_view(url))
+    return render(
+        request,
+        "home.html",
+        page="home",
+        title="Optimal zones of momentum optimizers",
+        plots=False,
+        view=home_view(url),
+    )
 
 
 @pages_router.get("/zones/{task}/{optimizer}", response_class=HTMLResponse)
-def zone_page(request: Request, task: TaskName, optimizer: OptimizerName, url: DbUrl, x: Axis = None,
-              y: Axis = None, top_q: TopQ = None, delta: Delta = None) -> HTMLResponse:
+def zone_page(
+    request: Request,
+    task: TaskName,
+    optimizer: OptimizerName,
+    url: DbUrl,
+    x: Axis = None,
+    y: Axis = None,
+    top_q: TopQ = None,
+    delta: Delta = None,
+) -> HTMLResponse:
     try:
         task_info = describe_task(url, task)
         opt_info = describe_optimizer(optimizer)
     except NotFound as err:
         return not_found(request, err.message)
     base = f"{quote(task, safe='')}/{quote(optimizer, safe='')}"
-    data = {"task": task_info, "optimizer": opt_info, "initial": {"x": x, "y": y, "top_q": top_q, "delta": delta},
-            "api": {"zone": f"/pages-api/zones/{base}", "point": f"/pages-api/zones/{base}/points/"}}
-    return render(request, "zone.html", page="zone", title=f"{optimizer} on {task}", data=data, task=task_info,
-                  optimizer=opt_info)
+    data = {
+        "task": task_info,
+        "optimizer": opt_info,
+        "initial": {"x": x, "y": y, "top_q": top_q, "delta": delta},
+        "api": {"zone": f"/pages-api/zones/{base}", "point": f"/pages-api/zones/{base}/points/"},
+    }
+    return render(
+        request, "zone.html", page="zone", title=f"{optimizer} on {task}", data=data, task=task_info, optimizer=opt_info
+    )
 
 
 @pages_router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request, url: DbUrl, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     jobs, total = list_jobs(url, limit=50, offset=offset)
-    return render(request, "jobs.html", page="jobs", title="Jobs", plots=False, self_ready=False,
-                  jobs=[job_public(j) for j in jobs], total=total, offset=offset, limit=50)
+    return render(
+        request,
+        "jobs.html",
+        page="jobs",
+        title="Jobs",
+        plots=False,
+        self_ready=False,
+        jobs=[job_public(j) for j in jobs],
+        total=total,
+        offset=offset,
+        limit=50,
+    )
 
 
 @pages_router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -148,17 +218,30 @@ def job_page(request: Request, job_id: Annotated[str, Path(max_length=64)], url:
     job = get_job(url, job_id) if job_id.replace("-", "").replace("_", "").isalnum() else None
     if job is None:
         return not_found(request, f"There is no job {job_id!r}.")
-    data = {"job": job_public(job), "api": {"live": f"/pages-api/jobs/{job.id}/live",
-                                            "cancel": f"/api/v1/jobs/{job.id}/cancel"}}
+    data = {
+        "job": job_public(job),
+        "api": {"live": f"/pages-api/jobs/{job.id}/live", "cancel": f"/api/v1/jobs/{job.id}/cancel"},
+    }
     return render(request, "job.html", page="job", title=f"Job {job.id}", data=data, job=job_public(job))
 
 
 @pages_router.get("/contributions", response_class=HTMLResponse)
-def contributions_page(request: Request, url: DbUrl,
-                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+def contributions_page(
+    request: Request, url: DbUrl, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> HTMLResponse:
     items, total = list_contributions(url, status=None, limit=50, offset=offset)
-    return render(request, "contributions.html", page="contributions", title="Contributions", plots=False,
-                  self_ready=False, items=items, total=total, offset=offset, limit=50)
+    return render(
+        request,
+        "contributions.html",
+        page="contributions",
+        title="Contributions",
+        plots=False,
+        self_ready=False,
+        items=items,
+        total=total,
+        offset=offset,
+        limit=50,
+    )
 
 
 @pages_router.get("/compare", response_class=HTMLResponse)
@@ -166,8 +249,9 @@ def compare_index(request: Request, url: DbUrl) -> Response:
     for task in list_tasks(url):
         if list_jobs(url, task=task["name"], limit=1)[1]:
             return RedirectResponse(f"/compare/{quote(task['name'], safe='')}", status_code=307)
-    return render(request, "compare.html", page="compare", title="Compare optimizers", plots=False, self_ready=False,
-                  task=None)
+    return render(
+        request, "compare.html", page="compare", title="Compare optimizers", plots=False, self_ready=False, task=None
+    )
 
 
 @pages_router.get("/compare/{task}", response_class=HTMLResponse)
@@ -192,15 +276,23 @@ def submit_page(request: Request, url: DbUrl) -> HTMLResponse:
 
 @pages_router.get("/contribute", response_class=HTMLResponse)
 def contribute_page(request: Request, url: DbUrl) -> HTMLResponse:
-    return render(request, "contribute.html", page="contribute", title="Contribute results", plots=False,
-                  data=_catalog(url), csv_columns=CSV_COLUMNS)
+    return render(
+        request,
+        "contribute.html",
+        page="contribute",
+        title="Contribute results",
+        plots=False,
+        data=_catalog(url),
+        csv_columns=CSV_COLUMNS,
+    )
 
 
 @pages_router.get("/vendor/plotly.min.js")
 async def plotly_min_js() -> Response:
     """plotly.js from the installed plotly package, with V8's compile hint (versioned URL: cached for long)."""
-    return Response(plotly_js(), media_type="text/javascript",
-                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return Response(
+        plotly_js(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )
 
 
 # ---- JSON for the pages ----------------------------------------------------------------------------------------------
@@ -210,8 +302,15 @@ def _too_few(err: ZoneRequestError) -> bool:
 
 
 @pages_api.get("/zones/{task}/{optimizer}")
-def zone_json(task: TaskName, optimizer: OptimizerName, url: DbUrl, x: Axis = None, y: Axis = None,
-              top_q: TopQ = None, delta: Delta = None) -> Response:
+def zone_json(
+    task: TaskName,
+    optimizer: OptimizerName,
+    url: DbUrl,
+    x: Axis = None,
+    y: Axis = None,
+    top_q: TopQ = None,
+    delta: Delta = None,
+) -> Response:
     """The API's zone view plus the Python constructor call of each best configuration; ``{"empty": ...}``
     (200) while there are fewer than two results, so that a page's empty state logs no failed request."""
     try:
@@ -236,23 +335,30 @@ def zone_summary_json(task: TaskName, optimizer: OptimizerName, url: DbUrl) -> R
 
 
 @pages_api.get("/zones/{task}/{optimizer}/points/{point_id:path}")
-def zone_point(task: TaskName, optimizer: OptimizerName, point_id: Annotated[str, Path(max_length=120)],
-               url: DbUrl) -> dict[str, Any]:
+def zone_point(
+    task: TaskName, optimizer: OptimizerName, point_id: Annotated[str, Path(max_length=120)], url: DbUrl
+) -> dict[str, Any]:
     """Configuration, metric, seeds and source of one point of the zone map."""
     return point_details(url, task, optimizer, point_id)
 
 
 @pages_api.get("/jobs/{job_id}/live")
-def job_live_json(job_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")], url: DbUrl,
-                  zone_for: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
+def job_live_json(
+    job_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    url: DbUrl,
+    zone_for: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
     """Progress, history, curves and (when trials finished since ``zone_for``) the job's zone map."""
     return job_live(url, job_id, zone_for=zone_for)
 
 
 @pages_api.get("/filters/{optimizer}")
-def filter_json(optimizer: OptimizerName, config: Annotated[str, Query(max_length=4000)] = "{}",
-                task: Annotated[Name | None, Query()] = None,
-                epochs: Annotated[int | None, Query(ge=1, le=1000)] = None) -> dict[str, Any]:
+def filter_json(
+    optimizer: OptimizerName,
+    config: Annotated[str, Query(max_length=4000)] = "{}",
+    task: Annotated[Name | None, Query()] = None,
+    epochs: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> dict[str, Any]:
     """|H(e^jw)| of the optimizer's momentum filter for ``config`` (JSON), stage by stage for FSGDM."""
     try:
         parsed = json.loads(config)

@@ -11,9 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictInt, StringConstraints, Tag
 
-from zone_explorer.models import Job
-
-from . import examples as ex
+from server import examples as ex
+from zone_explorer.store.models import Job
 
 # ---- field types -------------------------------------------------------------------------------------------------
 #: a name (task, optimizer, filter value): printable, no control characters (PostgreSQL refuses NUL)
@@ -148,11 +147,29 @@ class JobPublic(BaseModel):
     links: dict[str, str]
 
     @classmethod
-    def of(cls, job: Job, **extra: Any) -> "JobPublic":
+    def of(cls, job: Job, **extra: Any) -> JobPublic:
         base = f"/api/v1/jobs/{job.id}"
-        fields = {k: getattr(job, k) for k in ("id", "status", "task", "optimizer", "space", "sampler", "sampler_seed",
-                                               "pruner", "n_trials", "seeds", "epochs", "study_name", "owner", "error",
-                                               "created_at", "updated_at")}
+        fields = {
+            k: getattr(job, k)
+            for k in (
+                "id",
+                "status",
+                "task",
+                "optimizer",
+                "space",
+                "sampler",
+                "sampler_seed",
+                "pruner",
+                "n_trials",
+                "seeds",
+                "epochs",
+                "study_name",
+                "owner",
+                "error",
+                "created_at",
+                "updated_at",
+            )
+        }
         links = {"self": base, "trials": f"{base}/trials", "export": f"{base}/export", "cancel": f"{base}/cancel"}
         return cls(**fields, links=links, **extra)
 
@@ -212,8 +229,10 @@ class ZonePublic(BaseModel):
     reference_K: float
     counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
     jobs: list[str]
-    analysis: dict[str, Any] = Field(description="zone_map (each point with its origin), best_configs, marginals, "
-                                                 "importance, zone_constant (FSGDM's K with a bootstrap interval)")
+    analysis: dict[str, Any] = Field(
+        description="zone_map (each point with its origin), best_configs, marginals, "
+        "importance, zone_constant (FSGDM's K with a bootstrap interval)"
+    )
 
 
 class ZoneSummaryPublic(BaseModel):
@@ -271,9 +290,11 @@ class ContributionCreate(_In):
 
     task: TaskRef = Field(description="a registered or contributed task name, or a new task described")
     optimizer: Name
-    config: dict[str, Any] = Field(description="hyperparameter -> value (number, bool, string or null), checked against "
-                                               "the registry's domains; those of the optimizer's default space are "
-                                               "required (GET /optimizers/{name}: contribution_required)")
+    config: dict[str, Any] = Field(
+        description="hyperparameter -> value (number, bool, string or null), checked against "
+        "the registry's domains; those of the optimizer's default space are "
+        "required (GET /optimizers/{name}: contribution_required)"
+    )
     value: FiniteFloat = Field(description="the task's metric, in its direction")
     curve: list[FiniteFloat] | None = Field(None, max_length=10_000, description="the metric per epoch")
     budget: Budget | None = None
@@ -287,11 +308,14 @@ class ContributionCreate(_In):
 
 
 class ContributionBatch(_In):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"contributions": [ex.CONTRIBUTION_CREATE, ex.CONTRIBUTION_NEW_TASK]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"contributions": [ex.CONTRIBUTION_CREATE, ex.CONTRIBUTION_NEW_TASK]}]},
+    )
 
-    contributions: list[ContributionCreate] = Field(min_length=1, max_length=10_000,
-                                                    description="stored all or nothing (capped by the server)")
+    contributions: list[ContributionCreate] = Field(
+        min_length=1, max_length=10_000, description="stored all or nothing (capped by the server)"
+    )
 
 
 class VerificationPublic(BaseModel):

@@ -16,11 +16,11 @@ log = logging.getLogger("zone_explorer.server")
 
 
 def _work(url: str, threads: int, name: str, log_format: str, nice: int) -> None:
-    from zone_explorer.priority import lower_priority
+    from zone_explorer.engine.priority import lower_priority
 
     lower_priority(nice)  # the server's requests come first on the cores the workers share with it, from the start
-    from zone_explorer.logs import configure_logging
-    from zone_explorer.worker import Worker, WorkerSettings
+    from zone_explorer.core.logs import configure_logging
+    from zone_explorer.engine.worker import Worker, WorkerSettings
 
     configure_logging(log_format)
     worker = Worker(url, name=name, settings=WorkerSettings(threads=threads))
@@ -35,12 +35,16 @@ class EmbeddedWorkers:
         self.url, self.count, self.threads, self.log_format, self.nice = url, count, threads, log_format, nice
         self.processes: list[multiprocessing.Process] = []
 
-    def start(self) -> "EmbeddedWorkers":
+    def start(self) -> EmbeddedWorkers:
         ctx = multiprocessing.get_context("spawn")
         base = f"{socket.gethostname()}:{os.getpid()}"
         for i in range(self.count):
-            p = ctx.Process(target=_work, args=(self.url, self.threads, f"{base}/serve-{i}", self.log_format, self.nice), daemon=True,
-                            name=f"zone-explorer-worker-{i}")
+            p = ctx.Process(
+                target=_work,
+                args=(self.url, self.threads, f"{base}/serve-{i}", self.log_format, self.nice),
+                daemon=True,
+                name=f"zone-explorer-worker-{i}",
+            )
             p.start()
             self.processes.append(p)
         log.info("started %d embedded worker process(es)", self.count)

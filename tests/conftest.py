@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -40,8 +40,8 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
-    from zone_explorer.db import get_engine, normalize_url
-    from zone_explorer.studies import storage_for
+    from zone_explorer.engine.studies import storage_for
+    from zone_explorer.store.db import get_engine
 
     # release pooled connections held by this process before dropping
     for cached in (get_engine, storage_for):
@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request) -> str:
     """Both backends: each test using it runs on SQLite and on PostgreSQL."""
-    from zone_explorer.db import init_db
+    from zone_explorer.store.db import init_db
 
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     return init_db(url)

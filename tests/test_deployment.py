@@ -4,16 +4,16 @@ a container runs must parse with the real CLI, and every variable it sets must b
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
+import click
 import pytest
 import typer
 import yaml
 
+from server.services.settings import ServiceSettings
+from tests import ROOT
 from zone_explorer.cli import app
-from zone_explorer.settings import ServiceSettings
 
-ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 CLI = typer.main.get_command(app)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from . import catalog, contributions, jobs, zones
+from server.api import catalog, contributions, jobs, zones
 
 api_router = APIRouter()
 for module in (catalog, jobs, zones, contributions):

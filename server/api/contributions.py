@@ -7,13 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from zone_explorer import contributions as engine
-
-from .. import examples as ex
-from ..deps import ContributeToken, DbUrl, Settings, SubmitToken, page_limit
-from ..errors import ApiError, error_responses
-from ..schemas import (ContributionBatch, ContributionCreate, ContributionList, ContributionPage, ContributionPublic,
-                       JobPublic, Name)
+from server import examples as ex
+from server.deps import ContributeToken, DbUrl, Settings, SubmitToken, page_limit
+from server.errors import ApiError, error_responses
+from server.schemas import (
+    ContributionBatch,
+    ContributionCreate,
+    ContributionList,
+    ContributionPage,
+    ContributionPublic,
+    JobPublic,
+    Name,
+)
+from zone_explorer import contrib as engine
 
 router = APIRouter(prefix="/contributions", tags=["contributions"])
 
@@ -21,12 +27,21 @@ ContributionId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
 WRITE_ERRORS = error_responses(401, 403, 413, 422, 429)
 
 
-@router.post("", status_code=201, response_model=ContributionPublic, summary="Contribute one result",
-             responses=ex.ok(ex.CONTRIBUTION, 201, "Stored; Location names it") | WRITE_ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ContributionPublic,
+    summary="Contribute one result",
+    responses=ex.ok(ex.CONTRIBUTION, 201, "Stored; Location names it") | WRITE_ERRORS,
+)
 def contribute(
-    item: Annotated[ContributionCreate, Body(openapi_examples=ex.body(
-        registered_task=ex.CONTRIBUTION_CREATE, new_task=ex.CONTRIBUTION_NEW_TASK))],
-    response: Response, url: DbUrl, token: ContributeToken,
+    item: Annotated[
+        ContributionCreate,
+        Body(openapi_examples=ex.body(registered_task=ex.CONTRIBUTION_CREATE, new_task=ex.CONTRIBUTION_NEW_TASK)),
+    ],
+    response: Response,
+    url: DbUrl,
+    token: ContributeToken,
 ) -> dict:
     """A result with its context; it shows in the zone views marked `contributed`. Needs scope `contribute`."""
     stored = engine.add_contributions(url, [item.raw()], token.id, prefix=None)[0]
@@ -34,29 +49,49 @@ def contribute(
     return stored
 
 
-@router.post("/batch", status_code=201, response_model=ContributionList, summary="Contribute a batch",
-             responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | WRITE_ERRORS)
-def contribute_batch(batch: ContributionBatch, url: DbUrl, settings: Settings, token: ContributeToken) -> ContributionList:
+@router.post(
+    "/batch",
+    status_code=201,
+    response_model=ContributionList,
+    summary="Contribute a batch",
+    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | WRITE_ERRORS,
+)
+def contribute_batch(
+    batch: ContributionBatch, url: DbUrl, settings: Settings, token: ContributeToken
+) -> ContributionList:
     """All or nothing: one invalid item stores none, and the error names it (`contributions[3].config.lr`)."""
-    stored = engine.add_contributions(url, [c.raw() for c in batch.contributions], token.id,
-                                      max_items=settings.max_batch, prefix="contributions")
+    stored = engine.add_contributions(
+        url, [c.raw() for c in batch.contributions], token.id, max_items=settings.max_batch, prefix="contributions"
+    )
     return ContributionList(items=stored, count=len(stored))
 
 
 _CSV_BODY = {
     "description": "CSV with a header: task, optimizer, value, epochs, steps, seeds (;-separated), curve (;-separated), "
-                   "hardware, software, source_doi, source_url, source_notes, task_dataset/task_model/task_metric/"
-                   "task_direction/task_description (for a new task) and config.<hyperparameter> columns.",
+    "hardware, software, source_doi, source_url, source_notes, task_dataset/task_model/task_metric/"
+    "task_direction/task_description (for a new task) and config.<hyperparameter> columns.",
     "required": True,
-    "content": {"text/csv": {"schema": {"type": "string"}, "example": ex.CSV_UPLOAD},
-                "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                                   "properties": {"file": {"type": "string", "format": "binary"}}}}},
+    "content": {
+        "text/csv": {"schema": {"type": "string"}, "example": ex.CSV_UPLOAD},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+    },
 }
 
 
-@router.post("/csv", status_code=201, response_model=ContributionList, summary="Contribute a CSV file",
-             openapi_extra={"requestBody": _CSV_BODY},
-             responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | error_responses(401, 403, 413, 415, 422, 429))
+@router.post(
+    "/csv",
+    status_code=201,
+    response_model=ContributionList,
+    summary="Contribute a CSV file",
+    openapi_extra={"requestBody": _CSV_BODY},
+    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | error_responses(401, 403, 413, 415, 422, 429),
+)
 async def contribute_csv(request: Request, url: DbUrl, settings: Settings, token: ContributeToken) -> ContributionList:
     """Upload as the raw body (`Content-Type: text/csv`) or as the `file` field of a multipart form. All or
     nothing, like a batch; errors name the row and its CSV line."""
@@ -78,48 +113,90 @@ async def _csv_payload(request: Request) -> bytes:
         return await upload.read()
     if kind in ("text/csv", "text/plain", "application/csv"):
         return await request.body()
-    raise ApiError(415, f"send the CSV as text/csv or as multipart/form-data with a 'file' field, not {kind or 'no content type'}",
-                   "Content-Type")
+    raise ApiError(
+        415,
+        f"send the CSV as text/csv or as multipart/form-data with a 'file' field, not {kind or 'no content type'}",
+        "Content-Type",
+    )
 
 
-@router.get("", response_model=ContributionPage, summary="List contributions",
-            responses=ex.ok(ex.CONTRIBUTION_PAGE) | error_responses(422))
+@router.get(
+    "",
+    response_model=ContributionPage,
+    summary="List contributions",
+    responses=ex.ok(ex.CONTRIBUTION_PAGE) | error_responses(422),
+)
 def get_contributions(
-    url: DbUrl, settings: Settings, task: Annotated[Name | None, Query()] = None,
+    url: DbUrl,
+    settings: Settings,
+    task: Annotated[Name | None, Query()] = None,
     optimizer: Annotated[Name | None, Query()] = None,
     status: Literal["active", "withdrawn", "all"] = "active",
     verdict: Literal["none", "pending", "verified", "disputed", "unverified"] | None = None,
     owner: Annotated[Name | None, Query(description="a token id")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> ContributionPage:
     """Newest first."""
     limit = page_limit(limit, settings)
-    items, total = engine.list_contributions(url, task=task, optimizer=optimizer, status=None if status == "all" else status,
-                                             verdict=verdict, owner=owner, limit=limit, offset=offset)
+    items, total = engine.list_contributions(
+        url,
+        task=task,
+        optimizer=optimizer,
+        status=None if status == "all" else status,
+        verdict=verdict,
+        owner=owner,
+        limit=limit,
+        offset=offset,
+    )
     return ContributionPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{contribution_id}", response_model=ContributionPublic, summary="Show a contribution",
-            responses=ex.ok(ex.CONTRIBUTION) | error_responses(404, 422))
+@router.get(
+    "/{contribution_id}",
+    response_model=ContributionPublic,
+    summary="Show a contribution",
+    responses=ex.ok(ex.CONTRIBUTION) | error_responses(404, 422),
+)
 def get_contribution(contribution_id: ContributionId, url: DbUrl) -> dict:
     """With its verification: the rerun's job, measured value and verdict once the job has finished."""
     return engine.get_contribution(url, contribution_id)
 
 
-@router.delete("/{contribution_id}", response_model=ContributionPublic, summary="Withdraw a contribution",
-               responses=ex.ok({**ex.CONTRIBUTION, "status": "withdrawn"}) | error_responses(401, 403, 404, 422, 429))
+@router.delete(
+    "/{contribution_id}",
+    response_model=ContributionPublic,
+    summary="Withdraw a contribution",
+    responses=ex.ok({**ex.CONTRIBUTION, "status": "withdrawn"}) | error_responses(401, 403, 404, 422, 429),
+)
 def withdraw(contribution_id: ContributionId, url: DbUrl, token: ContributeToken) -> dict:
     """It stays readable, marked withdrawn, and leaves the zone views. Its owner or an admin."""
     return engine.withdraw_contribution(url, contribution_id, may_act_for=token.may_act_for)
 
 
-@router.post("/{contribution_id}/verify", status_code=202, response_model=ContributionPublic,
-             summary="Verify a contribution by rerunning it",
-             responses={**ex.ok({**ex.CONTRIBUTION, "verification": {
-                 "job_id": ex.JOB_ID, "verdict": "pending", "measured_value": None,
-                 "detail": f"rerun queued as job {ex.JOB_ID}"}}, 202, "Rerun queued; Location names the job"),
-                 **ex.ok(ex.CONTRIBUTION, 200, "A rerun was already queued or has finished", ContributionPublic),
-                 **error_responses(401, 403, 404, 422, 429)})
+@router.post(
+    "/{contribution_id}/verify",
+    status_code=202,
+    response_model=ContributionPublic,
+    summary="Verify a contribution by rerunning it",
+    responses={
+        **ex.ok(
+            {
+                **ex.CONTRIBUTION,
+                "verification": {
+                    "job_id": ex.JOB_ID,
+                    "verdict": "pending",
+                    "measured_value": None,
+                    "detail": f"rerun queued as job {ex.JOB_ID}",
+                },
+            },
+            202,
+            "Rerun queued; Location names the job",
+        ),
+        **ex.ok(ex.CONTRIBUTION, 200, "A rerun was already queued or has finished", ContributionPublic),
+        **error_responses(401, 403, 404, 422, 429),
+    },
+)
 def verify(contribution_id: ContributionId, response: Response, url: DbUrl, token: SubmitToken) -> dict:
     """Queues a 1-trial job fixing the contributed config, on its seeds and epochs (registered tasks only). When
     it finishes, reads show the measured value and a verdict: `verified` when within max(0.01, 5% of |claim|,

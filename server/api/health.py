@@ -5,12 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from fastapi import APIRouter
 
-from zone_explorer.db import get_engine
-
-from .. import examples as ex
-from ..deps import DbUrl
-from ..errors import ApiError, error_responses
-from ..schemas import HealthPublic, ReadyPublic
+from server import examples as ex
+from server.deps import DbUrl
+from server.errors import ApiError, error_responses
+from server.schemas import HealthPublic, ReadyPublic
+from zone_explorer.store.db import get_engine
 
 router = APIRouter(tags=["health"])
 
@@ -21,8 +20,12 @@ async def healthz() -> HealthPublic:  # async: a liveness answer needs no thread
     return HealthPublic()
 
 
-@router.get("/readyz", response_model=ReadyPublic, summary="Readiness",
-            responses=ex.ok({"status": "ready", "database": "postgresql"}) | error_responses(503))
+@router.get(
+    "/readyz",
+    response_model=ReadyPublic,
+    summary="Readiness",
+    responses=ex.ok({"status": "ready", "database": "postgresql"}) | error_responses(503),
+)
 def readyz(url: DbUrl) -> ReadyPublic:
     """200 when the database answers, else 503."""
     engine = get_engine(url)

@@ -7,25 +7,40 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from zone_explorer.export import export_trials
-from zone_explorer.jobs import JobSpec, Progress, cancel_job, create_job, get_job, job_detail, job_progress, list_jobs
-from zone_explorer.models import Job
-from zone_explorer.trials import load_trials
-
-from .. import examples as ex
-from ..deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
-from ..errors import ApiError, error_responses
-from ..schemas import JobCreate, JobDetail, JobPage, JobPublic, JobStatus, Name, TrialPage
+from server import examples as ex
+from server.deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
+from server.errors import ApiError, error_responses
+from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, JobStatus, Name, TrialPage
+from zone_explorer.engine.jobs import (
+    JobSpec,
+    Progress,
+    cancel_job,
+    create_job,
+    get_job,
+    job_detail,
+    job_progress,
+    list_jobs,
+)
+from zone_explorer.io.export import export_trials
+from zone_explorer.store.models import Job
+from zone_explorer.store.trials import load_trials
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=[ex.JOB_ID])]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="page size (capped by the server)")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$",
-    description="Makes retries safe: a repeat with the same key (from the same token) returns the first job with "
-                "200 instead of creating another; the same key with a different job is a 409.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes retries safe: a repeat with the same key (from the same token) returns the first job with "
+        "200 instead of creating another; the same key with a different job is a 409.",
+    ),
+]
 
 
 def _job(url: str, job_id: str) -> Job:
@@ -37,17 +52,31 @@ def _job(url: str, job_id: str) -> Job:
 
 def _detail(job: Job, progress: Progress) -> JobDetail:
     p = progress.to_dict()
-    return JobDetail.of(job, progress={k: p[k] for k in ("claims", "outcomes", "finished", "running", "best_value",
-                                                          "best_config", "eta_seconds")})
+    return JobDetail.of(
+        job,
+        progress={
+            k: p[k] for k in ("claims", "outcomes", "finished", "running", "best_value", "best_config", "eta_seconds")
+        },
+    )
 
 
-@router.post("", status_code=202, response_model=JobPublic, summary="Submit a job",
-             responses={**ex.ok(ex.JOB, 202, "Queued; Location names the job"),
-                        **ex.ok(ex.JOB, 200, "A replay of an earlier request with the same Idempotency-Key", JobPublic),
-                        **error_responses(401, 403, 409, 413, 422, 429)})
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    summary="Submit a job",
+    responses={
+        **ex.ok(ex.JOB, 202, "Queued; Location names the job"),
+        **ex.ok(ex.JOB, 200, "A replay of an earlier request with the same Idempotency-Key", JobPublic),
+        **error_responses(401, 403, 409, 413, 422, 429),
+    },
+)
 def submit_job(
     job: Annotated[JobCreate, Body(openapi_examples=ex.body(fsgdm_zone=ex.JOB_CREATE, minimal=ex.JOB_CREATE_MINIMAL))],
-    response: Response, url: DbUrl, token: SubmitToken, idempotency_key: IdempotencyKey = None,
+    response: Response,
+    url: DbUrl,
+    token: SubmitToken,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
     """Queue a tuning job; workers pick it up. Needs scope `submit`."""
     spec = JobSpec.parse(job.raw())
@@ -60,17 +89,27 @@ def submit_job(
 
 
 @router.get("", response_model=JobPage, summary="List jobs", responses=ex.ok(ex.JOB_PAGE) | error_responses(422))
-def get_jobs(url: DbUrl, settings: Settings, status: JobStatus | None = None,
-             task: Annotated[Name | None, Query()] = None, optimizer: Annotated[Name | None, Query()] = None,
-             limit: Limit = 50, offset: Offset = 0) -> JobPage:
+def get_jobs(
+    url: DbUrl,
+    settings: Settings,
+    status: JobStatus | None = None,
+    task: Annotated[Name | None, Query()] = None,
+    optimizer: Annotated[Name | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> JobPage:
     """Newest first, filtered by status, task and optimizer."""
     limit = page_limit(limit, settings)
     jobs, total = list_jobs(url, status=status, task=task, optimizer=optimizer, limit=limit, offset=offset)
     return JobPage(items=[JobPublic.of(j) for j in jobs], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{job_id}", response_model=JobDetail, summary="Show a job with its progress",
-            responses=ex.ok(ex.JOB_DETAIL) | error_responses(404, 422))
+@router.get(
+    "/{job_id}",
+    response_model=JobDetail,
+    summary="Show a job with its progress",
+    responses=ex.ok(ex.JOB_DETAIL) | error_responses(404, 422),
+)
 async def get_one_job(job_id: JobId, url: DbUrl, statuses: JobStatuses) -> Response:
     """Status, trial counts by state, the best value and config so far, and an ETA.
 
@@ -86,23 +125,38 @@ async def get_one_job(job_id: JobId, url: DbUrl, statuses: JobStatuses) -> Respo
     return Response(body, media_type="application/json")
 
 
-@router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel a job",
-             responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429))
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobDetail,
+    summary="Cancel a job",
+    responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429),
+)
 def cancel(job_id: JobId, url: DbUrl, token: SubmitToken, statuses: JobStatuses) -> JobDetail:
     """Running trials stop within one epoch; finished jobs stay as they are. The job's owner or an admin."""
     job = _job(url, job_id)
     if not token.may_act_for(job.owner):
-        raise ApiError(403, f"job {job.id} belongs to another token; its owner or an admin may cancel it", "Authorization")
+        raise ApiError(
+            403, f"job {job.id} belongs to another token; its owner or an admin may cancel it", "Authorization"
+        )
     cancelled = cancel_job(url, job.id)
     statuses.discard(job.id)
     return _detail(cancelled, job_progress(url, cancelled))
 
 
-@router.get("/{job_id}/trials", response_model=TrialPage, summary="List a job's trials",
-            responses=ex.ok(ex.TRIAL_PAGE) | error_responses(404, 422))
-def get_trials(job_id: JobId, url: DbUrl, settings: Settings,
-               state: Literal["complete", "pruned", "fail", "running", "waiting"] | None = None,
-               limit: Limit = 100, offset: Offset = 0) -> TrialPage:
+@router.get(
+    "/{job_id}/trials",
+    response_model=TrialPage,
+    summary="List a job's trials",
+    responses=ex.ok(ex.TRIAL_PAGE) | error_responses(404, 422),
+)
+def get_trials(
+    job_id: JobId,
+    url: DbUrl,
+    settings: Settings,
+    state: Literal["complete", "pruned", "fail", "running", "waiting"] | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> TrialPage:
     """In trial-number order; `has_more` says whether another page follows."""
     job = _job(url, job_id)
     limit = page_limit(limit, settings)
@@ -111,13 +165,26 @@ def get_trials(job_id: JobId, url: DbUrl, settings: Settings,
     return TrialPage(items=[r.to_dict() for r in rows[:limit]], limit=limit, offset=offset, has_more=len(rows) > limit)
 
 
-@router.get("/{job_id}/export", summary="Export a job's trials", response_class=Response,
-            responses={200: {"description": "One row per trial, the full config in columns",
-                             "content": {"text/csv": {"schema": {"type": "string"}, "example": ex.EXPORT_CSV},
-                                         "application/json": {"schema": {"type": "object"}, "example": ex.EXPORT_JSON}}},
-                       **error_responses(404, 422)})
+@router.get(
+    "/{job_id}/export",
+    summary="Export a job's trials",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One row per trial, the full config in columns",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}, "example": ex.EXPORT_CSV},
+                "application/json": {"schema": {"type": "object"}, "example": ex.EXPORT_JSON},
+            },
+        },
+        **error_responses(404, 422),
+    },
+)
 def export(job_id: JobId, url: DbUrl, format: Literal["csv", "json"] = "csv") -> Response:
     job = _job(url, job_id)
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
-    return Response(export_trials(url, job, format), media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="{job.id}.{format}"'})
+    return Response(
+        export_trials(url, job, format),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{job.id}.{format}"'},
+    )

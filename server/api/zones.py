@@ -13,21 +13,24 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from zone_explorer.zone_views import ZoneResult, recent_zone_summary, recent_zone_view, zone_summary, zone_view
-
-from .. import examples as ex
-from ..deps import DbUrl
-from ..errors import error_responses
-from ..schemas import Name, ZonePublic, ZoneSummaryPublic
+from server import examples as ex
+from server.deps import DbUrl
+from server.errors import error_responses
+from server.schemas import Name, ZonePublic, ZoneSummaryPublic
+from server.services.zone_answers import ZoneResult, recent_zone_summary, recent_zone_view, zone_summary, zone_view
 
 router = APIRouter(prefix="/zones", tags=["zones"])
 
 Task = Annotated[Name, Path(description="a registered or contributed task", examples=["digits-cnn"])]
 Optimizer = Annotated[Name, Path(description="a registry optimizer", examples=["fsgdm"])]
-TopQ = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False,
-                                     description="zone = the best fraction q of results (default 0.1)")]
-Delta = Annotated[float | None, Query(ge=0, allow_inf_nan=False,
-                                      description="zone = results within delta of the best (instead of top_q)")]
+TopQ = Annotated[
+    float | None,
+    Query(gt=0, le=1, allow_inf_nan=False, description="zone = the best fraction q of results (default 0.1)"),
+]
+Delta = Annotated[
+    float | None,
+    Query(ge=0, allow_inf_nan=False, description="zone = results within delta of the best (instead of top_q)"),
+]
 Axis = Annotated[Name | None, Query(max_length=100, description="a parameter name, or K for FSGDM")]
 
 
@@ -35,10 +38,22 @@ def _json(result: ZoneResult) -> Response:
     return Response(result.json_bytes, media_type="application/json", headers={"X-Data-Version": result.version})
 
 
-@router.get("/{task}/{optimizer}", response_model=ZonePublic, summary="Zone map of a task and optimizer",
-            responses=ex.ok(ex.ZONE) | error_responses(404, 422))
-async def get_zone(task: Task, optimizer: Optimizer, url: DbUrl, x: Axis = None, y: Axis = None, top_q: TopQ = None,
-                   delta: Delta = None, grid_size: Annotated[int, Query(ge=10, le=200)] = 60) -> Response:
+@router.get(
+    "/{task}/{optimizer}",
+    response_model=ZonePublic,
+    summary="Zone map of a task and optimizer",
+    responses=ex.ok(ex.ZONE) | error_responses(404, 422),
+)
+async def get_zone(
+    task: Task,
+    optimizer: Optimizer,
+    url: DbUrl,
+    x: Axis = None,
+    y: Axis = None,
+    top_q: TopQ = None,
+    delta: Delta = None,
+    grid_size: Annotated[int, Query(ge=10, le=200)] = 60,
+) -> Response:
     """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
     tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
     params = {"x": x, "y": y, "top_q": top_q, "delta": delta, "grid_size": grid_size}
@@ -46,11 +61,18 @@ async def get_zone(task: Task, optimizer: Optimizer, url: DbUrl, x: Axis = None,
     return _json(recent or await run_in_threadpool(partial(zone_view, url, task, optimizer, **params)))
 
 
-@router.get("/{task}/{optimizer}/summary", response_model=ZoneSummaryPublic, summary="Zone summary",
-            responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422))
-async def get_zone_summary(task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None,
-                           delta: Delta = None) -> Response:
+@router.get(
+    "/{task}/{optimizer}/summary",
+    response_model=ZoneSummaryPublic,
+    summary="Zone summary",
+    responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422),
+)
+async def get_zone_summary(
+    task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None, delta: Delta = None
+) -> Response:
     """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
     its bootstrap interval."""
     recent = recent_zone_summary(url, task, optimizer, top_q=top_q, delta=delta)
-    return _json(recent or await run_in_threadpool(partial(zone_summary, url, task, optimizer, top_q=top_q, delta=delta)))
+    return _json(
+        recent or await run_in_threadpool(partial(zone_summary, url, task, optimizer, top_q=top_q, delta=delta))
+    )

@@ -110,6 +110,7 @@ def test_unknown_optimizer_suggests_closest() -> None:
 
 # ---- torch.optim conventions, for our optimizers -----------------------------------------------------------
 
+
 def _train(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer, x, y, steps: int) -> None:
     for _ in range(steps):
         opt.zero_grad()
@@ -162,7 +163,7 @@ def test_closure_runs_with_grad_and_returns_loss(name: str, digits) -> None:
 def test_grad_is_never_modified(name: str) -> None:
     p = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     opt = get_optimizer(name).create([p], TRAIN_CONFIG[name])
-    for t in range(4):
+    for _ in range(4):
         g = torch.randn(4, 3, dtype=torch.float64)
         p.grad = g.clone()
         opt.step()
@@ -196,7 +197,10 @@ def test_param_groups_equal_separate_optimizers(name: str) -> None:
     spec = get_optimizer(name)
     cfg = spec.validate(TRAIN_CONFIG[name])
     lr_key = "lr_init" if name == "autosgm" else "lr"
-    a, b = torch.randn(5, dtype=torch.float64, requires_grad=True), torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    a, b = (
+        torch.randn(5, dtype=torch.float64, requires_grad=True),
+        torch.randn(2, 3, dtype=torch.float64, requires_grad=True),
+    )
     a2, b2 = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
     opt = spec.create([a], cfg)
     assert "lr" in opt.param_groups[0], f"{name} must keep 'lr' in its param groups so LR schedulers work"
@@ -246,7 +250,12 @@ def test_low_precision_params_train(name: str, dtype: torch.dtype, digits) -> No
     start = _loss(model, x, y).item()
     _train(name, model, opt, x, y, 30)
     assert all(p.dtype == dtype for p in model.parameters())
-    assert all(s.dtype in (dtype, torch.float32, torch.float64) for st in opt.state.values() for s in st.values() if torch.is_tensor(s))
+    assert all(
+        s.dtype in (dtype, torch.float32, torch.float64)
+        for st in opt.state.values()
+        for s in st.values()
+        if torch.is_tensor(s)
+    )
     assert _loss(model, x, y).item() < start
 
 

@@ -11,8 +11,7 @@ import torch
 
 from optimizers.autosgm import CFG_FIELDS, FLAT_HYPERPARAMETERS, AutoSGM, check_flat, from_flat, to_flat
 from optimizers.windows import window_value, winf_ii_sequence
-
-from .refdata import G, W0, entries
+from tests.optimizers.refdata import W0, G, entries
 
 PATHS = [False, True]
 PATH_IDS = ["single", "foreach"]
@@ -32,7 +31,7 @@ def _value(text: str):
 
 def _config(name: str) -> dict:
     """``adam_like(lr_cfg=(True,1e-2,0),beta=(...),rc=(...),wd=(...),eps=(...))`` -> AutoSGM keyword arguments."""
-    parts = dict(re.findall(r"(\w+)=\(([^)]*)\)", name[name.index("(") + 1:]))
+    parts = dict(re.findall(r"(\w+)=\(([^)]*)\)", name[name.index("(") + 1 :]))
     assert set(parts) == {"lr_cfg", "beta", "rc", "wd", "eps"}, name
     rc = DEFAULT_RC if parts["rc"] == "0,..." else tuple(_value(v) for v in parts["rc"].split(","))
     return dict(
@@ -47,8 +46,15 @@ def _config(name: str) -> dict:
 def _window_config(name: str, inseq: int) -> dict:
     a = dict(re.findall(r"(\w+)=([\d.]+)", name))
     return dict(
-        rcm=int(a["rcm"]), inseq=inseq, x=float(a["x"]), n=float(a["n"]), m=int(a["m"]),
-        tau=int(a["tau"]), spe=int(a["spe"]), cfact=int(a["cfact"]), e=float(a["e"]),
+        rcm=int(a["rcm"]),
+        inseq=inseq,
+        x=float(a["x"]),
+        n=float(a["n"]),
+        m=int(a["m"]),
+        tau=int(a["tau"]),
+        spe=int(a["spe"]),
+        cfact=int(a["cfact"]),
+        e=float(a["e"]),
     )
 
 
@@ -56,8 +62,13 @@ def test_entry_names_parse() -> None:
     names = list(entries("AutoSGM"))
     assert len(names) == 14
     cfg = _config(names[0])
-    assert cfg == dict(lr_cfg=(True, 1e-2, 0), beta_cfg=(0.9999, 0.999, 0.9, 0, 0, True), rc_cfg=(0, 0, 0, 2, 1, 1, 100, 1, 0),
-                       wd_cfg=(0, 0), eps_cfg=(1e-8, False))
+    assert cfg == dict(
+        lr_cfg=(True, 1e-2, 0),
+        beta_cfg=(0.9999, 0.999, 0.9, 0, 0, True),
+        rc_cfg=(0, 0, 0, 2, 1, 1, 100, 1, 0),
+        wd_cfg=(0, 0),
+        eps_cfg=(1e-8, False),
+    )
     nag = _config(next(n for n in names if n.startswith("nag_as_torch")))
     assert nag["beta_cfg"][3] == pytest.approx(0.9 / 1.9) and nag["rc_cfg"] == DEFAULT_RC
 
@@ -84,7 +95,9 @@ def _check_state(state: dict, extras: dict) -> None:
     assert isinstance(state["step"], float)
     for key in ("g_sm", "g_var", "lr_num"):
         # g_var is not kept without aoptlr, lr_num only for num_lrc >= 2: the reference keeps them at 0 there
-        ours = state.get(key, torch.zeros((), dtype=torch.float64) if key == "lr_num" else torch.zeros_like(state["g_sm"]))
+        ours = state.get(
+            key, torch.zeros((), dtype=torch.float64) if key == "lr_num" else torch.zeros_like(state["g_sm"])
+        )
         torch.testing.assert_close(ours, _expected(extras, key, ours), rtol=1e-9, atol=1e-9, msg=key)
 
 
@@ -208,7 +221,9 @@ REDUCTIONS = {
     ),
     "adamw": (
         lambda ps: torch.optim.AdamW(ps, lr=LR, betas=(B1, B2), eps=1e-8, weight_decay=0.02),
-        dict(lr_cfg=(True, LR, 0), beta_cfg=(0.5, B2, B1, 0, 0, True), wd_cfg=(0.02 / (1 - B1), 1), eps_cfg=(1e-8, False)),
+        dict(
+            lr_cfg=(True, LR, 0), beta_cfg=(0.5, B2, B1, 0, 0, True), wd_cfg=(0.02 / (1 - B1), 1), eps_cfg=(1e-8, False)
+        ),
     ),
     "heavy_ball": (
         lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=MU, weight_decay=1e-3),
@@ -246,8 +261,18 @@ def test_debiased_filters_do_not_depend_on_the_input_gain(eta: float, num_lrc: i
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-12)
 
 
-def _num_lrc1_by_hand(w0: torch.Tensor, grads: list[torch.Tensor], lr0: float, bn: float, ba: float, bi: float,
-                      gamma: float, lam: float, eps: float, decay_in_norm: bool = True) -> torch.Tensor:
+def _num_lrc1_by_hand(
+    w0: torch.Tensor,
+    grads: list[torch.Tensor],
+    lr0: float,
+    bn: float,
+    ba: float,
+    bi: float,
+    gamma: float,
+    lam: float,
+    eps: float,
+    decay_in_norm: bool = True,
+) -> torch.Tensor:
     """num_lrc = 1 written out from OPTIMIZERS.md 2.3/2.4: a = |v|, b = |v - EMA(a)| + eps, alpha = lr0 min(b, 4 sigma)/b."""
     w, s_i, s_a, hcmag, hcvar = w0.clone(), torch.zeros_like(w0), torch.zeros_like(w0), 0.0, 0.0
     for t, g in enumerate(grads, start=1):
@@ -273,7 +298,9 @@ def test_num_lrc1_with_decoupled_decay_by_hand(foreach: bool) -> None:
     w0 = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     p = w0.clone().requires_grad_(True)
     # beta_n = 0.99 lets the clip min(b, 4 sigma) act (it cannot once 16 (1 - beta_n) >= 1)
-    opt = AutoSGM([p], foreach=foreach, lr_cfg=(True, 0.05, 1), beta_cfg=(0.99, 0.9, 0.8, 0.2, 0, True), wd_cfg=(0.3, 1))
+    opt = AutoSGM(
+        [p], foreach=foreach, lr_cfg=(True, 0.05, 1), beta_cfg=(0.99, 0.9, 0.8, 0.2, 0, True), wd_cfg=(0.3, 1)
+    )
     for g in grads:
         p.grad = g.clone()
         opt.step()
@@ -303,12 +330,20 @@ def test_maximize_negates_decoupled_decay_with_an_estimated_step(foreach: bool) 
 PATH_CONFIGS = {
     "adam_like": dict(lr_cfg=(True, 1e-2, 0), eps_cfg=(1e-8, False)),
     "window_nag_l2": dict(
-        lr_cfg=(True, 1e-2, 0), beta_cfg=(0.9999, 0.999, 0.9, 0.9 / 1.9, 0, True), rc_cfg=(1, 0, 0.1, 2, 0, 2, 5, 3, 0.2), wd_cfg=(1e-2, 0),
+        lr_cfg=(True, 1e-2, 0),
+        beta_cfg=(0.9999, 0.999, 0.9, 0.9 / 1.9, 0, True),
+        rc_cfg=(1, 0, 0.1, 2, 0, 2, 5, 3, 0.2),
+        wd_cfg=(1e-2, 0),
     ),
-    "sgd_decoupled_max": dict(lr_cfg=(False, 0.05, 0), beta_cfg=(0.9, 0.9, 0.8, 0.3, 0.5, True), wd_cfg=(0.1, 1), maximize=True),
+    "sgd_decoupled_max": dict(
+        lr_cfg=(False, 0.05, 0), beta_cfg=(0.9, 0.9, 0.8, 0.3, 0.5, True), wd_cfg=(0.1, 1), maximize=True
+    ),
     **{
         f"num_lrc={k}": dict(
-            lr_cfg=(True, 5e-2, k), beta_cfg=(0.9, 0.99, 0.8, 0.2, 0, True), rc_cfg=(4, 1, 0, 2, 0, 1, 6, 1, 0.25), wd_cfg=(0.05, 1),
+            lr_cfg=(True, 5e-2, k),
+            beta_cfg=(0.9, 0.99, 0.8, 0.2, 0, True),
+            rc_cfg=(4, 1, 0, 2, 0, 1, 6, 1, 0.25),
+            wd_cfg=(0.05, 1),
         )
         for k in (1, 2, 3, 4)
     },
@@ -337,7 +372,10 @@ def test_low_precision_follows_float64(name: str, dtype: torch.dtype, tol: float
 # ---- state_dict -----------------------------------------------------------------------------------------
 RESUME_CONFIGS = {
     f"num_lrc={k},inseq={s}": dict(
-        lr_cfg=(True, 5e-2, k), beta_cfg=(0.9, 0.99, 0.8, 0.2, 0, True), rc_cfg=(1, s, 0.1, 2, 0, 3, 2, 1, 0.25), wd_cfg=(0.05, 1),
+        lr_cfg=(True, 5e-2, k),
+        beta_cfg=(0.9, 0.99, 0.8, 0.2, 0, True),
+        rc_cfg=(1, s, 0.1, 2, 0, 3, 2, 1, 0.25),
+        wd_cfg=(0.05, 1),
     )
     for k, s in [(3, 0), (3, 1), (1, 0), (4, 1)]
 }
@@ -368,7 +406,11 @@ def test_state_dict_round_trip_resumes_exactly(name: str, foreach: bool) -> None
     buffer.seek(0)
     saved = torch.load(buffer, weights_only=True)
     state_kinds = {k for st in saved["opt"]["state"].values() for k in st}
-    estimator_state = {1: {"hcmag", "hcvar"}, 3: {"lr_num", "pc", "wsq", "pc_mag"}, 4: {"lr_num", "pc", "wsq", "pc_mag", "pc_var"}}
+    estimator_state = {
+        1: {"hcmag", "hcvar"},
+        3: {"lr_num", "pc", "wsq", "pc_mag"},
+        4: {"lr_num", "pc", "wsq", "pc_mag", "pc_var"},
+    }
     assert state_kinds == {"step", "g_sm", "g_var"} | estimator_state[cfg["lr_cfg"][2]]
     for st in saved["opt"]["state"].values():
         assert all(torch.is_tensor(v) or isinstance(v, (int, float)) for v in st.values())
@@ -383,7 +425,7 @@ def test_state_dict_round_trip_resumes_exactly(name: str, foreach: bool) -> None
         sa, sb = opt_resumed.state[pa], opt_full.state[pb]
         assert sa.keys() == sb.keys()
         for k in sa:
-            assert (torch.equal(sa[k], sb[k]) if torch.is_tensor(sa[k]) else sa[k] == sb[k]), k
+            assert torch.equal(sa[k], sb[k]) if torch.is_tensor(sa[k]) else sa[k] == sb[k], k
 
 
 def test_external_changes_to_p_are_kept() -> None:
@@ -407,24 +449,27 @@ def _p() -> list[torch.Tensor]:
     return [torch.zeros(3, requires_grad=True)]
 
 
-@pytest.mark.parametrize("kwargs,fragments", [
-    (dict(lr_cfg=(True, 1e-3, 5)), ["num_lrc", "[0, 4]", "5"]),
-    (dict(lr_cfg=(True, 0.0, 0)), ["lr_init", "(0, inf)"]),
-    (dict(rc_cfg=(7, 0, 0, 2, 1, 1000, 1, 1, 0)), ["rcm", "[0, 6]"]),
-    (dict(beta_cfg=(0.9999, 0.999, 1.0, 0, 0, True)), ["beta_i", "[0, 1)"]),
-    (dict(beta_cfg=(1.0, 0.999, 0.9, 0, 0, True)), ["beta_n", "[0, 1)"]),
-    (dict(beta_cfg=(0.9999, 0.999, 0.9, 0, -1, True)), ["eta_i", "[0, inf)"]),
-    (dict(wd_cfg=(0.1,)), ["wd_cfg", "2 elements", "weight_decay, wd_level"]),
-    (dict(beta_cfg=(0.9, 0.9, 0.9)), ["beta_cfg", "6 elements"]),
-    (dict(wd_cfg=(-0.1, 0)), ["weight_decay", "[0, inf)"]),
-    (dict(wd_cfg=(0.1, 2)), ["wd_level", "[0, 1]"]),
-    (dict(eps_cfg=(0.0, True)), ["eps", "(0, inf)"]),
-    (dict(rc_cfg=(1, 0, 0, 2, 1, 1, 1, 1, 0)), ["tau * spe", ">= 2"]),
-    (dict(rc_cfg=(1, 0, 0, 2, 1, 1, 5, 0, 0)), ["cfact=0", "tau > 1"]),
-    (dict(rc_cfg=(3, 0, 0, 2, 1, 1, 5, 1, 0)), ["rc_n", "(0, 1)", "rcm=3"]),
-    (dict(rc_cfg=(1, 0, 1.5, 2, 1, 1, 5, 1, 0)), ["rc_x", "[0, 1]"]),
-    (dict(rc_cfg=(1, 2, 0, 2, 1, 1, 5, 1, 0)), ["inseq", "[0, 1]"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,fragments",
+    [
+        (dict(lr_cfg=(True, 1e-3, 5)), ["num_lrc", "[0, 4]", "5"]),
+        (dict(lr_cfg=(True, 0.0, 0)), ["lr_init", "(0, inf)"]),
+        (dict(rc_cfg=(7, 0, 0, 2, 1, 1000, 1, 1, 0)), ["rcm", "[0, 6]"]),
+        (dict(beta_cfg=(0.9999, 0.999, 1.0, 0, 0, True)), ["beta_i", "[0, 1)"]),
+        (dict(beta_cfg=(1.0, 0.999, 0.9, 0, 0, True)), ["beta_n", "[0, 1)"]),
+        (dict(beta_cfg=(0.9999, 0.999, 0.9, 0, -1, True)), ["eta_i", "[0, inf)"]),
+        (dict(wd_cfg=(0.1,)), ["wd_cfg", "2 elements", "weight_decay, wd_level"]),
+        (dict(beta_cfg=(0.9, 0.9, 0.9)), ["beta_cfg", "6 elements"]),
+        (dict(wd_cfg=(-0.1, 0)), ["weight_decay", "[0, inf)"]),
+        (dict(wd_cfg=(0.1, 2)), ["wd_level", "[0, 1]"]),
+        (dict(eps_cfg=(0.0, True)), ["eps", "(0, inf)"]),
+        (dict(rc_cfg=(1, 0, 0, 2, 1, 1, 1, 1, 0)), ["tau * spe", ">= 2"]),
+        (dict(rc_cfg=(1, 0, 0, 2, 1, 1, 5, 0, 0)), ["cfact=0", "tau > 1"]),
+        (dict(rc_cfg=(3, 0, 0, 2, 1, 1, 5, 1, 0)), ["rc_n", "(0, 1)", "rcm=3"]),
+        (dict(rc_cfg=(1, 0, 1.5, 2, 1, 1, 5, 1, 0)), ["rc_x", "[0, 1]"]),
+        (dict(rc_cfg=(1, 2, 0, 2, 1, 1, 5, 1, 0)), ["inseq", "[0, 1]"]),
+    ],
+)
 def test_invalid_values_raise_value_error(kwargs: dict, fragments: list[str]) -> None:
     with pytest.raises(ValueError) as info:
         AutoSGM(_p(), **kwargs)
@@ -446,7 +491,8 @@ def test_lists_are_accepted_and_canonicalised() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwarg,suggestion", [("beta_cgf", "beta_cfg"), ("rc_cgf", "rc_cfg"), ("lr_init", "lr_cfg"), ("maximise", "maximize")]
+    "kwarg,suggestion",
+    [("beta_cgf", "beta_cfg"), ("rc_cgf", "rc_cfg"), ("lr_init", "lr_cfg"), ("maximise", "maximize")],
 )
 def test_unknown_keyword_suggests_closest(kwarg: str, suggestion: str) -> None:
     with pytest.raises(TypeError, match=f"unexpected keyword argument '{kwarg}'.*did you mean '{suggestion}'"):
@@ -609,8 +655,29 @@ def test_maximize_negates_the_decoupled_decay_too() -> None:
 
 # ---- flat view for the registry ------------------------------------------------------------------------
 FLAT_NAMES = (
-    "lr_init", "aoptlr", "num_lrc", "beta_n", "beta_a", "beta_i", "gamma_i", "eta_i", "debias", "rcm", "inseq", "rc_x",
-    "rc_n", "rc_m", "tau", "spe", "cfact", "rc_e", "weight_decay", "wd_level", "eps", "repeat_eps", "maximize",
+    "lr_init",
+    "aoptlr",
+    "num_lrc",
+    "beta_n",
+    "beta_a",
+    "beta_i",
+    "gamma_i",
+    "eta_i",
+    "debias",
+    "rcm",
+    "inseq",
+    "rc_x",
+    "rc_n",
+    "rc_m",
+    "tau",
+    "spe",
+    "cfact",
+    "rc_e",
+    "weight_decay",
+    "wd_level",
+    "eps",
+    "repeat_eps",
+    "maximize",
 )
 
 
@@ -625,9 +692,24 @@ def test_flat_hyperparameters_are_the_tuple_fields() -> None:
 
 
 def test_from_flat_equals_tuples() -> None:
-    flat = dict(lr_init=5e-2, num_lrc=3, beta_i=0.8, gamma_i=0.2, rcm=1, tau=1, spe=6, rc_e=0.25, rc_m=0, weight_decay=0.05, wd_level=1)
+    flat = dict(
+        lr_init=5e-2,
+        num_lrc=3,
+        beta_i=0.8,
+        gamma_i=0.2,
+        rcm=1,
+        tau=1,
+        spe=6,
+        rc_e=0.25,
+        rc_m=0,
+        weight_decay=0.05,
+        wd_level=1,
+    )
     tuples = dict(
-        lr_cfg=(True, 5e-2, 3), beta_cfg=(0.9999, 0.999, 0.8, 0.2, 0, True), rc_cfg=(1, 0, 0, 2, 0, 1, 6, 1, 0.25), wd_cfg=(0.05, 1),
+        lr_cfg=(True, 5e-2, 3),
+        beta_cfg=(0.9999, 0.999, 0.8, 0.2, 0, True),
+        rc_cfg=(1, 0, 0, 2, 0, 1, 6, 1, 0.25),
+        wd_cfg=(0.05, 1),
     )
     a = _train(lambda ps: from_flat(ps, **flat), steps=8)
     b = _train(lambda ps: AutoSGM(ps, **tuples), steps=8)
@@ -637,11 +719,14 @@ def test_from_flat_equals_tuples() -> None:
         from_flat(_p(), lr_inti=1e-3)
 
 
-@pytest.mark.parametrize("config,fragment", [
-    (dict(tau=1, spe=1), "tau * spe"),
-    (dict(cfact=0, tau=1, spe=10), "tau > 1"),
-    (dict(rcm=3, rc_n=2.0), "rc_n"),
-])
+@pytest.mark.parametrize(
+    "config,fragment",
+    [
+        (dict(tau=1, spe=1), "tau * spe"),
+        (dict(cfact=0, tau=1, spe=10), "tau > 1"),
+        (dict(rcm=3, rc_n=2.0), "rc_n"),
+    ],
+)
 def test_check_flat_reports_cross_field_constraints(config: dict, fragment: str) -> None:
     with pytest.raises(ValueError) as info:
         check_flat(config)

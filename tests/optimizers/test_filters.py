@@ -35,8 +35,13 @@ OMEGAS = [2 * math.pi / 64, 2 * math.pi / 8, 2 * math.pi / 3, 2 * math.pi * 0.45
 @pytest.mark.parametrize("momentum,dampening,nesterov", [(0.9, 0.0, False), (0.5, 0.5, False), (0.8, 0.0, True)])
 def test_sgd_filter_matches_torch_sgd(omega: float, momentum: float, dampening: float, nesterov: bool) -> None:
     f = sgd_filter(momentum, dampening, nesterov)
-    gain = measured_gain(lambda ps: torch.optim.SGD(ps, lr=1.0, momentum=momentum, dampening=dampening, nesterov=nesterov),
-                         omega, 400, 1920, 1.0)
+    gain = measured_gain(
+        lambda ps: torch.optim.SGD(ps, lr=1.0, momentum=momentum, dampening=dampening, nesterov=nesterov),
+        omega,
+        400,
+        1920,
+        1.0,
+    )
     assert gain == pytest.approx(f.magnitude(torch.tensor([omega])).item(), rel=2e-2)
 
 
@@ -62,8 +67,17 @@ def test_gsgd_filter_with_nesterov_matches_the_optimizer(omega: float) -> None:
 def test_autosgm_smoothing_filter_matches_the_optimizer(omega: float) -> None:
     # a linear AutoSGM: fixed numerator and denominator, no window, no debias
     beta_cfg = (0.9999, 0.999, 0.9, 0.5, 0.0, False)
-    make = lambda ps: AutoSGM(ps, lr_cfg=(False, 1.0, 0), beta_cfg=beta_cfg, rc_cfg=(0, 0, 0, 2, 1, 1, 10, 1, 0),
-                              wd_cfg=(0, 0), eps_cfg=(1e-10, False))  # noqa: E731
+
+    def make(ps):
+        return AutoSGM(
+            ps,
+            lr_cfg=(False, 1.0, 0),
+            beta_cfg=beta_cfg,
+            rc_cfg=(0, 0, 0, 2, 1, 1, 10, 1, 0),
+            wd_cfg=(0, 0),
+            eps_cfg=(1e-10, False),
+        )
+
     f = momentum_filter("autosgm", dict(beta_i=0.9, gamma_i=0.5, eta_i=0.0))
     assert f.gain == pytest.approx(0.1 / 0.5) and f.zero == 0.5
     gain = measured_gain(make, omega, 400, 1920, 1.0)

@@ -9,8 +9,7 @@ import torch
 
 from optimizers import FSGDM
 from optimizers.fsgdm import momentum_coefficient
-
-from .refdata import W0, G, entries, parse_args, run_protocol
+from tests.optimizers.refdata import entries, parse_args, run_protocol
 
 PATHS = [dict(foreach=False, fused=False), dict(foreach=True, fused=False), dict(fused=True)]
 PATH_IDS = ["single", "foreach", "fused"]
@@ -18,7 +17,14 @@ PATH_IDS = ["single", "foreach", "fused"]
 
 def _kwargs(name: str) -> dict:
     a = parse_args(name)
-    return dict(lr=a["lr"], weight_decay=a["wd"], c_scaling=a["c"], v_coefficient=a["v"], n_stages=int(a["N"]), sigma=int(a["sigma"]))
+    return dict(
+        lr=a["lr"],
+        weight_decay=a["wd"],
+        c_scaling=a["c"],
+        v_coefficient=a["v"],
+        n_stages=int(a["N"]),
+        sigma=int(a["sigma"]),
+    )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=PATH_IDS)
@@ -27,9 +33,16 @@ def test_reference_vectors(name: str, path: dict) -> None:
     expected = entries("FSGDM")[name]
     run = run_protocol(lambda p: FSGDM([p], **_kwargs(name), **path), state_keys=("momentum_buffer",))
     for t in range(5):
-        torch.testing.assert_close(run.params[t], torch.tensor(expected["params_after_step"][t], dtype=torch.float64), rtol=1e-9, atol=1e-15)
+        torch.testing.assert_close(
+            run.params[t], torch.tensor(expected["params_after_step"][t], dtype=torch.float64), rtol=1e-9, atol=1e-15
+        )
         extras = expected["extras_after_step"][t]
-        torch.testing.assert_close(run.state[t]["momentum_buffer"], torch.tensor(extras["momentum_buffer"], dtype=torch.float64), rtol=1e-9, atol=1e-15)
+        torch.testing.assert_close(
+            run.state[t]["momentum_buffer"],
+            torch.tensor(extras["momentum_buffer"], dtype=torch.float64),
+            rtol=1e-9,
+            atol=1e-15,
+        )
         assert run.group_steps[t] == extras["group_step"]
 
 
@@ -60,11 +73,15 @@ def _run_with_scheduler(make_opt, params: list[torch.Tensor], steps: int, seed: 
 
 
 @pytest.mark.parametrize("path", PATHS, ids=PATH_IDS)
-@pytest.mark.parametrize("cfg", [
-    dict(lr=0.1, weight_decay=5e-4, c_scaling=0.033, v_coefficient=1.0, n_stages=10, sigma=250),
-    dict(lr=0.05, weight_decay=1e-2, c_scaling=0.2, v_coefficient=0.4, n_stages=8, sigma=240),
-    dict(lr=0.02, weight_decay=0.0, c_scaling=0.05, v_coefficient=3.0, n_stages=250, sigma=250),
-], ids=["defaults-like", "v<1", "delta=1"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(lr=0.1, weight_decay=5e-4, c_scaling=0.033, v_coefficient=1.0, n_stages=10, sigma=250),
+        dict(lr=0.05, weight_decay=1e-2, c_scaling=0.2, v_coefficient=0.4, n_stages=8, sigma=240),
+        dict(lr=0.02, weight_decay=0.0, c_scaling=0.05, v_coefficient=3.0, n_stages=250, sigma=250),
+    ],
+    ids=["defaults-like", "v<1", "delta=1"],
+)
 def test_official_fsgdm_oracle(cfg: dict, path: dict) -> None:
     """250 steps over many stages with a cosine LR schedule: equal to the official package in float64."""
     official = pytest.importorskip("fsgdm")
@@ -75,10 +92,18 @@ def test_official_fsgdm_oracle(cfg: dict, path: dict) -> None:
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
 
 
-@pytest.mark.parametrize("dtype,tol,path", [
-    (torch.float32, 1e-5, PATHS[0]), (torch.float32, 1e-5, PATHS[1]), (torch.float32, 1e-5, PATHS[2]),
-    (torch.bfloat16, 2e-2, PATHS[0]), (torch.bfloat16, 2e-2, PATHS[1]), (torch.bfloat16, 2e-2, dict(fused=None)),
-], ids=["f32-single", "f32-foreach", "f32-fused", "bf16-single", "bf16-foreach", "bf16-auto"])
+@pytest.mark.parametrize(
+    "dtype,tol,path",
+    [
+        (torch.float32, 1e-5, PATHS[0]),
+        (torch.float32, 1e-5, PATHS[1]),
+        (torch.float32, 1e-5, PATHS[2]),
+        (torch.bfloat16, 2e-2, PATHS[0]),
+        (torch.bfloat16, 2e-2, PATHS[1]),
+        (torch.bfloat16, 2e-2, dict(fused=None)),
+    ],
+    ids=["f32-single", "f32-foreach", "f32-fused", "bf16-single", "bf16-foreach", "bf16-auto"],
+)
 def test_low_precision_tracks_float64(dtype: torch.dtype, tol: float, path: dict) -> None:
     cfg = dict(lr=0.01, weight_decay=5e-4, c_scaling=0.1, v_coefficient=1.0, n_stages=5, sigma=50)
     ref = _random_problem(torch.float64)
@@ -105,14 +130,17 @@ def test_readme_typo_is_rejected_with_a_suggestion() -> None:
         FSGDM([torch.zeros(2, requires_grad=True)], v_coeffcicent=2.0)
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    (dict(sigma=10, n_stages=20), "sigma must be >= n_stages"),
-    (dict(c_scaling=0.0), r"c_scaling must be a float in \(0, inf\)"),
-    (dict(n_stages=0), r"n_stages must be an integer in \[1, inf\)"),
-    (dict(lr=-0.1), r"lr must be a float in \[0, inf\)"),
-    (dict(v_coefficient=-1.0), r"v_coefficient must be a float in \[0, inf\)"),
-    (dict(weight_decay=float("nan")), "weight_decay must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(sigma=10, n_stages=20), "sigma must be >= n_stages"),
+        (dict(c_scaling=0.0), r"c_scaling must be a float in \(0, inf\)"),
+        (dict(n_stages=0), r"n_stages must be an integer in \[1, inf\)"),
+        (dict(lr=-0.1), r"lr must be a float in \[0, inf\)"),
+        (dict(v_coefficient=-1.0), r"v_coefficient must be a float in \[0, inf\)"),
+        (dict(weight_decay=float("nan")), "weight_decay must be"),
+    ],
+)
 def test_invalid_values_name_the_field_and_domain(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         FSGDM([torch.zeros(2, requires_grad=True)], **kwargs)

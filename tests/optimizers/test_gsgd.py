@@ -299,7 +299,8 @@ def test_heavy_ball_is_torch_sgd_in_ema_form(foreach, weight_decay):
     # against momentum = dampening = beta itself the default scaling leaves a difference of order 1e-11
     params2, twins2, _, _ = sgd_pair(
         dict(lr=lr, momentum=beta, weight_decay=weight_decay, foreach=foreach),
-        dict(lr=lr, momentum=beta, dampening=beta, weight_decay=weight_decay), steps=150,
+        dict(lr=lr, momentum=beta, dampening=beta, weight_decay=weight_decay),
+        steps=150,
     )
     for p, q in zip(params2, twins2):
         torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-9)
@@ -311,7 +312,8 @@ def test_heavy_ball_exact_when_lr_times_scaling_at_least_one():
     assert effective_momentum(lr, beta, 2.0 / lr) == beta
     params, twins, _, _ = sgd_pair(
         dict(lr=lr, momentum=beta, scaling=2.0 / lr),
-        dict(lr=lr, momentum=beta, dampening=beta, fused=True) if hasattr(torch, "_fused_sgd_")
+        dict(lr=lr, momentum=beta, dampening=beta, fused=True)
+        if hasattr(torch, "_fused_sgd_")
         else dict(lr=lr, momentum=beta, dampening=beta),
         steps=120,
     )
@@ -331,12 +333,13 @@ def test_relation_to_plain_momentum_sgd_is_not_a_pure_lr_rescaling():
     params, twins, opt, sgd = sgd_pair(
         dict(lr=lr, momentum=beta, scaling=2.0 / lr, foreach=False),
         dict(lr=lr * (1 - beta), momentum=beta, dampening=0.0, foreach=False),
-        steps=steps, fixed_grads=True,
+        steps=steps,
+        fixed_grads=True,
     )
     start = random_problem(5)
     d1 = grads_for(start, 0)
     offset = sum(beta**k for k in range(1, steps + 1))
-    for p, q, d, p0 in zip(params, twins, d1, start):
+    for p, q, d in zip(params, twins, d1):
         torch.testing.assert_close(p - q, -lr * offset * d, rtol=1e-9, atol=1e-12)
         assert (p - q).abs().max() > 1e-3  # the transient is real, so the rescaled form is not exact
         m, b = opt.state[p]["momentum_buffer"], sgd.state[q]["momentum_buffer"]
@@ -629,8 +632,13 @@ def test_invalid_values_in_added_groups():
 
 @pytest.mark.parametrize(
     "bad, hint",
-    [("momentun", "momentum"), ("dphi_map", "Dphi_map"), ("weight_decai", "weight_decay"), ("maximise", "maximize"),
-     ("nesterov_momentum", "nesterov")],
+    [
+        ("momentun", "momentum"),
+        ("dphi_map", "Dphi_map"),
+        ("weight_decai", "weight_decay"),
+        ("maximise", "maximize"),
+        ("nesterov_momentum", "nesterov"),
+    ],
 )
 def test_unknown_keyword_suggests_closest(bad, hint):
     with pytest.raises(TypeError, match=rf"unexpected keyword argument '{bad}'; did you mean '{hint}'\?"):

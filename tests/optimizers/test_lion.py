@@ -379,7 +379,12 @@ def test_hyperparameter_tables():
     assert Lion.hyperparameters is HYPERPARAMETERS
     assert [hp.name for hp in HYPERPARAMETERS] == ["lr", "scaling", "weight_decay", "nesterov_momentum"]
     assert [hp.name for hp in FLAT_HYPERPARAMETERS] == [
-        "lr", "beta1", "beta2", "scaling", "weight_decay", "nesterov_momentum"
+        "lr",
+        "beta1",
+        "beta2",
+        "scaling",
+        "weight_decay",
+        "nesterov_momentum",
     ]
     by_name = {hp.name: hp for hp in FLAT_HYPERPARAMETERS}
     assert by_name["lr"].log and by_name["lr"].default == 1e-4

@@ -11,20 +11,19 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from zone_explorer.client import ZoneExplorerClient
-from zone_explorer.db import get_engine, init_db
-from zone_explorer.tokens import create_token
+from tests import ROOT
+from zone_explorer.cli.client import ZoneExplorerClient
+from zone_explorer.store.db import get_engine, init_db
+from zone_explorer.store.tokens import create_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 JOB = {"task": "noisy-quadratic", "optimizer": "fsgdm", "epochs": 3, "sampler": "random", "n_trials": 9}
 
 
@@ -36,8 +35,14 @@ def _free_port() -> int:
 
 def _cli(*args: str, env_extra: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "zone_explorer.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zone_explorer.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 class Topology:
@@ -103,8 +108,14 @@ def _count(url: str, sql: str) -> int:
 
 def _assert_exact(url: str, job_id: str, n: int) -> None:
     assert _count(url, f"SELECT count(*) FROM ze_trial_claims WHERE job_id = '{job_id}' AND status = 'done'") == n
-    assert _count(url, f"SELECT count(DISTINCT optuna_trial_id) FROM ze_trial_claims WHERE job_id = '{job_id}' "
-                       "AND status = 'done'") == n
+    assert (
+        _count(
+            url,
+            f"SELECT count(DISTINCT optuna_trial_id) FROM ze_trial_claims WHERE job_id = '{job_id}' "
+            "AND status = 'done'",
+        )
+        == n
+    )
 
 
 def test_api_and_three_workers_finish_jobs_exactly(topology: Topology) -> None:
@@ -143,12 +154,23 @@ def test_api_restart_mid_job_loses_nothing(topology: Topology) -> None:
 
 
 def test_concurrent_contributions_and_submissions_are_each_stored_once(topology: Topology) -> None:
-    base = {"task": "noisy-quadratic", "optimizer": "fsgdm", "budget": {"epochs": 3}, "seeds": [0],
-            "source": {"notes": "scale-out test"}}
+    base = {
+        "task": "noisy-quadratic",
+        "optimizer": "fsgdm",
+        "budget": {"epochs": 3},
+        "seeds": [0],
+        "source": {"notes": "scale-out test"},
+    }
 
     def contribute(i: int) -> str:
         with topology.client() as c:
-            return c.contribute({**base, "config": {"c_scaling": 0.01 + i / 1000, "v_coefficient": 1.0, "lr": 0.01, "weight_decay": 5e-4}, "value": 0.1 + i / 100})["id"]
+            return c.contribute(
+                {
+                    **base,
+                    "config": {"c_scaling": 0.01 + i / 1000, "v_coefficient": 1.0, "lr": 0.01, "weight_decay": 5e-4},
+                    "value": 0.1 + i / 100,
+                }
+            )["id"]
 
     def submit(i: int) -> str:
         with topology.client() as c:

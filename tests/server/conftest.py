@@ -12,25 +12,38 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from server.services.settings import ServiceSettings
+from tests import ROOT
 from tests.conftest import PG_ADMIN_URL, _pg_available
-from zone_explorer.db import get_engine, init_db
-from zone_explorer.settings import ServiceSettings
-from zone_explorer.tokens import create_token
+from zone_explorer.store.db import get_engine, init_db
+from zone_explorer.store.tokens import create_token
 
-ROOT = Path(__file__).resolve().parents[2]
 #: the tables a failed request must leave alone (Optuna's "studies" too: a refused job creates no study)
-TABLES = ("ze_jobs", "ze_trial_claims", "ze_contributions", "ze_contributed_tasks", "ze_api_tokens", "studies",
-          "study_user_attributes")
-QUICK_JOB = {"task": "noisy-quadratic", "optimizer": "fsgdm", "epochs": 2, "sampler": "random", "sampler_seed": 1,
-             "n_trials": 3}
+TABLES = (
+    "ze_jobs",
+    "ze_trial_claims",
+    "ze_contributions",
+    "ze_contributed_tasks",
+    "ze_api_tokens",
+    "studies",
+    "study_user_attributes",
+)
+QUICK_JOB = {
+    "task": "noisy-quadratic",
+    "optimizer": "fsgdm",
+    "epochs": 2,
+    "sampler": "random",
+    "sampler_seed": 1,
+    "n_trials": 3,
+}
 
 
 def row_counts(url: str) -> dict[str, int]:
@@ -88,10 +101,15 @@ class Service:
 def make_tokens(url: str) -> dict[str, str]:
     """submit, contribute, admin, a second submitter/contributor (another owner), and a revoked one."""
     tokens = {}
-    for name, scopes in (("submit", "submit"), ("contribute", "contribute"), ("admin", "admin"),
-                         ("other", "submit,contribute"), ("revoked", "submit,contribute")):
+    for name, scopes in (
+        ("submit", "submit"),
+        ("contribute", "contribute"),
+        ("admin", "admin"),
+        ("other", "submit,contribute"),
+        ("revoked", "submit,contribute"),
+    ):
         tokens[name] = create_token(url, name, scopes)[1]
-    from zone_explorer.tokens import list_tokens, revoke_token
+    from zone_explorer.store.tokens import list_tokens, revoke_token
 
     revoke_token(url, next(t.id for t in list_tokens(url) if t.name == "revoked"))
     return tokens
@@ -99,8 +117,14 @@ def make_tokens(url: str) -> dict[str, str]:
 
 def app_settings(url: str, **overrides) -> ServiceSettings:
     """Test settings; the limits the tests rely on are pinned so that a ZONE_EXPLORER_* variable cannot move them."""
-    pinned = {"database_url": url, "workers": 0, "rate_limit": 0, "max_page_size": 500, "max_batch": 1000,
-              "max_body_bytes": 2 * 1024 * 1024}
+    pinned = {
+        "database_url": url,
+        "workers": 0,
+        "rate_limit": 0,
+        "max_page_size": 500,
+        "max_batch": 1000,
+        "max_body_bytes": 2 * 1024 * 1024,
+    }
     return ServiceSettings(**{**pinned, **overrides})
 
 
@@ -147,8 +171,14 @@ def wait_ready(base_url: str, proc: subprocess.Popen, timeout: float = 60.0) -> 
 
 
 def start_server(cmd: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
@@ -184,7 +214,7 @@ def module_db(request, tmp_path_factory) -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield init_db(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
-    from zone_explorer.studies import storage_for
+    from zone_explorer.engine.studies import storage_for
 
     for cached in (get_engine, storage_for):
         cached.cache_clear()
@@ -204,8 +234,19 @@ def live(module_db: str) -> Iterator[Service]:
     """`uvicorn --factory server.app:create_app` as a subprocess on a free loopback port (API only, no workers)."""
     port = free_port()
     env = {"ZONE_EXPLORER_DATABASE_URL": module_db, "ZONE_EXPLORER_WORKERS": "0", "ZONE_EXPLORER_RATE_LIMIT": "0"}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     proc, base = start_server(cmd, env, port)
     svc = Service(module_db, base, None, make_tokens(module_db))
     yield svc

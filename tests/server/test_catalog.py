@@ -34,8 +34,12 @@ def test_optimizers_with_domains_and_default_spaces(service) -> None:
 
 def test_odd_names_in_paths_are_clear_4xx(service) -> None:
     api = service.client()
-    for path in ("/api/v1/tasks/%27%3B%20DROP%20TABLE%20ze_jobs%3B%20--", "/api/v1/tasks/%E6%95%B0%E5%AD%97",
-                 "/api/v1/optimizers/%27%20OR%201%3D1", "/api/v1/zones/%E2%98%83/fsgdm"):
+    for path in (
+        "/api/v1/tasks/%27%3B%20DROP%20TABLE%20ze_jobs%3B%20--",
+        "/api/v1/tasks/%E6%95%B0%E5%AD%97",
+        "/api/v1/optimizers/%27%20OR%201%3D1",
+        "/api/v1/zones/%E2%98%83/fsgdm",
+    ):
         r = api.get(path)
         assert r.status_code == 404 and r.json()["error"] == "not_found", (path, r.text)
     r = api.get("/api/v1/tasks/a%00b")

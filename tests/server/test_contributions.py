@@ -5,14 +5,29 @@ from __future__ import annotations
 import pytest
 
 from tests.server.conftest import QUICK_JOB, row_counts
-from zone_explorer.worker import Worker, WorkerSettings
+from zone_explorer.engine.worker import Worker, WorkerSettings
 
 FSGDM_CONFIG = {"c_scaling": 0.05, "v_coefficient": 1.5, "lr": 0.01, "weight_decay": 5e-4}
-GOOD = {"task": "noisy-quadratic", "optimizer": "fsgdm", "config": FSGDM_CONFIG, "value": 0.12,
-        "curve": [0.5, 0.2, 0.12], "budget": {"epochs": 2, "steps": 200}, "seeds": [0, 1], "hardware": "2 CPU cores",
-        "software": "torch 2.13", "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"}}
-NEW_TASK = {"name": "cifar10-resnet18", "dataset": "CIFAR-10", "model": "ResNet-18", "metric": "test_accuracy",
-            "direction": "maximize", "description": "batch 128, standard augmentation"}
+GOOD = {
+    "task": "noisy-quadratic",
+    "optimizer": "fsgdm",
+    "config": FSGDM_CONFIG,
+    "value": 0.12,
+    "curve": [0.5, 0.2, 0.12],
+    "budget": {"epochs": 2, "steps": 200},
+    "seeds": [0, 1],
+    "hardware": "2 CPU cores",
+    "software": "torch 2.13",
+    "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
+}
+NEW_TASK = {
+    "name": "cifar10-resnet18",
+    "dataset": "CIFAR-10",
+    "model": "ResNet-18",
+    "metric": "test_accuracy",
+    "direction": "maximize",
+    "description": "batch 128, standard augmentation",
+}
 
 BAD = [
     ({**GOOD, "task": "digits-cn"}, "task", "unknown task 'digits-cn'"),
@@ -36,12 +51,24 @@ BAD = [
     ({**GOOD, "task": {**NEW_TASK, "direction": "up"}}, "task.direction", "'maximize'"),
 ]
 RAW_BAD = [
-    ('{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {"c_scaling": 0.05, "v_coefficient": 1, "lr": 0.01,'
-     ' "weight_decay": 0}, "value": NaN, "source": {"notes": "x"}}', "value", "finite"),
-    ('{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {"c_scaling": Infinity, "v_coefficient": 1, '
-     '"lr": 0.01, "weight_decay": 0}, "value": 1, "source": {"notes": "x"}}', "config.c_scaling", "c_scaling must be"),
-    ('{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {}, "value": 1, "curve": [1, -Infinity], '
-     '"source": {"notes": "x"}}', "curve[1]", "finite"),
+    (
+        '{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {"c_scaling": 0.05, "v_coefficient": 1, "lr": 0.01,'
+        ' "weight_decay": 0}, "value": NaN, "source": {"notes": "x"}}',
+        "value",
+        "finite",
+    ),
+    (
+        '{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {"c_scaling": Infinity, "v_coefficient": 1, '
+        '"lr": 0.01, "weight_decay": 0}, "value": 1, "source": {"notes": "x"}}',
+        "config.c_scaling",
+        "c_scaling must be",
+    ),
+    (
+        '{"task": "noisy-quadratic", "optimizer": "fsgdm", "config": {}, "value": 1, "curve": [1, -Infinity], '
+        '"source": {"notes": "x"}}',
+        "curve[1]",
+        "finite",
+    ),
 ]
 
 
@@ -57,7 +84,9 @@ def test_bad_contribution_is_422_and_nothing_stored(shared, body, field, fragmen
 @pytest.mark.parametrize("raw,field,fragment", RAW_BAD, ids=[b[1] for b in RAW_BAD])
 def test_non_finite_numbers_are_422(shared, raw, field, fragment) -> None:
     before = row_counts(shared.url)
-    r = shared.client("contribute").post("/api/v1/contributions", content=raw, headers={"Content-Type": "application/json"})
+    r = shared.client("contribute").post(
+        "/api/v1/contributions", content=raw, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["field"] == field and fragment in r.json()["detail"], r.text
     assert row_counts(shared.url) == before
 
@@ -93,8 +122,12 @@ def test_new_task_is_described_once(service) -> None:
 
 def test_batch_is_all_or_nothing(service) -> None:
     api = service.client("contribute")
-    items = [GOOD, {**GOOD, "value": 0.2}, {**GOOD, "task": NEW_TASK, "value": 0.9},
-             {**GOOD, "task": "cifar10-resnet18", "value": 0.91}]
+    items = [
+        GOOD,
+        {**GOOD, "value": 0.2},
+        {**GOOD, "task": NEW_TASK, "value": 0.9},
+        {**GOOD, "task": "cifar10-resnet18", "value": 0.91},
+    ]
     r = api.post("/api/v1/contributions/batch", json={"contributions": items})
     assert r.status_code == 201 and r.json()["count"] == 4, r.text
     before = row_counts(service.url)
@@ -107,10 +140,12 @@ def test_batch_is_all_or_nothing(service) -> None:
     assert row_counts(service.url) == before
 
 
-CSV = ("task,optimizer,value,epochs,seeds,curve,source_notes,config.c_scaling,config.v_coefficient,config.lr,"
-       "config.weight_decay\n"
-       "noisy-quadratic,fsgdm,0.11,2,0;1,0.4;0.11,from a CSV,0.05,1.5,0.01,0.0005\n"
-       "noisy-quadratic,fsgdm,0.13,2,,,\"quoted, with comma\",0.1,2.0,0.01,0.0005\n")
+CSV = (
+    "task,optimizer,value,epochs,seeds,curve,source_notes,config.c_scaling,config.v_coefficient,config.lr,"
+    "config.weight_decay\n"
+    "noisy-quadratic,fsgdm,0.11,2,0;1,0.4;0.11,from a CSV,0.05,1.5,0.01,0.0005\n"
+    'noisy-quadratic,fsgdm,0.13,2,,,"quoted, with comma",0.1,2.0,0.01,0.0005\n'
+)
 
 
 def test_csv_upload_raw_and_multipart(service) -> None:
@@ -118,7 +153,11 @@ def test_csv_upload_raw_and_multipart(service) -> None:
     r = api.post("/api/v1/contributions/csv", content=CSV.encode(), headers={"Content-Type": "text/csv"})
     assert r.status_code == 201, r.text
     first, second = r.json()["items"]
-    assert first["seeds"] == [0, 1] and first["curve"] == [0.4, 0.11] and second["source"] == {"notes": "quoted, with comma"}
+    assert (
+        first["seeds"] == [0, 1]
+        and first["curve"] == [0.4, 0.11]
+        and second["source"] == {"notes": "quoted, with comma"}
+    )
     r = api.post("/api/v1/contributions/csv", files={"file": ("results.csv", CSV.encode(), "text/csv")})
     assert r.status_code == 201 and r.json()["count"] == 2, r.text
 
@@ -141,7 +180,9 @@ CSV_BAD = [
 def test_bad_csv_is_422_and_nothing_stored(shared, text, field, fragment) -> None:
     before = row_counts(shared.url)
     data = text.encode("latin-1") if text.startswith("\xff") else text.encode()
-    r = shared.client("contribute").post("/api/v1/contributions/csv", content=data, headers={"Content-Type": "text/csv"})
+    r = shared.client("contribute").post(
+        "/api/v1/contributions/csv", content=data, headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field and fragment in r.json()["detail"], r.json()
     assert row_counts(shared.url) == before
@@ -154,8 +195,11 @@ def test_upload_limits(shared) -> None:
     assert r.status_code == 415 and r.json()["field"] == "Content-Type"
     huge = b"x" * (3 * 1024 * 1024)
     r = api.post("/api/v1/contributions", content=huge, headers={"Content-Type": "application/json"})
-    assert r.status_code == 413 and r.json() == {"error": "payload_too_large", "field": "body",
-                                                 "detail": r.json()["detail"]} and "exceeds the limit" in r.json()["detail"]
+    assert (
+        r.status_code == 413
+        and r.json() == {"error": "payload_too_large", "field": "body", "detail": r.json()["detail"]}
+        and "exceeds the limit" in r.json()["detail"]
+    )
 
     def chunks():  # no Content-Length: the limit still holds
         for _ in range(48):
@@ -171,7 +215,9 @@ def test_upload_limits(shared) -> None:
 def test_list_and_withdraw(service) -> None:
     mine = service.client("contribute").post("/api/v1/contributions", json=GOOD).json()
     theirs = service.client("other").post("/api/v1/contributions", json={**GOOD, "value": 0.3}).json()
-    page = service.client().get("/api/v1/contributions", params={"task": "noisy-quadratic", "optimizer": "fsgdm"}).json()
+    page = (
+        service.client().get("/api/v1/contributions", params={"task": "noisy-quadratic", "optimizer": "fsgdm"}).json()
+    )
     assert page["total"] == 2 and [c["id"] for c in page["items"]] == [theirs["id"], mine["id"]]
     assert service.client().get("/api/v1/contributions", params={"optimizer": "lion"}).json()["total"] == 0
     assert service.client().get("/api/v1/contributions", params={"verdict": "none"}).json()["total"] == 2
@@ -216,7 +262,10 @@ def test_verification_reruns_and_judges(service) -> None:
     assert disputed["verdict"] == "disputed" and "tolerance" in disputed["detail"]
     listed = service.client().get("/api/v1/contributions", params={"verdict": "verified"}).json()
     assert [c["id"] for c in listed["items"]] == [honest["id"]]
-    api.post("/api/v1/contributions/batch", json={"contributions": [GOOD, {**GOOD, "config": {**FSGDM_CONFIG, "c_scaling": 0.2}}]})
+    api.post(
+        "/api/v1/contributions/batch",
+        json={"contributions": [GOOD, {**GOOD, "config": {**FSGDM_CONFIG, "c_scaling": 0.2}}]},
+    )
     zone = service.client().get("/api/v1/zones/noisy-quadratic/fsgdm").json()
     assert zone["counts"] == {"explored": 3, "contributed": 3, "verified": 1}  # the reruns are explored trials too
     assert zone["analysis"]["zone_map"]["points"]["origin"].count("verified") == 1

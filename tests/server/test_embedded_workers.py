@@ -6,7 +6,7 @@ import os
 import time
 
 from server.workers import EmbeddedWorkers
-from zone_explorer.db import init_db
+from zone_explorer.store.db import init_db
 
 
 def test_embedded_workers_run_at_lower_priority_and_stop_with_the_server(sqlite_url: str) -> None:

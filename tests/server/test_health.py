@@ -44,4 +44,8 @@ def test_unknown_route_and_method_are_json(service) -> None:
     r = api.get("/api/v1/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found" and "/api/v1" in r.json()["detail"]
     r = api.put("/api/v1/tasks")
-    assert r.status_code == 405 and r.json() == {"error": "method_not_allowed", "detail": "PUT is not allowed on /api/v1/tasks", "field": None}
+    assert r.status_code == 405 and r.json() == {
+        "error": "method_not_allowed",
+        "detail": "PUT is not allowed on /api/v1/tasks",
+        "field": None,
+    }

@@ -9,13 +9,21 @@ import threading
 import pytest
 
 from tests.server.conftest import QUICK_JOB, in_process, row_counts
-from zone_explorer.worker import Worker, WorkerSettings
+from zone_explorer.engine.worker import Worker, WorkerSettings
 
 BAD_JOBS = [
     ({**QUICK_JOB, "task": "digits-cn"}, "task", "did you mean 'digits-cnn'"),
     ({**QUICK_JOB, "optimizer": "fsgd"}, "optimizer", "did you mean 'fsgdm'"),
-    ({**QUICK_JOB, "space": {"params": {"lr": {"type": "float", "low": 2, "high": 1}}}}, "space.params.lr.low", "< high"),
-    ({**QUICK_JOB, "space": {"params": {"c_scaling": {"type": "fixed", "value": -1}}}}, "space.params.c_scaling.value", "c_scaling must be"),
+    (
+        {**QUICK_JOB, "space": {"params": {"lr": {"type": "float", "low": 2, "high": 1}}}},
+        "space.params.lr.low",
+        "< high",
+    ),
+    (
+        {**QUICK_JOB, "space": {"params": {"c_scaling": {"type": "fixed", "value": -1}}}},
+        "space.params.c_scaling.value",
+        "c_scaling must be",
+    ),
     ({**QUICK_JOB, "n_trials": 10**9}, "n_trials", "100000"),
     ({**QUICK_JOB, "n_trials": "5"}, "n_trials", "valid integer"),
     ({**QUICK_JOB, "seeds": "0"}, "seeds", "valid list"),
@@ -30,8 +38,11 @@ BAD_JOBS = [
     ({"optimizer": "fsgdm"}, "task", "Field required"),
 ]
 BAD_BODIES = [
-    ('{"task": "noisy-quadratic", "optimizer": "fsgdm", "space": {"params": {"lr": {"type": "fixed", "value": NaN}}}}',
-     "space.params.lr.value", "nan"),
+    (
+        '{"task": "noisy-quadratic", "optimizer": "fsgdm", "space": {"params": {"lr": {"type": "fixed", "value": NaN}}}}',
+        "space.params.lr.value",
+        "nan",
+    ),
     ('{"task": "noisy-quadratic", "optimizer": "fsgdm", "epochs": Infinity}', "epochs", "integer"),
     ('{"task": "noisy-quadratic", "optimizer": ', "body", "malformed JSON"),
     ("[]", "body", "valid dictionary"),
@@ -143,8 +154,15 @@ def test_list_filter_paginate_and_cap(service) -> None:
 def test_progress_cancel_and_ownership(service) -> None:
     mine = service.client("submit").post("/api/v1/jobs", json=QUICK_JOB).json()
     detail = service.client().get(f"/api/v1/jobs/{mine['id']}").json()  # reads are public
-    assert detail["progress"] == {"claims": {}, "outcomes": {}, "finished": 0, "running": 0, "best_value": None,
-                                  "best_config": None, "eta_seconds": None}
+    assert detail["progress"] == {
+        "claims": {},
+        "outcomes": {},
+        "finished": 0,
+        "running": 0,
+        "best_value": None,
+        "best_config": None,
+        "eta_seconds": None,
+    }
     r = service.client("other").post(f"/api/v1/jobs/{mine['id']}/cancel")
     assert r.status_code == 403 and "another token" in r.json()["detail"]
     done = service.client("submit").post(f"/api/v1/jobs/{mine['id']}/cancel")
@@ -173,7 +191,9 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
     assert api.get(f"/api/v1/jobs/{job['id']}/trials", params={"state": "pruned"}).json()["items"] == []
     csv_text = api.get(f"/api/v1/jobs/{job['id']}/export")
     assert csv_text.headers["content-type"].startswith("text/csv")
-    assert csv_text.text.splitlines()[0].startswith("number,state,outcome,value") and len(csv_text.text.splitlines()) == 4
+    assert (
+        csv_text.text.splitlines()[0].startswith("number,state,outcome,value") and len(csv_text.text.splitlines()) == 4
+    )
     exported = api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "json"})
     assert json.loads(exported.text)["job"] == job["id"] and len(exported.json()["trials"]) == 3
     assert api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "xml"}).status_code == 422

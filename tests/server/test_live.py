@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tests.server.conftest import QUICK_JOB, free_port, row_counts, start_server, stop_server
 from tests.server.test_contributions import CSV, GOOD
 from zone_explorer.cli import app as cli
-from zone_explorer.client import ApiError, ZoneExplorerClient
+from zone_explorer.cli.client import ApiError, ZoneExplorerClient
 
 
 def test_client_round_trip(live) -> None:
@@ -69,10 +69,13 @@ def test_oversized_and_malformed_over_http(live) -> None:
     headers = {"Authorization": f"Bearer {live.tokens['contribute']}", "Content-Type": "text/csv"}
     r = httpx.post(f"{live.base_url}/api/v1/contributions/csv", content=b"z" * (5 * 1024 * 1024), headers=headers)
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
-    r = httpx.post(f"{live.base_url}/api/v1/contributions/csv", content=b"task,optimizer\n\"unclosed", headers=headers)
+    r = httpx.post(f"{live.base_url}/api/v1/contributions/csv", content=b'task,optimizer\n"unclosed', headers=headers)
     assert r.status_code == 422 and r.json()["field"] == "csv"
-    r = httpx.post(f"{live.base_url}/api/v1/jobs", content=b'{"task": NaN}',
-                   headers={**headers, "Content-Type": "application/json", "Authorization": f"Bearer {live.tokens['submit']}"})
+    r = httpx.post(
+        f"{live.base_url}/api/v1/jobs",
+        content=b'{"task": NaN}',
+        headers={**headers, "Content-Type": "application/json", "Authorization": f"Bearer {live.tokens['submit']}"},
+    )
     assert r.status_code == 422
     assert row_counts(live.url) == before
 
@@ -106,8 +109,20 @@ def test_serve_with_embedded_worker_runs_a_job(tmp_path) -> None:
     runner = CliRunner()
     token = runner.invoke(cli, ["token", "create", "--name", "me", "--scopes", "submit", "--db", db]).stdout.split()[-1]
     port = free_port()
-    cmd = [sys.executable, "-m", "zone_explorer.cli", "serve", "--port", str(port), "--workers", "1", "--db", db,
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zone_explorer.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--db",
+        db,
+        "--log-level",
+        "warning",
+    ]
     proc, base = start_server(cmd, {}, port)
     try:
         with ZoneExplorerClient(base, token) as api:

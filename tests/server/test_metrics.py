@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from zone_explorer.db import init_db
-from zone_explorer.jobs import JobSpec, create_job
-from zone_explorer.worker import Worker
+from zone_explorer.engine.jobs import JobSpec, create_job
+from zone_explorer.engine.worker import Worker
+from zone_explorer.store.db import init_db
 
 
 def test_metrics_report_jobs_trials_queue_and_latency(sqlite_url: str) -> None:
     from fastapi.testclient import TestClient
 
     from server.app import create_app
-    from zone_explorer.settings import ServiceSettings
+    from server.services.settings import ServiceSettings
 
     url = init_db(sqlite_url)
-    done, _ = create_job(url, JobSpec.parse({"task": "noisy-quadratic", "optimizer": "sgd", "n_trials": 2, "epochs": 1}))
+    done, _ = create_job(
+        url, JobSpec.parse({"task": "noisy-quadratic", "optimizer": "sgd", "n_trials": 2, "epochs": 1})
+    )
     Worker(url).run(exit_when_idle=True)
     create_job(url, JobSpec.parse({"task": "noisy-quadratic", "optimizer": "sgd", "n_trials": 5, "epochs": 1}))
     with TestClient(create_app(ServiceSettings(database_url=url, workers=0))) as client:
@@ -24,8 +26,10 @@ def test_metrics_report_jobs_trials_queue_and_latency(sqlite_url: str) -> None:
         response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     samples = [s for f in text_string_to_metric_families(response.text) for s in f.samples]
-    value = lambda name, **labels: next(s.value for s in samples if s.name == name  # noqa: E731
-                                        and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    def value(name, **labels):
+        return next(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
     assert value("zone_explorer_jobs", status="completed") == 1 and value("zone_explorer_jobs", status="queued") == 1
     assert value("zone_explorer_trials", state="complete") == 2
     assert value("zone_explorer_queue_depth") == 5

@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from server.app import create_app
+from server.services.auth import RateLimiter
 from tests.server.conftest import QUICK_JOB, SyncASGITransport, app_settings
 from zone_explorer.cli import app as cli
-from zone_explorer.db import get_engine
-from zone_explorer.tokens import RateLimiter, TokenError, authenticate, create_token, list_tokens, parse_scopes, revoke_token
+from zone_explorer.store.db import get_engine
+from zone_explorer.store.tokens import TokenError, authenticate, create_token, list_tokens, parse_scopes, revoke_token
 
 
 def test_tokens_are_stored_hashed_and_checked(sqlite_url) -> None:
-    from zone_explorer.db import init_db
+    from zone_explorer.store.db import init_db
 
     url = init_db(sqlite_url)
     info, token = create_token(url, "ci bot", "submit, contribute")
@@ -57,7 +58,9 @@ def test_rate_limit_answers_429(db_url) -> None:
     app = create_app(app_settings(db_url, migrate=False, rate_limit=2, rate_window_s=60))
     _, token = create_token(db_url, "eager", "submit")
     _, other = create_token(db_url, "calm", "submit")
-    with httpx.Client(transport=SyncASGITransport(app), base_url="http://t", headers={"Authorization": f"Bearer {token}"}) as api:
+    with httpx.Client(
+        transport=SyncASGITransport(app), base_url="http://t", headers={"Authorization": f"Bearer {token}"}
+    ) as api:
         assert [api.post("/api/v1/jobs", json=QUICK_JOB).status_code for _ in range(2)] == [202, 202]
         r = api.post("/api/v1/jobs", json=QUICK_JOB)
         assert r.status_code == 429 and r.json()["error"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-import zone_explorer.zone_views as engine
+import server.services.zone_answers as engine
 from tests.server.conftest import QUICK_JOB
 from tests.server.test_contributions import GOOD, NEW_TASK
-from zone_explorer.worker import Worker, WorkerSettings
+from zone_explorer.engine.worker import Worker, WorkerSettings
 
 ZONE = "/api/v1/zones/noisy-quadratic/fsgdm"
 
 
 def _explore(service, n: int = 6, jobs: int = 2) -> list[str]:
-    ids = [service.client("submit").post("/api/v1/jobs", json={**QUICK_JOB, "n_trials": n // jobs, "sampler_seed": i}).json()["id"]
-           for i in range(jobs)]
+    ids = [
+        service.client("submit")
+        .post("/api/v1/jobs", json={**QUICK_JOB, "n_trials": n // jobs, "sampler_seed": i})
+        .json()["id"]
+        for i in range(jobs)
+    ]
     assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == n
     return ids
 
 
 def _contribute(service, values: list[float]) -> list[str]:
-    items = [{**GOOD, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
-             for i, v in enumerate(values)]
+    items = [
+        {**GOOD, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
+        for i, v in enumerate(values)
+    ]
     r = service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items})
     assert r.status_code == 201, r.text
     return [c["id"] for c in r.json()["items"]]
@@ -87,7 +93,9 @@ BAD_QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("params,status,field,fragment", BAD_QUERIES, ids=[b[2] + str(i) for i, b in enumerate(BAD_QUERIES)])
+@pytest.mark.parametrize(
+    "params,status,field,fragment", BAD_QUERIES, ids=[b[2] + str(i) for i, b in enumerate(BAD_QUERIES)]
+)
 def test_bad_zone_queries(shared, params, status, field, fragment) -> None:
     if not shared.client().get("/api/v1/contributions", params={"task": "noisy-quadratic"}).json()["total"]:
         _contribute(shared, [0.3, 0.4, 0.5])
@@ -104,9 +112,19 @@ def test_unknown_or_empty_zones(service) -> None:
     r = api.get(ZONE)
     assert r.status_code == 422 and "0 finished result" in r.json()["detail"]
     # a contributed task has a zone from its contributions alone
-    items = [{**GOOD, "task": NEW_TASK, "value": 0.9 + 0.01 * i,
-              "config": {**GOOD["config"], "c_scaling": 0.02 * (i + 1), "v_coefficient": 1.0 + i}} for i in range(4)]
-    assert service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items}).status_code == 201
+    items = [
+        {
+            **GOOD,
+            "task": NEW_TASK,
+            "value": 0.9 + 0.01 * i,
+            "config": {**GOOD["config"], "c_scaling": 0.02 * (i + 1), "v_coefficient": 1.0 + i},
+        }
+        for i in range(4)
+    ]
+    assert (
+        service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items}).status_code
+        == 201
+    )
     z = api.get("/api/v1/zones/cifar10-resnet18/fsgdm").json()
     assert z["direction"] == "maximize" and z["counts"] == {"explored": 0, "contributed": 4, "verified": 0}
     assert z["analysis"]["best_configs"][0]["value"] == pytest.approx(0.93)

@@ -7,33 +7,44 @@ Browser tests are skipped when /usr/bin/chromium is missing, unless CI is set (t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from tests import ROOT
 from tests.web.live_server import serve, stop_server
 from tests.web.synthetic import build_study
-from zone_explorer.contributions import add_contributions
-from zone_explorer.db import init_db, session_scope
-from zone_explorer.models import Contribution
-from zone_explorer.tokens import create_token
+from zone_explorer.contrib import add_contributions
+from zone_explorer.store.db import init_db, session_scope
+from zone_explorer.store.models import Contribution
+from zone_explorer.store.tokens import create_token
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 #: screenshots of every page, for people to review (gitignored)
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
 
 CONTRIBUTION = {
-    "task": "digits-cnn", "optimizer": "fsgdm", "value": 0.9755,
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "value": 0.9755,
     "config": {"c_scaling": 0.033, "v_coefficient": 0.95, "lr": 0.01, "weight_decay": 0.0005},
-    "budget": {"epochs": 10}, "seeds": [0, 1, 2], "hardware": "1x CPU", "software": "torch 2.13",
+    "budget": {"epochs": 10},
+    "seeds": [0, 1, 2],
+    "hardware": "1x CPU",
+    "software": "torch 2.13",
     "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
 }
 
@@ -57,13 +68,28 @@ class Site:
 
 def seed(url: str) -> dict[str, str]:
     """Two synthetic studies on digits-cnn (FSGDM and SGD), two contributions (one marked verified)."""
-    jobs = {"fsgdm": build_study(url, 600, optimizer="fsgdm", seed=1), "sgd": build_study(url, 300, optimizer="sgd", seed=2)}
-    stored = add_contributions(url, [CONTRIBUTION, {**CONTRIBUTION, "value": 0.9712,
-                                                    "config": {**CONTRIBUTION["config"], "c_scaling": 0.1,
-                                                               "v_coefficient": 2.8}}], None)
+    jobs = {
+        "fsgdm": build_study(url, 600, optimizer="fsgdm", seed=1),
+        "sgd": build_study(url, 300, optimizer="sgd", seed=2),
+    }
+    stored = add_contributions(
+        url,
+        [
+            CONTRIBUTION,
+            {
+                **CONTRIBUTION,
+                "value": 0.9712,
+                "config": {**CONTRIBUTION["config"], "c_scaling": 0.1, "v_coefficient": 2.8},
+            },
+        ],
+        None,
+    )
     with session_scope(url) as s:  # as a finished verification would leave it
-        s.execute(sa.update(Contribution).where(Contribution.id == stored[1]["id"])
-                  .values(verdict="verified", measured_value=0.9701, verdict_detail="rerun agreed"))
+        s.execute(
+            sa.update(Contribution)
+            .where(Contribution.id == stored[1]["id"])
+            .values(verdict="verified", measured_value=0.9701, verdict_detail="rerun agreed")
+        )
     return jobs
 
 
@@ -74,8 +100,10 @@ def site(tmp_path_factory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("web")
     url = init_db(f"sqlite:///{folder / 'web.db'}")
     jobs = seed(url)
-    tokens = {name: create_token(url, name, scopes)[1]
-              for name, scopes in (("admin", "admin"), ("submit", "submit"), ("contribute", "contribute"))}
+    tokens = {
+        name: create_token(url, name, scopes)[1]
+        for name, scopes in (("admin", "admin"), ("submit", "submit"), ("contribute", "contribute"))
+    }
     proc, base = serve(url, folder / "server.log", workers=1)
     yield Site(base, url, tokens, jobs)
     stop_server(proc)
@@ -103,8 +131,12 @@ def browser_context(playwright_session, tmp_path_factory):
     """One persistent Chromium profile for the session: like a returning visitor, pages after the first reuse the
     cached (and compiled) plotly.js. Each test still gets its own tab."""
     context = playwright_session.chromium.launch_persistent_context(
-        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-        headless=True, viewport=VIEWPORT)
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        headless=True,
+        viewport=VIEWPORT,
+    )
     yield context
     context.close()
 
@@ -127,8 +159,10 @@ class ConsoleLog:
     def attach(self, page) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}")
-                if "/favicon" not in r.url else None)
+        page.on(
+            "requestfailed",
+            lambda r: self.errors.append(f"request failed: {r.url} {r.failure}") if "/favicon" not in r.url else None,
+        )
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["free_port", "serve", "start_server", "stop_server"]
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["free_port", "serve", "start_server", "stop_server"]
 
 
 def free_port() -> int:
@@ -23,11 +23,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cmd: list[str], env: dict[str, str], port: int, log: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+def start_server(
+    cmd: list[str], env: dict[str, str], port: int, log: Path, timeout: float = 60.0
+) -> tuple[subprocess.Popen, str]:
     """Start the server, its output going to ``log`` (a file: a pipe nobody reads could fill and stall it)."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,8 +63,23 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 def serve(db_url: str, log: Path, *, workers: int = 0) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {"ZONE_EXPLORER_DATABASE_URL": db_url, "ZONE_EXPLORER_WORKERS": str(workers), "ZONE_EXPLORER_RATE_LIMIT": "0",
-           "ZONE_EXPLORER_MIGRATE": "false"}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning"]
+    env = {
+        "ZONE_EXPLORER_DATABASE_URL": db_url,
+        "ZONE_EXPLORER_WORKERS": str(workers),
+        "ZONE_EXPLORER_RATE_LIMIT": "0",
+        "ZONE_EXPLORER_MIGRATE": "false",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return start_server(cmd, env, port, log)

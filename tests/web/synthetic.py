@@ -2,7 +2,7 @@
 
 ``optuna.Study.add_trials`` copies every trial and writes it row by row (minutes for 100,000 trials); the zone
 pages only need the COMPLETE trials, their value, params and ``config``/``seed_values`` user attributes, so this
-writes exactly those rows in bulk, in the Optuna RDB schema that ``zone_explorer.trials`` reads.
+writes exactly those rows in bulk, in the Optuna RDB schema that ``zone_explorer.store.trials`` reads.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import sqlalchemy as sa
 
-from zone_explorer.db import get_engine, normalize_url, session_scope
-from zone_explorer.jobs import JobSpec, create_job, run_length
-from zone_explorer.models import Job
+from zone_explorer.engine.jobs import JobSpec, create_job, run_length
+from zone_explorer.store.db import get_engine, normalize_url, session_scope
+from zone_explorer.store.models import Job
 from zone_explorer.tasks import get_task
 
 __all__ = ["SHAPES", "build_study"]
@@ -39,10 +39,16 @@ def _sgd_metric(p: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarra
 
 #: optimizer -> (searched axes {name: (low, high, log)}, fixed config values, metric)
 SHAPES: dict[str, tuple[dict[str, tuple[float, float, bool]], dict[str, float], Metric]] = {
-    "fsgdm": ({"c_scaling": (0.005, 2.0, True), "v_coefficient": (0.05, 50.0, True)},
-              {"lr": 0.01, "weight_decay": 5e-4}, _fsgdm_metric),
-    "sgd": ({"lr": (1e-3, 1.0, True), "momentum": (0.0, 0.99, False)},
-            {"weight_decay": 5e-4, "dampening": 0.0, "nesterov": False}, _sgd_metric),
+    "fsgdm": (
+        {"c_scaling": (0.005, 2.0, True), "v_coefficient": (0.05, 50.0, True)},
+        {"lr": 0.01, "weight_decay": 5e-4},
+        _fsgdm_metric,
+    ),
+    "sgd": (
+        {"lr": (1e-3, 1.0, True), "momentum": (0.0, 0.99, False)},
+        {"weight_decay": 5e-4, "dampening": 0.0, "nesterov": False},
+        _sgd_metric,
+    ),
 }
 
 
@@ -50,19 +56,25 @@ def _sample(rng: np.random.Generator, low: float, high: float, log: bool, n: int
     return np.exp(rng.uniform(math.log(low), math.log(high), n)) if log else rng.uniform(low, high, n)
 
 
-def build_study(url: str, n: int, *, optimizer: str = "fsgdm", task: str = "digits-cnn", seed: int = 0,
-                chunk: int = 20_000) -> str:
+def build_study(
+    url: str, n: int, *, optimizer: str = "fsgdm", task: str = "digits-cnn", seed: int = 0, chunk: int = 20_000
+) -> str:
     """A completed job of ``optimizer`` on ``task`` with ``n`` synthetic COMPLETE trials; returns the job id."""
     axes, fixed, metric = SHAPES[optimizer]
-    job, _ = create_job(url, JobSpec.parse({"task": task, "optimizer": optimizer, "n_trials": max(n, 1),
-                                            "sampler": "random", "sampler_seed": seed}))
+    job, _ = create_job(
+        url,
+        JobSpec.parse(
+            {"task": task, "optimizer": optimizer, "n_trials": max(n, 1), "sampler": "random", "sampler_seed": seed}
+        ),
+    )
     rng = np.random.default_rng(seed)
     params = {name: _sample(rng, lo, hi, log, n) for name, (lo, hi, log) in axes.items()}
     values = metric(params, rng)
     derived = run_length(get_task(task), optimizer, job.epochs)
-    dists = {name: json.dumps({"name": "FloatDistribution",
-                               "attributes": {"log": log, "step": None, "low": lo, "high": hi}})
-             for name, (lo, hi, log) in axes.items()}
+    dists = {
+        name: json.dumps({"name": "FloatDistribution", "attributes": {"log": log, "step": None, "low": lo, "high": hi}})
+        for name, (lo, hi, log) in axes.items()
+    }
     engine = get_engine(normalize_url(url))
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
 
@@ -76,13 +88,34 @@ def build_study(url: str, n: int, *, optimizer: str = "fsgdm", task: str = "digi
         base = conn.scalar(sa.text("SELECT coalesce(max(trial_id), 0) FROM trials"))
         for lo in range(0, n, chunk):
             idx = range(lo, min(n, lo + chunk))
-            insert(conn, "trials", "trial_id, number, study_id, state, datetime_start, datetime_complete",
-                   [(base + i + 1, i, study_id, "COMPLETE", start + dt.timedelta(seconds=i),
-                     start + dt.timedelta(seconds=i + 1)) for i in idx])
-            insert(conn, "trial_values", "trial_id, objective, value, value_type",
-                   [(base + i + 1, 0, float(values[i]), "FINITE") for i in idx])
-            insert(conn, "trial_params", "trial_id, param_name, param_value, distribution_json",
-                   [(base + i + 1, name, float(col[i]), dists[name]) for i in idx for name, col in params.items()])
+            insert(
+                conn,
+                "trials",
+                "trial_id, number, study_id, state, datetime_start, datetime_complete",
+                [
+                    (
+                        base + i + 1,
+                        i,
+                        study_id,
+                        "COMPLETE",
+                        start + dt.timedelta(seconds=i),
+                        start + dt.timedelta(seconds=i + 1),
+                    )
+                    for i in idx
+                ],
+            )
+            insert(
+                conn,
+                "trial_values",
+                "trial_id, objective, value, value_type",
+                [(base + i + 1, 0, float(values[i]), "FINITE") for i in idx],
+            )
+            insert(
+                conn,
+                "trial_params",
+                "trial_id, param_name, param_value, distribution_json",
+                [(base + i + 1, name, float(col[i]), dists[name]) for i in idx for name, col in params.items()],
+            )
             rows = []
             for i in idx:
                 config = {**fixed, **{name: float(col[i]) for name, col in params.items()}, **derived}

@@ -16,7 +16,10 @@ QUICK = {"task": "noisy-quadratic", "optimizer": "fsgdm", "trials": "4", "epochs
 @pytest.mark.slow
 def test_a_job_submitted_from_the_form_updates_live(site, page) -> None:
     open_page(page, site, f"/submit?task={QUICK['task']}&optimizer={QUICK['optimizer']}")
-    assert '"reparametrization"' in page.locator("#s-space").input_value() or '"params"' in page.locator("#s-space").input_value()
+    assert (
+        '"reparametrization"' in page.locator("#s-space").input_value()
+        or '"params"' in page.locator("#s-space").input_value()
+    )
     page.locator("#token").fill(site.tokens["submit"])
     page.locator("#s-trials").fill(QUICK["trials"])
     page.locator("#s-epochs").fill(QUICK["epochs"])
@@ -65,8 +68,12 @@ def test_a_job_submitted_from_the_form_updates_live(site, page) -> None:
 
 @pytest.mark.slow
 def test_cancel_from_the_job_page(site, page, console) -> None:
-    r = site.api("POST", "/api/v1/jobs", who="submit", json={"task": "noisy-quadratic", "optimizer": "sgd", "n_trials": 500,
-                                                               "epochs": 5, "sampler": "random"})
+    r = site.api(
+        "POST",
+        "/api/v1/jobs",
+        who="submit",
+        json={"task": "noisy-quadratic", "optimizer": "sgd", "n_trials": 500, "epochs": 5, "sampler": "random"},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     open_page(page, site, f"/jobs/{job_id}")
@@ -153,8 +160,10 @@ def test_form_errors_show_next_to_their_field(site, page, console) -> None:
 
     # uploads: the error names the row and column
     page.get_by_role("tab", name="Upload CSV or JSON").click()
-    page.locator("#c-paste").fill("task,optimizer,value,source_notes,config.lr,config.beta1,config.beta2\n"
-                                  "digits-cnn,lion,0.9,n,0.001,0.9,0.99\ndigits-cnn,lion,0.9,n,-5,0.9,0.99\n")
+    page.locator("#c-paste").fill(
+        "task,optimizer,value,source_notes,config.lr,config.beta1,config.beta2\n"
+        "digits-cnn,lion,0.9,n,0.001,0.9,0.99\ndigits-cnn,lion,0.9,n,-5,0.9,0.99\n"
+    )
     page.get_by_role("button", name="Contribute").click()
     message = error_at("paste")
     assert "rows[1]" in message and "lr" in message and "line 3" in message

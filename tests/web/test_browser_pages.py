@@ -126,15 +126,27 @@ def test_axis_pickers_change_the_axes(site, page) -> None:
     wait_zone_version(page, version + 2)
     assert page.evaluate(title) == ["v_coefficient (log)", "K (log)"]
     # FSGDM's K lines follow the axes: straight lines when K is an axis
-    assert page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-ref').y") == [30.992, 30.992]
+    assert page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-ref').y") == [
+        30.992,
+        30.992,
+    ]
     screenshot(page, "zone-axes-v-K")
 
 
 def test_k_curves_and_card(site, page) -> None:
     open_page(page, site, "/zones/digits-cnn/fsgdm")
     uids = page.evaluate("() => document.getElementById('zone-map').data.map(d => d.uid)")
-    assert {"k-fit", "k-ref", "k-lo", "k-hi", "outline", "surface", "points-explored", "points-contributed",
-            "points-verified"} <= set(uids)
+    assert {
+        "k-fit",
+        "k-ref",
+        "k-lo",
+        "k-hi",
+        "outline",
+        "surface",
+        "points-explored",
+        "points-contributed",
+        "points-verified",
+    } <= set(uids)
     k = float(page.locator("#k-estimate").inner_text())
     assert 20 < k < 45  # the synthetic zone lies along K = 31
     assert "30.992" in page.locator("#k-reference").inner_text()
@@ -180,15 +192,30 @@ def test_user_strings_are_escaped_everywhere(site, page) -> None:
         "hardware": "<iframe src=javascript:window.__xss='hw'>",
         "notes": "</script><script>window.__xss='notes'</script>",
     }
-    new_task = {"name": "xss-test", "dataset": payloads["dataset"], "model": payloads["model"],
-                "metric": payloads["metric"], "direction": "maximize", "description": payloads["description"]}
-    items = [{"task": new_task if i == 0 else "xss-test", "optimizer": "lion", "value": 0.5 + 0.1 * i,
-              "config": {"lr": 10 ** -(3 + i), "beta1": 0.9 - 0.05 * i, "beta2": 0.99}, "hardware": payloads["hardware"],
-              "source": {"notes": payloads["notes"], "url": "https://example.org/?q=<script>window.__xss='url'</script>"}}
-             for i in range(3)]
+    new_task = {
+        "name": "xss-test",
+        "dataset": payloads["dataset"],
+        "model": payloads["model"],
+        "metric": payloads["metric"],
+        "direction": "maximize",
+        "description": payloads["description"],
+    }
+    items = [
+        {
+            "task": new_task if i == 0 else "xss-test",
+            "optimizer": "lion",
+            "value": 0.5 + 0.1 * i,
+            "config": {"lr": 10 ** -(3 + i), "beta1": 0.9 - 0.05 * i, "beta2": 0.99},
+            "hardware": payloads["hardware"],
+            "source": {"notes": payloads["notes"], "url": "https://example.org/?q=<script>window.__xss='url'</script>"},
+        }
+        for i in range(3)
+    ]
     r = site.api("POST", "/api/v1/contributions/batch", json={"contributions": items})
     assert r.status_code == 201, r.text
-    refused = site.api("POST", "/api/v1/contributions", json={**items[1], "task": {**new_task, "name": "<script>alert(1)</script>"}})
+    refused = site.api(
+        "POST", "/api/v1/contributions", json={**items[1], "task": {**new_task, "name": "<script>alert(1)</script>"}}
+    )
     assert refused.status_code == 422 and refused.json()["field"] == "task.name"
 
     for path in ("/", "/zones/xss-test/lion", "/contributions", "/compare/xss-test", "/contribute", "/submit"):
@@ -201,7 +228,9 @@ def test_user_strings_are_escaped_everywhere(site, page) -> None:
     open_page(page, site, "/zones/xss-test/lion")
     assert payloads["description"] in page.locator("main").inner_text()  # shown as text
     assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#map-title").inner_text()
-    colorbar = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'surface').colorbar.title.text")
+    colorbar = page.evaluate(
+        "() => document.getElementById('zone-map').data.find(d => d.uid === 'surface').colorbar.title.text"
+    )
     assert "&lt;b onmouseover" in colorbar  # Plotly gets entities, never markup
     open_page(page, site, "/contributions")
     assert payloads["notes"] in page.locator("main").inner_text()

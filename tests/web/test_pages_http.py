@@ -12,8 +12,18 @@ import pytest
 
 from web import COMPILE_HINT, plotly_js_path
 
-PAGES = ["/", "/jobs", "/contributions", "/compare/digits-cnn", "/filters", "/submit", "/contribute",
-         "/zones/digits-cnn/fsgdm", "/zones/digits-cnn/sgd", "/zones/tabular-mlp/lion"]
+PAGES = [
+    "/",
+    "/jobs",
+    "/contributions",
+    "/compare/digits-cnn",
+    "/filters",
+    "/submit",
+    "/contribute",
+    "/zones/digits-cnn/fsgdm",
+    "/zones/digits-cnn/sgd",
+    "/zones/tabular-mlp/lion",
+]
 
 
 class ScriptAudit(HTMLParser):
@@ -54,7 +64,11 @@ def test_every_page_has_a_csp_and_no_inline_script(site, path: str) -> None:
     assert r.status_code == 200, r.text[:500]
     assert r.headers["content-type"].startswith("text/html")
     csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-eval" not in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-eval" not in csp
+        and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    )
     assert r.headers["x-content-type-options"] == "nosniff"
     found = audit(r.text)
     assert not found.inline_code and not found.handlers, (found.inline_code, found.handlers)
@@ -94,11 +108,24 @@ def test_unknown_task_is_a_404_page_that_escapes_the_name(site) -> None:
 def test_page_data_cannot_break_out_of_its_script_block(site) -> None:
     """A contributed task whose description closes the JSON block is escaped inside it (as \\u003c)."""
     evil = "</script><script>window.__xss=1</script>"
-    r = site.api("POST", "/api/v1/contributions", json={
-        "task": {"name": "http-escape-task", "dataset": evil, "model": "m", "metric": "acc", "direction": "maximize",
-                 "description": evil},
-        "optimizer": "lion", "value": 0.5, "config": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99},
-        "source": {"notes": evil}})
+    r = site.api(
+        "POST",
+        "/api/v1/contributions",
+        json={
+            "task": {
+                "name": "http-escape-task",
+                "dataset": evil,
+                "model": "m",
+                "metric": "acc",
+                "direction": "maximize",
+                "description": evil,
+            },
+            "optimizer": "lion",
+            "value": 0.5,
+            "config": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99},
+            "source": {"notes": evil},
+        },
+    )
     assert r.status_code == 201, r.text
     for path in ("/zones/http-escape-task/lion", "/contribute", "/submit", "/", "/contributions"):
         html = site.get(path).text

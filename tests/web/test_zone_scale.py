@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from tests.web.conftest import screenshot
 from tests.web.live_server import serve, stop_server
 from tests.web.synthetic import build_study
-from zone_explorer.db import init_db
+from zone_explorer.store.db import init_db
 
 N = 100_000
 PATH = "/zones/digits-cnn/fsgdm"

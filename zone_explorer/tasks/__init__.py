@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import (
+from zone_explorer.tasks.base import (
     ENTRY_POINT_GROUP,
     Task,
     TaskRun,
@@ -14,10 +14,10 @@ from .base import (
     task_load_errors,
     task_names,
 )
-from .charlm_pydoc import CharLMPydocTask
-from .digits_cnn import DigitsCNNTask
-from .noisy_quadratic import NoisyQuadraticTask
-from .tabular_mlp import TabularMLPTask
+from zone_explorer.tasks.charlm_pydoc import CharLMPydocTask
+from zone_explorer.tasks.digits_cnn import DigitsCNNTask
+from zone_explorer.tasks.noisy_quadratic import NoisyQuadraticTask
+from zone_explorer.tasks.tabular_mlp import TabularMLPTask
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from .base import generator
+from zone_explorer.tasks.base import generator
 
 #: stream tags mixed into seeds so that initialisation and shuffling never share a random stream
 INIT_STREAM = 1

@@ -51,7 +51,8 @@ import importlib
 import importlib.metadata
 import threading
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Iterable, Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -197,7 +198,9 @@ def _init_submodule(sub: torch.nn.Module, gen: torch.Generator) -> None:
     elif hasattr(sub, "reset_parameters") and _accepts_generator(sub.reset_parameters):
         sub.reset_parameters(generator=gen)
     elif own:
-        raise TypeError(f"build_module: don't know how to initialise {type(sub).__name__}; give it reset_parameters(generator)")
+        raise TypeError(
+            f"build_module: don't know how to initialise {type(sub).__name__}; give it reset_parameters(generator)"
+        )
 
 
 def _accepts_generator(fn: Callable) -> bool:
@@ -256,7 +259,9 @@ def register_task(task: Task, *, replace: bool = False) -> Task:
     _validate(task)
     with _LOCK:
         if task.name in _REGISTRY and not replace:
-            raise ValueError(f"task: a task named {task.name!r} is already registered ({_REGISTRY[task.name]!r}); pass replace=True to override")
+            raise ValueError(
+                f"task: a task named {task.name!r} is already registered ({_REGISTRY[task.name]!r}); pass replace=True to override"
+            )
         _REGISTRY[task.name] = task
     return task
 

@@ -11,15 +11,15 @@ nats per character on fixed, evenly spaced windows of the validation text.
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import INIT_STREAM, SHUFFLE_STREAM
-from .base import Task, TaskRun, build_module, generator
+from zone_explorer.tasks._common import INIT_STREAM, SHUFFLE_STREAM
+from zone_explorer.tasks.base import Task, TaskRun, build_module, generator
 
 __all__ = ["CharGRU", "CharLMPydocTask", "VOCAB", "decode", "encode"]
 
@@ -27,7 +27,16 @@ __all__ = ["CharGRU", "CharLMPydocTask", "VOCAB", "decode", "encode"]
 VOCAB = "\n" + "".join(chr(c) for c in range(32, 127))
 UNKNOWN = len(VOCAB)
 VOCAB_SIZE = len(VOCAB) + 1
-_ASCII_FORMS = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2026": "...", "\t": "    "}
+_ASCII_FORMS = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\t": "    ",
+}
 VAL_FRACTION = 0.1
 
 
@@ -81,7 +90,12 @@ class _CharLMRun:
 
     def batches(self, epoch: int) -> Iterator[torch.Tensor]:
         t, b = self.task.seq_len + 1, self.task.batch_size
-        starts = torch.randint(0, len(self.train_ids) - t + 1, (self.steps_per_epoch, b), generator=generator(self.seed, SHUFFLE_STREAM, int(epoch)))
+        starts = torch.randint(
+            0,
+            len(self.train_ids) - t + 1,
+            (self.steps_per_epoch, b),
+            generator=generator(self.seed, SHUFFLE_STREAM, int(epoch)),
+        )
         offsets = torch.arange(t)
         for row in starts:
             yield self.train_ids[row[:, None] + offsets]  # (batch, seq_len + 1)
@@ -112,7 +126,9 @@ def _val_windows(val_ids: torch.Tensor, count: int, length: int) -> torch.Tensor
 
 class CharLMPydocTask(Task):
     name = "charlm-pydoc"
-    description = "Character-level GRU language model on Python's built-in help text; validation cross-entropy in nats/char."
+    description = (
+        "Character-level GRU language model on Python's built-in help text; validation cross-entropy in nats/char."
+    )
     metric = "val_loss"
     direction = "minimize"
     dataset = "pydoc_data.topics (Python's help topics, ~465k chars), 97-symbol vocabulary; first 90% train, last 10% validation"

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import INIT_STREAM, MinibatchRun, n_batches, stratified_split
-from .base import Task, TaskRun, build_module, generator
+from zone_explorer.tasks._common import INIT_STREAM, MinibatchRun, n_batches, stratified_split
+from zone_explorer.tasks.base import Task, TaskRun, build_module, generator
 
 __all__ = ["DigitsCNN", "DigitsCNNTask"]
 

@@ -11,13 +11,13 @@ noise-free f(x).
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-from ._common import INIT_STREAM, SHUFFLE_STREAM
-from .base import Task, TaskRun, generator
+from zone_explorer.tasks._common import INIT_STREAM, SHUFFLE_STREAM
+from zone_explorer.tasks.base import Task, TaskRun, generator
 
 __all__ = ["NoisyQuadratic", "NoisyQuadraticTask"]
 
@@ -79,7 +79,9 @@ class NoisyQuadraticTask(Task):
         name: str = "noisy-quadratic",
     ) -> None:
         if dim < 1 or condition < 1 or noise < 0 or init_scale <= 0 or steps < 1 or epochs < 1:
-            raise ValueError("noisy-quadratic: need dim >= 1, condition >= 1, noise >= 0, init_scale > 0, steps >= 1, epochs >= 1")
+            raise ValueError(
+                "noisy-quadratic: need dim >= 1, condition >= 1, noise >= 0, init_scale > 0, steps >= 1, epochs >= 1"
+            )
         self.dim = int(dim)
         self.condition = float(condition)
         self.noise = float(noise)

@@ -1,0 +1,533 @@
+"""Zone views of a task and optimizer: every job's explored trials merged with the active contributions.
+
+Each point carries its origin (``explored``, ``contributed``, or ``verified`` for contributions whose rerun
+agreed). Three caches keep repeated reads cheap, all keyed by the **data version** (two aggregate queries: the
+complete trials of the task's jobs, and its contributions):
+
+* the merged **table** (one per database, task and optimizer) with its parameter **importance**, which depends
+  on the data only: moving the tolerance slider or changing axes reuses both and reruns only the map;
+* the **answers** (per axes, tolerance and grid), as ready-made JSON bytes.
+
+While a job runs, every finished trial changes the version. An answer whose data differs from the current data
+only by newer explored trials is served for up to ``refresh_s`` seconds (default 2); after that the first
+request starts a refresh in the background and is still served the previous answer, so no reader waits for a
+recomputation (each answer's ``X-Data-Version`` says which data it shows). A change to the contributions is
+always seen by the next read (read your own writes), and an answer more than ``10 * refresh_s`` old is
+recomputed before it is served. ``refresh_s=0`` recomputes on every change.
+
+Many clients poll the same zone: an answer whose version was checked less than ``recheck_s`` ago (default 0.5,
+never more than ``refresh_s``) is served without asking for the version again, unless a contribution was
+changed through this process since (a generation counter that every contribution write bumps).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from optimizers.registry import get_optimizer
+from zone_explorer.analysis import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze, importance
+from zone_explorer.contrib import (
+    NotFound,
+    TaskContext,
+    contributions_generation,
+    is_lookup_name,
+    resolve_verdicts,
+    task_contexts,
+)
+from zone_explorer.core.spaces import default_space
+from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table
+from zone_explorer.store.db import normalize_url, read_scope, session_scope
+from zone_explorer.store.models import Contribution, Job
+from zone_explorer.store.trials import TrialRecord, load_results
+from zone_explorer.tasks import task_names
+
+__all__ = [
+    "DataVersion",
+    "ZoneResult",
+    "configure_zone_cache",
+    "data_version",
+    "recent_zone_summary",
+    "recent_zone_view",
+    "warm_up",
+    "zone_summary",
+    "zone_view",
+]
+
+log = logging.getLogger("server.services.zone_answers")
+
+#: an answer is never served more than this many refresh intervals after it was computed
+MAX_STALENESS_FACTOR = 10
+
+
+class DataVersion(NamedTuple):
+    """What a zone shows: the complete explored trials (count and newest id) and the contributions."""
+
+    trials: str
+    contributions: str
+
+    def __str__(self) -> str:
+        return f"{self.trials}.{self.contributions}"
+
+
+@dataclass
+class ZoneResult:
+    """A zone view or summary: the JSON-ready ``data`` and its serialised form, computed once per cached result."""
+
+    data: dict[str, Any]
+    version: str
+    _derived: dict[str, ZoneResult] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def json_bytes(self) -> bytes:
+        return json.dumps(self.data, allow_nan=False, separators=(",", ":"), default=str).encode()
+
+    def derived(self, name: str, make: Callable[[dict[str, Any]], dict[str, Any]]) -> ZoneResult:
+        """A result made from this one's data (e.g. the summary of a view), made once and kept with it."""
+        if name not in self._derived:
+            self._derived[name] = ZoneResult(make(self.data), self.version)
+        return self._derived[name]
+
+
+@dataclass
+class _Entry:
+    version: DataVersion
+    value: Any
+    computed_at: float
+    refreshing: bool = False
+    #: when a read last found this entry fit to serve, and the contributions generation it saw then
+    checked_at: float = -math.inf
+    generation: int = -1
+
+
+class _VersionedCache:
+    """A thread-safe LRU of values that belong to a data version.
+
+    ``get`` returns the value for ``version``, computing it once however many threads ask at once (the others
+    wait for it), except where the stale policy above lets a previous version's value answer.
+    """
+
+    def __init__(
+        self, size: int, refresh_s: float, recheck_s: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.size, self.refresh_s, self.clock = size, refresh_s, clock
+        self.recheck_s = min(recheck_s, refresh_s)
+        self._entries: OrderedDict[Any, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[Any, threading.Lock] = {}
+
+    def recent(self, key: Any, generation: int) -> Any | None:
+        """The value for ``key`` if a read found it fit to serve less than ``recheck_s`` ago and the
+        contributions ``generation`` is still the one that read saw; else None (ask for the version)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.generation != generation or self.clock() - entry.checked_at >= self.recheck_s:
+                return None
+            self._entries.move_to_end(key)
+            return entry.value
+
+    def get(
+        self,
+        key: Any,
+        version: DataVersion,
+        compute: Callable[[], Any],
+        *,
+        may_serve_stale: bool = False,
+        generation: int = -1,
+    ) -> tuple[Any, DataVersion]:
+        """``(value, the version it belongs to)``; the entry served is marked checked (see ``recent``)."""
+        if self.size <= 0:
+            return compute(), version
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                if entry.version == version or (may_serve_stale and self._may_serve(entry, version)):
+                    entry.checked_at, entry.generation = self.clock(), generation
+                    return entry.value, entry.version
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one computation per key; the others wait for it and take its value
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and entry.version == version:
+                    return entry.value, entry.version
+            value = compute()
+            self._store(key, version, value, generation)
+        return value, version
+
+    def _may_serve(self, entry: _Entry, version: DataVersion) -> bool:
+        """Under ``self._lock``: whether a stale entry answers now (it may start a background refresh)."""
+        if self.refresh_s <= 0 or entry.version.contributions != version.contributions:
+            return False
+        age = self.clock() - entry.computed_at
+        if age < self.refresh_s or entry.refreshing:
+            return True
+        return age < MAX_STALENESS_FACTOR * self.refresh_s
+
+    def refresh_in_background(self, key: Any, version: DataVersion, compute: Callable[[], Any]) -> None:
+        """Recompute a stale entry in a daemon thread, unless one is already doing so or it is still young."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.version == version or entry.refreshing:
+                return
+            if self.clock() - entry.computed_at < self.refresh_s:
+                return
+            entry.refreshing = True
+
+        def run() -> None:
+            try:
+                self.get(key, version, compute)
+            except Exception:  # the next synchronous read reports it; a refresh must not kill the server
+                log.exception("zone refresh failed", extra={"event": "zone_refresh_failed"})
+            finally:
+                with self._lock:
+                    stale = self._entries.get(key)
+                    if stale is not None:
+                        stale.refreshing = False
+
+        threading.Thread(target=run, name="zone-refresh", daemon=True).start()
+
+    def _store(self, key: Any, version: DataVersion, value: Any, generation: int) -> None:
+        with self._lock:
+            now = self.clock()
+            self._entries[key] = _Entry(version, value, now, checked_at=now, generation=generation)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            self._key_locks.pop(key, None)
+
+
+_ANSWERS = _VersionedCache(64, 2.0, 0.5)
+_TABLES = _VersionedCache(8, 2.0)
+
+
+def configure_zone_cache(size: int, refresh_s: float = 2.0, recheck_s: float = 0.5) -> None:
+    """Keep up to ``size`` zone answers in memory (0: compute every time); see the module's staleness policy."""
+    global _ANSWERS, _TABLES
+    for name, value in (("refresh_s", refresh_s), ("recheck_s", recheck_s)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    _ANSWERS = _VersionedCache(size, refresh_s, recheck_s)
+    _TABLES = _VersionedCache(min(size, 8), refresh_s)  # read only on an answer's miss: never rechecked
+
+
+def warm_up() -> None:
+    """Run a tiny analysis with importance: the first one imports Optuna's evaluators and SciPy's pieces (about a
+    second), which a serving process pays at start rather than its first reader."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    table = TrialTable(
+        params={"a": rng.random(8), "b": rng.random(8)},
+        values=rng.random(8),
+        origin="explored",
+        ids=None,
+        direction="maximize",
+    )
+    analyze(table, "a", "b", Tolerance.top(0.5), grid_size=10, n_boot=10)
+    importance(table)
+
+
+# ---- reading the data ------------------------------------------------------------------------------------------------
+_trials_t = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("state"))
+_studies_t = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
+
+
+def _version_queries() -> tuple[sa.Select, sa.Select, sa.Select]:
+    jobs, c = Job.__table__, Contribution.__table__
+    task, optimizer = sa.bindparam("task"), sa.bindparam("optimizer")
+    trials = (
+        sa.select(sa.func.count(), sa.func.max(_trials_t.c.trial_id))
+        .select_from(
+            _trials_t.join(_studies_t, _studies_t.c.study_id == _trials_t.c.study_id).join(
+                jobs, jobs.c.study_name == _studies_t.c.study_name
+            )
+        )
+        .where(
+            jobs.c.task == task, jobs.c.optimizer == optimizer, sa.cast(_trials_t.c.state, sa.String(16)) == "COMPLETE"
+        )
+    )
+    contributions = sa.select(
+        sa.func.count(), sa.func.count().filter(c.c.status == "active"), sa.func.max(c.c.updated_at)
+    ).where(c.c.task == task, c.c.optimizer == optimizer)
+    pending = sa.select(c.c.id).where(c.c.task == task, c.c.optimizer == optimizer, c.c.verdict == "pending").limit(1)
+    return trials, contributions, pending
+
+
+#: built once: every zone read runs them
+_TRIALS_VERSION, _CONTRIBUTIONS_VERSION, _PENDING_VERIFICATION = _version_queries()
+
+
+def data_version(url: str, task: str, optimizer: str) -> DataVersion:
+    """Changes whenever a trial of the task+optimizer completes or a contribution to it changes.
+
+    Finished verifications are judged first, so that the version sees their verdicts."""
+    where = {"task": task, "optimizer": optimizer}
+    with read_scope(url) as conn:
+        if conn.execute(_PENDING_VERIFICATION, where).first() is not None:
+            _resolve_pending_of(url, task, optimizer)
+        n, top = conn.execute(_TRIALS_VERSION, where).one()
+        cn, active, cmax = conn.execute(_CONTRIBUTIONS_VERSION, where).one()
+    return DataVersion(f"{n}.{top}", f"{cn}.{active}.{cmax.isoformat() if cmax is not None else ''}")
+
+
+@dataclass
+class _ZoneData:
+    """The merged table of a task+optimizer, the full config of each row id, the job ids, and the importance."""
+
+    table: TrialTable
+    configs: dict[str, dict[str, Any]]
+    job_ids: list[str]
+    _importance: dict[str, float] | None = None
+    _importance_done: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def importance(self) -> dict[str, float] | None:
+        """PED-ANOVA importance of the parameters (computed once per data version; None under 4 results)."""
+        with self._lock:
+            if not self._importance_done:
+                self._importance = importance(self.table) if len(self.table) >= 4 else None
+                self._importance_done = True
+        return self._importance
+
+
+def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _ZoneData:
+    with session_scope(url) as s:
+        jobs = list(
+            s.execute(
+                sa.select(Job.id, Job.study_name)
+                .where(Job.task == task, Job.optimizer == optimizer)
+                .order_by(Job.created_at, Job.id)
+            ).all()
+        )
+        contributed = list(
+            s.scalars(
+                sa.select(Contribution)
+                .where(Contribution.task == task, Contribution.optimizer == optimizer, Contribution.status == "active")
+                .order_by(Contribution.created_at, Contribution.id)
+            )
+        )
+    contributed = resolve_verdicts(url, contributed)
+    records: list[TrialRecord] = []
+    origins: list[str] = []
+    ids: list[str] = []
+    for job_id, study_name in jobs:
+        for r in load_results(url, study_name):
+            if r.value is not None and math.isfinite(r.value):
+                records.append(r)
+                origins.append("explored")
+                ids.append(f"{job_id}/{r.number}")
+    for c in contributed:
+        records.append(TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config}))
+        origins.append("verified" if c.verdict == "verified" else "contributed")
+        ids.append(f"contribution/{c.id}")
+    base = records_table(records, optimizer, direction)
+    table = TrialTable(
+        params=base.params, values=base.values, origin=origins, ids=ids, log_params=base.log_params, direction=direction
+    )
+    return _ZoneData(table, {i: r.config for i, r in zip(ids, records)}, [j for j, _ in jobs])
+
+
+# ---- the answers -----------------------------------------------------------------------------------------------------
+def _task_of(url: str, task: str, optimizer: str) -> TaskContext:
+    try:
+        get_optimizer(optimizer)
+    except ValueError as err:
+        raise NotFound("optimizer", str(err).split(": ", 1)[-1]) from None
+    meta = task_contexts(url, [task]).get(task) if is_lookup_name(task) else None
+    if meta is None:
+        raise NotFound("task", f"unknown task {task!r} (registered: {', '.join(task_names())})")
+    return meta
+
+
+def _tolerance(top_q: float | None, delta: float | None) -> Tolerance:
+    if top_q is not None and delta is not None:
+        raise ZoneRequestError("delta", "give top_q or delta, not both")
+    try:
+        return Tolerance.within(delta) if delta is not None else Tolerance.top(0.1 if top_q is None else top_q)
+    except ValueError as err:
+        raise ZoneRequestError("delta" if delta is not None else "top_q", str(err)) from None
+
+
+def zone_view(
+    url: str,
+    task: str,
+    optimizer: str,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    top_q: float | None = None,
+    delta: float | None = None,
+    grid_size: int = 60,
+) -> ZoneResult:
+    """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
+    meta = _task_of(url, task, optimizer)
+    tol = _tolerance(top_q, delta)
+    if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
+        raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
+    for fld, name in (("x", x), ("y", y)):
+        if name is not None and not is_lookup_name(name, 100):
+            raise ZoneRequestError(fld, "must be a parameter name")
+    url = normalize_url(url)
+    key = _answer_key(url, task, optimizer, x, y, tol, grid_size)
+    generation = contributions_generation()  # read before the version: a write in between forces a recheck
+    recent = _ANSWERS.recent(key, generation)
+    if recent is not None:
+        return recent
+    version = data_version(url, task, optimizer)
+
+    def compute() -> ZoneResult:
+        data, data_version_ = _zone_data(url, task, optimizer, meta.direction, version)
+        return ZoneResult(_compute_zone(data, task, optimizer, meta, x, y, tol, grid_size), str(data_version_))
+
+    result, served = _ANSWERS.get(key, version, compute, may_serve_stale=True, generation=generation)
+    if served != version:
+        _ANSWERS.refresh_in_background(key, version, compute)
+    return result
+
+
+def _answer_key(
+    url: str, task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int
+) -> tuple:
+    return ("zone", url, task, optimizer, x, y, tol.mode, tol.value, grid_size)
+
+
+def recent_zone_view(
+    url: str,
+    task: str,
+    optimizer: str,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    top_q: float | None = None,
+    delta: float | None = None,
+    grid_size: int = 60,
+) -> ZoneResult | None:
+    """What ``zone_view`` would answer, when memory alone can answer it (see ``recheck_s``); else None.
+
+    Touches neither the database nor a computation, so an event loop may call it before handing a miss to a
+    thread. Only answers that ``zone_view`` stored are found, so its validation needs no repeating here."""
+    try:
+        tol = _tolerance(top_q, delta)
+    except ZoneRequestError:
+        return None
+    key = _answer_key(normalize_url(url), task, optimizer, x, y, tol, grid_size)
+    return _ANSWERS.recent(key, contributions_generation())
+
+
+def recent_zone_summary(
+    url: str, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+) -> ZoneResult | None:
+    """What ``zone_summary`` would answer, when memory alone can answer it; else None."""
+    view = recent_zone_view(url, task, optimizer, top_q=top_q, delta=delta)
+    return view.derived("summary", _summarise) if view is not None else None
+
+
+def _zone_data(
+    url: str, task: str, optimizer: str, direction: str, version: DataVersion
+) -> tuple[_ZoneData, DataVersion]:
+    """The merged table for ``version`` (an answer being computed is never older than what it was asked for)."""
+    return _TABLES.get(
+        ("table", url, task, optimizer), version, lambda: _read_zone_data(url, task, optimizer, direction)
+    )
+
+
+def _resolve_pending_of(url: str, task: str, optimizer: str) -> None:
+    """Judge the verifications of the task+optimizer whose reruns have finished."""
+    with session_scope(url) as s:
+        pending = list(
+            s.scalars(
+                sa.select(Contribution).where(
+                    Contribution.task == task, Contribution.optimizer == optimizer, Contribution.verdict == "pending"
+                )
+            )
+        )
+    resolve_verdicts(url, pending)
+
+
+def _compute_zone(
+    data: _ZoneData,
+    task: str,
+    optimizer: str,
+    meta: TaskContext,
+    x: str | None,
+    y: str | None,
+    tol: Tolerance,
+    grid_size: int,
+) -> dict[str, Any]:
+    table = data.table
+    if len(table) < 2:
+        raise ZoneRequestError(
+            "task",
+            f"{task} x {optimizer} has {len(table)} finished result(s); a zone needs at least 2 "
+            "(submit a job or contribute results)",
+        )
+    if x is None or y is None:
+        dx, dy = default_axes(optimizer, table, default_space(optimizer))
+        x, y = x or (dx if dx != y else dy), y or (dy if dy != x else dx)
+    for fld, name in (("x", x), ("y", y)):
+        if name not in table.axis_names():
+            raise ZoneRequestError(fld, f"unknown axis {name!r}; the axes here are {', '.join(table.axis_names())}")
+    if x == y:
+        raise ZoneRequestError("y", f"must differ from x (both are {x!r})")
+    try:
+        # importance depends on the data alone: computed once per table, not per tolerance or axes
+        result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=False)
+        imp = data.importance()
+    except ValueError as err:
+        raise ZoneRequestError("axes", str(err)) from None
+    analysis = result.to_dict()
+    analysis["importance"], analysis["importance_evaluator"] = imp, ("ped-anova" if imp is not None else None)
+    for row in analysis["best_configs"]:
+        row["config"] = data.configs.get(row["id"])
+    counts = {o: int((table.origin == o).sum()) for o in ("explored", "contributed", "verified")}
+    return {
+        "task": task,
+        "optimizer": optimizer,
+        "metric": meta.metric,
+        "direction": meta.direction,
+        "x": x,
+        "y": y,
+        "reference_K": FSGDM_REFERENCE_K,
+        "counts": counts,
+        "jobs": data.job_ids,
+        "analysis": analysis,
+    }
+
+
+def zone_summary(
+    url: str, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+) -> ZoneResult:
+    """Best configurations (full configs), importance, each parameter's zone range and, for FSGDM, K."""
+    view = zone_view(url, task, optimizer, top_q=top_q, delta=delta)
+    return view.derived("summary", _summarise)
+
+
+def _summarise(view: dict[str, Any]) -> dict[str, Any]:
+    a = view["analysis"]
+    ranges = {}
+    for name, m in a["marginals"].items():
+        filled = [i for i, n in enumerate(m["top_counts"]) if n]
+        ranges[name] = [m["edges"][filled[0]], m["edges"][filled[-1] + 1]] if filled else None
+    data = {k: view[k] for k in ("task", "optimizer", "metric", "direction", "counts", "jobs")}
+    data.update(
+        n_results=a["n_trials"],
+        tolerance=a["tolerance"],
+        q=a["q"],
+        best_configs=a["best_configs"],
+        importance=a["importance"],
+        importance_evaluator=a["importance_evaluator"],
+        zone_ranges=ranges,
+        zone_constant=a["zone_constant"],
+    )
+    return data

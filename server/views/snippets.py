@@ -1,0 +1,68 @@
+"""Copy-ready Python for a configuration: the optimizer's constructor call with the config's values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from optimizers.registry import get_optimizer
+
+__all__ = ["constructor_call"]
+
+#: optimizers whose constructor takes (beta1, beta2) as ``betas``
+_BETAS = {"adam", "adamw", "lion"}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f"float({str(value)!r})"
+        text = f"{value:.6g}"
+        return text if any(ch in text for ch in ".en") else f"{text}.0"
+    return repr(value)
+
+
+def _call(func: str, items: Mapping[str, Any]) -> str:
+    """``func(model.parameters(), k=v, ...)``, one argument per line when it would be long."""
+    args = ["model.parameters()"] + [f"{k}={v if isinstance(v, _Raw) else _literal(v)}" for k, v in items.items()]
+    one_line = f"{func}({', '.join(args)})"
+    if len(one_line) <= 96:
+        return one_line
+    return f"{func}(\n" + "".join(f"    {a},\n" for a in args) + ")"
+
+
+class _Raw(str):
+    """Python source to place as is."""
+
+
+def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
+    """``from ... import Cls`` and ``optimizer = Cls(model.parameters(), ...)`` for a flat registry config.
+
+    Values equal to the registry default are kept (so the call does not depend on defaults changing); keys the
+    registry does not know are left out. Adam/AdamW/Lion take ``betas=(beta1, beta2)``; AutoSGM's flat names go
+    through ``from_flat``.
+    """
+    spec = get_optimizer(optimizer)
+    names = [hp.name for hp in spec.hyperparameters]
+    cfg = {k: config[k] for k in names if k in config}
+    module, cls = spec.cls.__module__, spec.cls.__qualname__
+    if spec.name in _BETAS and ("beta1" in cfg or "beta2" in cfg):
+        b1 = cfg.pop("beta1", spec.hyperparameter("beta1").default)
+        b2 = cfg.pop("beta2", spec.hyperparameter("beta2").default)
+        ordered: dict[str, Any] = {}
+        for k in names:  # keep the registry order, betas where beta1 was
+            if k == "beta1":
+                ordered["betas"] = _Raw(f"({_literal(b1)}, {_literal(b2)})")
+            elif k in cfg:
+                ordered[k] = cfg[k]
+        cfg = ordered
+    if module.startswith("torch.optim"):
+        return f"import torch\n\noptimizer = {_call(f'torch.optim.{cls}', cfg)}"
+    if spec.name == "autosgm":
+        return f"from {module} import from_flat\n\noptimizer = {_call('from_flat', cfg)}"
+    return f"from {module} import {cls}\n\noptimizer = {_call(cls, cfg)}"

@@ -1,0 +1,68 @@
+"""Schema migrations: from an empty database, from the previous release's schema, and matching the models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from zone_explorer.store.db import VERSION_TABLE, _alembic_config, get_engine, init_db, normalize_url
+from zone_explorer.store.models import Base
+
+FIRST_RELEASE = "0001"  # the schema of the first release: jobs and trial claims
+
+
+def _upgrade(url: str, revision: str) -> None:
+    with get_engine(url).begin() as conn:
+        cfg = _alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def _ours(name: str, type_: str, reflected: bool, compare_to) -> bool:
+    """Compare our tables only; Optuna's live in the same database and migrate themselves."""
+    return type_ != "table" or name.startswith("ze_")
+
+
+def test_empty_database_migrates_to_the_models(db_url: str) -> None:
+    with get_engine(db_url).connect() as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={"include_object": lambda o, n, t, r, c: _ours(n, t, r, c) and (t != "table" or n != VERSION_TABLE)},
+        )
+        diff = compare_metadata(ctx, Base.metadata)
+    assert diff == [], f"migrations and models disagree: {diff}"
+    init_db(db_url)  # idempotent
+
+
+def test_previous_release_schema_upgrades_with_its_data(tmp_path) -> None:
+    url = normalize_url(f"sqlite:///{tmp_path / 'old.db'}")
+    _upgrade(url, FIRST_RELEASE)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ze_jobs (id, created_at, updated_at, status, task, optimizer, space, sampler, sampler_seed, "
+                "pruner, n_trials, seeds, epochs, study_name) VALUES ('j1', :t, :t, 'completed', 'digits-cnn', 'fsgdm', "
+                "'{\"optimizer\": \"fsgdm\", \"params\": {}}', 'tpe', 0, 'none', 1, '[0]', 10, 'ze-j1')"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO ze_trial_claims (job_id, slot, worker, status, started_at, heartbeat_at) "
+                "VALUES ('j1', 0, 'w', 'done', :t, :t)"
+            ),
+            {"t": now},
+        )
+    init_db(url)
+    with get_engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT status, study_name FROM ze_jobs")).one() == ("completed", "ze-j1")
+        assert conn.execute(sa.text("SELECT count(*) FROM ze_trial_claims")).scalar() == 1
+        head = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        tables = set(sa.inspect(conn).get_table_names())
+    assert head != FIRST_RELEASE
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables

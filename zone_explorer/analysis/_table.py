@@ -1,0 +1,393 @@
+"""The trial table, the tolerance, the zone threshold, and the shared validation and JSON helpers."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "C_SCALING",
+    "DERIVED_K",
+    "DIRECTIONS",
+    "ORIGINS",
+    "V_COEFFICIENT",
+    "Tolerance",
+    "TrialTable",
+    "zone_threshold",
+]
+
+ORIGINS = ("explored", "contributed", "verified")
+DIRECTIONS = ("maximize", "minimize")
+#: FSGDM's parameters and the derived axis K = v_coefficient * (1 + 1/c_scaling).
+C_SCALING = "c_scaling"
+V_COEFFICIENT = "v_coefficient"
+DERIVED_K = "K"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small validation helpers (every message names the argument at fault)
+# ---------------------------------------------------------------------------------------------------------
+def check_direction(direction: Any, argname: str = "direction") -> str:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"{argname} must be 'maximize' or 'minimize', got {direction!r}")
+    return str(direction)
+
+
+def check_int(value: Any, argname: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{argname} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{argname} must be {rng}, got {value}")
+    return value
+
+
+def check_q(q: Any, argname: str = "q") -> float:
+    if isinstance(q, bool) or not isinstance(q, numbers.Real) or not math.isfinite(float(q)):
+        raise ValueError(f"{argname} must be a fraction in (0, 1], got {q!r}")
+    q = float(q)
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"{argname} must be a fraction in (0, 1], got {q!r}")
+    return q
+
+
+def as_vector(values: Any, argname: str, *, finite: bool = True, allow_empty: bool = False) -> np.ndarray:
+    """A 1-D float64 array (a fresh copy is not promised)."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{argname} must be a 1-D array of numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{argname} must be a 1-D array, got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{argname} is empty: there is nothing to analyse")
+    if finite and not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr))
+        raise ValueError(f"{argname} must be finite; {bad.size} row(s) are not (first at row {int(bad[0])})")
+    return arr
+
+
+def n_best(q: float, n: int) -> int:
+    """ceil(q * n) in exact arithmetic (0.1 * 30 must give 3, not 4), at least 1."""
+    return max(1, min(n, math.ceil(q * n * (1.0 - 1e-12))))
+
+
+def sign_of(direction: str) -> float:
+    """+1 for maximize, -1 for minimize: ``sign * value`` is larger for better trials."""
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def closest_hint(name: str, valid: Iterable[str]) -> str:
+    match = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON helpers
+# ---------------------------------------------------------------------------------------------------------
+def py_scalar(value: Any) -> Any:
+    """A plain Python scalar for JSON: numpy ints/floats/strings unwrapped, NaN and inf -> None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
+
+
+def float_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def float_list(arr: np.ndarray) -> list:
+    """Nested lists of floats with None where the array is NaN/inf (any shape)."""
+    arr = np.asarray(arr, dtype=np.float64)
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tolerance
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tolerance:
+    """How far from the best a trial may be and still be in the zone.
+
+    ``mode="top_q"``: ``value`` is a fraction q in (0, 1]; the zone holds the best ``ceil(q * n)`` trials (and any
+    tied with the last of them). ``mode="delta"``: ``value`` is an absolute distance in metric units (>= 0); the
+    zone holds the trials within ``value`` of the best value.
+    """
+
+    mode: str = "top_q"
+    value: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("top_q", "delta"):
+            raise ValueError(f"tol.mode must be 'top_q' or 'delta', got {self.mode!r}")
+        if self.mode == "top_q":
+            object.__setattr__(self, "value", check_q(self.value, "tol.value (top_q fraction q)"))
+        else:
+            v = self.value
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+                raise ValueError(f"tol.value (delta) must be a finite number >= 0, got {v!r}")
+            if float(v) < 0:
+                raise ValueError(f"tol.value (delta) must be >= 0 (a distance from the best value), got {v!r}")
+            object.__setattr__(self, "value", float(v))
+
+    @classmethod
+    def top(cls, q: float) -> Tolerance:
+        return cls("top_q", q)
+
+    @classmethod
+    def within(cls, delta: float) -> Tolerance:
+        return cls("delta", delta)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "value": self.value}
+
+
+def coerce_tolerance(tol: Any, argname: str = "tol") -> Tolerance:
+    """Accept a :class:`Tolerance` or a mapping ``{"mode": ..., "value": ...}`` (as the REST layer receives it)."""
+    if isinstance(tol, Tolerance):
+        # re-validate: a caller may have bypassed the frozen dataclass
+        return Tolerance(tol.mode, tol.value)
+    if isinstance(tol, Mapping):
+        if set(tol) != {"mode", "value"}:
+            raise ValueError(f"{argname} must have exactly the keys 'mode' and 'value', got {sorted(tol)}")
+        return Tolerance(tol["mode"], tol["value"])
+    raise ValueError(f"{argname} must be a Tolerance, got {type(tol).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# zone threshold
+# ---------------------------------------------------------------------------------------------------------
+def threshold_goodness(g: np.ndarray, tol: Tolerance) -> float:
+    """The zone threshold on the 'goodness' scale (larger is better), NaN entries ignored."""
+    g = g[np.isfinite(g)]
+    if g.size == 0:
+        return math.nan
+    if tol.mode == "top_q":
+        m = n_best(tol.value, g.size)
+        return float(np.partition(g, g.size - m)[g.size - m])  # the m-th largest
+    return float(g.max() - tol.value)
+
+
+def zone_threshold(values: Any, direction: str, tol: Tolerance) -> float:
+    """The metric value that bounds the zone.
+
+    For ``maximize`` the zone is ``values >= threshold``, for ``minimize`` it is ``values <= threshold``.
+
+    * ``top_q``: the ``ceil(q * n)``-th best value (so q = 1 gives the worst value, and ties with it are in);
+    * ``delta``: ``best - delta`` (maximize) or ``best + delta`` (minimize).
+    """
+    vals = as_vector(values, "values")
+    direction = check_direction(direction)
+    tol = coerce_tolerance(tol)
+    s = sign_of(direction)
+    return s * threshold_goodness(s * vals, tol)
+
+
+def zone_members(values: np.ndarray, direction: str, tol: Tolerance) -> np.ndarray:
+    """Boolean mask of the rows in the zone (ties with the threshold included)."""
+    s = sign_of(direction)
+    g = s * values
+    return g >= threshold_goodness(g, tol)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the table
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class TrialTable:
+    """One row per finished trial or contribution.
+
+    ``params`` maps each numeric parameter to a float64 column (NaN where a row lacks the parameter);
+    categorical parameters are not included. ``values`` holds the finite metric per row, ``origin`` one of
+    ``"explored" | "contributed" | "verified"`` per row (a single string is broadcast), ``ids`` the trial number
+    or contribution id per row (None gives 0..n-1). ``log_params`` names the parameters that live on a log scale;
+    ``direction`` is ``"maximize"`` or ``"minimize"``. Columns are validated and converted on construction.
+    """
+
+    params: dict[str, np.ndarray]
+    values: np.ndarray
+    origin: np.ndarray
+    ids: np.ndarray
+    log_params: frozenset[str] = frozenset()
+    direction: str = "maximize"
+
+    def __post_init__(self) -> None:
+        values = as_vector(self.values, "values", allow_empty=True)
+        n = values.size
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"params must be a mapping of parameter name -> column, got {type(self.params).__name__}")
+        params: dict[str, np.ndarray] = {}
+        for name, col in self.params.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"params: parameter names must be non-empty strings, got {name!r}")
+            arr = as_vector(col, f"params[{name!r}]", finite=False, allow_empty=True)
+            if arr.size != n:
+                raise ValueError(f"params[{name!r}] has {arr.size} rows but values has {n}")
+            if np.isinf(arr).any():
+                raise ValueError(f"params[{name!r}] must be finite or NaN (missing), it holds inf")
+            params[name] = arr
+        self.params = params
+        self.values = values
+
+        origin = self.origin
+        if isinstance(origin, str):
+            origin = np.full(n, origin)
+        origin = np.asarray(origin)
+        if origin.ndim != 1 or origin.size != n:
+            raise ValueError(f"origin has {origin.size} rows but values has {n}")
+        origin = origin.astype(str)
+        bad = ~np.isin(origin, ORIGINS)
+        if bad.any():
+            raise ValueError(f"origin must be one of {ORIGINS}, got {origin[bad][0]!r}")
+        self.origin = origin
+
+        ids = np.arange(n) if self.ids is None else np.asarray(self.ids)
+        if ids.ndim != 1 or ids.size != n:
+            raise ValueError(f"ids has {ids.size} rows but values has {n}")
+        self.ids = ids
+
+        if isinstance(self.log_params, str):
+            raise ValueError("log_params must be a collection of parameter names, not a single string")
+        self.log_params = frozenset(self.log_params)
+        for name in self.log_params & set(params):
+            col = params[name]
+            if (col[np.isfinite(col)] <= 0).any():
+                raise ValueError(f"params[{name!r}] is a log-scale parameter (log_params) but holds values <= 0")
+        self.direction = check_direction(self.direction)
+
+    # ---- shape ---------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.params)
+
+    @property
+    def has_k(self) -> bool:
+        """Whether the derived axis K is available."""
+        return DERIVED_K in self.params or (C_SCALING in self.params and V_COEFFICIENT in self.params)
+
+    def axis_names(self) -> list[str]:
+        """Every name usable as a map axis: the parameters, plus ``"K"`` when it can be derived."""
+        names = list(self.params)
+        if self.has_k and DERIVED_K not in names:
+            names.append(DERIVED_K)
+        return names
+
+    def is_derived(self, name: str) -> bool:
+        return name == DERIVED_K and DERIVED_K not in self.params and self.has_k
+
+    def is_log(self, name: str) -> bool:
+        return name in self.log_params or self.is_derived(name)
+
+    def column(self, name: str, argname: str = "name") -> np.ndarray:
+        """The column for a parameter or for the derived K (NaN where a row lacks it)."""
+        if name in self.params:
+            return self.params[name]
+        if self.is_derived(name):
+            return k_constant(self.params[C_SCALING], self.params[V_COEFFICIENT])
+        raise ValueError(
+            f"{argname}: unknown axis {name!r}{closest_hint(name, self.axis_names())}; "
+            f"available: {', '.join(map(repr, self.axis_names())) or 'none'}"
+        )
+
+    def require_rows(self, argname: str = "table") -> None:
+        if len(self) == 0:
+            raise ValueError(f"{argname} is empty: it has no trials to analyse")
+
+    # ---- construction from Optuna ----------------------------------------------------------------------
+    @classmethod
+    def from_study(cls, study: Any, origin: str = "explored") -> TrialTable:
+        """The COMPLETE trials of a single-objective Optuna study with a finite value (numeric params only)."""
+        from optuna.distributions import FloatDistribution, IntDistribution
+        from optuna.study import StudyDirection
+        from optuna.trial import TrialState
+
+        if len(study.directions) != 1:
+            raise ValueError("study: only single-objective studies can be turned into a TrialTable")
+        trials = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)
+        ]
+        names: dict[str, bool] = {}
+        for t in trials:
+            for k, d in t.distributions.items():
+                if isinstance(d, (FloatDistribution, IntDistribution)):
+                    names[k] = names.get(k, False) or bool(d.log)
+        params = {k: np.array([t.params.get(k, math.nan) for t in trials], dtype=np.float64) for k in names}
+        direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
+        return cls(
+            params=params,
+            values=np.array([t.value for t in trials], dtype=np.float64),
+            origin=np.full(len(trials), origin),
+            ids=np.array([t.number for t in trials], dtype=np.int64),
+            log_params=frozenset(k for k, log in names.items() if log),
+            direction=direction,
+        )
+
+
+def study_distributions(study: Any) -> dict[str, Any]:
+    """The numeric distributions of a study's complete trials (the widest seen per parameter)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.trial import TrialState
+
+    out: dict[str, Any] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        for k, d in t.distributions.items():
+            if not isinstance(d, (FloatDistribution, IntDistribution)):
+                continue
+            old = out.get(k)
+            if old is None or (d.high - d.low) > (old.high - old.low):
+                out[k] = d
+    return out
+
+
+def k_constant(c: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """FSGDM's K = v * (1 + 1/c) (NaN where either is missing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return v * (1.0 + 1.0 / c)
+
+
+def axis_column(table: TrialTable, name: Any, argname: str) -> tuple[np.ndarray, bool]:
+    """(column, is_log) for a map axis, validated."""
+    if not isinstance(name, str):
+        raise ValueError(f"{argname} must be a parameter name (str), got {type(name).__name__} {name!r}")
+    col = table.column(name, argname)
+    log = table.is_log(name)
+    if log:
+        finite = col[np.isfinite(col)]
+        if (finite <= 0).any():
+            raise ValueError(f"{argname}: axis {name!r} is on a log scale but holds values <= 0")
+    return col, log
+
+
+def span(t: np.ndarray, log: bool) -> tuple[float, float]:
+    """(low, high) of a finite sample (log10 units for log axes), widened when it is a single value:
+    by half a decade on log axes, by 10% (or 0.5 around zero) on linear ones."""
+    lo, hi = float(t.min()), float(t.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(lo), abs(hi)):
+        pad = 0.5 if (log or lo == 0.0) else 0.1 * abs(lo)
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
+def to_natural(t: np.ndarray | float, log: bool) -> np.ndarray:
+    return np.power(10.0, t) if log else np.asarray(t, dtype=np.float64)

@@ -1,0 +1,396 @@
+"""The ``zone-explorer`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress bar says what happens
+
+
+app = typer.Typer(
+    help="Zone Explorer: find, share and trust the optimal hyperparameter zones of momentum optimizers.",
+    no_args_is_help=True,
+    add_completion=False,
+    callback=_quiet_optuna,
+)
+console = Console()
+err = Console(stderr=True)
+
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    envvar="ZONE_EXPLORER_DATABASE_URL",
+    show_envvar=True,
+    help="Database URL: sqlite:///file.db (default: sqlite:///zone-explorer.db) or postgresql://user@host/db.",
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def tasks() -> None:
+    """List the training tasks (built-in and from installed plug-ins)."""
+    from zone_explorer.tasks import all_tasks, task_load_errors
+
+    table = Table(title="Tasks")
+    for col in ("name", "metric", "direction", "epochs", "steps/epoch", "description"):
+        table.add_column(col)
+    for task in all_tasks():
+        d = task.describe()
+        table.add_row(
+            d["name"],
+            d["metric"],
+            d["direction"],
+            str(d["default_epochs"]),
+            str(d["steps_per_epoch"]),
+            d["description"],
+        )
+    console.print(table)
+    for name, problem in task_load_errors().items():
+        err.print(f"[yellow]warning:[/] task plug-in {name} was skipped: {problem}")
+
+
+@app.command()
+def optimizers(
+    name: str | None = typer.Argument(None, help="Show one optimizer's hyperparameters and default space."),
+) -> None:
+    """List the optimizers, or one optimizer's hyperparameter domains and default search space."""
+    from optimizers.registry import REGISTRY, get_optimizer
+    from zone_explorer.core.spaces import default_space
+
+    if name is None:
+        table = Table(title="Optimizers")
+        for col in ("name", "family", "hyperparameters", "description"):
+            table.add_column(col)
+        for spec in REGISTRY.values():
+            table.add_row(spec.name, spec.family, str(len(spec.hyperparameters)), spec.description)
+        console.print(table)
+        return
+    try:
+        spec = get_optimizer(name)
+    except ValueError as e:
+        _fail(str(e))
+    table = Table(title=f"{spec.name}: {spec.description}")
+    for col in ("hyperparameter", "type", "default", "domain", "description"):
+        table.add_column(col)
+    for hp in spec.hyperparameters:
+        table.add_row(hp.name, hp.kind, repr(hp.default), hp.domain(), hp.description)
+    console.print(table)
+    console.print("Default search space:")
+    console.print_json(default_space(name).to_json())
+
+
+def _load_space(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        _fail(f"--space: cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        _fail(f"--space: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    return None
+
+
+def _worker_process(url: str, job_id: str, threads: int) -> None:
+    from zone_explorer.engine.worker import Worker, WorkerSettings
+
+    Worker(url, settings=WorkerSettings(threads=threads, poll_interval=0.2)).run(job_id=job_id, exit_when_idle=True)
+
+
+@app.command()
+def run(
+    task: str = typer.Option(..., "--task", "-t", help="Task name (see `zone-explorer tasks`)."),
+    optimizer: str = typer.Option(..., "--optimizer", "-o", help="Optimizer name (see `zone-explorer optimizers`)."),
+    trials: int = typer.Option(40, "--trials", "-n", help="Number of finished trials the job stops at."),
+    sampler: str = typer.Option("tpe", help="tpe, gp, cmaes, qmc, random or grid."),
+    pruner: str = typer.Option("none", help="median, hyperband or none."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds; each configuration is trained on every seed."),
+    epochs: int | None = typer.Option(None, help="Epochs per trial (default: the task's)."),
+    space: Path | None = typer.Option(None, help="JSON file with a search space (default: the optimizer's)."),
+    sampler_seed: int | None = typer.Option(0, help="Sampler seed, for reproducible studies."),
+    workers: int = typer.Option(
+        min(os.cpu_count() or 1, 4),
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes on this machine (default: one per core, at most 4).",
+    ),
+    db: str | None = DB_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print the zone summary as JSON."),
+) -> None:
+    """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone."""
+    from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, get_job, job_progress
+    from zone_explorer.store.db import init_db
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        _fail(f"--seeds: expected comma-separated integers, got {seeds!r}")
+    raw = {
+        "task": task,
+        "optimizer": optimizer,
+        "n_trials": trials,
+        "sampler": sampler,
+        "pruner": pruner,
+        "seeds": seed_list,
+        "sampler_seed": sampler_seed,
+    }
+    if epochs is not None:
+        raw["epochs"] = epochs
+    if space is not None:
+        raw["space"] = _load_space(space)
+    try:
+        spec = JobSpec.parse(raw)
+    except JobSpecError as e:
+        _fail(f"{e.field}: {e.message}")
+    url = init_db(db)
+    job, _ = create_job(url, spec)
+    err.print(
+        f"job [bold]{job.id}[/] on {url}: {trials} trials of {optimizer} on {task}, {spec.epochs} epochs x {len(seed_list)} seed(s)"
+    )
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_process, args=(url, job.id, 1), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=False) as bar:
+            bar_id = bar.add_task("starting workers", total=trials)
+            while True:
+                prog = job_progress(url, get_job(url, job.id))
+                best = f"best {prog.best_value:.4g}" if prog.best_value is not None else "no result yet"
+                bar.update(bar_id, completed=prog.finished, description=f"{prog.running} running, {best}")
+                if prog.status not in ("queued", "running") or not any(p.is_alive() for p in procs):
+                    break
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        cancel_job(url, job.id)
+        err.print("cancelled; workers stop within one epoch")
+        for p in procs:
+            p.join(timeout=30)
+        raise typer.Exit(130) from None
+    for p in procs:
+        p.join()
+    final = get_job(url, job.id)
+    if final.status != "completed":
+        _fail(f"job ended {final.status}; see `zone-explorer jobs {job.id}`", code=1)
+    _print_zone(url, job.id, None, None, 0.1, None, json_out)
+
+
+def _print_zone(
+    url: str, job_id: str, x: str | None, y: str | None, top_q: float, delta: float | None, json_out: bool
+) -> None:
+    from zone_explorer.engine.job_zones import ZoneRequestError, job_zone_summary
+
+    try:
+        summary = job_zone_summary(url, job_id, x=x, y=y, top_q=top_q, delta=delta)
+    except ZoneRequestError as e:
+        _fail(str(e))
+    if json_out:
+        console.print_json(json.dumps(summary))
+        return
+    from zone_explorer.engine.job_zones import render_summary
+
+    render_summary(summary, console)
+
+
+@app.command()
+def worker(
+    db: str | None = DB_OPTION,
+    job: str | None = typer.Option(None, help="Work on this job only."),
+    exit_when_idle: bool = typer.Option(False, help="Exit when no job has work left (default: wait for new jobs)."),
+    threads: int = typer.Option(1, min=1, help="torch threads per worker (1 is best with one worker per core)."),
+    heartbeat: float = typer.Option(5.0, min=0.1, help="Seconds between heartbeats."),
+    grace: float = typer.Option(
+        30.0, min=1.0, help="Seconds without a heartbeat after which a trial is presumed lost."
+    ),
+    name: str | None = typer.Option(None, help="Worker name in the database (default host:pid)."),
+    nice: int = typer.Option(
+        10,
+        min=0,
+        max=19,
+        envvar="ZONE_EXPLORER_WORKER_NICE",
+        show_envvar=True,
+        help="Lower this worker's CPU priority by this much, so that an API or other work on the "
+        "same machine stays responsive (0: normal priority).",
+    ),
+    log_format: str = typer.Option(
+        "text", envvar="ZONE_EXPLORER_LOG_FORMAT", show_envvar=True, help="text, or json for one JSON object per line."
+    ),
+) -> None:
+    """Run trials of queued jobs; start any number, on any machine that reaches the database."""
+    import signal
+
+    from zone_explorer.engine.priority import lower_priority
+
+    lower_priority(nice)  # before the imports and schema check below: a starting worker is batch work too
+    from zone_explorer.core.logs import configure_logging
+    from zone_explorer.engine.worker import Worker, WorkerSettings
+    from zone_explorer.store.db import init_db
+
+    try:
+        configure_logging(log_format)
+    except ValueError as e:
+        _fail(f"--log-format: {e}")
+    url = init_db(db)
+    w = Worker(
+        url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads)
+    )
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    log = logging.getLogger("zone_explorer.engine.worker")
+    log.info("worker started", extra={"event": "worker_started", "worker": w.name, "database": url.split("@")[-1]})
+    n = w.run(job_id=job, exit_when_idle=exit_when_idle)
+    log.info("worker stopped", extra={"event": "worker_stopped", "worker": w.name, "trials": n})
+
+
+@app.command()
+def jobs(
+    job_id: str | None = typer.Argument(None, help="Show one job in detail."),
+    status: str | None = typer.Option(None, help="Filter: queued, running, completed, cancelled, failed."),
+    cancel: bool = typer.Option(False, "--cancel", help="Cancel JOB_ID."),
+    limit: int = typer.Option(20, min=1, max=1000),
+    db: str | None = DB_OPTION,
+) -> None:
+    """List jobs, show one, or cancel one."""
+    from zone_explorer.engine.jobs import cancel_job, get_job, job_progress, list_jobs
+    from zone_explorer.store.db import init_db
+
+    url = init_db(db)
+    if job_id is None:
+        rows, total = list_jobs(url, status=status, limit=limit)
+        table = Table(title=f"Jobs ({len(rows)} of {total})")
+        for col in ("id", "status", "task", "optimizer", "trials", "created"):
+            table.add_column(col)
+        for j in rows:
+            p = job_progress(url, j)
+            table.add_row(
+                j.id,
+                j.status,
+                j.task,
+                j.optimizer,
+                f"{p.finished}/{j.n_trials}",
+                j.created_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        console.print(table)
+        return
+    j = cancel_job(url, job_id) if cancel else get_job(url, job_id)
+    if j is None:
+        _fail(f"job {job_id!r} not found")
+    console.print_json(
+        json.dumps(
+            {"job": job_id, "task": j.task, "optimizer": j.optimizer, **job_progress(url, j).to_dict()}, default=str
+        )
+    )
+
+
+@app.command()
+def zones(
+    job: str = typer.Option(..., "--job", help="Job id."),
+    x: str | None = typer.Option(None, help="First axis (default: the optimizer's natural pair)."),
+    y: str | None = typer.Option(None, help="Second axis."),
+    top_q: float = typer.Option(0.1, help="Zone = best fraction q of trials (0 < q <= 1)."),
+    delta: float | None = typer.Option(None, help="Zone = trials within delta of the best (overrides --top-q)."),
+    db: str | None = DB_OPTION,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print a job's zone: best configurations, importance, top-q distributions and, for FSGDM, K."""
+    from zone_explorer.store.db import init_db
+
+    _print_zone(init_db(db), job, x, y, top_q, delta, json_out)
+
+
+@app.command()
+def export(
+    job: str | None = typer.Option(None, "--job", help="Job id: write its trials."),
+    all_: bool = typer.Option(
+        False, "--all", help="Write the whole database (every study and table) as JSON, for `import`."
+    ),
+    fmt: str = typer.Option("csv", "--format", help="csv or json (trials of one job)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Write a job's trials as CSV or JSON, or with --all the whole database (to move it, e.g. to PostgreSQL)."""
+    from zone_explorer.store.db import init_db
+
+    if all_ == (job is not None):
+        _fail("give either --job ID or --all")
+    if fmt not in ("csv", "json"):
+        _fail(f"--format must be csv or json, got {fmt!r}")
+    url = init_db(db)
+    if all_:
+        from zone_explorer.io.transfer import dumps, export_database
+
+        text = dumps(export_database(url))
+    else:
+        from zone_explorer.engine.jobs import get_job
+        from zone_explorer.io.export import export_trials
+
+        j = get_job(url, job)
+        if j is None:
+            _fail(f"job {job!r} not found")
+        text = export_trials(url, j, fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+
+
+@app.command("import")
+def import_(
+    dump: Path = typer.Argument(..., help="A file written by `zone-explorer export --all`."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Load a whole-database dump into an empty (or disjoint) database, e.g. a SQLite dump into PostgreSQL."""
+    from zone_explorer.io.transfer import TransferError, import_database
+    from zone_explorer.store.db import database_url
+
+    try:
+        data = json.loads(dump.read_text())
+    except OSError as e:
+        _fail(f"cannot read {dump}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        _fail(f"{dump} is not valid JSON: {e.msg} at line {e.lineno}")
+    try:
+        counts = import_database(data, database_url(db))
+    except TransferError as e:
+        _fail(str(e))
+    err.print("imported " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+def _register_service_commands() -> None:
+    """Commands of the REST service (serve, demo, token, submit, status, contribute) live beside the service."""
+    from zone_explorer.cli.service import register
+
+    register(app)
+
+
+_register_service_commands()
+
+if __name__ == "__main__":
+    app()

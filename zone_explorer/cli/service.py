@@ -1,0 +1,341 @@
+"""Commands of the REST service: `serve`, `token create|list|revoke`, and the client verbs `submit`, `status`,
+`contribute` (these talk to a running server through :mod:`zone_explorer.cli.client`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+__all__ = ["register"]
+
+console = Console()
+err = Console(stderr=True)
+
+URL_OPTION = typer.Option(
+    None, "--url", envvar="ZONE_EXPLORER_URL", show_envvar=True, help="The server (default http://127.0.0.1:8000)."
+)
+TOKEN_OPTION = typer.Option(
+    None,
+    "--token",
+    envvar="ZONE_EXPLORER_TOKEN",
+    show_envvar=True,
+    help="API token (see `zone-explorer token create`).",
+)
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    envvar="ZONE_EXPLORER_DATABASE_URL",
+    show_envvar=True,
+    help="Database URL: sqlite:///file.db (default: sqlite:///zone-explorer.db) or postgresql://user@host/db.",
+)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _client(url: str | None, token: str | None):
+    from zone_explorer.cli.client import ZoneExplorerClient
+
+    return ZoneExplorerClient(url, token)
+
+
+def _call(fn, *args: Any, **kwargs: Any) -> Any:
+    """Run a client call; API errors and an unreachable server become one clear line."""
+    import httpx
+
+    from zone_explorer.cli.client import ApiError
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as e:
+        _fail(f"{e.status} {e.error}: {e.field + ': ' if e.field else ''}{e.detail}")
+    except httpx.TransportError as e:
+        _fail(
+            f"cannot reach the server ({type(e).__name__}); is `zone-explorer serve` running? (--url / ZONE_EXPLORER_URL)"
+        )
+
+
+# ---- serve --------------------------------------------------------------------------------------------------------
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=0,
+        help="Worker processes run inside the server; 0 serves the API alone (scale-out layout).",
+    ),
+    worker_threads: int = typer.Option(1, min=1, help="torch threads per embedded worker."),
+    db: str | None = DB_OPTION,
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_format: str = typer.Option(
+        "text",
+        envvar="ZONE_EXPLORER_LOG_FORMAT",
+        show_envvar=True,
+        help="The service's log lines: text, or json for one JSON object per line.",
+    ),
+) -> None:
+    """Serve the REST API (FastAPI under uvicorn) with embedded workers: one command, a working system."""
+    import uvicorn
+
+    from zone_explorer.store.db import database_url, init_db
+
+    if log_format not in ("text", "json"):
+        _fail(f"--log-format must be text or json, got {log_format!r}", code=2)
+    url = database_url(db)
+    try:
+        init_db(url)  # fail here, with a clear message, rather than inside the app factory
+    except Exception as e:  # noqa: BLE001 - any driver error means the same to the user
+        _fail(f"cannot open the database {url}: {type(e).__name__}: {e}")
+    # The app is built by uvicorn from an import string (zone_explorer never imports server); the settings travel
+    # as environment variables, which pydantic-settings reads in the factory.
+    os.environ.update(
+        {
+            "ZONE_EXPLORER_DATABASE_URL": url,
+            "ZONE_EXPLORER_WORKERS": str(workers),
+            "ZONE_EXPLORER_WORKER_THREADS": str(worker_threads),
+            "ZONE_EXPLORER_HOST": host,
+            "ZONE_EXPLORER_PORT": str(port),
+            "ZONE_EXPLORER_LOG_FORMAT": log_format,
+        }
+    )
+    err.print(f"serving http://{host}:{port}/api/v1 (docs /api/v1/docs) on {url} with {workers} worker(s)")
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level=log_level)
+
+
+def demo(
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port on 127.0.0.1."),
+    trials: int = typer.Option(20, min=1, help="Trials of the FSGDM job on digits-cnn."),
+    workers: int = typer.Option(min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Serve (API, pages, workers), submit a small FSGDM job on digits-cnn, and print the zone page's URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from zone_explorer.cli.client import ZoneExplorerClient
+    from zone_explorer.store.db import init_db
+    from zone_explorer.store.tokens import create_token
+
+    url = init_db(db)
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zone_explorer.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--db",
+            url,
+            "--log-level",
+            "warning",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                _fail(f"the server did not start on port {port} (is the port in use? try --port)")
+            time.sleep(0.3)
+        _, token = create_token(url, "demo", "submit")
+        with ZoneExplorerClient(base, token) as client:
+            job = _call(
+                client.submit, {"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": trials, "sampler_seed": 0}
+            )
+        console.print(f"submitted job {job['id']}: {trials} FSGDM trials on digits-cnn, {workers} worker(s)")
+        console.print(f"  zone page: {base}/zones/digits-cnn/fsgdm")
+        console.print(f"  live job:  {base}/jobs/{job['id']}")
+        console.print(f"  API docs:  {base}/api/v1/docs        (Ctrl-C stops the server)")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+# ---- tokens --------------------------------------------------------------------------------------------------------
+token_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+    scopes: str = typer.Option("submit,contribute", "--scopes", help="Comma-separated: submit, contribute, admin."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from zone_explorer.store.db import init_db
+    from zone_explorer.store.tokens import TokenError, create_token
+
+    try:
+        info, token = create_token(init_db(db), name, scopes)
+    except TokenError as e:
+        _fail(f"--{e.field}: {e.message}", code=2)
+    err.print(
+        f"token {info.id} ({info.name}) with scopes {', '.join(sorted(info.scopes))}; "
+        "store it now, it is not shown again:"
+    )
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(db: str | None = DB_OPTION) -> None:
+    """List tokens (never their secrets)."""
+    from rich.table import Table
+
+    from zone_explorer.store.db import init_db
+    from zone_explorer.store.tokens import list_tokens
+
+    table = Table(title="API tokens")
+    for col in ("id", "name", "scopes", "created", "revoked"):
+        table.add_column(col)
+    for t in list_tokens(init_db(db)):
+        table.add_row(t.id, t.name, ",".join(sorted(t.scopes)), str(t.created_at)[:19], str(t.revoked_at or "")[:19])
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="The token's id (see `token list`)."), db: str | None = DB_OPTION
+) -> None:
+    """Revoke a token: requests with it get 401 from then on."""
+    from zone_explorer.store.db import init_db
+    from zone_explorer.store.tokens import revoke_token
+
+    if not revoke_token(init_db(db), token_id):
+        _fail(f"no active token {token_id!r}")
+    err.print(f"revoked {token_id}")
+
+
+# ---- client verbs ----------------------------------------------------------------------------------------------------
+def submit(
+    task: str | None = typer.Option(None, "--task", "-t", help="Task name."),
+    optimizer: str | None = typer.Option(None, "--optimizer", "-o", help="Optimizer name."),
+    trials: int | None = typer.Option(None, "--trials", "-n", help="Number of finished trials."),
+    sampler: str | None = typer.Option(None, help="tpe, gp, cmaes, qmc, random or grid."),
+    pruner: str | None = typer.Option(None, help="median, hyperband or none."),
+    seeds: str | None = typer.Option(None, help="Comma-separated seeds."),
+    epochs: int | None = typer.Option(None, help="Epochs per trial."),
+    sampler_seed: int | None = typer.Option(None, help="Sampler seed."),
+    space: Path | None = typer.Option(None, help="JSON file with a search space."),
+    spec: Path | None = typer.Option(None, help="JSON file with a whole job (flags override its fields)."),
+    idempotency_key: str | None = typer.Option(None, help="Retry-safe key (default: a fresh one)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the job to finish, showing progress."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Submit a job to a running server; prints the job as JSON."""
+    job: dict[str, Any] = _read_json(spec, "--spec") if spec else {}
+    if space is not None:
+        job["space"] = _read_json(space, "--space")
+    if seeds is not None:
+        try:
+            job["seeds"] = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            _fail(f"--seeds: expected comma-separated integers, got {seeds!r}", code=2)
+    for key, value in (
+        ("task", task),
+        ("optimizer", optimizer),
+        ("n_trials", trials),
+        ("sampler", sampler),
+        ("pruner", pruner),
+        ("epochs", epochs),
+        ("sampler_seed", sampler_seed),
+    ):
+        if value is not None:
+            job[key] = value
+    with _client(url, token) as api:
+        created = _call(api.submit, job, idempotency_key=idempotency_key)
+        err.print(f"job [bold]{created['id']}[/] {created['status']}")
+        if wait:
+            created = _call(
+                api.wait,
+                created["id"],
+                on_progress=lambda j: err.print(
+                    f"  {j['status']}: {j['progress']['finished']}/{j['n_trials']} finished, best {j['progress']['best_value']}"
+                ),
+            )
+    console.print_json(json.dumps(created))
+
+
+def status(
+    job_id: str | None = typer.Argument(None, help="A job id; without one, the latest jobs."),
+    limit: int = typer.Option(20, min=1, max=500),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Show a job's status and progress, or list the latest jobs, from a running server."""
+    with _client(url, None) as api:
+        if job_id is not None:
+            console.print_json(json.dumps(_call(api.job, job_id)))
+            return
+        page = _call(api.jobs, limit=limit)
+    from rich.table import Table
+
+    table = Table(title=f"Jobs ({len(page['items'])} of {page['total']})")
+    for col in ("id", "status", "task", "optimizer", "trials", "created"):
+        table.add_column(col)
+    for j in page["items"]:
+        table.add_row(j["id"], j["status"], j["task"], j["optimizer"], str(j["n_trials"]), j["created_at"][:16])
+    console.print(table)
+
+
+def contribute(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A .csv file, or JSON: one contribution or a list."
+    ),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Contribute results from a CSV or JSON file to a running server; prints the stored ids."""
+    with _client(url, token) as api:
+        if file.suffix.lower() == ".csv":
+            stored = _call(api.contribute_csv, file)
+        else:
+            data = _read_json(file, "FILE")
+            if isinstance(data, dict) and "contributions" in data:
+                data = data["contributions"]
+            stored = _call(api.contribute_batch, data) if isinstance(data, list) else [_call(api.contribute, data)]
+    for c in stored:
+        typer.echo(c["id"])
+    err.print(f"stored {len(stored)} contribution(s)")
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as e:
+        _fail(f"{what}: cannot read {path}: {e.strerror}", code=2)
+    except json.JSONDecodeError as e:
+        _fail(f"{what}: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", code=2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the service commands to the `zone-explorer` CLI (called at the bottom of zone_explorer/cli/app.py)."""
+    app.command()(serve)
+    app.command()(demo)
+    app.add_typer(token_app, name="token")
+    app.command()(submit)
+    app.command()(status)
+    app.command()(contribute)

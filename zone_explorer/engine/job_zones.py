@@ -1,0 +1,174 @@
+"""From stored trials to zones: build the analysis table of a job and summarise its zone."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from optimizers.registry import get_optimizer
+from zone_explorer.analysis import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze
+from zone_explorer.core.errors import FieldError
+from zone_explorer.core.spaces import Space
+from zone_explorer.engine.jobs import get_job
+from zone_explorer.store.models import Job
+from zone_explorer.store.trials import TrialRecord, load_results
+from zone_explorer.tasks import get_task
+
+__all__ = ["ZoneRequestError", "default_axes", "job_table", "job_zone_summary", "records_table", "render_summary"]
+
+#: the pair each optimizer's zone is usually drawn over
+NATURAL_AXES = {
+    "fsgdm": ("c_scaling", "v_coefficient"),
+    "lion": ("lr", "beta1"),
+    "gsgd": ("lr", "momentum"),
+    "sgd": ("lr", "momentum"),
+    "autosgm": ("lr_init", "beta_i"),
+    "adam": ("lr", "beta1"),
+    "adamw": ("lr", "beta1"),
+}
+
+
+class ZoneRequestError(FieldError):
+    """A zone cannot be computed as asked; ``field`` names the argument."""
+
+
+def records_table(
+    records: Iterable[TrialRecord], optimizer: str, direction: str, origin: str = "explored"
+) -> TrialTable:
+    """A :class:`TrialTable` of the complete trials: every numeric config value that varies becomes a column."""
+    rows = [r for r in records if r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)]
+    n = len(rows)
+    columns: dict[str, np.ndarray] = {}
+    for i, r in enumerate(rows):
+        for k, v in r.config.items():
+            if type(v) is float or type(v) is int:  # exact types: bools and strings are not axes
+                col = columns.get(k)
+                if col is None:
+                    col = columns[k] = np.full(n, np.nan)
+                col[i] = v
+    for col in columns.values():
+        col[~np.isfinite(col)] = np.nan
+    # constant columns (fixed values, derived run lengths) carry no zone information
+    columns = {k: c for k, c in columns.items() if np.unique(c[np.isfinite(c)]).size > 1}
+    spec = get_optimizer(optimizer)
+    log = frozenset(
+        hp.name
+        for hp in spec.hyperparameters
+        if hp.log and hp.name in columns and (columns[hp.name][np.isfinite(columns[hp.name])] > 0).all()
+    )
+    return TrialTable(
+        params=columns,
+        values=np.array([r.value for r in rows], dtype=float),
+        origin=origin,
+        ids=np.array([r.number for r in rows]),
+        log_params=log,
+        direction=direction,
+    )
+
+
+def job_table(url: str, job: Job) -> TrialTable:
+    return records_table(load_results(url, job.study_name), job.optimizer, get_task(job.task).direction)
+
+
+def default_axes(optimizer: str, table: TrialTable, space: Space | None = None) -> tuple[str, str]:
+    names = table.axis_names()
+    preferred = [n for n in NATURAL_AXES.get(optimizer, ()) if n in names]
+    searched = [n for n in (space.searched() if space else {}) if n in names]
+    ordered = list(dict.fromkeys(preferred + searched + names))
+    if len(ordered) < 2:
+        raise ZoneRequestError(
+            "x", f"a zone map needs two varying numeric parameters; this job has {ordered or 'none'}"
+        )
+    return ordered[0], ordered[1]
+
+
+def job_zone_summary(
+    url: str,
+    job_id: str,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    top_q: float = 0.1,
+    delta: float | None = None,
+    grid_size: int = 60,
+    with_importance: bool = True,
+) -> dict[str, Any]:
+    job = get_job(url, job_id)
+    if job is None:
+        raise ZoneRequestError("job", f"job {job_id!r} not found")
+    table = job_table(url, job)
+    if len(table) < 2:
+        raise ZoneRequestError("job", f"job {job_id} has {len(table)} complete trial(s); a zone needs at least 2")
+    if x is None or y is None:
+        dx, dy = default_axes(job.optimizer, table, Space.from_dict(job.space))
+        x, y = x or (dx if dx != y else dy), y or (dy if dy != x else dx)
+    for field, name in (("x", x), ("y", y)):
+        if name not in table.axis_names():
+            raise ZoneRequestError(field, f"unknown axis {name!r}; this job's axes are {', '.join(table.axis_names())}")
+    try:
+        tol = Tolerance.within(delta) if delta is not None else Tolerance.top(top_q)
+        result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=with_importance and len(table) >= 4)
+    except ValueError as err:
+        raise ZoneRequestError("tolerance" if "q" in str(err) or "delta" in str(err) else "axes", str(err)) from None
+    task = get_task(job.task)
+    return {
+        "job": job.id,
+        "task": job.task,
+        "optimizer": job.optimizer,
+        "metric": task.metric,
+        "direction": task.direction,
+        "x": x,
+        "y": y,
+        "reference_K": FSGDM_REFERENCE_K,
+        "analysis": result.to_dict(),
+    }
+
+
+def render_summary(summary: dict[str, Any], console: Any) -> None:
+    """Print a zone summary for people (the CLI's `run` and `zones`)."""
+    from rich.table import Table
+
+    a = summary["analysis"]
+    console.print(
+        f"\n[bold]Zone of {summary['optimizer']} on {summary['task']}[/] "
+        f"({a['n_trials']} complete trials, {summary['metric']} {summary['direction']}d)"
+    )
+    tol = a["tolerance"]
+    console.print(
+        f"zone = {'best ' + format(tol['value'], '.0%') + ' of trials' if tol['mode'] == 'top_q' else 'within ' + format(tol['value'], 'g') + ' of the best'}"
+        f", drawn over {summary['x']} x {summary['y']}"
+    )
+    best = Table(title="Best configurations")
+    keys = [k for k in (a["best_configs"][0]["params"] if a["best_configs"] else {})]
+    for col in ("#", summary["metric"], *keys):
+        best.add_column(col)
+    for row in a["best_configs"][:5]:
+        best.add_row(
+            str(row["id"]),
+            f"{row['value']:.5g}",
+            *(f"{row['params'].get(k):.4g}" if row["params"].get(k) is not None else "-" for k in keys),
+        )
+    console.print(best)
+    ranges = Table(title=f"Where the top {a['q']:.0%} lie")
+    for col in ("parameter", "zone range (top q)", "importance"):
+        ranges.add_column(col)
+    imp = a.get("importance") or {}
+    for name, m in a["marginals"].items():
+        filled = [i for i, n in enumerate(m["top_counts"]) if n]
+        lo, hi = (m["edges"][filled[0]], m["edges"][filled[-1] + 1]) if filled else (None, None)
+        ranges.add_row(
+            name, "-" if lo is None else f"{lo:.4g} .. {hi:.4g}", "-" if name not in imp else f"{imp[name]:.2f}"
+        )
+    console.print(ranges)
+    zc = a.get("zone_constant")
+    if zc and zc.get("estimate") is not None:
+        lo, hi = zc["interval"] or (None, None)
+        inside = "inside" if zc["reference_inside"] else "outside"
+        console.print(
+            f"[bold]FSGDM zone constant[/] K = v(1 + 1/c) = [bold]{zc['estimate']:.3g}[/]"
+            + (f", 95% interval [{lo:.3g}, {hi:.3g}]" if lo is not None else "")
+            + f"; the README's rule says {zc['reference']:g} ({inside} the interval)"
+        )

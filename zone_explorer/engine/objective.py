@@ -1,0 +1,108 @@
+"""One trial: build the task and the optimizer from a configuration, train on every seed, report, prune."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from optimizers.registry import get_optimizer
+from zone_explorer.core.spaces import Space
+from zone_explorer.tasks import get_task
+
+__all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What a trial needs to know about its job."""
+
+    task: str
+    optimizer: str
+    space: Space
+    epochs: int
+    seeds: tuple[int, ...]
+    run_length: dict[str, int]
+
+
+@dataclass
+class TrialOutcome:
+    """``state`` is ``complete``, ``pruned``, ``diverged``, ``invalid``, ``error`` or ``cancelled``."""
+
+    state: str
+    value: float | None = None
+    reason: str | None = None
+    config: dict[str, Any] | None = None
+    seed_values: list[float] = field(default_factory=list)
+    epochs_run: int = 0
+
+
+def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bool] = lambda: False) -> TrialOutcome:
+    """Run one trial: the configuration on every seed in lockstep, the mean metric reported per epoch.
+
+    Seeds advance together so that pruning and cancellation act on the mean, one epoch at a time. A
+    non-finite loss or metric ends the trial as ``diverged`` with the place it happened; it never raises.
+    """
+    try:
+        values = plan.space.suggest(trial)
+        config = plan.space.config(values, plan.run_length)
+    except (TypeError, ValueError) as err:
+        return TrialOutcome("invalid", reason=f"invalid configuration: {err}")
+    trial.set_user_attr("config", config)
+    try:
+        task = get_task(plan.task)
+        spec = get_optimizer(plan.optimizer)
+        runs = [task.setup(seed) for seed in plan.seeds]
+        opts = [spec.create(run.model.parameters(), config) for run in runs]
+    except Exception as err:  # a task that cannot be built must fail the trial, not the worker
+        return TrialOutcome(
+            "error", reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
+        )
+
+    metrics: list[float] = []
+    for epoch in range(plan.epochs):
+        metrics = []
+        for seed, run, opt in zip(plan.seeds, runs, opts):
+            for step, batch in enumerate(run.batches(epoch)):
+                opt.zero_grad(set_to_none=True)
+                loss = run.loss(batch)
+                if not math.isfinite(loss.item()):
+                    return TrialOutcome(
+                        "diverged",
+                        reason=f"diverged: loss {loss.item()} at epoch {epoch + 1}, step {step + 1}, seed {seed}",
+                        config=config,
+                        epochs_run=epoch,
+                    )
+                loss.backward()
+                opt.step()
+            metric = float(run.evaluate())
+            if not math.isfinite(metric):
+                return TrialOutcome(
+                    "diverged",
+                    reason=f"diverged: metric {metric} after epoch {epoch + 1}, seed {seed}",
+                    config=config,
+                    epochs_run=epoch + 1,
+                )
+            metrics.append(metric)
+        mean = statistics.fmean(metrics)
+        trial.report(mean, epoch + 1)
+        if cancelled():
+            return TrialOutcome(
+                "cancelled", reason=f"job cancelled during epoch {epoch + 1}", config=config, epochs_run=epoch + 1
+            )
+        if trial.should_prune():
+            return TrialOutcome(
+                "pruned",
+                value=mean,
+                reason=f"pruned after epoch {epoch + 1}",
+                config=config,
+                seed_values=metrics,
+                epochs_run=epoch + 1,
+            )
+    return TrialOutcome(
+        "complete", value=statistics.fmean(metrics), config=config, seed_values=metrics, epochs_run=plan.epochs
+    )

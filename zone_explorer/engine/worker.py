@@ -1,0 +1,445 @@
+"""The worker: claim a trial slot, run it with a heartbeat, record the result; recover slots of dead workers.
+
+Any number of workers on any machines that reach the database cooperate through two rules:
+
+1. A slot is claimed by inserting ``(job_id, slot)`` into ``ze_trial_claims`` under a unique constraint, only
+   while fewer than ``n_trials`` claims are running or done. Two workers racing for the last slot cannot both
+   insert it, so a job ends with exactly ``n_trials`` finished trials and no trial runs twice.
+2. A running claim's heartbeat is refreshed every ``heartbeat_interval`` seconds. Any worker that finds one
+   older than ``grace_period`` marks it ``lost`` (one conditional UPDATE, so exactly one worker wins), fails its
+   Optuna trial with the reason and enqueues the same configuration again, which frees the slot for a retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import statistics
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from zone_explorer.core.spaces import Space
+from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
+from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
+from zone_explorer.store.db import session_scope
+from zone_explorer.store.models import Job, TrialClaim, utcnow
+
+__all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
+
+log = logging.getLogger("zone_explorer.engine.worker")
+
+#: what a database restart or network cut looks like, from SQLAlchemy directly and through Optuna's storage
+DB_ERRORS = (OperationalError, InterfaceError, optuna.exceptions.StorageInternalError)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Outcomes that are results: the slot is used up. Cancelled and lost slots are not.
+RESULT_STATES = {"complete", "pruned", "diverged", "invalid", "error"}
+#: studies a worker keeps loaded (one per recent job)
+STUDY_CACHE_SIZE = 8
+
+
+@dataclass
+class WorkerSettings:
+    heartbeat_interval: float = 5.0
+    grace_period: float = 30.0
+    poll_interval: float = 1.0
+    threads: int = 1
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, url: str, *, name: str | None = None, settings: WorkerSettings | None = None) -> None:
+        self.url = url
+        self.name = name or _default_name()
+        self.settings = settings or WorkerSettings()
+        self._stop = threading.Event()
+        self._last_reap = 0.0
+        # job id -> its Optuna study, kept across trials: the study's trial cache then reads only the trials that
+        # changed since the last ask, where a fresh load_study would read the whole study again for every trial
+        self._studies: OrderedDict[str, optuna.Study] = OrderedDict()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---- main loop ------------------------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        job_id: str | None = None,
+        exit_when_idle: bool = False,
+        max_trials: int | None = None,
+        on_trial: Callable[[str, TrialOutcome], None] | None = None,
+    ) -> int:
+        """Work until stopped (or, with ``exit_when_idle``, until no job has work left). Returns trials run."""
+        import torch
+
+        torch.set_num_threads(self.settings.threads)
+        done = 0
+        while not self._stop.is_set() and (max_trials is None or done < max_trials):
+            try:
+                result = self.run_one(job_id=job_id)
+            except DB_ERRORS as err:  # database restarting: wait and go on
+                log.warning(
+                    "database unavailable; retrying", extra={"event": "db_unavailable", "error": type(err).__name__}
+                )
+                self._stop.wait(self.settings.poll_interval)
+                continue
+            if result is None:
+                if exit_when_idle and not self._work_in_flight(job_id):
+                    break
+                self._stop.wait(self.settings.poll_interval)
+                continue
+            done += 1
+            job_id_done, outcome = result
+            log.info(
+                "trial finished",
+                extra={
+                    "event": "trial_finished",
+                    "worker": self.name,
+                    "job": job_id_done,
+                    "outcome": outcome.state,
+                    "value": outcome.value,
+                    "reason": outcome.reason,
+                },
+            )
+            if on_trial is not None:
+                on_trial(*result)
+        return done
+
+    def _work_in_flight(self, job_id: str | None) -> bool:
+        """Whether an active job still has running claims (one may be lost and come back to us)."""
+        with session_scope(self.url) as s:
+            q = (
+                sa.select(sa.func.count())
+                .select_from(TrialClaim)
+                .join(Job)
+                .where(TrialClaim.status == "running", Job.status.in_(("queued", "running")))
+            )
+            if job_id:
+                q = q.where(Job.id == job_id)
+            return bool(s.scalar(q))
+
+    def run_one(self, *, job_id: str | None = None) -> tuple[str, TrialOutcome] | None:
+        """Claim and run one trial; ``None`` when no job has a free slot."""
+        now = time.monotonic()
+        if now - self._last_reap >= self.settings.grace_period / 3:
+            self._last_reap = now
+            reap_lost_claims(self.url, self.settings.grace_period)
+        claim = self._claim(job_id)
+        if claim is None:
+            return None
+        job, claim_id, slot = claim
+        return job.id, self._run_claim(job, claim_id, slot)
+
+    # ---- claiming -------------------------------------------------------------------------------------------
+    def _claim(self, job_id: str | None) -> tuple[Job, int, int] | None:
+        for attempt in range(50):  # a lost race costs one retry
+            try:
+                with session_scope(self.url) as s:
+                    claimed = self._try_claim(s, job_id)
+            except (IntegrityError, OperationalError) as err:
+                # IntegrityError: another worker took this slot. OperationalError on SQLite: our read snapshot
+                # went stale under another writer ("database is locked"). Either way, look again.
+                if isinstance(err, OperationalError) and not self.url.startswith("sqlite"):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            if claimed is not False:
+                return claimed
+        return None
+
+    def _try_claim(self, s, job_id: str | None):
+        """One claim attempt in one transaction: None (no work), False (lost a race) or (job, claim id, slot)."""
+        counted = (
+            sa.select(sa.func.count())
+            .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(("running", "done")))
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(Job)
+            .where(Job.status.in_(("queued", "running")), counted < Job.n_trials)
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+        )
+        if job_id:
+            q = q.where(Job.id == job_id)
+        job = s.scalars(q).first()
+        if job is None:
+            return None
+        # Serialise claimers of this job on PostgreSQL (row lock until commit), then count again in a fresh
+        # snapshot: the count and the next slot must come from the same view of the claims.
+        s.execute(sa.select(Job.id).where(Job.id == job.id).with_for_update())
+        active, slot = s.execute(
+            sa.select(
+                sa.func.count().filter(TrialClaim.status.in_(("running", "done"))),
+                sa.func.coalesce(sa.func.max(TrialClaim.slot) + 1, 0),
+            ).where(TrialClaim.job_id == job.id)
+        ).one()
+        if active >= job.n_trials:
+            return False
+        claim = TrialClaim(job_id=job.id, slot=slot, worker=self.name, status="running")
+        s.add(claim)
+        if job.status == "queued":
+            job.status = "running"
+        s.flush()
+        return job, claim.id, slot
+
+    # ---- running --------------------------------------------------------------------------------------------
+    def _run_claim(self, job: Job, claim_id: int, slot: int) -> TrialOutcome:
+        space = Space.from_dict(job.space)
+        # Seeded per slot: reproducible, yet two workers never draw the same random startup point.
+        per_slot_seed = (
+            job.sampler_seed if job.sampler in ("qmc", "grid") else ((job.sampler_seed or 0) * 1_000_003 + slot) % 2**32
+        )
+        study = self._study(job)
+        study.sampler = make_sampler(job.sampler, space, seed=per_slot_seed, n_trials=job.n_trials)
+        trial = study.ask()
+        with session_scope(self.url) as s:
+            s.execute(
+                sa.update(TrialClaim)
+                .where(TrialClaim.id == claim_id)
+                .values(optuna_trial_id=trial._trial_id, trial_number=trial.number)
+            )
+        from zone_explorer.engine.jobs import run_length  # noqa: PLC0415 (jobs imports tasks; keep worker import light)
+        from zone_explorer.tasks import get_task
+
+        plan = TrialPlan(
+            job.task,
+            job.optimizer,
+            space,
+            job.epochs,
+            tuple(job.seeds),
+            run_length(get_task(job.task), job.optimizer, job.epochs) if _task_known(job.task) else {},
+        )
+        beat = _Heartbeat(self.url, claim_id, job.id, self.settings.heartbeat_interval)
+        beat.start()
+        try:
+            outcome = evaluate(trial, plan, cancelled=beat.job_cancelled)
+        except DB_ERRORS:
+            # Not the trial's fault: give its slot back for a retry once the database answers again.
+            beat.stop()
+            self._give_back(claim_id, "database unavailable during the trial; trial retried")
+            raise
+        except Exception as err:  # a bug in a task's code fails its trial, never the worker
+            log.exception("trial raised", extra={"event": "trial_raised", "job": job.id, "trial": trial.number})
+            outcome = TrialOutcome("error", reason=f"{type(err).__name__}: {err}")
+        finally:
+            beat.stop()
+        if not beat.still_ours or not self._record(study, trial, job, claim_id, outcome):
+            # We were presumed dead (e.g. paused past the grace period): the slot was reaped and retried.
+            return TrialOutcome("cancelled", reason="claim was reaped while running")
+        return outcome
+
+    def _study(self, job: Job) -> optuna.Study:
+        """The job's study, loaded once per worker (the most recent few jobs are kept)."""
+        study = self._studies.get(job.id)
+        if study is None:
+            study = optuna.load_study(
+                study_name=job.study_name,
+                storage=storage_for(self.url),
+                pruner=make_pruner(job.pruner, epochs=job.epochs),
+            )
+            self._studies[job.id] = study
+            while len(self._studies) > STUDY_CACHE_SIZE:
+                self._studies.popitem(last=False)
+        self._studies.move_to_end(job.id)
+        return study
+
+    def _give_back(self, claim_id: int, reason: str, wait: float = 120.0) -> None:
+        """Mark our claim lost and requeue its configuration, waiting up to ``wait`` s for the database.
+
+        If the database stays away longer, the claim's heartbeat goes stale and any worker reaps it later.
+        """
+        deadline = time.monotonic() + wait
+        while not self._stop.is_set():
+            try:
+                lose_claim(self.url, claim_id, reason)
+                return
+            except DB_ERRORS:
+                if time.monotonic() > deadline:
+                    return
+                self._stop.wait(self.settings.poll_interval)
+
+    def _record(self, study: optuna.Study, trial: optuna.Trial, job: Job, claim_id: int, outcome: TrialOutcome) -> bool:
+        """Tell Optuna the result and close the claim; False if the trial was reaped (failed) meanwhile."""
+        if not set_running_trial_user_attrs(self.url, trial._trial_id, _result_attrs(outcome)):
+            return False
+        if outcome.state == "complete":
+            study.tell(trial, outcome.value)
+        elif outcome.state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        status = "done" if outcome.state in RESULT_STATES else "cancelled"
+        with session_scope(self.url) as s:
+            _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
+        return True
+
+
+def _result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
+    """The user attributes a finished trial carries: its outcome, the reason, and the per-seed values and spread."""
+    attrs: dict[str, Any] = {}
+    if outcome.seed_values:
+        attrs["seed_values"] = outcome.seed_values
+        if len(outcome.seed_values) > 1:
+            attrs["value_std"] = statistics.stdev(outcome.seed_values)
+    attrs["outcome"] = outcome.state
+    if outcome.reason:
+        attrs["fail_reason" if outcome.state not in ("complete", "pruned") else "note"] = outcome.reason
+    return attrs
+
+
+def _finish_claim(
+    s,
+    job_id: str,
+    claim_id: int,
+    status: str,
+    outcome: str | None,
+    reason: str | None,
+    *,
+    stale_before: dt.datetime | None = None,
+) -> bool:
+    """Close a running claim and complete its job when this was the last result. False if it was not running."""
+    q = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running")
+    if stale_before is not None:
+        q = q.where(TrialClaim.heartbeat_at < stale_before)
+    if not s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow())).rowcount:
+        return False
+    if status == "done":
+        # Lock the job row before counting: two workers finishing together must not both count n - 1.
+        s.execute(sa.select(Job.id).where(Job.id == job_id).with_for_update())
+        done = s.scalar(
+            sa.select(sa.func.count())
+            .select_from(TrialClaim)
+            .where(TrialClaim.job_id == job_id, TrialClaim.status == "done")
+        )
+        n_trials = s.scalar(sa.select(Job.n_trials).where(Job.id == job_id))
+        if done >= n_trials:
+            s.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+                .values(status="completed", updated_at=utcnow())
+            )
+    return True
+
+
+def _task_known(name: str) -> bool:
+    from zone_explorer.tasks import task_names
+
+    return name in task_names()
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the claim's heartbeat and watches the job for cancellation."""
+
+    def __init__(self, url: str, claim_id: int, job_id: str, interval: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{claim_id}")
+        self.url, self.claim_id, self.job_id = url, claim_id, job_id
+        self.interval = interval
+        self._halt = threading.Event()
+        self._cancelled = threading.Event()
+        self.still_ours = True
+
+    def job_cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            try:
+                self._beat()
+            except DB_ERRORS:
+                continue  # the database is restarting; the next beat will tell
+
+    def _beat(self) -> None:
+        with session_scope(self.url) as s:
+            updated = s.execute(
+                sa.update(TrialClaim)
+                .where(TrialClaim.id == self.claim_id, TrialClaim.status == "running")
+                .values(heartbeat_at=utcnow())
+            ).rowcount
+            status = s.scalar(sa.select(Job.status).where(Job.id == self.job_id))
+        if not updated:
+            self.still_ours = False
+            self._cancelled.set()
+        if status == "cancelled":
+            self._cancelled.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=self.interval + 5)
+        try:
+            self._beat()  # a final check: was the claim reaped while we ran?
+        except DB_ERRORS:
+            pass
+
+
+def reap_lost_claims(url: str, grace_period: float) -> int:
+    """Close running claims whose heartbeat is older than ``grace_period``; returns how many were closed.
+
+    A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
+    claim) is closed as done with that result. Any other is marked lost: its trial fails with the reason and
+    its configuration is queued again, which frees the slot for a retry.
+    """
+    cutoff = utcnow() - dt.timedelta(seconds=grace_period)
+    with session_scope(url) as s:
+        stale = s.execute(
+            sa.select(TrialClaim.id, TrialClaim.worker).where(
+                TrialClaim.status == "running", TrialClaim.heartbeat_at < cutoff
+            )
+        ).all()
+    closed = 0
+    for claim_id, worker in stale:
+        if lose_claim(
+            url,
+            claim_id,
+            f"worker {worker} lost: no heartbeat for {grace_period:g} s; trial retried",
+            stale_before=cutoff,
+        ):
+            closed += 1
+    return closed
+
+
+def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetime | None = None) -> bool:
+    """Close one running claim of a worker that cannot finish it (see :func:`reap_lost_claims`)."""
+    with session_scope(url) as s:
+        job_id, trial_id, worker = s.execute(
+            sa.select(TrialClaim.job_id, TrialClaim.optuna_trial_id, TrialClaim.worker).where(TrialClaim.id == claim_id)
+        ).one()
+        study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
+    storage = storage_for(url)
+    trial = storage.get_trial(trial_id) if trial_id is not None else None
+    recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_STATES
+    with session_scope(url) as s:
+        if recorded:
+            return _finish_claim(
+                s,
+                job_id,
+                claim_id,
+                "done",
+                trial.user_attrs["outcome"],
+                trial.user_attrs.get("fail_reason"),
+                stale_before=stale_before,
+            )
+        if not _finish_claim(s, job_id, claim_id, "lost", None, reason, stale_before=stale_before):
+            return False  # another worker closed it first
+    log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
+    if trial is not None and trial.state == optuna.trial.TrialState.RUNNING:
+        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        storage.set_trial_user_attr(trial_id, "outcome", "lost")
+        if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    return True

@@ -1,0 +1,158 @@
+"""Database access: one URL holds both Optuna's tables and ours (SQLite file by default, PostgreSQL to scale out)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "database_url",
+    "get_engine",
+    "init_db",
+    "normalize_url",
+    "read_scope",
+    "session_scope",
+    "write_scope",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///zone-explorer.db"
+ENV_VAR = "ZONE_EXPLORER_DATABASE_URL"
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: our Alembic version table; Optuna's own migrations use "alembic_version" in the same database
+VERSION_TABLE = "ze_alembic_version"
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: the argument, else ``$ZONE_EXPLORER_DATABASE_URL``, else a SQLite file in the cwd."""
+    return normalize_url(url or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (the API, the pages) run while a worker writes; busy_timeout makes writers wait.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def engine_kwargs(url: str) -> dict:
+    """Connection settings shared by our engine and Optuna's RDBStorage."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    # pre-ping: a restarted PostgreSQL costs one failed checkout, not a crashed worker. The pool keeps as many
+    # connections as a busy API process uses at once (a connection beyond pool_size is closed when returned, and
+    # opening a new one costs more than the request); a worker only ever opens a few.
+    return {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 20}
+
+
+@lru_cache(maxsize=16)
+def get_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    engine = sa.create_engine(url, **engine_kwargs(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@lru_cache(maxsize=16)
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = _sessionmaker(normalize_url(url))()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(url: str) -> Iterator[sa.Connection]:
+    """A connection for a few reads, in autocommit mode: no BEGIN and ROLLBACK round trips around them (each
+    statement sees what was committed when it ran, as in a READ COMMITTED transaction)."""
+    with get_engine(normalize_url(url)).connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@lru_cache(maxsize=16)
+def _sqlite_writer_lock(url: str) -> threading.Lock:
+    return threading.Lock()
+
+
+@contextmanager
+def write_scope(url: str) -> Iterator[sa.Connection]:
+    """A connection in a transaction for a short burst of writes; commits on success, rolls back on error.
+
+    On SQLite, threads of one process take turns through a lock first: the database has a single writer, and
+    SQLite's own busy handler makes waiting writers sleep in growing steps (up to 100 ms), which turns a burst
+    of concurrent requests into long tail latencies. Writers in other processes still wait in busy_timeout.
+    """
+    url = normalize_url(url)
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _sqlite_writer_lock(url), engine.begin() as conn:
+        yield conn
+
+
+def _alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def init_db(url: str | None = None) -> str:
+    """Bring the database to the current schema (ours through Alembic, Optuna's through Optuna); idempotent.
+
+    Returns the normalised URL. Safe to call from several processes at once: PostgreSQL migrations take an
+    advisory lock, and a SQLite race (two processes creating the first tables) is retried.
+    """
+    url = database_url(url)
+    import optuna  # heavy import, only where a storage is needed
+
+    for attempt in range(5):
+        try:
+            with get_engine(url).begin() as conn:
+                cfg = _alembic_config(url)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+            return url
+        except sa.exc.OperationalError:
+            if attempt == 4 or not url.startswith("sqlite"):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return url
