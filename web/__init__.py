@@ -1,4 +1,4 @@
-"""The web pages' assets: Jinja2 templates, CSS and small JS modules, and the view data they are rendered from.
+"""The web pages' assets: Jinja2 templates, CSS and small JS modules (their data comes from ``server/views``).
 
 ``server/pages.py`` serves them; plotly.js comes from the installed ``plotly`` package (no CDN: works offline).
 """
