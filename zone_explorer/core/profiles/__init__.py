@@ -16,7 +16,16 @@ from optimizers.hyperparams import closest_name
 from optimizers.registry import REGISTRY
 from zone_explorer.core.profiles.base import Profile, ProfileError, ReferenceZone, RunLength, Snippet
 
-__all__ = ["PROFILES", "Profile", "ProfileError", "ReferenceZone", "RunLength", "Snippet", "get_profile"]
+__all__ = [
+    "PROFILES",
+    "Profile",
+    "ProfileError",
+    "ReferenceZone",
+    "RunLength",
+    "Snippet",
+    "get_profile",
+    "index_profiles",
+]
 
 
 def index_profiles(profiles: Iterable[Profile], names: Iterable[str]) -> dict[str, Profile]:
