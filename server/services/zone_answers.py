@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze, importance
+from zone_explorer.analysis import Tolerance, TrialTable, analyze, importance
 from zone_explorer.contrib import (
     NotFound,
     TaskContext,
@@ -45,6 +45,7 @@ from zone_explorer.contrib import (
     resolve_verdicts,
     task_contexts,
 )
+from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
 from zone_explorer.core.spaces import default_space
 from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table
 from zone_explorer.store.db import normalize_url, read_scope, session_scope
@@ -498,7 +499,7 @@ def _compute_zone(
         "direction": meta.direction,
         "x": x,
         "y": y,
-        "reference_K": FSGDM_REFERENCE_K,
+        "reference_K": REFERENCE_ZONE.k,
         "counts": counts,
         "jobs": data.job_ids,
         "analysis": analysis,

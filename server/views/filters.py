@@ -7,6 +7,8 @@ from typing import Any
 
 from optimizers.filters import fsgdm_stage_filters, momentum_filter
 from optimizers.registry import get_optimizer
+from zone_explorer.core.errors import FieldError
+from zone_explorer.core.profiles.fsgdm import zone_constant
 from zone_explorer.engine.jobs import run_length
 from zone_explorer.tasks import get_task
 
@@ -16,11 +18,8 @@ __all__ = ["FilterRequestError", "filter_view"]
 MAX_STAGES = 24
 
 
-class FilterRequestError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class FilterRequestError(FieldError):
+    """A filter view cannot be drawn as asked; ``field`` names the argument or config value."""
 
 
 def _spread(items: list, k: int) -> list:
@@ -61,7 +60,8 @@ def filter_view(
             {"label": f"stage {s['stage']}", "stage": s["stage"], "step": s["first_step"], **s["filter"].response(n)}
             for s in stages
         ]
-        k_terminal = cfg["v_coefficient"] * (1 + 1 / cfg["c_scaling"])
+        # the last stage's pole is 1/(1+c), so its DC gain is the zone constant K
+        k_terminal = zone_constant(cfg["c_scaling"], cfg["v_coefficient"])
         summary = {"stages": cfg["n_stages"], "shown": len(curves), "terminal_dc_gain": k_terminal}
     else:
         try:

@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from optimizers.registry import get_optimizer
+from zone_explorer.core.profiles import get_profile
 
 __all__ = ["constructor_call"]
-
-#: optimizers whose constructor takes (beta1, beta2) as ``betas``
-_BETAS = {"adam", "adamw", "lion"}
 
 
 def _literal(value: Any) -> str:
@@ -44,14 +42,16 @@ def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
     """``from ... import Cls`` and ``optimizer = Cls(model.parameters(), ...)`` for a flat registry config.
 
     Values equal to the registry default are kept (so the call does not depend on defaults changing); keys the
-    registry does not know are left out. Adam/AdamW/Lion take ``betas=(beta1, beta2)``; AutoSGM's flat names go
-    through ``from_flat``.
+    registry does not know are left out. The optimizer's profile says how the call is written
+    (:class:`~zone_explorer.core.profiles.Snippet`): Adam/AdamW/Lion take ``betas=(beta1, beta2)``; AutoSGM's
+    flat names go through ``from_flat``.
     """
     spec = get_optimizer(optimizer)
+    snippet = get_profile(spec.name).snippet
     names = [hp.name for hp in spec.hyperparameters]
     cfg = {k: config[k] for k in names if k in config}
     module, cls = spec.cls.__module__, spec.cls.__qualname__
-    if spec.name in _BETAS and ("beta1" in cfg or "beta2" in cfg):
+    if snippet.betas and ("beta1" in cfg or "beta2" in cfg):
         b1 = cfg.pop("beta1", spec.hyperparameter("beta1").default)
         b2 = cfg.pop("beta2", spec.hyperparameter("beta2").default)
         ordered: dict[str, Any] = {}
@@ -63,6 +63,6 @@ def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
         cfg = ordered
     if module.startswith("torch.optim"):
         return f"import torch\n\noptimizer = {_call(f'torch.optim.{cls}', cfg)}"
-    if spec.name == "autosgm":
-        return f"from {module} import from_flat\n\noptimizer = {_call('from_flat', cfg)}"
+    if snippet.factory:
+        return f"from {module} import {snippet.factory}\n\noptimizer = {_call(snippet.factory, cfg)}"
     return f"from {module} import {cls}\n\noptimizer = {_call(cls, cfg)}"

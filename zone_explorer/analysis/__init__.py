@@ -7,7 +7,8 @@ whose ``to_dict()`` is plain JSON-ready data (lists, floats, str, bool; None ins
 * :func:`zone_map` - a smoothed surface over two axes with the zone mask, outline polygons, best points and a
   capped scatter sample (:class:`ZoneMap`);
 * :func:`best_configs`, :func:`top_q_marginals`, :func:`importance` (Optuna's evaluators);
-* :func:`fit_zone_constant` - FSGDM's K = v (1 + 1/c) with a bootstrap interval (:class:`ZoneConstant`);
+* :func:`fit_zone_constant` - FSGDM's K = v (1 + 1/c) with a bootstrap interval (:class:`ZoneConstant`; K itself
+  and its reference value are defined once, in :mod:`zone_explorer.core.profiles.fsgdm`);
 * :func:`analyze` - all of the above in one :class:`ZoneAnalysis`.
 
 Axes are parameter names, or ``"K"`` (derived, log scale) when the table has ``c_scaling`` and
@@ -18,13 +19,7 @@ from zone_explorer.analysis._analysis import ZoneAnalysis, analyze
 from zone_explorer.analysis._contour import contour_polygons, point_in_ring, ring_area
 from zone_explorer.analysis._importance import EVALUATORS, importance
 from zone_explorer.analysis._map import ZoneMap, zone_map
-from zone_explorer.analysis._stats import (
-    FSGDM_REFERENCE_K,
-    ZoneConstant,
-    best_configs,
-    fit_zone_constant,
-    top_q_marginals,
-)
+from zone_explorer.analysis._stats import ZoneConstant, best_configs, fit_zone_constant, top_q_marginals
 from zone_explorer.analysis._table import (
     C_SCALING,
     DERIVED_K,
@@ -32,7 +27,6 @@ from zone_explorer.analysis._table import (
     V_COEFFICIENT,
     Tolerance,
     TrialTable,
-    k_constant,
     study_distributions,
     zone_threshold,
 )
@@ -41,7 +35,6 @@ __all__ = [
     "C_SCALING",
     "DERIVED_K",
     "EVALUATORS",
-    "FSGDM_REFERENCE_K",
     "ORIGINS",
     "V_COEFFICIENT",
     "Tolerance",
@@ -54,7 +47,6 @@ __all__ = [
     "contour_polygons",
     "fit_zone_constant",
     "importance",
-    "k_constant",
     "point_in_ring",
     "ring_area",
     "study_distributions",

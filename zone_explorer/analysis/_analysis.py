@@ -11,13 +11,13 @@ import numpy as np
 from zone_explorer.analysis._importance import importance as _importance
 from zone_explorer.analysis._map import ZoneMap, zone_map
 from zone_explorer.analysis._stats import (
-    FSGDM_REFERENCE_K,
     ZoneConstant,
     best_configs,
     fit_zone_constant,
     top_q_marginals,
 )
 from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, Tolerance, TrialTable, check_q, coerce_tolerance
+from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
 
 __all__ = ["ZoneAnalysis", "analyze"]
 
@@ -68,7 +68,7 @@ def analyze(
     with_importance: bool | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    reference: float = FSGDM_REFERENCE_K,
+    reference: float = REFERENCE_ZONE.k,
 ) -> ZoneAnalysis:
     """:func:`zone_map` over (x, y) + :func:`best_configs` (k) + :func:`top_q_marginals` (q, bins) +
     :func:`importance` (when ``distributions`` is given, or ``with_importance=True``) + :func:`fit_zone_constant`

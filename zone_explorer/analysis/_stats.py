@@ -27,10 +27,9 @@ from zone_explorer.analysis._table import (
     to_natural,
     zone_members,
 )
+from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE, zone_constant
 
 __all__ = ["ZoneConstant", "best_configs", "fit_zone_constant", "top_q_marginals"]
-
-FSGDM_REFERENCE_K = 30.992
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -188,7 +187,7 @@ def fit_zone_constant(
     q: float = 0.1,
     n_boot: int = 1000,
     seed: int = 0,
-    reference: float = FSGDM_REFERENCE_K,
+    reference: float = REFERENCE_ZONE.k,
     *,
     confidence: float = 0.95,
 ) -> ZoneConstant:
@@ -209,7 +208,8 @@ def fit_zone_constant(
     (ties broken at random), a resample's top set consists of its draws with the smallest ranks, so only the draws
     that land among the best L ranks are generated (their number is Binomial(n, L/n), L a little above
     ceil(q n)); the rare resample with too few such draws is redone in full. The density p is held at its
-    full-sample value. ``reference`` (FSGDM's 30.992) is reported with whether it lies inside the interval.
+    full-sample value. ``reference`` (the FSGDM README's 30.992, its profile's ``REFERENCE_ZONE``) is reported
+    with whether it lies inside the interval.
 
     Rows where c or v is NaN (missing) are skipped (``n_used`` counts the rest); c and v must be positive.
     ``n_boot=0`` gives no interval.
@@ -237,7 +237,7 @@ def fit_zone_constant(
     n = int(ok.sum())
     if n == 0:
         raise ValueError("c, v: no row has both c_scaling and v_coefficient")
-    u = np.log10(vv[ok]) + np.log1p(1.0 / cv[ok]) / math.log(10.0)
+    u = np.log10(zone_constant(cv[ok], vv[ok]))
     g = sign_of(direction) * vals[ok]
 
     rng = np.random.default_rng(seed)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from zone_explorer.core.profiles.fsgdm import zone_constant
+
 __all__ = [
     "C_SCALING",
     "DERIVED_K",
@@ -24,7 +26,7 @@ __all__ = [
 
 ORIGINS = ("explored", "contributed", "verified")
 DIRECTIONS = ("maximize", "minimize")
-#: FSGDM's parameters and the derived axis K = v_coefficient * (1 + 1/c_scaling).
+#: FSGDM's parameters and the derived axis K (:func:`~zone_explorer.core.profiles.fsgdm.zone_constant`).
 C_SCALING = "c_scaling"
 V_COEFFICIENT = "v_coefficient"
 DERIVED_K = "K"
@@ -302,7 +304,7 @@ class TrialTable:
         if name in self.params:
             return self.params[name]
         if self.is_derived(name):
-            return k_constant(self.params[C_SCALING], self.params[V_COEFFICIENT])
+            return zone_constant(self.params[C_SCALING], self.params[V_COEFFICIENT])
         raise ValueError(
             f"{argname}: unknown axis {name!r}{closest_hint(name, self.axis_names())}; "
             f"available: {', '.join(map(repr, self.axis_names())) or 'none'}"
@@ -358,12 +360,6 @@ def study_distributions(study: Any) -> dict[str, Any]:
             if old is None or (d.high - d.low) > (old.high - old.low):
                 out[k] = d
     return out
-
-
-def k_constant(c: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """FSGDM's K = v * (1 + 1/c) (NaN where either is missing)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return v * (1.0 + 1.0 / c)
 
 
 def axis_column(table: TrialTable, name: Any, argname: str) -> tuple[np.ndarray, bool]:

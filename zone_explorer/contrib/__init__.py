@@ -40,8 +40,8 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import REGISTRY, get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.spaces import REPARAMETRIZATIONS, RUN_LENGTH_PARAMS, default_space
-from zone_explorer.engine.job_zones import NATURAL_AXES
+from zone_explorer.core.profiles import get_profile
+from zone_explorer.core.spaces import REPARAMETRIZATIONS, default_space
 from zone_explorer.engine.jobs import ACTIVE, MAX_SEEDS, JobSpec, JobSpecError, create_job, get_job, run_length
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import ContributedTask, Contribution, Job, utcnow
@@ -240,7 +240,7 @@ def required_hyperparameters(optimizer: str) -> list[str]:
     reparametrised axes replaced by what they derive, run-length ones excluded (the engine derives them)."""
     space = default_space(optimizer)
     rp = REPARAMETRIZATIONS[space.reparametrization] if space.reparametrization else None
-    skip = set(RUN_LENGTH_PARAMS.get(optimizer, ()))
+    skip = set(get_profile(optimizer).run_length_params)
     out: list[str] = []
     for name in space.params:
         for n in rp.replaces if rp and name in rp.axes else (name,):
@@ -801,7 +801,7 @@ def describe_optimizer(name: str) -> dict[str, Any]:
         **spec.to_dict(),
         "default_space": default_space(spec.name).to_dict(),
         "contribution_required": required_hyperparameters(spec.name),
-        "natural_axes": list(NATURAL_AXES.get(spec.name, ())),
+        "natural_axes": list(get_profile(spec.name).natural_axes),
     }
 
 

@@ -15,12 +15,13 @@ A space names an optimizer and gives each searched hyperparameter a dimension::
 Dimension types: ``float`` (``log`` or linear, optional ``step``), ``int`` (optional ``log``/``step``),
 ``categorical`` (``choices``) and ``fixed`` (``value``). Hyperparameters not named keep the registry default,
 except the run-length ones the engine derives from the task (FSGDM ``sigma``/``n_stages``, AutoSGM
-``tau``/``spe``), which a space may still fix.
+``tau``/``spe``; see each optimizer's profile in :mod:`zone_explorer.core.profiles`), which a space may still fix.
 
 Reparametrisations search along axes the theory suggests and derive the optimizer's own values:
 
 - ``fsgdm-K-c``: axes ``K`` and ``c_scaling``; ``v_coefficient = K / (1 + 1/c)``. K = v(1 + 1/c) is FSGDM's
-  terminal low-frequency gain; its README's rule ``30.992/v ≈ 1 + 1/c`` says the CNN zone lies near K ≈ 31.
+  terminal low-frequency gain (:func:`zone_explorer.core.profiles.fsgdm.zone_constant`); its README's rule
+  ``30.992/v ≈ 1 + 1/c`` says the CNN zone lies near K ≈ 31.
 - ``fsgdm-K-v``: axes ``K`` and ``v_coefficient``; ``c_scaling = v / (K - v)`` (needs K > v everywhere).
 - ``tied-betas``: Adam/AdamW with one axis ``beta`` and ``beta1 = beta2 = beta`` (Orvieto & Gower, 2025).
 """
@@ -39,6 +40,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optimizers.hyperparams import Hyperparameter, closest_name
 from optimizers.registry import OptimizerSpec, get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.profiles import get_profile
+from zone_explorer.core.profiles.fsgdm import zone_constant
 
 __all__ = [
     "CategoricalDim",
@@ -166,14 +169,15 @@ _BETA_AXIS = Hyperparameter("beta", "float", 0.95, "tied Adam pole beta1 = beta2
 
 
 def _k_c(values: dict[str, Any]) -> dict[str, Any]:
-    return {"v_coefficient": values["K"] / (1.0 + 1.0 / values["c_scaling"])}
+    # K = v (1 + 1/c) is linear in v, so v = K / (K at v = 1)
+    return {"v_coefficient": values["K"] / zone_constant(values["c_scaling"], 1.0)}
 
 
 def _k_v(values: dict[str, Any]) -> dict[str, Any]:
     k, v = values["K"], values["v_coefficient"]
     if k <= v:
         raise ValueError(f"fsgdm-K-v needs K > v_coefficient, got K={k:g}, v_coefficient={v:g}")
-    return {"c_scaling": v / (k - v)}
+    return {"c_scaling": v / (k - v)}  # zone_constant(c, v) = K solved for c
 
 
 REPARAMETRIZATIONS: dict[str, Reparametrization] = {
@@ -205,9 +209,6 @@ REPARAMETRIZATIONS: dict[str, Reparametrization] = {
         ),
     )
 }
-
-# Hyperparameters the engine derives from the task's run length unless the space fixes them.
-RUN_LENGTH_PARAMS: dict[str, tuple[str, ...]] = {"fsgdm": ("sigma", "n_stages"), "autosgm": ("tau", "spe")}
 
 
 # ---- the space ---------------------------------------------------------------------------------------------
@@ -438,72 +439,6 @@ def _parse_dim(spec: OptimizerSpec, reparam: str | None, name: str, raw: Any) ->
     return FloatDim(float(low), float(high), log=log, step=step)
 
 
-# ---- defaults -----------------------------------------------------------------------------------------------
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fsgdm": {
-        "optimizer": "fsgdm",
-        "params": {
-            "c_scaling": {"type": "float", "low": 0.005, "high": 2.0, "log": True},
-            "v_coefficient": {"type": "float", "low": 0.05, "high": 50.0, "log": True},
-            "lr": {"type": "fixed", "value": 0.01},
-            "weight_decay": {"type": "fixed", "value": 5e-4},
-        },
-    },
-    "autosgm": {
-        "optimizer": "autosgm",
-        "params": {
-            "lr_init": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-            "num_lrc": {"type": "categorical", "choices": [0, 1, 3]},
-            "beta_i": {"type": "float", "low": 0.5, "high": 0.99},
-            "gamma_i": {"type": "float", "low": 0.0, "high": 0.9},
-            "rcm": {"type": "categorical", "choices": [0, 1, 2]},
-        },
-    },
-    "gsgd": {
-        "optimizer": "gsgd",
-        "params": {
-            "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
-            "momentum": {"type": "float", "low": 0.5, "high": 0.99},
-            "nesterov": {"type": "float", "low": 0.0, "high": 2.0},
-        },
-    },
-    "lion": {
-        "optimizer": "lion",
-        "params": {
-            "lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
-            "beta1": {"type": "float", "low": 0.8, "high": 0.99},
-            "beta2": {"type": "float", "low": 0.9, "high": 0.999},
-        },
-    },
-    "sgd": {
-        "optimizer": "sgd",
-        "params": {
-            "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
-            "momentum": {"type": "float", "low": 0.0, "high": 0.99},
-            "nesterov": {"type": "categorical", "choices": [False, True]},
-        },
-    },
-    "adam": {
-        "optimizer": "adam",
-        "params": {
-            "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-            "beta": {"type": "float", "low": 0.8, "high": 0.999},
-        },
-        "reparametrization": "tied-betas",
-    },
-    "adamw": {
-        "optimizer": "adamw",
-        "params": {
-            "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-            "beta1": {"type": "float", "low": 0.8, "high": 0.99},
-            "beta2": {"type": "float", "low": 0.9, "high": 0.9999},
-            "weight_decay": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-        },
-    },
-}
-
-
 def default_space(optimizer: str) -> Space:
-    """The default search space of a registry optimizer."""
-    get_optimizer(optimizer)  # unknown names raise with a suggestion
-    return Space.from_dict(_DEFAULTS[optimizer])
+    """The default search space of a registry optimizer (from its profile)."""
+    return Space.from_dict({"optimizer": optimizer, **get_profile(optimizer).default_space})

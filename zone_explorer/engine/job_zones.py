@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import FSGDM_REFERENCE_K, Tolerance, TrialTable, analyze
+from zone_explorer.analysis import Tolerance, TrialTable, analyze
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.profiles import get_profile
+from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
 from zone_explorer.core.spaces import Space
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.models import Job
@@ -18,17 +20,6 @@ from zone_explorer.store.trials import TrialRecord, load_results
 from zone_explorer.tasks import get_task
 
 __all__ = ["ZoneRequestError", "default_axes", "job_table", "job_zone_summary", "records_table", "render_summary"]
-
-#: the pair each optimizer's zone is usually drawn over
-NATURAL_AXES = {
-    "fsgdm": ("c_scaling", "v_coefficient"),
-    "lion": ("lr", "beta1"),
-    "gsgd": ("lr", "momentum"),
-    "sgd": ("lr", "momentum"),
-    "autosgm": ("lr_init", "beta_i"),
-    "adam": ("lr", "beta1"),
-    "adamw": ("lr", "beta1"),
-}
 
 
 class ZoneRequestError(FieldError):
@@ -74,8 +65,10 @@ def job_table(url: str, job: Job) -> TrialTable:
 
 
 def default_axes(optimizer: str, table: TrialTable, space: Space | None = None) -> tuple[str, str]:
+    """The map's axes when none are asked for: the optimizer profile's natural pair where the table has them,
+    then the space's searched axes, then any varying column."""
     names = table.axis_names()
-    preferred = [n for n in NATURAL_AXES.get(optimizer, ()) if n in names]
+    preferred = [n for n in get_profile(optimizer).natural_axes if n in names]
     searched = [n for n in (space.searched() if space else {}) if n in names]
     ordered = list(dict.fromkeys(preferred + searched + names))
     if len(ordered) < 2:
@@ -122,7 +115,7 @@ def job_zone_summary(
         "direction": task.direction,
         "x": x,
         "y": y,
-        "reference_K": FSGDM_REFERENCE_K,
+        "reference_K": REFERENCE_ZONE.k,
         "analysis": result.to_dict(),
     }
 

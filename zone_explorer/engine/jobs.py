@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space, SpaceError, default_space
 from zone_explorer.engine.studies import PRUNERS, SAMPLERS, storage_for
 from zone_explorer.store.db import read_scope, session_scope, write_scope
@@ -53,13 +54,9 @@ class JobSpecError(FieldError):
 
 
 def run_length(task: Task, optimizer: str, epochs: int) -> dict[str, int]:
-    """What the user would otherwise compute by hand: FSGDM's sigma (total steps) and stages, AutoSGM's window."""
-    steps = task.steps_per_epoch()
-    if optimizer == "fsgdm":
-        return {"sigma": steps * epochs, "n_stages": min(epochs, steps * epochs)}
-    if optimizer == "autosgm":
-        return {"tau": epochs, "spe": steps}
-    return {}
+    """What the user would otherwise compute by hand (FSGDM's sigma and stages, AutoSGM's window): the
+    optimizer profile's run-length hyperparameters for ``epochs`` epochs of ``task``."""
+    return get_profile(optimizer).derive_run_length(task.steps_per_epoch(), epochs)
 
 
 @dataclass(frozen=True)

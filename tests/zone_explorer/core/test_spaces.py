@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from optimizers.registry import optimizer_names
+from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import REPARAMETRIZATIONS, Space, SpaceError, default_space
 
 FSGDM_K_C = {
@@ -28,7 +29,7 @@ def test_default_space_round_trips_and_samples_valid_configs(name: str) -> None:
     again = Space.from_json(space.to_json())
     assert again == space
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    run_length = {"fsgdm": {"sigma": 200, "n_stages": 10}, "autosgm": {"tau": 10, "spe": 20}}.get(name, {})
+    run_length = get_profile(name).derive_run_length(20, 10)
     for _ in range(20):
         trial = study.ask()
         cfg = space.config(space.suggest(trial), run_length)

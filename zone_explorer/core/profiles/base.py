@@ -1,0 +1,80 @@
+"""What the engine, the analysis and the pages know about one optimizer, beyond its registry entry.
+
+The registry (:mod:`optimizers.registry`) says what an optimizer *is*: its class and hyperparameter domains. A
+:class:`Profile` says how Zone Explorer *explores* it: where to search by default, which hyperparameters follow
+from the run length, which two axes its zone is drawn over, what published zone it is compared with and how its
+constructor call is written out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zone_explorer.core.errors import FieldError
+
+__all__ = ["Profile", "ProfileError", "ReferenceZone", "RunLength", "Snippet"]
+
+
+class ProfileError(FieldError):
+    """No profile answers the request; ``field`` names the argument (``optimizer``)."""
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """Hyperparameters that are not searched but follow from how long the run is.
+
+    ``derive(steps_per_epoch, epochs)`` returns exactly the names in ``params``; a search space may still fix any
+    of them, and its value wins.
+    """
+
+    params: tuple[str, ...]
+    derive: Callable[[int, int], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class ReferenceZone:
+    """A published zone constant, with the learning rate it was stated at (K scales with it) and where."""
+
+    k: float
+    lr: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """How a flat config becomes a constructor call in copy-ready code.
+
+    ``factory``: a function in the optimizer class's module that takes the flat config (None: the class itself
+    takes the flat names). ``betas``: the constructor takes ``beta1``/``beta2`` as one tuple ``betas``.
+    """
+
+    factory: str | None = None
+    betas: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One registry optimizer as Zone Explorer explores it.
+
+    ``default_space`` is the search space's JSON without its ``optimizer`` field (``params`` and, optionally,
+    ``reparametrization``; see :mod:`zone_explorer.core.spaces`). ``natural_axes`` is the pair a zone map is
+    drawn over unless the user picks others.
+    """
+
+    name: str
+    default_space: Mapping[str, Any]
+    natural_axes: tuple[str, str]
+    run_length: RunLength | None = None
+    reference: ReferenceZone | None = None
+    snippet: Snippet = field(default_factory=Snippet)
+
+    @property
+    def run_length_params(self) -> tuple[str, ...]:
+        """The hyperparameters the engine derives from the run length (none for most optimizers)."""
+        return self.run_length.params if self.run_length else ()
+
+    def derive_run_length(self, steps_per_epoch: int, epochs: int) -> dict[str, int]:
+        """The run-length hyperparameters for ``epochs`` epochs of ``steps_per_epoch`` optimizer steps."""
+        return self.run_length.derive(steps_per_epoch, epochs) if self.run_length else {}

@@ -1,0 +1,47 @@
+"""torch's SGD, Adam and AdamW, the baselines: how Zone Explorer explores them."""
+
+from __future__ import annotations
+
+from zone_explorer.core.profiles.base import Profile, Snippet
+
+__all__ = ["PROFILES"]
+
+PROFILES = (
+    Profile(
+        name="sgd",
+        default_space={
+            "params": {
+                "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+                "momentum": {"type": "float", "low": 0.0, "high": 0.99},
+                "nesterov": {"type": "categorical", "choices": [False, True]},
+            },
+        },
+        natural_axes=("lr", "momentum"),
+    ),
+    Profile(
+        name="adam",
+        default_space={
+            "params": {
+                "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+                "beta": {"type": "float", "low": 0.8, "high": 0.999},
+            },
+            # one pole for both moments (Orvieto & Gower, 2025): a 2-D search instead of 3-D
+            "reparametrization": "tied-betas",
+        },
+        natural_axes=("lr", "beta1"),
+        snippet=Snippet(betas=True),
+    ),
+    Profile(
+        name="adamw",
+        default_space={
+            "params": {
+                "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+                "beta1": {"type": "float", "low": 0.8, "high": 0.99},
+                "beta2": {"type": "float", "low": 0.9, "high": 0.9999},
+                "weight_decay": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            },
+        },
+        natural_axes=("lr", "beta1"),
+        snippet=Snippet(betas=True),
+    ),
+)
