@@ -8,7 +8,7 @@ from typing import Any
 from optimizers.filters import fsgdm_stage_filters, momentum_filter
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.profiles.fsgdm import zone_constant
+from zone_explorer.core.zone_constant import zone_constant
 from zone_explorer.engine.jobs import run_length
 from zone_explorer.tasks import get_task
 

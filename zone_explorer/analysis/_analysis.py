@@ -17,7 +17,7 @@ from zone_explorer.analysis._stats import (
     top_q_marginals,
 )
 from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, Tolerance, TrialTable, check_q, coerce_tolerance
-from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
+from zone_explorer.core.zone_constant import REFERENCE_ZONE
 
 __all__ = ["ZoneAnalysis", "analyze"]
 

@@ -27,7 +27,7 @@ from zone_explorer.analysis._table import (
     to_natural,
     zone_members,
 )
-from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE, zone_constant
+from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
 
 __all__ = ["ZoneConstant", "best_configs", "fit_zone_constant", "top_q_marginals"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zone_explorer.core.profiles.fsgdm import zone_constant
+from zone_explorer.core.zone_constant import zone_constant
 
 __all__ = [
     "C_SCALING",

@@ -41,7 +41,7 @@ from optimizers.hyperparams import Hyperparameter, closest_name
 from optimizers.registry import OptimizerSpec, get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
-from zone_explorer.core.profiles.fsgdm import zone_constant
+from zone_explorer.core.zone_constant import zone_constant
 
 __all__ = [
     "CategoricalDim",

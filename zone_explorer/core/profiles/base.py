@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.zone_constant import ReferenceZone
 
 __all__ = ["Profile", "ProfileError", "ReferenceZone", "RunLength", "Snippet"]
 
@@ -31,15 +32,6 @@ class RunLength:
 
     params: tuple[str, ...]
     derive: Callable[[int, int], dict[str, int]]
-
-
-@dataclass(frozen=True)
-class ReferenceZone:
-    """A published zone constant, with the learning rate it was stated at (K scales with it) and where."""
-
-    k: float
-    lr: float
-    source: str
 
 
 @dataclass(frozen=True)
