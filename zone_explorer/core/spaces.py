@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +40,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optimizers.hyperparams import Hyperparameter, closest_name
 from optimizers.registry import OptimizerSpec, get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.profiles import get_profile
-from zone_explorer.core.zone_constant import zone_constant
+from zone_explorer.core.profiles import PROFILES, Reparametrization, get_profile
 
 __all__ = [
     "CategoricalDim",
@@ -49,6 +48,7 @@ __all__ = [
     "FloatDim",
     "IntDim",
     "REPARAMETRIZATIONS",
+    "Reparametrization",
     "Space",
     "SpaceError",
     "default_space",
@@ -151,63 +151,12 @@ Dim = FloatDim | IntDim | CategoricalDim | FixedDim
 
 
 # ---- reparametrisations ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Reparametrization:
-    name: str
-    optimizers: tuple[str, ...]
-    #: axis name -> the registry hyperparameter whose domain bounds it (None: the axis' own domain below)
-    axes: dict[str, Hyperparameter]
-    replaces: tuple[str, ...]
-    derive: Callable[[dict[str, Any]], dict[str, Any]]
-    description: str
-
-
-_K_AXIS = Hyperparameter(
-    "K", "float", 31.0, "FSGDM terminal low-frequency gain v(1 + 1/c)", low=0.0, low_open=True, log=True
-)
-_BETA_AXIS = Hyperparameter("beta", "float", 0.95, "tied Adam pole beta1 = beta2", low=0.0, high=1.0, high_open=True)
-
-
-def _k_c(values: dict[str, Any]) -> dict[str, Any]:
-    # K = v (1 + 1/c) is linear in v, so v = K / (K at v = 1)
-    return {"v_coefficient": values["K"] / zone_constant(values["c_scaling"], 1.0)}
-
-
-def _k_v(values: dict[str, Any]) -> dict[str, Any]:
-    k, v = values["K"], values["v_coefficient"]
-    if k <= v:
-        raise ValueError(f"fsgdm-K-v needs K > v_coefficient, got K={k:g}, v_coefficient={v:g}")
-    return {"c_scaling": v / (k - v)}  # zone_constant(c, v) = K solved for c
-
-
-REPARAMETRIZATIONS: dict[str, Reparametrization] = {
-    r.name: r
-    for r in (
-        Reparametrization(
-            "fsgdm-K-c",
-            ("fsgdm",),
-            {"K": _K_AXIS},
-            ("v_coefficient",),
-            _k_c,
-            "search K = v(1+1/c) and c_scaling; v_coefficient = K/(1+1/c)",
-        ),
-        Reparametrization(
-            "fsgdm-K-v",
-            ("fsgdm",),
-            {"K": _K_AXIS},
-            ("c_scaling",),
-            _k_v,
-            "search K = v(1+1/c) and v_coefficient; c_scaling = v/(K-v)",
-        ),
-        Reparametrization(
-            "tied-betas",
-            ("adam", "adamw"),
-            {"beta": _BETA_AXIS},
-            ("beta1", "beta2"),
-            lambda vals: {"beta1": vals["beta"], "beta2": vals["beta"]},
-            "search one beta with beta1 = beta2 = beta",
-        ),
-    )
+#: name -> reparametrisation, gathered from the optimizer profiles (each declares the ones that apply to it)
+REPARAMETRIZATIONS: dict[str, Reparametrization] = {r.name: r for p in PROFILES.values() for r in p.reparametrizations}
+#: name -> the optimizers whose profiles declare it
+_REPARAMETRIZED: dict[str, tuple[str, ...]] = {
+    name: tuple(p.name for p in PROFILES.values() if any(r.name == name for r in p.reparametrizations))
+    for name in REPARAMETRIZATIONS
 }
 
 
@@ -240,10 +189,10 @@ class Space:
         if reparam is not None:
             if reparam not in REPARAMETRIZATIONS:
                 raise SpaceError("reparametrization", f"unknown {reparam!r} (known: {', '.join(REPARAMETRIZATIONS)})")
-            if name not in REPARAMETRIZATIONS[reparam].optimizers:
+            if name not in _REPARAMETRIZED[reparam]:
                 raise SpaceError(
                     "reparametrization",
-                    f"{reparam!r} applies to {', '.join(REPARAMETRIZATIONS[reparam].optimizers)}, not {name!r}",
+                    f"{reparam!r} applies to {', '.join(_REPARAMETRIZED[reparam])}, not {name!r}",
                 )
         raw = data.get("params", {})
         if not isinstance(raw, Mapping):

@@ -14,13 +14,21 @@ from collections.abc import Iterable
 
 from optimizers.hyperparams import closest_name
 from optimizers.registry import REGISTRY
-from zone_explorer.core.profiles.base import Profile, ProfileError, ReferenceZone, RunLength, Snippet
+from zone_explorer.core.profiles.base import (
+    Profile,
+    ProfileError,
+    ReferenceZone,
+    Reparametrization,
+    RunLength,
+    Snippet,
+)
 
 __all__ = [
     "PROFILES",
     "Profile",
     "ProfileError",
     "ReferenceZone",
+    "Reparametrization",
     "RunLength",
     "Snippet",
     "get_profile",

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from optimizers.hyperparams import Hyperparameter
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.zone_constant import ReferenceZone
 
-__all__ = ["Profile", "ProfileError", "ReferenceZone", "RunLength", "Snippet"]
+__all__ = ["Profile", "ProfileError", "ReferenceZone", "Reparametrization", "RunLength", "Snippet"]
 
 
 class ProfileError(FieldError):
@@ -32,6 +33,22 @@ class RunLength:
 
     params: tuple[str, ...]
     derive: Callable[[int, int], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Reparametrization:
+    """Search axes the theory suggests, from which the optimizer's own hyperparameters are derived.
+
+    ``axes``: axis name -> its domain (a :class:`Hyperparameter` of its own); ``replaces``: the optimizer's
+    hyperparameters that ``derive(values)`` computes from the axes (and the other searched values). A profile lists
+    the reparametrisations that apply to it; optimizers may share one (Adam and AdamW share ``tied-betas``).
+    """
+
+    name: str
+    axes: dict[str, Hyperparameter]
+    replaces: tuple[str, ...]
+    derive: Callable[[dict[str, Any]], dict[str, Any]]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ class Profile:
     natural_axes: tuple[str, str]
     run_length: RunLength | None = None
     reference: ReferenceZone | None = None
+    reparametrizations: tuple[Reparametrization, ...] = ()
     snippet: Snippet = field(default_factory=Snippet)
 
     @property

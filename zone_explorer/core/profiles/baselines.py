@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from zone_explorer.core.profiles.base import Profile, Snippet
+from optimizers.hyperparams import Hyperparameter
+from zone_explorer.core.profiles.base import Profile, Reparametrization, Snippet
 
 __all__ = ["PROFILES"]
+
+#: one pole for both of Adam's moments (Orvieto & Gower, 2025): a 2-D search instead of 3-D
+TIED_BETAS = Reparametrization(
+    "tied-betas",
+    {"beta": Hyperparameter("beta", "float", 0.95, "tied Adam pole beta1 = beta2", low=0.0, high=1.0, high_open=True)},
+    ("beta1", "beta2"),
+    lambda vals: {"beta1": vals["beta"], "beta2": vals["beta"]},
+    "search one beta with beta1 = beta2 = beta",
+)
 
 PROFILES = (
     Profile(
@@ -30,6 +40,7 @@ PROFILES = (
         },
         natural_axes=("lr", "beta1"),
         snippet=Snippet(betas=True),
+        reparametrizations=(TIED_BETAS,),
     ),
     Profile(
         name="adamw",
@@ -43,5 +54,6 @@ PROFILES = (
         },
         natural_axes=("lr", "beta1"),
         snippet=Snippet(betas=True),
+        reparametrizations=(TIED_BETAS,),
     ),
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from zone_explorer.core.profiles.base import Profile, RunLength
+from typing import Any
+
+from optimizers.hyperparams import Hyperparameter
+from zone_explorer.core.profiles.base import Profile, Reparametrization, RunLength
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
 
 __all__ = ["PROFILES", "REFERENCE_ZONE", "zone_constant"]
@@ -13,6 +16,35 @@ def _run_length(steps_per_epoch: int, epochs: int) -> dict[str, int]:
     sigma = steps_per_epoch * epochs
     return {"sigma": sigma, "n_stages": min(epochs, sigma)}
 
+
+_K_AXIS = Hyperparameter(
+    "K", "float", 31.0, "FSGDM terminal low-frequency gain v(1 + 1/c)", low=0.0, low_open=True, log=True
+)
+
+
+def _k_c(values: dict[str, Any]) -> dict[str, Any]:
+    # K = v (1 + 1/c) is linear in v, so v = K / (K at v = 1)
+    return {"v_coefficient": values["K"] / zone_constant(values["c_scaling"], 1.0)}
+
+
+def _k_v(values: dict[str, Any]) -> dict[str, Any]:
+    k, v = values["K"], values["v_coefficient"]
+    if k <= v:
+        raise ValueError(f"fsgdm-K-v needs K > v_coefficient, got K={k:g}, v_coefficient={v:g}")
+    return {"c_scaling": v / (k - v)}  # zone_constant(c, v) = K solved for c
+
+
+#: search along the zone constant: the README's rule says the CNN zone is a level set of K
+K_C = Reparametrization(
+    "fsgdm-K-c",
+    {"K": _K_AXIS},
+    ("v_coefficient",),
+    _k_c,
+    "search K = v(1+1/c) and c_scaling; v_coefficient = K/(1+1/c)",
+)
+K_V = Reparametrization(
+    "fsgdm-K-v", {"K": _K_AXIS}, ("c_scaling",), _k_v, "search K = v(1+1/c) and v_coefficient; c_scaling = v/(K-v)"
+)
 
 PROFILES = (
     Profile(
@@ -28,5 +60,6 @@ PROFILES = (
         natural_axes=("c_scaling", "v_coefficient"),
         run_length=RunLength(("sigma", "n_stages"), _run_length),
         reference=REFERENCE_ZONE,
+        reparametrizations=(K_C, K_V),
     ),
 )
