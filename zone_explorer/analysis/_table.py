@@ -110,7 +110,7 @@ def float_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def float_list(arr: np.ndarray) -> list:
+def float_list(arr: np.ndarray) -> list[Any]:
     """Nested lists of floats with None where the array is NaN/inf (any shape)."""
     arr = np.asarray(arr, dtype=np.float64)
     out = arr.astype(object)
