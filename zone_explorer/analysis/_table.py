@@ -39,7 +39,7 @@ def check_direction(direction: Any, argname: str = "direction") -> str:
     return str(direction)
 
 
-def check_int(value: Any, argname: str, low: int, high: int | None = None) -> int:
+def check_int(value: object, argname: str, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{argname} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -49,7 +49,7 @@ def check_int(value: Any, argname: str, low: int, high: int | None = None) -> in
     return value
 
 
-def check_q(q: Any, argname: str = "q") -> float:
+def check_q(q: object, argname: str = "q") -> float:
     if isinstance(q, bool) or not isinstance(q, numbers.Real) or not math.isfinite(float(q)):
         raise ValueError(f"{argname} must be a fraction in (0, 1], got {q!r}")
     q = float(q)
