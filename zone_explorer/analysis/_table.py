@@ -115,7 +115,8 @@ def float_list(arr: np.ndarray) -> list[Any]:
     arr = np.asarray(arr, dtype=np.float64)
     out = arr.astype(object)
     out[~np.isfinite(arr)] = None
-    return out.tolist()
+    nested: list[Any] = out.tolist()
+    return nested
 
 
 # ---------------------------------------------------------------------------------------------------------
