@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT
 
 from .hyperparams import Hyperparameter, reject_unknown_keywords
 
 __all__ = ["SparseGradientError", "ZoneOptimizer", "group_by_device_and_dtype"]
+
+#: what rides along with each parameter in :func:`group_by_device_and_dtype`
+_State = TypeVar("_State")
+#: what ``torch._foreach_*`` functions take, and return (a tuple)
+TensorList: TypeAlias = list[Tensor] | tuple[Tensor, ...]
 
 
 class SparseGradientError(TypeError, RuntimeError):
@@ -30,7 +36,7 @@ class ZoneOptimizer(torch.optim.Optimizer):
     #: group keys that are switches rather than searchable hyperparameters
     switches: ClassVar[tuple[str, ...]] = ("foreach",)
 
-    def __init__(self, params: Iterable, defaults: dict[str, Any], extra_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], extra_kwargs: dict[str, Any] | None = None) -> None:
         if extra_kwargs:
             reject_unknown_keywords(type(self).__name__, extra_kwargs, self._keyword_names())
         for hp in self.hyperparameters:
@@ -92,13 +98,17 @@ class ZoneOptimizer(torch.optim.Optimizer):
         return bool(params) and all(p.device.type != "cpu" for p in params)
 
 
-def group_by_device_and_dtype(*lists: Sequence[Tensor]) -> list[tuple[list[Tensor], ...]]:
-    """Split parallel tensor lists into sub-lists that share device and dtype (what ``torch._foreach_*`` needs)."""
-    buckets: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], ...]] = defaultdict(
-        lambda: tuple([] for _ in lists)
+def group_by_device_and_dtype(
+    params: Sequence[Tensor], grads: Sequence[Tensor], states: Sequence[_State]
+) -> list[tuple[list[Tensor], list[Tensor], list[_State]]]:
+    """Split parallel lists (parameters, their gradients and one per-parameter item: a buffer, a state dict, an
+    index) into sub-lists whose parameters share device and dtype (what ``torch._foreach_*`` needs)."""
+    buckets: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], list[Tensor], list[_State]]] = defaultdict(
+        lambda: ([], [], [])
     )
-    for items in zip(*lists):
-        key = (items[0].device, items[0].dtype)
-        for bucket, item in zip(buckets[key], items):
-            bucket.append(item)
+    for p, g, state in zip(params, grads, states):
+        ps, gs, sts = buckets[(p.device, p.dtype)]
+        ps.append(p)
+        gs.append(g)
+        sts.append(state)
     return list(buckets.values())

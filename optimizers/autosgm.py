@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT
 
-from ._base import ZoneOptimizer, group_by_device_and_dtype
+from ._base import TensorList, ZoneOptimizer, group_by_device_and_dtype
 from .hyperparams import Hyperparameter, closest_name, reject_unknown_keywords, validate_tuple
 from .windows import window_value
 
@@ -202,7 +203,7 @@ def _check_cross(rc: Sequence[Any], owner: str) -> None:
         )
 
 
-def _validate_cfgs(cfgs: dict[str, Any], owner: str) -> dict[str, tuple]:
+def _validate_cfgs(cfgs: dict[str, Any], owner: str) -> dict[str, tuple[Any, ...]]:
     out = {name: validate_tuple(owner, name, cfgs[name], CFG_FIELDS[name]) for name in CFG_FIELDS if name in cfgs}
     if "rc_cfg" in out:
         _check_cross(out["rc_cfg"], owner)
@@ -248,7 +249,7 @@ def _flat_to_cfgs(flat: dict[str, Any]) -> dict[str, Any]:
     return cfgs
 
 
-def from_flat(params: Iterable, **flat: Any) -> AutoSGM:
+def from_flat(params: ParamsT, **flat: Any) -> AutoSGM:
     """Build an :class:`AutoSGM` from flat names (``lr_init=..., beta_i=..., tau=...``); missing names take defaults.
 
     ``foreach`` is passed through. Unknown names raise ``TypeError`` with the closest valid name.
@@ -278,7 +279,7 @@ class _Cfg(NamedTuple):
     eta_a: float  # input gain of the moment filter (eta_i, or 1 - beta_a)
     eta_i: float  # input gain of the smoothing filter (eta_i, or 1 - beta_i)
     debias: bool
-    rc: tuple
+    rc: tuple[Any, ...]
     weight_decay: float
     wd_level: int
     eps: float
@@ -345,7 +346,7 @@ def _time_scalars(cfg: _Cfg, t: float) -> _TimeScalars:
     return _TimeScalars(rho, ci, ca, math.sqrt(ca))
 
 
-class _ScalarCache(dict):
+class _ScalarCache(dict[float, _TimeScalars]):
     """Time scalars per step count t (the tensors of a group almost always share one t)."""
 
     def __init__(self, cfg: _Cfg) -> None:
@@ -469,6 +470,7 @@ def _single_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: li
             g_var.mul_(cfg.beta_a)
         g_sm.add_(g, alpha=cfg.eta_i)  # q_i
         if cfg.estimator:
+            assert dd is not None  # an estimator needs aoptlr, which set dd
             alpha = _numerator(p, g, g_sm, dd, ts, state, cfg)
             _apply_tensor_alpha(p, g_sm, dd, alpha, ts, cfg)
         else:
@@ -487,6 +489,7 @@ def _single_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: li
 def _multi_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: _Cfg) -> None:
     scalars = _ScalarCache(cfg)
     sign = -1.0 if cfg.maximize else 1.0
+    gs: TensorList  # the coupled weight decay replaces a group's gradients with new tensors (a tuple)
     for ps, gs, sts in group_by_device_and_dtype(params, grads, states):
         tss = []
         for state in sts:
@@ -495,7 +498,7 @@ def _multi_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: lis
         if cfg.coupled:
             gs = torch._foreach_add(gs, ps, alpha=cfg.coupled)
         g_sms = [state["g_sm"] for state in sts]
-        dds = None
+        dds: TensorList | None = None
         if cfg.aoptlr:
             g_vars = [_buffer(state, "g_var", p) for state, p in zip(sts, ps)]
             torch._foreach_addcmul_(g_vars, gs, gs, value=cfg.eta_a)
@@ -508,6 +511,7 @@ def _multi_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: lis
             torch._foreach_mul_(g_vars, cfg.beta_a)
         torch._foreach_add_(g_sms, gs, alpha=cfg.eta_i)
         if cfg.estimator:
+            assert dds is not None  # an estimator needs aoptlr, which set dds
             for p, g, g_sm, dd, ts, state in zip(ps, gs, g_sms, dds, tss, sts):
                 _apply_tensor_alpha(p, g_sm, dd, _numerator(p, g, g_sm, dd, ts, state, cfg), ts, cfg)
         else:
@@ -599,7 +603,7 @@ class AutoSGM(ZoneOptimizer):
 
     def __init__(
         self,
-        params: Iterable,
+        params: ParamsT,
         *,
         lr_cfg: Sequence[Any] = (True, 1e-3, 0),
         beta_cfg: Sequence[Any] = (0.9999, 0.999, 0.9, 0, 0, True),

@@ -23,7 +23,7 @@ varying, consistent part) and which it suppresses (high :math:`\omega`: the alte
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,7 @@ def _lion(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
     return MomentumFilter(pole=b2, gain=1.0 - b1, zero=(b2 - b1) / (1.0 - b1))
 
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], int], MomentumFilter]] = {
     "fsgdm": _fsgdm,
     "autosgm": _autosgm,
     "gsgd": _gsgd,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
 from .hyperparams import Hyperparameter
@@ -92,7 +93,7 @@ class FSGDM(ZoneOptimizer):
 
     def __init__(
         self,
-        params: Iterable,
+        params: ParamsT,
         lr: float = 0.1,
         weight_decay: float = 5e-4,
         c_scaling: float = 0.033,

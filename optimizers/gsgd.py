@@ -15,19 +15,23 @@ Deliberate differences from the reference (see ``OPTIMIZERS.md``, "Decisions for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias, cast
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT
 
-from ._base import ZoneOptimizer, group_by_device_and_dtype
+from ._base import TensorList, ZoneOptimizer, group_by_device_and_dtype
 from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config
 
 __all__ = ["DPHI_MAPS", "FLAT_HYPERPARAMETERS", "GSGD", "HYPERPARAMETERS", "effective_momentum", "from_flat"]
 
 #: the names ``Dphi_map`` accepts (a callable is accepted by the constructor too, never by the registry)
 DPHI_MAPS: tuple[str, ...] = ("identity", "sign")
+
+#: Phi once resolved: one of the names in DPHI_MAPS, or an elementwise callable
+Phi: TypeAlias = Literal["identity", "sign"] | Callable[[Tensor], Tensor]
 
 #: stored in ``state_dict()`` in place of a custom ``Dphi_map`` callable, which cannot be serialised safely
 CALLABLE_DPHI_MARKER = "<callable>"
@@ -93,11 +97,13 @@ def effective_momentum(lr: float, momentum: float, scaling: float) -> float:
     return max(momentum, 1.0 - lr * scaling * (1.0 - momentum))
 
 
-def _resolve_dphi(value: Any, owner: str) -> str | Callable[[Tensor], Tensor]:
+def _resolve_dphi(value: Any, owner: str) -> Phi:
     if isinstance(value, str):
-        return _HP["Dphi_map"].validate(value, owner=owner)
+        name: Literal["identity", "sign"] = _HP["Dphi_map"].validate(value, owner=owner)
+        return name
     if callable(value):
-        return value
+        phi: Callable[[Tensor], Tensor] = value
+        return phi
     raise TypeError(
         f"{owner} Dphi_map must be a callable or one of {', '.join(repr(n) for n in DPHI_MAPS)}, "
         f"got {type(value).__name__} {value!r}"
@@ -153,7 +159,7 @@ class GSGD(ZoneOptimizer):
 
     def __init__(
         self,
-        params: Iterable,
+        params: ParamsT,
         lr: float,
         momentum: float = 0.9,
         scaling: float | None = None,
@@ -193,7 +199,7 @@ class GSGD(ZoneOptimizer):
         for name in ("lr", "scaling"):
             if name in param_group:
                 param_group[name] = _HP[name].validate(param_group[name], owner=owner)
-        lr = param_group.get("lr", self.defaults.get("lr"))
+        lr = param_group.get("lr", self.defaults["lr"])  # lr is a required argument: always in the defaults
         if param_group.get("scaling", self.defaults.get("scaling")) is None and not lr > 0:
             raise ValueError(
                 f"{owner}: scaling=None resolves to 1/(lr+1e-12), which needs lr in (0, inf), got lr={lr!r}; "
@@ -287,7 +293,7 @@ class GSGD(ZoneOptimizer):
         )
 
 
-def from_flat(params: Iterable, **flat: Any) -> GSGD:
+def from_flat(params: ParamsT, **flat: Any) -> GSGD:
     """Build :class:`GSGD` from flat hyperparameters (the constructor's names; ``lr`` is required)."""
     foreach = flat.pop("foreach", None)
     if "lr" not in flat:
@@ -302,7 +308,7 @@ def from_flat(params: Iterable, **flat: Any) -> GSGD:
 # "identity", "sign" or a callable. None of them writes to a gradient.
 
 
-def _apply_phi(x: Tensor, phi: str | Callable[[Tensor], Tensor]) -> Tensor:
+def _apply_phi(x: Tensor, phi: Phi) -> Tensor:
     if phi == "identity":
         return x
     if phi == "sign":
@@ -310,7 +316,7 @@ def _apply_phi(x: Tensor, phi: str | Callable[[Tensor], Tensor]) -> Tensor:
     return phi(x)
 
 
-def _foreach_apply_phi(xs: list[Tensor], phi: str | Callable[[Tensor], Tensor]) -> list[Tensor]:
+def _foreach_apply_phi(xs: TensorList, phi: Phi) -> TensorList:
     if phi == "identity":
         return xs
     if phi == "sign":
@@ -327,7 +333,7 @@ def _single_tensor_gsgd(
     beta: float | None,
     weight_decay: float,
     nesterov: float,
-    phi: str | Callable[[Tensor], Tensor],
+    phi: Phi,
     maximize: bool,
 ) -> None:
     step_size = lr if maximize else -lr
@@ -360,7 +366,7 @@ def _multi_tensor_gsgd(
     beta: float | None,
     weight_decay: float,
     nesterov: float,
-    phi: str | Callable[[Tensor], Tensor],
+    phi: Phi,
     maximize: bool,
 ) -> None:
     step_size = lr if maximize else -lr
@@ -384,9 +390,9 @@ def _multi_tensor_gsgd(
                     m_sub = d_sub  # d = g + wd*p is a fresh tensor: it becomes the buffer
                 for k, m in zip(ks, m_sub):
                     bufs[idx[k]] = m
-                deltas = d_sub
+                deltas: TensorList = d_sub
             else:
-                m_sub = [bufs[idx[k]] for k in ks]
+                m_sub = cast("list[Tensor]", [bufs[idx[k]] for k in ks])  # the later ones: every buffer exists
                 if nesterov != 0:
                     if weight_decay == 0:
                         deltas = torch._foreach_sub(d_sub, m_sub)
@@ -410,7 +416,7 @@ def _fused_gsgd(
     beta: float | None,
     weight_decay: float,
     nesterov: float,
-    phi: str | Callable[[Tensor], Tensor],
+    phi: Phi,
     maximize: bool,
 ) -> None:
     # Phi = identity, nu = 0, not maximize: m = beta*m + (1-beta)*(g + wd*p) (m = g + wd*p on the first step),
@@ -424,7 +430,8 @@ def _fused_gsgd(
         if is_first:
             for i in ids:
                 bufs[i] = torch.empty_like(params[i], memory_format=torch.preserve_format)
-        lists = ([params[i] for i in ids], [grads[i] for i in ids], [bufs[i] for i in ids])
+        # every buffer exists by now
+        lists = ([params[i] for i in ids], [grads[i] for i in ids], cast("list[Tensor]", [bufs[i] for i in ids]))
         for ps, gs, ms in group_by_device_and_dtype(*lists):
             torch._fused_sgd_(
                 ps,

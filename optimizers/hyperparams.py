@@ -51,7 +51,7 @@ class Hyperparameter:
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
-    choices: tuple = ()
+    choices: tuple[Any, ...] = ()
     log: bool = False
     nullable: bool = False
 
@@ -132,7 +132,9 @@ class Hyperparameter:
             if not isinstance(value, numbers.Integral):
                 if not float(value).is_integer():
                     raise TypeError(f"{where}{self.name} must be {self.domain()}, got {value!r}")
-            value = int(value)
+            # numbers.Real declares no __int__, but every Real that gets here (int, float, numpy and torch scalars,
+            # Fraction) has one, and value is integral by now.
+            value = int(value)  # type: ignore[call-overload]
         else:
             value = float(value)
             if math.isnan(value):
@@ -177,7 +179,7 @@ def validate_config(
 
 def validate_tuple(
     owner: str, name: str, value: Any, fields: Sequence[Hyperparameter], *, min_len: int | None = None
-) -> tuple:
+) -> tuple[Any, ...]:
     """Validate a configuration tuple (or list) element by element, e.g. AutoSGM's ``beta_cfg``.
 
     ``min_len`` allows trailing elements to be omitted; they then take their fields' defaults.

@@ -10,11 +10,12 @@ enabled and returns its loss.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
 from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config, validate_tuple
@@ -126,7 +127,7 @@ class Lion(ZoneOptimizer):
 
     def __init__(
         self,
-        params: Iterable,
+        params: ParamsT,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.99),
         scaling: float | None = None,
@@ -162,7 +163,7 @@ class Lion(ZoneOptimizer):
         for name in ("lr", "scaling"):
             if name in param_group:
                 param_group[name] = _HP[name].validate(param_group[name], owner=owner)
-        lr = param_group.get("lr", self.defaults.get("lr"))
+        lr = param_group.get("lr", self.defaults["lr"])  # lr is a required argument: always in the defaults
         if param_group.get("scaling", self.defaults.get("scaling")) is None and not lr > 0:
             raise ValueError(
                 f"{owner}: scaling=None resolves to 1/lr, which needs lr in (0, inf), got lr={lr!r}; "
@@ -212,7 +213,7 @@ class Lion(ZoneOptimizer):
         return loss
 
 
-def from_flat(params: Iterable, **flat: Any) -> Lion:
+def from_flat(params: ParamsT, **flat: Any) -> Lion:
     """Build :class:`Lion` from flat hyperparameters (``beta1``, ``beta2`` instead of ``betas``)."""
     foreach = flat.pop("foreach", None)
     config = validate_config("Lion", flat, FLAT_HYPERPARAMETERS, fill_defaults=True)

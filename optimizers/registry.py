@@ -7,11 +7,12 @@ objects the constructors validate with, so the registry cannot accept what a con
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.optim.optimizer import ParamsT
 
 from . import autosgm, fsgdm, gsgd, lion
 from .hyperparams import Hyperparameter, closest_name, validate_config
@@ -54,7 +55,7 @@ class OptimizerSpec:
         return cfg
 
     def create(
-        self, params: Iterable, config: Mapping[str, Any] | None = None, **switches: Any
+        self, params: ParamsT, config: Mapping[str, Any] | None = None, **switches: Any
     ) -> torch.optim.Optimizer:
         """Build the optimizer for ``params`` from a flat config (missing values take their defaults).
 
@@ -77,7 +78,7 @@ class OptimizerSpec:
 
 
 # ---- torch baselines ---------------------------------------------------------------------------------------
-_LR = dict(low=0.0, low_open=True, log=True)
+_LR: dict[str, Any] = dict(low=0.0, low_open=True, log=True)
 _SGD_HPS = (
     Hyperparameter("lr", "float", 0.1, "learning rate", **_LR),
     Hyperparameter(
@@ -104,8 +105,10 @@ def _adam_hps(weight_decay: float) -> tuple[Hyperparameter, ...]:
     )
 
 
-def _build_adam(cls: type[torch.optim.Optimizer]) -> Callable[..., torch.optim.Optimizer]:
-    def build(params: Iterable, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, **switches):
+def _build_adam(cls: type[torch.optim.Adam]) -> Callable[..., torch.optim.Optimizer]:
+    def build(
+        params: ParamsT, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, **switches: Any
+    ) -> torch.optim.Adam:
         return cls(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, **switches)
 
     return build

@@ -71,13 +71,17 @@ def shape(f: float, rcm: int, n: float, M: int = 1) -> float:
     * 6 (logistic at 0.875): y = (M - i + (s(phi) - s_min) / (s_max - s_min)) / M, s(u) = 1 / (1 + 2^(2 n (u - 0.875))),
       s_max = 1 / (1 + 2^-n), s_min = 1 / (1 + 2^n)  (not normalised: y(0) > 1 and y(1) > 0)
     """
+    # float ** float is typed Any (a negative base gives a complex); every base here is >= 0, so y is a float.
+    y: float
     if rcm == 2:
-        return (1.0 - f) ** n
+        y = (1.0 - f) ** n
+        return y
     if rcm == 5:
         a = 2.0 * M * n
 
         def s(u: float) -> float:
-            return sum(1.0 / (1.0 + 2.0 ** (a * (u - (j + 0.5) / M))) for j in range(M)) / M
+            total: float = sum(1.0 / (1.0 + 2.0 ** (a * (u - (j + 0.5) / M))) for j in range(M))
+            return total / M
 
         s1 = s(1.0)
         return (s(f) - s1) / (s(0.0) - s1)

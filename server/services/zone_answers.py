@@ -48,6 +48,7 @@ from zone_explorer.contrib import (
 from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
 from zone_explorer.core.spaces import default_space
 from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table
+from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import normalize_url, read_scope, session_scope
 from zone_explorer.store.models import Contribution, Job
 from zone_explorer.store.trials import TrialRecord, load_results
@@ -240,8 +241,8 @@ def warm_up() -> None:
 
 
 # ---- reading the data ------------------------------------------------------------------------------------------------
-_trials_t = sa.table("trials", sa.column("trial_id"), sa.column("study_id"), sa.column("state"))
-_studies_t = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
+_trials_t = optuna_tables.trials
+_studies_t = optuna_tables.studies
 
 
 def _version_queries() -> tuple[sa.Select, sa.Select, sa.Select]:

@@ -11,6 +11,7 @@ indices ``(i, j)`` = (column, row), i.e. (x, y), in ``[0, nx-1] x [0, ny-1]``.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Polygon", "contour_polygons", "point_in_ring", "ring_area"]
 
@@ -56,7 +57,8 @@ def point_in_ring(px: np.ndarray | float, py: np.ndarray | float, ring: np.ndarr
     crosses = (y0 > py) != (y1 > py)
     with np.errstate(divide="ignore", invalid="ignore"):
         xint = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-    return (crosses & (px < xint)).sum(axis=1) % 2 == 1
+    inside: np.ndarray = (crosses & (px < xint)).sum(axis=1) % 2 == 1
+    return inside
 
 
 def contour_polygons(z: np.ndarray, level: float) -> list[Polygon]:
@@ -72,6 +74,8 @@ def contour_polygons(z: np.ndarray, level: float) -> list[Polygon]:
     zp = np.full((ny + 2, nx + 2), low)
     zp[1:-1, 1:-1] = np.where(finite, z, low)
     b = zp >= level
+    NY: int  # numpy types a shape as tuple[Any, ...]; the node ids below are int arrays
+    NX: int
     NY, NX = zp.shape
 
     # crossing points on every edge whose ends differ
@@ -94,7 +98,7 @@ def contour_polygons(z: np.ndarray, level: float) -> list[Polygon]:
     )
     centre_in = (zp[:-1, :-1] + zp[:-1, 1:] + zp[1:, 1:] + zp[1:, :-1]) / 4.0 >= level
 
-    def edge_ids(edge: int, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+    def edge_ids(edge: int, j: npt.NDArray[np.intp], i: npt.NDArray[np.intp]) -> np.ndarray:
         if edge == 0:
             return j * (NX - 1) + i
         if edge == 2:
@@ -149,10 +153,10 @@ def contour_polygons(z: np.ndarray, level: float) -> list[Polygon]:
     exteriors: list[tuple[np.ndarray, float]] = []
     holes: list[np.ndarray] = []
     for r in rings:
-        a = ring_area(r)
-        if a > 1e-12:
-            exteriors.append((r, a))
-        elif a < -1e-12:
+        area = ring_area(r)
+        if area > 1e-12:
+            exteriors.append((r, area))
+        elif area < -1e-12:
             holes.append(r)
     exteriors.sort(key=lambda ra: ra[1])  # smallest first: a hole belongs to the smallest exterior around it
     out: list[Polygon] = [(r, []) for r, _ in exteriors]

@@ -158,7 +158,7 @@ def importance(
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(direction=table.direction)
+        study = optuna.create_study(direction=optuna.study.StudyDirection[table.direction.upper()])
     finally:
         optuna.logging.set_verbosity(verbosity)
     study.add_trials(trials)

@@ -31,7 +31,7 @@ __all__ = ["ZoneMap", "zone_map"]
 #: strata per axis for the scatter sample of the trials outside the zone
 _STRATA = 20
 #: multiples of Scott's bandwidth tried by leave-one-out cross-validation (smooth to sharp)
-_CV_FACTORS = (1.0, 0.7, 0.5, 0.35, 0.25)
+_CV_FACTORS: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25)
 
 
 @dataclass
@@ -63,7 +63,7 @@ class ZoneMap:
     outline: list[dict[str, Any]]
     best: dict[str, Any]
     surface_best: dict[str, Any] | None
-    points: dict[str, list]
+    points: dict[str, list[Any]]
     bandwidth: tuple[float, float]
     bandwidth_method: str
     bandwidth_factor: float
@@ -129,7 +129,8 @@ def _own_weight(f: np.ndarray, sigma: float, g: int, truncate: float = 4.0) -> n
     i0 = np.minimum(np.floor(f).astype(np.int64), g - 2)
     a = f - i0
     d = np.rint(f).astype(np.int64) - i0  # 0 or 1: the nearest node is i0 or i0 + 1
-    return (1 - a) * k[r + d] + a * k[r + d - 1]
+    weights: np.ndarray = (1 - a) * k[r + d] + a * k[r + d - 1]
+    return weights
 
 
 def _linear_bin(fx: np.ndarray, fy: np.ndarray, w: np.ndarray, g: int) -> np.ndarray:
@@ -146,7 +147,7 @@ def _linear_bin(fx: np.ndarray, fy: np.ndarray, w: np.ndarray, g: int) -> np.nda
     return out.reshape(g, g)
 
 
-def _ids_list(ids: np.ndarray) -> list:
+def _ids_list(ids: np.ndarray) -> list[Any]:
     return [py_scalar(v) for v in ids.tolist()]
 
 

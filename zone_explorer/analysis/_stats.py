@@ -176,7 +176,8 @@ def _density_weights(u: np.ndarray, floor_frac: float = 0.05) -> np.ndarray:
     dens = gaussian_filter1d(hist, h / (hi - lo) * (nodes - 1), mode="reflect", truncate=4.0)
     p = (1 - a) * dens[i0] + a * dens[i0 + 1]
     p = np.maximum(p, floor_frac * float(np.median(p)))
-    return 1.0 / p
+    weights: np.ndarray = 1.0 / p
+    return weights
 
 
 def fit_zone_constant(
@@ -280,7 +281,8 @@ def _bootstrap(u_r: np.ndarray, w_r: np.ndarray, m: int, n_boot: int, rng: np.ra
     wu = w_r * u_r
     if m == n:  # every resample's top set is the whole resample
         idx = rng.integers(0, n, size=(n_boot, n))
-        return wu[idx].sum(axis=1) / w_r[idx].sum(axis=1)
+        estimates: np.ndarray = wu[idx].sum(axis=1) / w_r[idx].sum(axis=1)
+        return estimates
     L = min(n, m + int(math.ceil(8.0 * math.sqrt(m))) + 16)
     k = rng.binomial(n, L / n, size=n_boot)
     out = np.empty(n_boot)
@@ -297,8 +299,8 @@ def _bootstrap(u_r: np.ndarray, w_r: np.ndarray, m: int, n_boot: int, rng: np.ra
             draws.sort(axis=1)
             top = draws[:, :m]
             out[b] = wu[top].sum(axis=1) / w_r[top].sum(axis=1)
-    for b in np.flatnonzero(k < m):  # practically never (about 8 standard deviations): complete the resample
-        idx = np.concatenate([rng.integers(0, L, size=k[b]), rng.integers(L, n, size=n - k[b])])
+    for short in np.flatnonzero(k < m):  # practically never (about 8 standard deviations): complete the resample
+        idx = np.concatenate([rng.integers(0, L, size=k[short]), rng.integers(L, n, size=n - k[short])])
         idx = np.sort(idx)[:m]
-        out[b] = wu[idx].sum() / w_r[idx].sum()
+        out[short] = wu[idx].sum() / w_r[idx].sum()
     return out

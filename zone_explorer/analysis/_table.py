@@ -41,7 +41,7 @@ def check_direction(direction: Any, argname: str = "direction") -> str:
     return str(direction)
 
 
-def check_int(value: Any, argname: str, low: int, high: int | None = None) -> int:
+def check_int(value: object, argname: str, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{argname} must be an integer, got {type(value).__name__} {value!r}")
     value = int(value)
@@ -51,7 +51,7 @@ def check_int(value: Any, argname: str, low: int, high: int | None = None) -> in
     return value
 
 
-def check_q(q: Any, argname: str = "q") -> float:
+def check_q(q: object, argname: str = "q") -> float:
     if isinstance(q, bool) or not isinstance(q, numbers.Real) or not math.isfinite(float(q)):
         raise ValueError(f"{argname} must be a fraction in (0, 1], got {q!r}")
     q = float(q)
@@ -112,12 +112,13 @@ def float_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def float_list(arr: np.ndarray) -> list:
+def float_list(arr: np.ndarray) -> list[Any]:
     """Nested lists of floats with None where the array is NaN/inf (any shape)."""
     arr = np.asarray(arr, dtype=np.float64)
     out = arr.astype(object)
     out[~np.isfinite(arr)] = None
-    return out.tolist()
+    nested: list[Any] = out.tolist()
+    return nested
 
 
 # ---------------------------------------------------------------------------------------------------------

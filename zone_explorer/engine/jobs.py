@@ -20,6 +20,7 @@ from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space, SpaceError, default_space
 from zone_explorer.engine.studies import PRUNERS, SAMPLERS, storage_for
+from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope, write_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 from zone_explorer.store.trials import best_trial
@@ -244,17 +245,12 @@ def _study_inserts(n_attrs: int) -> tuple[sa.Insert, sa.Insert, sa.TextClause]:
     """The statements of a new study, built once: values come as parameters, so SQLAlchemy reuses one compiled
     form per statement. The ``n_attrs`` user attributes go in one INSERT (an executemany costs a round trip, or a
     pipeline, per row), written as text because SQLAlchemy does not cache multi-row VALUES."""
-    from optuna.storages._rdb import models as optuna_tables  # Optuna's table definitions, enums included
-
-    studies = optuna_tables.StudyModel.__table__
+    studies = optuna_tables.studies
     rows = ", ".join(f"(:study_id, :key{i}, :value{i})" for i in range(n_attrs))
     return (
         sa.insert(studies).returning(studies.c.study_id),
-        sa.insert(optuna_tables.StudyDirectionModel.__table__),
-        sa.text(
-            f'INSERT INTO {optuna_tables.StudyUserAttributeModel.__tablename__} (study_id, "key", value_json) '
-            f"VALUES {rows}"
-        ),
+        sa.insert(optuna_tables.study_directions),
+        sa.text(f'INSERT INTO {optuna_tables.study_user_attributes.name} (study_id, "key", value_json) VALUES {rows}'),
     )
 
 

@@ -12,6 +12,7 @@ import optuna
 import sqlalchemy as sa
 
 from zone_explorer.core.spaces import Space
+from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import engine_kwargs, normalize_url, write_scope
 
 __all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
@@ -34,10 +35,8 @@ def set_running_trial_user_attrs(url: str, trial_id: int, attrs: dict[str, Any])
     Optuna's ``Trial.set_user_attr`` takes a transaction per attribute; this writes the same rows (its schema,
     JSON values) at once, under the same rule that a finished trial is never changed.
     """
-    from optuna.storages._rdb import models as optuna_tables  # Optuna's table definitions, enums included
-
-    trials = optuna_tables.TrialModel.__table__
-    user_attrs = optuna_tables.TrialUserAttributeModel.__table__
+    trials = optuna_tables.trials
+    user_attrs = optuna_tables.trial_user_attributes
     with write_scope(url) as conn:
         # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite, where a read first could
         # leave the transaction on a stale snapshot) before checking that the trial still runs.

@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -48,7 +51,7 @@ def database_url(url: str | None = None) -> str:
     return normalize_url(url or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers (the API, the pages) run while a worker writes; busy_timeout makes writers wait.
     cur.execute("PRAGMA journal_mode=WAL")
@@ -58,7 +61,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def engine_kwargs(url: str) -> dict:
+def engine_kwargs(url: str) -> dict[str, Any]:
     """Connection settings shared by our engine and Optuna's RDBStorage."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
@@ -137,12 +140,17 @@ def _alembic_config(url: str) -> Config:
 def init_db(url: str | None = None) -> str:
     """Bring the database to the current schema (ours through Alembic, Optuna's through Optuna); idempotent.
 
-    Returns the normalised URL. Safe to call from several processes at once: PostgreSQL migrations take an
-    advisory lock, and a SQLite race (two processes creating the first tables) is retried.
+    Returns the normalised URL. Raises ``OptunaSchemaError`` before changing anything if the database's Optuna
+    tables, or the installed Optuna's, are not the schema ``optuna_tables`` was written for. Safe to call from
+    several processes at once: PostgreSQL migrations take an advisory lock, and a SQLite race (two processes
+    creating the first tables) is retried.
     """
     url = database_url(url)
     import optuna  # heavy import, only where a storage is needed
 
+    from zone_explorer.store.optuna_tables import check_optuna_schema
+
+    check_optuna_schema(get_engine(url))
     for attempt in range(5):
         try:
             with get_engine(url).begin() as conn:

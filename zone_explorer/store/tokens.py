@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -127,10 +128,13 @@ def list_tokens(url: str) -> list[TokenInfo]:
 def revoke_token(url: str, token_id: str) -> bool:
     """Revoke a token by id; False when there is no such active token."""
     with session_scope(url) as s:
-        return bool(
+        # An UPDATE's result is a CursorResult, which has the row count; Session.execute is typed for any statement.
+        revoked = cast(
+            "sa.CursorResult[Any]",
             s.execute(
                 sa.update(ApiToken)
                 .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
-            ).rowcount
+            ),
         )
+        return bool(revoked.rowcount)

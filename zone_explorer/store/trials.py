@@ -2,8 +2,7 @@
 
 ``optuna.Study.get_trials`` builds a FrozenTrial with deep copies for every trial, which takes seconds for
 10,000 trials; zone maps and exports need only numbers and the stored config, so they read the tables.
-The schema read here (studies, study_directions, trials, trial_values, trial_params, trial_user_attributes,
-trial_intermediate_values) is Optuna's RDB schema, stable across Optuna 3 to 5.
+The tables come from :mod:`zone_explorer.store.optuna_tables`, which checks that they are the schema read here.
 """
 
 from __future__ import annotations
@@ -17,35 +16,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from zone_explorer.store.db import get_engine, normalize_url
+from zone_explorer.store.optuna_tables import (
+    studies,
+    study_directions,
+    trial_intermediate_values,
+    trial_params,
+    trial_user_attributes,
+    trial_values,
+    trials,
+)
 
 __all__ = ["TrialRecord", "best_trial", "load_results", "load_trials"]
 
-_studies = sa.table("studies", sa.column("study_id"), sa.column("study_name"))
-_directions = sa.table("study_directions", sa.column("study_id"), sa.column("direction"), sa.column("objective"))
-_trials = sa.table(
-    "trials",
-    sa.column("trial_id"),
-    sa.column("number"),
-    sa.column("study_id"),
-    sa.column("state"),
-    sa.column("datetime_start", sa.DateTime),
-    sa.column("datetime_complete", sa.DateTime),
-)
-_values = sa.table("trial_values", sa.column("trial_id"), sa.column("objective"), sa.column("value", sa.Float))
-_params = sa.table(
-    "trial_params",
-    sa.column("trial_id"),
-    sa.column("param_name"),
-    sa.column("param_value"),
-    sa.column("distribution_json"),
-)
-_attrs = sa.table("trial_user_attributes", sa.column("trial_id"), sa.column("key"), sa.column("value_json"))
-_inter = sa.table(
-    "trial_intermediate_values", sa.column("trial_id"), sa.column("step"), sa.column("intermediate_value")
-)
-
 # PostgreSQL stores the state as an enum type; compare it as text on every backend.
-_STATE = sa.cast(_trials.c.state, sa.String(16))
+_STATE = sa.cast(trials.c.state, sa.String(16))
 _ATTRS = ("config", "outcome", "fail_reason", "seed_values", "value_std", "retry_of")
 
 
@@ -85,7 +69,7 @@ def _iso(t: Any) -> str | None:
 
 
 def _study_id(conn: sa.Connection, study_name: str) -> int | None:
-    return conn.scalar(sa.select(_studies.c.study_id).where(_studies.c.study_name == study_name))
+    return conn.scalar(sa.select(studies.c.study_id).where(studies.c.study_name == study_name))
 
 
 def _decode_param(value: float, distribution_json: str) -> Any:
@@ -113,14 +97,14 @@ def load_trials(
             return []
         q = (
             sa.select(
-                _trials.c.trial_id,
-                _trials.c.number,
+                trials.c.trial_id,
+                trials.c.number,
                 _STATE.label("state"),
-                _trials.c.datetime_start,
-                _trials.c.datetime_complete,
+                trials.c.datetime_start,
+                trials.c.datetime_complete,
             )
-            .where(_trials.c.study_id == sid)
-            .order_by(_trials.c.number)
+            .where(trials.c.study_id == sid)
+            .order_by(trials.c.number)
         )
         if states:
             q = q.where(_STATE.in_(list(states)))
@@ -140,26 +124,31 @@ def load_trials(
         }
         if not records:
             return []
-        ids = sa.select(_trials.c.trial_id).where(_trials.c.study_id == sid)
+        ids: sa.Select[int] | list[int] = sa.select(trials.c.trial_id).where(trials.c.study_id == sid)
         if limit is not None or states:
             ids = list(records)
         for tid, value in conn.execute(
-            sa.select(_values.c.trial_id, _values.c.value).where(_values.c.trial_id.in_(ids), _values.c.objective == 0)
+            sa.select(trial_values.c.trial_id, trial_values.c.value).where(
+                trial_values.c.trial_id.in_(ids), trial_values.c.objective == 0
+            )
         ):
             if tid in records:
                 records[tid].value = value
         for tid, name, value, dist in conn.execute(
             sa.select(
-                _params.c.trial_id, _params.c.param_name, _params.c.param_value, _params.c.distribution_json
-            ).where(_params.c.trial_id.in_(ids))
+                trial_params.c.trial_id,
+                trial_params.c.param_name,
+                trial_params.c.param_value,
+                trial_params.c.distribution_json,
+            ).where(trial_params.c.trial_id.in_(ids))
         ):
             if tid in records:
                 records[tid].params[name] = _decode_param(value, dist)
         if with_attrs:
             for tid, key, value_json in conn.execute(
-                sa.select(_attrs.c.trial_id, _attrs.c.key, _attrs.c.value_json).where(
-                    _attrs.c.trial_id.in_(ids), _attrs.c.key.in_(_ATTRS)
-                )
+                sa.select(
+                    trial_user_attributes.c.trial_id, trial_user_attributes.c.key, trial_user_attributes.c.value_json
+                ).where(trial_user_attributes.c.trial_id.in_(ids), trial_user_attributes.c.key.in_(_ATTRS))
             ):
                 if tid in records:
                     records[tid].attrs[key] = json.loads(value_json)
@@ -168,17 +157,17 @@ def load_trials(
 
 def load_results(url: str, study_name: str) -> list[TrialRecord]:
     """The complete trials' numbers, values and configs only: what a zone needs, in one query."""
-    config = _attrs.alias("config_attr")
+    config = trial_user_attributes.alias("config_attr")
     with get_engine(normalize_url(url)).connect() as conn:
         sid = _study_id(conn, study_name)
         if sid is None:
             return []
         rows = conn.execute(
-            sa.select(_trials.c.number, _trials.c.trial_id, _values.c.value, config.c.value_json)
-            .join(_values, sa.and_(_values.c.trial_id == _trials.c.trial_id, _values.c.objective == 0))
-            .outerjoin(config, sa.and_(config.c.trial_id == _trials.c.trial_id, config.c.key == "config"))
-            .where(_trials.c.study_id == sid, _STATE == "COMPLETE")
-            .order_by(_trials.c.number)
+            sa.select(trials.c.number, trials.c.trial_id, trial_values.c.value, config.c.value_json)
+            .join(trial_values, sa.and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0))
+            .outerjoin(config, sa.and_(config.c.trial_id == trials.c.trial_id, config.c.key == "config"))
+            .where(trials.c.study_id == sid, _STATE == "COMPLETE")
+            .order_by(trials.c.number)
         ).all()
     loads = json.loads
     return [
@@ -192,10 +181,10 @@ def intermediate_values(url: str, study_name: str) -> dict[int, list[tuple[int, 
     with get_engine(normalize_url(url)).connect() as conn:
         sid = _study_id(conn, study_name)
         rows = conn.execute(
-            sa.select(_trials.c.number, _inter.c.step, _inter.c.intermediate_value)
-            .join(_trials, _trials.c.trial_id == _inter.c.trial_id)
-            .where(_trials.c.study_id == sid)
-            .order_by(_trials.c.number, _inter.c.step)
+            sa.select(trials.c.number, trial_intermediate_values.c.step, trial_intermediate_values.c.intermediate_value)
+            .join(trials, trials.c.trial_id == trial_intermediate_values.c.trial_id)
+            .where(trials.c.study_id == sid)
+            .order_by(trials.c.number, trial_intermediate_values.c.step)
         ).all()
     out: dict[int, list[tuple[int, float]]] = {}
     for number, step, value in rows:
@@ -203,20 +192,25 @@ def intermediate_values(url: str, study_name: str) -> dict[int, list[tuple[int, 
     return out
 
 
-def _best_trial_query() -> sa.Select:
-    config = _attrs.alias("config_attr")
-    maximize = sa.cast(_directions.c.direction, sa.String(16)) == "MAXIMIZE"
+def _best_trial_query() -> sa.Select[float, str | None]:
+    config = trial_user_attributes.alias("config_attr")
+    maximize = sa.cast(study_directions.c.direction, sa.String(16)) == "MAXIMIZE"
     return (
-        sa.select(_values.c.value, config.c.value_json)
+        sa.select(trial_values.c.value, config.c.value_json)
         .select_from(
-            _trials.join(_studies, _studies.c.study_id == _trials.c.study_id)
-            .join(_directions, sa.and_(_directions.c.study_id == _trials.c.study_id, _directions.c.objective == 0))
-            .join(_values, sa.and_(_values.c.trial_id == _trials.c.trial_id, _values.c.objective == 0))
-            .outerjoin(config, sa.and_(config.c.trial_id == _trials.c.trial_id, config.c.key == "config"))
+            trials.join(studies, studies.c.study_id == trials.c.study_id)
+            .join(
+                study_directions,
+                sa.and_(study_directions.c.study_id == trials.c.study_id, study_directions.c.objective == 0),
+            )
+            .join(trial_values, sa.and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0))
+            .outerjoin(config, sa.and_(config.c.trial_id == trials.c.trial_id, config.c.key == "config"))
         )
         # an infinite value is stored as NULL (with its type beside it): never the best
-        .where(_studies.c.study_name == sa.bindparam("study_name"), _STATE == "COMPLETE", _values.c.value.is_not(None))
-        .order_by(sa.case((maximize, -_values.c.value), else_=_values.c.value), _trials.c.number)
+        .where(
+            studies.c.study_name == sa.bindparam("study_name"), _STATE == "COMPLETE", trial_values.c.value.is_not(None)
+        )
+        .order_by(sa.case((maximize, -trial_values.c.value), else_=trial_values.c.value), trials.c.number)
         .limit(1)
     )
 

@@ -52,7 +52,7 @@ import importlib.metadata
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 import torch
@@ -195,17 +195,19 @@ def _init_submodule(sub: torch.nn.Module, gen: torch.Generator) -> None:
             torch.nn.init.zeros_(sub.bias)
         if isinstance(sub, torch.nn.modules.batchnorm._NormBase) and sub.track_running_stats:
             sub.reset_running_stats()
-    elif hasattr(sub, "reset_parameters") and _accepts_generator(sub.reset_parameters):
-        sub.reset_parameters(generator=gen)
+    elif _accepts_generator(reset := getattr(sub, "reset_parameters", None)):
+        reset(generator=gen)
     elif own:
         raise TypeError(
             f"build_module: don't know how to initialise {type(sub).__name__}; give it reset_parameters(generator)"
         )
 
 
-def _accepts_generator(fn: Callable) -> bool:
+def _accepts_generator(fn: object) -> TypeGuard[Callable[..., object]]:
     import inspect
 
+    if not callable(fn):
+        return False
     try:
         return "generator" in inspect.signature(fn).parameters
     except (TypeError, ValueError):

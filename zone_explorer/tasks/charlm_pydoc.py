@@ -27,7 +27,7 @@ __all__ = ["CharGRU", "CharLMPydocTask", "VOCAB", "decode", "encode"]
 VOCAB = "\n" + "".join(chr(c) for c in range(32, 127))
 UNKNOWN = len(VOCAB)
 VOCAB_SIZE = len(VOCAB) + 1
-_ASCII_FORMS = {
+_ASCII_FORMS: dict[str, str | int | None] = {
     "\u2018": "'",
     "\u2019": "'",
     "\u201c": '"',
@@ -76,7 +76,8 @@ class CharGRU(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         out, _ = self.gru(self.embed(ids))
-        return self.head(out)
+        logits: torch.Tensor = self.head(out)
+        return logits
 
 
 class _CharLMRun:

@@ -43,7 +43,8 @@ class DigitsCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+        logits: torch.Tensor = self.fc2(F.relu(self.fc1(x.flatten(1))))
+        return logits
 
 
 class _DigitsRun(MinibatchRun):
@@ -56,7 +57,7 @@ class _DigitsRun(MinibatchRun):
         return F.cross_entropy(self.model(x), y)
 
     def _metric(self) -> float:
-        return (self.model(self.x_val).argmax(1) == self.y_val).float().mean().item()
+        return float((self.model(self.x_val).argmax(1) == self.y_val).float().mean())
 
 
 class DigitsCNNTask(Task):

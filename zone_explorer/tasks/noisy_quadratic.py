@@ -25,6 +25,8 @@ __all__ = ["NoisyQuadratic", "NoisyQuadraticTask"]
 class NoisyQuadratic(nn.Module):
     """Holds the iterate ``x`` (the only parameter) and the fixed curvatures ``h`` (a buffer)."""
 
+    h: torch.Tensor
+
     def __init__(self, h: torch.Tensor, x0: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("h", h)
@@ -42,14 +44,15 @@ class _NoisyQuadraticRun:
         self.h = task.curvatures()
         self.noise_std = task.noise * self.h.sqrt()
         x0 = torch.randn(task.dim, generator=generator(self.seed, INIT_STREAM), dtype=torch.float32) * task.init_scale
-        self.model = NoisyQuadratic(self.h, x0)
+        self.model: nn.Module = NoisyQuadratic(self.h, x0)
 
     def batches(self, epoch: int) -> Iterator[torch.Tensor]:
         z = torch.randn(self.steps_per_epoch, len(self.h), generator=generator(self.seed, SHUFFLE_STREAM, int(epoch)))
         yield from z * self.noise_std  # one noise vector ξ per step
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model(batch)
+        loss: torch.Tensor = self.model(batch)
+        return loss
 
     def evaluate(self) -> float:
         was_training = self.model.training
