@@ -14,6 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from zone_explorer.core.statuses import JobStatus
 from zone_explorer.engine.metrics import snapshot
 
 __all__ = ["install_metrics"]
@@ -28,8 +29,8 @@ class _DatabaseCollector:
     def collect(self):
         snap = snapshot(self.url)
         jobs = GaugeMetricFamily("zone_explorer_jobs", "Jobs by status.", labels=["status"])
-        for status in ("queued", "running", "completed", "cancelled", "failed"):
-            jobs.add_metric([status], snap.jobs_by_status.get(status, 0))
+        for status in JobStatus:
+            jobs.add_metric([status.value], snap.jobs_by_status.get(status, 0))
         trials = GaugeMetricFamily(
             "zone_explorer_trials", "Trials by state (running, lost, or the outcome).", labels=["state"]
         )

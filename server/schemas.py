@@ -2,6 +2,9 @@
 
 Request models check types and shapes (strict: ``"5"`` is not a number, NaN and inf are refused); the engine then
 checks domains against the registry and names the field of any problem, so both layers report the same paths.
+A job's rules (known task and optimizer, sampler and pruner names, caps, the space) are checked by the engine alone
+(:meth:`~zone_explorer.engine.jobs.JobSpec.parse`); :class:`JobCreate` only describes them in the OpenAPI document,
+from the limits the engine enforces.
 """
 
 from __future__ import annotations
@@ -12,6 +15,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictInt, StringConstraints, Tag
 
 from server import examples as ex
+from zone_explorer.core.limits import (
+    CONTRIBUTED_TASK_NAME,
+    INT32_MAX,
+    MAX_CONTRIBUTED_EPOCHS,
+    MAX_CURVE,
+    MAX_EPOCHS,
+    MAX_SEEDS,
+    PRUNERS,
+    SAMPLERS,
+)
+from zone_explorer.core.statuses import JobStatus
 from zone_explorer.store.models import Job
 
 # ---- field types -------------------------------------------------------------------------------------------------
@@ -31,7 +45,6 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
-JobStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 
 
 class _In(BaseModel):
@@ -96,19 +109,30 @@ class OptimizerPublic(BaseModel):
 
 # ---- jobs -------------------------------------------------------------------------------------------------------------
 class JobCreate(_In):
-    """A tuning job: task + optimizer + search space + sampler + pruner + trials + seeds + epochs."""
+    """A tuning job: task + optimizer + search space + sampler + pruner + trials + seeds + epochs.
+
+    Types only: the bounds and choices in ``json_schema_extra`` document the engine's rules, which it checks.
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.JOB_CREATE]})
 
     task: Name = Field(description="a registered task (GET /api/v1/tasks)")
     optimizer: Name = Field(description="a registry optimizer (GET /api/v1/optimizers)")
     space: dict[str, Any] | None = Field(None, description="search space (default: the optimizer's default space)")
-    sampler: Literal["tpe", "gp", "cmaes", "qmc", "random", "grid"] = "tpe"
-    pruner: Literal["median", "hyperband", "none"] = "none"
-    n_trials: StrictInt = Field(40, ge=1, description="finished trials the job stops at (capped by the server)")
-    seeds: list[StrictInt] = Field([0], min_length=1, max_length=16, description="each config is trained on every seed")
-    epochs: StrictInt | None = Field(None, ge=1, le=1000, description="default: the task's")
-    sampler_seed: StrictInt | None = Field(None, ge=0, le=2**31 - 1)
+    sampler: str = Field("tpe", json_schema_extra={"enum": list(SAMPLERS)})
+    pruner: str = Field("none", json_schema_extra={"enum": list(PRUNERS)})
+    n_trials: StrictInt = Field(
+        40, json_schema_extra={"minimum": 1}, description="finished trials the job stops at (capped by the server)"
+    )
+    seeds: list[Annotated[StrictInt, Field(json_schema_extra={"minimum": 0, "maximum": INT32_MAX})]] = Field(
+        [0],
+        json_schema_extra={"minItems": 1, "maxItems": MAX_SEEDS, "uniqueItems": True},
+        description="each config is trained on every seed",
+    )
+    epochs: StrictInt | None = Field(
+        None, json_schema_extra={"minimum": 1, "maximum": MAX_EPOCHS}, description="default: the task's"
+    )
+    sampler_seed: StrictInt | None = Field(None, json_schema_extra={"minimum": 0, "maximum": INT32_MAX})
 
     def raw(self) -> dict[str, Any]:
         """What the engine's JobSpec.parse reads: the fields given, without nulls (null = default)."""
@@ -258,7 +282,7 @@ class ZoneSummaryPublic(BaseModel):
 class NewTask(_In):
     """A task that is not registered, described so that results on it stay comparable."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    name: Annotated[str, StringConstraints(pattern=CONTRIBUTED_TASK_NAME)]
     dataset: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
     model: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
     metric: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
@@ -267,8 +291,8 @@ class NewTask(_In):
 
 
 class Budget(_In):
-    epochs: StrictInt | None = Field(None, ge=1, le=100_000)
-    steps: StrictInt | None = Field(None, ge=1, le=2**31 - 1)
+    epochs: StrictInt | None = Field(None, ge=1, le=MAX_CONTRIBUTED_EPOCHS)
+    steps: StrictInt | None = Field(None, ge=1, le=INT32_MAX)
 
 
 class Source(_In):
@@ -296,9 +320,11 @@ class ContributionCreate(_In):
         "required (GET /optimizers/{name}: contribution_required)"
     )
     value: FiniteFloat = Field(description="the task's metric, in its direction")
-    curve: list[FiniteFloat] | None = Field(None, max_length=10_000, description="the metric per epoch")
+    curve: list[FiniteFloat] | None = Field(None, max_length=MAX_CURVE, description="the metric per epoch")
     budget: Budget | None = None
-    seeds: list[Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]] | None = Field(None, min_length=1, max_length=16)
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]] | None = Field(
+        None, min_length=1, max_length=MAX_SEEDS
+    )
     hardware: ShortText | None = None
     software: ShortText | None = None
     source: Source

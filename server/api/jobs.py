@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from server import examples as ex
 from server.deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
 from server.errors import ApiError, error_responses
-from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, JobStatus, Name, TrialPage
+from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, Name, TrialPage
+from zone_explorer.core.statuses import JobStatus
 from zone_explorer.engine.jobs import (
     JobSpec,
     Progress,

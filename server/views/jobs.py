@@ -6,8 +6,9 @@ import math
 from typing import Any
 
 from zone_explorer.contrib import NotFound
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES
 from zone_explorer.engine.job_zones import ZoneRequestError, job_zone_summary
-from zone_explorer.engine.jobs import ACTIVE, job_detail
+from zone_explorer.engine.jobs import job_detail
 from zone_explorer.store.models import Job
 from zone_explorer.store.trials import intermediate_values, load_trials
 from zone_explorer.tasks import get_task
@@ -107,7 +108,7 @@ def job_live(url: str, job_id: str, *, zone_for: int | None = None) -> dict[str,
     ]
     out: dict[str, Any] = {
         "job": job_public(job),
-        "active": job.status in ACTIVE,
+        "active": job.status in ACTIVE_JOB_STATUSES,
         "metric": task.metric,
         "direction": task.direction,
         "progress": progress,

@@ -7,9 +7,13 @@ import json
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from tests.server.conftest import QUICK_JOB, in_process, row_counts
+from zone_explorer.core.limits import INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS
 from zone_explorer.engine.worker import Worker, WorkerSettings
+from zone_explorer.store.db import session_scope
+from zone_explorer.store.models import Job
 
 BAD_JOBS = [
     ({**QUICK_JOB, "task": "digits-cn"}, "task", "did you mean 'digits-cnn'"),
@@ -29,8 +33,12 @@ BAD_JOBS = [
     ({**QUICK_JOB, "seeds": "0"}, "seeds", "valid list"),
     ({**QUICK_JOB, "seeds": [1, 1]}, "seeds", "distinct"),
     ({**QUICK_JOB, "space": []}, "space", "valid dictionary"),
-    ({**QUICK_JOB, "sampler": "bayes"}, "sampler", "'tpe'"),
-    ({**QUICK_JOB, "epochs": 0}, "epochs", "greater than or equal to 1"),
+    ({**QUICK_JOB, "sampler": "bayes"}, "sampler", "must be one of tpe, gp, cmaes, qmc, random, grid"),
+    ({**QUICK_JOB, "pruner": "asha"}, "pruner", "must be one of median, hyperband, none"),
+    ({**QUICK_JOB, "epochs": 0}, "epochs", "must be an integer in [1, 1000], got 0"),
+    ({**QUICK_JOB, "seeds": list(range(17))}, "seeds", "up to 16 distinct integers"),
+    ({**QUICK_JOB, "seeds": [-1]}, "seeds[0]", "must be an integer in [0, 2147483647]"),
+    ({**QUICK_JOB, "sampler_seed": 2**31}, "sampler_seed", "must be an integer in [0, 2147483647]"),
     ({**QUICK_JOB, "colour": "red"}, "colour", "Extra inputs are not permitted"),
     ({**QUICK_JOB, "task": "'; DROP TABLE ze_jobs; --"}, "task", "unknown task"),
     ({**QUICK_JOB, "task": "数字-cnn ☃"}, "task", "unknown task"),
@@ -197,6 +205,28 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
     exported = api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "json"})
     assert json.loads(exported.text)["job"] == job["id"] and len(exported.json()["trials"]) == 3
     assert api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "xml"}).status_code == 422
+
+
+def test_the_openapi_document_describes_the_rules_the_engine_checks(shared) -> None:
+    job = shared.client().get("/api/v1/openapi.json").json()["components"]["schemas"]["JobCreate"]["properties"]
+    assert job["sampler"]["enum"] == list(SAMPLERS) and job["pruner"]["enum"] == list(PRUNERS)
+    assert (job["seeds"]["minItems"], job["seeds"]["maxItems"], job["seeds"]["uniqueItems"]) == (1, MAX_SEEDS, True)
+    assert job["seeds"]["items"]["maximum"] == job["sampler_seed"]["maximum"] == INT32_MAX
+    assert (job["epochs"]["minimum"], job["epochs"]["maximum"]) == (1, MAX_EPOCHS)
+    assert job["n_trials"]["minimum"] == 1
+
+
+def test_a_job_whose_every_trial_raised_an_error_is_failed_with_its_error(service) -> None:
+    job = service.client("submit").post("/api/v1/jobs", json=QUICK_JOB).json()
+    with session_scope(service.url) as s:  # its task is gone from the machines that run the workers
+        s.execute(sa.update(Job).where(Job.id == job["id"]).values(task="retired-task"))
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 3
+    api = service.client()
+    detail = api.get(f"/api/v1/jobs/{job['id']}").json()
+    assert detail["status"] == "failed" and detail["progress"]["outcomes"] == {"error": 3}
+    assert detail["error"].startswith("all 3 trials raised an error; the last: could not set up task 'retired-task'")
+    listed = api.get("/api/v1/jobs", params={"status": "failed"}).json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]] and listed["items"][0]["error"] == detail["error"]
 
 
 @contextlib.contextmanager

@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from zone_explorer.core.limits import PRUNERS, SAMPLERS
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
+
 
 def _quiet_optuna() -> None:
     import optuna
@@ -121,8 +124,8 @@ def run(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `zone-explorer tasks`)."),
     optimizer: str = typer.Option(..., "--optimizer", "-o", help="Optimizer name (see `zone-explorer optimizers`)."),
     trials: int = typer.Option(40, "--trials", "-n", help="Number of finished trials the job stops at."),
-    sampler: str = typer.Option("tpe", help="tpe, gp, cmaes, qmc, random or grid."),
-    pruner: str = typer.Option("none", help="median, hyperband or none."),
+    sampler: str = typer.Option("tpe", help=f"{', '.join(SAMPLERS)}."),
+    pruner: str = typer.Option("none", help=f"{', '.join(PRUNERS)}."),
     seeds: str = typer.Option("0", help="Comma-separated seeds; each configuration is trained on every seed."),
     epochs: int | None = typer.Option(None, help="Epochs per trial (default: the task's)."),
     space: Path | None = typer.Option(None, help="JSON file with a search space (default: the optimizer's)."),
@@ -185,7 +188,7 @@ def run(
                 prog = job_progress(url, get_job(url, job.id))
                 best = f"best {prog.best_value:.4g}" if prog.best_value is not None else "no result yet"
                 bar.update(bar_id, completed=prog.finished, description=f"{prog.running} running, {best}")
-                if prog.status not in ("queued", "running") or not any(p.is_alive() for p in procs):
+                if prog.status not in ACTIVE_JOB_STATUSES or not any(p.is_alive() for p in procs):
                     break
                 time.sleep(0.5)
     except KeyboardInterrupt:
@@ -197,8 +200,9 @@ def run(
     for p in procs:
         p.join()
     final = get_job(url, job.id)
-    if final.status != "completed":
-        _fail(f"job ended {final.status}; see `zone-explorer jobs {job.id}`", code=1)
+    if final.status != JobStatus.COMPLETED:
+        why = f" ({final.error})" if final.error else ""
+        _fail(f"job ended {final.status}{why}; see `zone-explorer jobs {job.id}`", code=1)
     _print_zone(url, job.id, None, None, 0.1, None, json_out)
 
 
@@ -271,7 +275,7 @@ def worker(
 @app.command()
 def jobs(
     job_id: str | None = typer.Argument(None, help="Show one job in detail."),
-    status: str | None = typer.Option(None, help="Filter: queued, running, completed, cancelled, failed."),
+    status: JobStatus | None = typer.Option(None, help="Filter by status."),
     cancel: bool = typer.Option(False, "--cancel", help="Cancel JOB_ID."),
     limit: int = typer.Option(20, min=1, max=1000),
     db: str | None = DB_OPTION,
@@ -303,7 +307,14 @@ def jobs(
         _fail(f"job {job_id!r} not found")
     console.print_json(
         json.dumps(
-            {"job": job_id, "task": j.task, "optimizer": j.optimizer, **job_progress(url, j).to_dict()}, default=str
+            {
+                "job": job_id,
+                "task": j.task,
+                "optimizer": j.optimizer,
+                "error": j.error,
+                **job_progress(url, j).to_dict(),
+            },
+            default=str,
         )
     )
 

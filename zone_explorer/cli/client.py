@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES
+
 __all__ = ["ApiError", "DEFAULT_URL", "ZoneExplorerClient"]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ACTIVE = ("queued", "running")
 
 
 class ApiError(Exception):
@@ -169,7 +170,7 @@ class ZoneExplorerClient:
             job = self.job(job_id)
             if on_progress is not None:
                 on_progress(job)
-            if job["status"] not in ACTIVE:
+            if job["status"] not in ACTIVE_JOB_STATUSES:
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")

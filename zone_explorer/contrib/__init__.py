@@ -17,8 +17,8 @@ The OpenML idea: a result is comparable only with its context. A contribution th
 1-trial job whose space fixes every hyperparameter to the contributed config, on the contribution's seeds
 (default ``[0]``) and epochs. When that job has finished, the next read records the measured value and a
 verdict (no daemon): ``verified`` when ``|measured - claimed| <= max(VERIFY_ATOL, VERIFY_RTOL * |claimed|,
-VERIFY_STD_FACTOR * seed std)``, else ``disputed`` (also when the rerun diverged or failed); ``unverified`` when
-the job was cancelled (a new request queues a new job).
+VERIFY_STD_FACTOR * seed std)``, else ``disputed`` (also when the rerun diverged); ``unverified`` when
+the job was cancelled or failed (its trial raised an error; a new request queues a new job).
 
 Contributions appear in the zone views (:mod:`server.services.zone_answers`) beside the explored trials.
 """
@@ -40,9 +40,11 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import REGISTRY, get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.limits import MAX_SEEDS
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import REPARAMETRIZATIONS, default_space
-from zone_explorer.engine.jobs import ACTIVE, MAX_SEEDS, JobSpec, JobSpecError, create_job, get_job, run_length
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus, Outcome
+from zone_explorer.engine.jobs import JobSpec, JobSpecError, create_job, get_job, run_length
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import ContributedTask, Contribution, Job, utcnow
 from zone_explorer.store.trials import load_trials
@@ -704,7 +706,7 @@ def resolve_verdicts(url: str, rows: list[Contribution]) -> list[Contribution]:
     changed: dict[str, Contribution] = {}
     for c in pending:
         job = jobs.get(c.verify_job_id)
-        if job is not None and job.status in ACTIVE:
+        if job is not None and job.status in ACTIVE_JOB_STATUSES:
             continue
         verdict, measured, detail = _judge(url, c, job)
         with session_scope(url) as s:
@@ -727,10 +729,12 @@ def resolve_verdicts(url: str, rows: list[Contribution]) -> list[Contribution]:
 def _judge(url: str, c: Contribution, job: Job | None) -> tuple[str, float | None, str]:
     if job is None:
         return "unverified", None, f"verification job {c.verify_job_id} no longer exists; request verification again"
-    if job.status != "completed":
+    if job.status != JobStatus.COMPLETED:
         return "unverified", None, f"verification job {job.id} ended {job.status}; request verification again"
     finished = [
-        t for t in load_trials(url, job.study_name) if t.attrs.get("outcome") not in (None, "lost", "cancelled")
+        t
+        for t in load_trials(url, job.study_name)
+        if t.attrs.get("outcome") not in (None, Outcome.LOST, Outcome.CANCELLED)
     ]
     if not finished:
         return "unverified", None, f"verification job {job.id} recorded no result; request verification again"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,14 +16,16 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.limits import INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space, SpaceError, default_space
-from zone_explorer.engine.studies import PRUNERS, SAMPLERS, storage_for
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
+from zone_explorer.engine.studies import storage_for
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope, write_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 from zone_explorer.store.trials import best_trial
-from zone_explorer.tasks import Task, get_task
+from zone_explorer.tasks import Task, UnknownTaskError, get_task
 
 __all__ = [
     "JobSpec",
@@ -35,19 +36,10 @@ __all__ = [
     "get_job",
     "job_detail",
     "job_progress",
+    "job_run_length",
     "list_jobs",
-    "max_trials",
     "run_length",
 ]
-
-ACTIVE = ("queued", "running")
-MAX_SEEDS = 16
-MAX_EPOCHS = 1000
-
-
-def max_trials() -> int:
-    """The cap on ``n_trials`` per job (``ZONE_EXPLORER_MAX_TRIALS``, default 100000)."""
-    return int(os.environ.get("ZONE_EXPLORER_MAX_TRIALS", "100000"))
 
 
 class JobSpecError(FieldError):
@@ -58,6 +50,21 @@ def run_length(task: Task, optimizer: str, epochs: int) -> dict[str, int]:
     """What the user would otherwise compute by hand (FSGDM's sigma and stages, AutoSGM's window): the
     optimizer profile's run-length hyperparameters for ``epochs`` epochs of ``task``."""
     return get_profile(optimizer).derive_run_length(task.steps_per_epoch(), epochs)
+
+
+def job_run_length(job: Job) -> dict[str, int]:
+    """The run length derived when the job was submitted and stored with it.
+
+    A job submitted before the run length was stored (``run_length`` is NULL) derives it here as submission
+    would have; if this process does not know the job's task, its trials fail at setup and say why.
+    """
+    if job.run_length is not None:
+        return job.run_length
+    try:
+        task = get_task(job.task)
+    except UnknownTaskError:
+        return {}
+    return run_length(task, job.optimizer, job.epochs)
 
 
 @dataclass(frozen=True)
@@ -121,12 +128,12 @@ class JobSpec:
         seeds_raw = data.get("seeds", [0])
         if not isinstance(seeds_raw, (list, tuple)) or not seeds_raw:
             raise JobSpecError("seeds", f"must be a non-empty list of up to {MAX_SEEDS} distinct integers >= 0")
-        seeds = tuple(_int(s, f"seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(seeds_raw))
+        seeds = tuple(_int(s, f"seeds[{i}]", 0, INT32_MAX) for i, s in enumerate(seeds_raw))
         if len(set(seeds)) != len(seeds) or len(seeds) > MAX_SEEDS:
             raise JobSpecError("seeds", f"must be up to {MAX_SEEDS} distinct integers, got {list(seeds_raw)}")
         sampler_seed = data.get("sampler_seed")
         if sampler_seed is not None:
-            sampler_seed = _int(sampler_seed, "sampler_seed", 0, 2**31 - 1)
+            sampler_seed = _int(sampler_seed, "sampler_seed", 0, INT32_MAX)
         derived = run_length(task, optimizer, epochs)
         # The default point of the space must be a valid config: catches e.g. a fixed n_stages above sigma.
         probe = {k: (d.value if d.type == "fixed" else d.grid(1)[0]) for k, d in space.params.items()}
@@ -179,7 +186,7 @@ def create_job(
     task = get_task(spec.task)
     job_id = secrets.token_hex(8)
     study_name = f"ze-{job_id}"
-    seed = spec.sampler_seed if spec.sampler_seed is not None else secrets.randbelow(2**31)
+    seed = spec.sampler_seed if spec.sampler_seed is not None else secrets.randbelow(INT32_MAX + 1)
     attrs = {
         "zone_explorer_job": job_id,
         "task": spec.task,
@@ -195,7 +202,7 @@ def create_job(
         id=job_id,
         created_at=now,
         updated_at=now,
-        status="queued",
+        status=JobStatus.QUEUED,
         task=spec.task,
         optimizer=spec.optimizer,
         space=spec.space.to_dict(),
@@ -205,6 +212,7 @@ def create_job(
         n_trials=spec.n_trials,
         seeds=list(spec.seeds),
         epochs=spec.epochs,
+        run_length=spec.derived,
         study_name=study_name,
         idempotency_key=idempotency_key,
         owner=owner,
@@ -299,8 +307,8 @@ def cancel_job(url: str, job_id: str) -> Job | None:
         job = s.get(Job, job_id)
         if job is None:
             return None
-        if job.status in ACTIVE:
-            job.status = "cancelled"
+        if job.status in ACTIVE_JOB_STATUSES:
+            job.status = JobStatus.CANCELLED
             job.updated_at = utcnow()
         return job
 
@@ -336,7 +344,11 @@ _CLAIM_COUNTS = (
 )
 _RECENT_DURATIONS = (
     sa.select(_claims.c.started_at, _claims.c.finished_at)
-    .where(_claims.c.job_id == sa.bindparam("job_id"), _claims.c.status == "done", _claims.c.finished_at.is_not(None))
+    .where(
+        _claims.c.job_id == sa.bindparam("job_id"),
+        _claims.c.status == ClaimStatus.DONE,
+        _claims.c.finished_at.is_not(None),
+    )
     .order_by(_claims.c.id.desc())
     .limit(ETA_WINDOW)
 )
@@ -367,12 +379,12 @@ def _progress(conn: sa.Connection, job: Job) -> Progress:
     outcomes: dict[str, int] = {}
     for status, outcome, n in counts:
         claims[status] = claims.get(status, 0) + n
-        if status == "done":
-            outcomes[outcome or "complete"] = outcomes.get(outcome or "complete", 0) + n
-    finished_n = claims.get("done", 0)
-    running = claims.get("running", 0)
+        if status == ClaimStatus.DONE:
+            outcomes[outcome or Outcome.COMPLETE] = outcomes.get(outcome or Outcome.COMPLETE, 0) + n
+    finished_n = claims.get(ClaimStatus.DONE, 0)
+    running = claims.get(ClaimStatus.RUNNING, 0)
     eta = None
-    if job.status in ACTIVE and recent:
+    if job.status in ACTIVE_JOB_STATUSES and recent:
         mean = sum((_aware(f) - _aware(s)).total_seconds() for s, f in recent) / len(recent)
         eta = (job.n_trials - finished_n) * mean / max(running, 1)
     return Progress(

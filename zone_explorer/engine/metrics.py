@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, SLOT_TAKING_CLAIMS, ClaimStatus, Outcome
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import Job, TrialClaim
 
@@ -28,16 +29,14 @@ def snapshot(url: str) -> Snapshot:
                 TrialClaim.status, TrialClaim.outcome
             )
         ):
-            key = (outcome or "complete") if status == "done" else status
+            key = (outcome or Outcome.COMPLETE) if status == ClaimStatus.DONE else status
             trials[key] = trials.get(key, 0) + n
         taken = (
             sa.select(sa.func.count())
-            .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(("running", "done")))
+            .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(SLOT_TAKING_CLAIMS))
             .scalar_subquery()
         )
         depth = s.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(Job.n_trials - taken), 0)).where(
-                Job.status.in_(("queued", "running"))
-            )
+            sa.select(sa.func.coalesce(sa.func.sum(Job.n_trials - taken), 0)).where(Job.status.in_(ACTIVE_JOB_STATUSES))
         )
     return Snapshot(jobs, trials, int(depth or 0))

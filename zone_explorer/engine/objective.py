@@ -12,6 +12,7 @@ import optuna
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.spaces import Space
+from zone_explorer.core.statuses import Outcome
 from zone_explorer.tasks import get_task
 
 __all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
@@ -19,7 +20,7 @@ __all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
 
 @dataclass(frozen=True)
 class TrialPlan:
-    """What a trial needs to know about its job."""
+    """What a trial needs to know about its job; ``run_length`` is the one stored with it at submission."""
 
     task: str
     optimizer: str
@@ -31,9 +32,9 @@ class TrialPlan:
 
 @dataclass
 class TrialOutcome:
-    """``state`` is ``complete``, ``pruned``, ``diverged``, ``invalid``, ``error`` or ``cancelled``."""
+    """How a trial ended (``state``), with its value, the reason it did not complete and what it measured."""
 
-    state: str
+    state: Outcome
     value: float | None = None
     reason: str | None = None
     config: dict[str, Any] | None = None
@@ -51,7 +52,7 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
         values = plan.space.suggest(trial)
         config = plan.space.config(values, plan.run_length)
     except (TypeError, ValueError) as err:
-        return TrialOutcome("invalid", reason=f"invalid configuration: {err}")
+        return TrialOutcome(Outcome.INVALID, reason=f"invalid configuration: {err}")
     trial.set_user_attr("config", config)
     try:
         task = get_task(plan.task)
@@ -60,7 +61,7 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
         opts = [spec.create(run.model.parameters(), config) for run in runs]
     except Exception as err:  # a task that cannot be built must fail the trial, not the worker
         return TrialOutcome(
-            "error", reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
+            Outcome.ERROR, reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
         )
 
     metrics: list[float] = []
@@ -72,7 +73,7 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
                 loss = run.loss(batch)
                 if not math.isfinite(loss.item()):
                     return TrialOutcome(
-                        "diverged",
+                        Outcome.DIVERGED,
                         reason=f"diverged: loss {loss.item()} at epoch {epoch + 1}, step {step + 1}, seed {seed}",
                         config=config,
                         epochs_run=epoch,
@@ -82,7 +83,7 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
             metric = float(run.evaluate())
             if not math.isfinite(metric):
                 return TrialOutcome(
-                    "diverged",
+                    Outcome.DIVERGED,
                     reason=f"diverged: metric {metric} after epoch {epoch + 1}, seed {seed}",
                     config=config,
                     epochs_run=epoch + 1,
@@ -92,11 +93,11 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
         trial.report(mean, epoch + 1)
         if cancelled():
             return TrialOutcome(
-                "cancelled", reason=f"job cancelled during epoch {epoch + 1}", config=config, epochs_run=epoch + 1
+                Outcome.CANCELLED, reason=f"job cancelled during epoch {epoch + 1}", config=config, epochs_run=epoch + 1
             )
         if trial.should_prune():
             return TrialOutcome(
-                "pruned",
+                Outcome.PRUNED,
                 value=mean,
                 reason=f"pruned after epoch {epoch + 1}",
                 config=config,
@@ -104,5 +105,5 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
                 epochs_run=epoch + 1,
             )
     return TrialOutcome(
-        "complete", value=statistics.fmean(metrics), config=config, seed_values=metrics, epochs_run=plan.epochs
+        Outcome.COMPLETE, value=statistics.fmean(metrics), config=config, seed_values=metrics, epochs_run=plan.epochs
     )

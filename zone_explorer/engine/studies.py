@@ -11,15 +11,12 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 
+from zone_explorer.core.limits import PRUNERS, SAMPLERS
 from zone_explorer.core.spaces import Space
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import engine_kwargs, normalize_url, write_scope
 
-__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
-
-SAMPLERS = ("tpe", "gp", "cmaes", "qmc", "random", "grid")
-PRUNERS = ("median", "hyperband", "none")
-GRID_POINTS_DEFAULT = 7
+__all__ = ["make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
 
 
 @lru_cache(maxsize=8)

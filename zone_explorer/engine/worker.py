@@ -8,6 +8,9 @@ Any number of workers on any machines that reach the database cooperate through 
 2. A running claim's heartbeat is refreshed every ``heartbeat_interval`` seconds. Any worker that finds one
    older than ``grace_period`` marks it ``lost`` (one conditional UPDATE, so exactly one worker wins), fails its
    Optuna trial with the reason and enqueues the same configuration again, which frees the slot for a retry.
+
+The worker that records a job's last result ends the job: ``completed``, or ``failed`` when none of its trials
+produced a result because every one raised an error (see :func:`_finish_claim`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from zone_explorer.core.spaces import Space
+from zone_explorer.core.statuses import (
+    ACTIVE_JOB_STATUSES,
+    RESULT_OUTCOMES,
+    SLOT_TAKING_CLAIMS,
+    ClaimStatus,
+    JobStatus,
+    Outcome,
+)
+from zone_explorer.engine.jobs import job_run_length
 from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
 from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
 from zone_explorer.store.db import session_scope
@@ -42,10 +54,8 @@ log = logging.getLogger("zone_explorer.engine.worker")
 DB_ERRORS = (OperationalError, InterfaceError, optuna.exceptions.StorageInternalError)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-# Outcomes that are results: the slot is used up. Cancelled and lost slots are not.
-RESULT_STATES = {"complete", "pruned", "diverged", "invalid", "error"}
-#: studies a worker keeps loaded (one per recent job)
-STUDY_CACHE_SIZE = 8
+#: jobs a worker keeps loaded (its most recent ones)
+JOB_CACHE_SIZE = 8
 
 
 @dataclass
@@ -60,6 +70,16 @@ def _default_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass
+class _LoadedJob:
+    """What a worker keeps of a job between its trials: the Optuna study, whose trial cache then reads only the
+    trials that changed since the last ask (a fresh ``load_study`` would read them all again for every trial),
+    and the trial plan, built once from the job as stored (its space and the run length derived at submission)."""
+
+    study: optuna.Study
+    plan: TrialPlan
+
+
 class Worker:
     def __init__(self, url: str, *, name: str | None = None, settings: WorkerSettings | None = None) -> None:
         self.url = url
@@ -67,9 +87,7 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self._stop = threading.Event()
         self._last_reap = 0.0
-        # job id -> its Optuna study, kept across trials: the study's trial cache then reads only the trials that
-        # changed since the last ask, where a fresh load_study would read the whole study again for every trial
-        self._studies: OrderedDict[str, optuna.Study] = OrderedDict()
+        self._jobs: OrderedDict[str, _LoadedJob] = OrderedDict()
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,7 +144,7 @@ class Worker:
                 sa.select(sa.func.count())
                 .select_from(TrialClaim)
                 .join(Job)
-                .where(TrialClaim.status == "running", Job.status.in_(("queued", "running")))
+                .where(TrialClaim.status == ClaimStatus.RUNNING, Job.status.in_(ACTIVE_JOB_STATUSES))
             )
             if job_id:
                 q = q.where(Job.id == job_id)
@@ -165,12 +183,12 @@ class Worker:
         """One claim attempt in one transaction: None (no work), False (lost a race) or (job, claim id, slot)."""
         counted = (
             sa.select(sa.func.count())
-            .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(("running", "done")))
+            .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(SLOT_TAKING_CLAIMS))
             .scalar_subquery()
         )
         q = (
             sa.select(Job)
-            .where(Job.status.in_(("queued", "running")), counted < Job.n_trials)
+            .where(Job.status.in_(ACTIVE_JOB_STATUSES), counted < Job.n_trials)
             .order_by(Job.created_at, Job.id)
             .limit(1)
         )
@@ -184,28 +202,28 @@ class Worker:
         s.execute(sa.select(Job.id).where(Job.id == job.id).with_for_update())
         active, slot = s.execute(
             sa.select(
-                sa.func.count().filter(TrialClaim.status.in_(("running", "done"))),
+                sa.func.count().filter(TrialClaim.status.in_(SLOT_TAKING_CLAIMS)),
                 sa.func.coalesce(sa.func.max(TrialClaim.slot) + 1, 0),
             ).where(TrialClaim.job_id == job.id)
         ).one()
         if active >= job.n_trials:
             return False
-        claim = TrialClaim(job_id=job.id, slot=slot, worker=self.name, status="running")
+        claim = TrialClaim(job_id=job.id, slot=slot, worker=self.name, status=ClaimStatus.RUNNING)
         s.add(claim)
-        if job.status == "queued":
-            job.status = "running"
+        if job.status == JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
         s.flush()
         return job, claim.id, slot
 
     # ---- running --------------------------------------------------------------------------------------------
     def _run_claim(self, job: Job, claim_id: int, slot: int) -> TrialOutcome:
-        space = Space.from_dict(job.space)
+        loaded = self._load(job)
+        study, plan = loaded.study, loaded.plan
         # Seeded per slot: reproducible, yet two workers never draw the same random startup point.
         per_slot_seed = (
             job.sampler_seed if job.sampler in ("qmc", "grid") else ((job.sampler_seed or 0) * 1_000_003 + slot) % 2**32
         )
-        study = self._study(job)
-        study.sampler = make_sampler(job.sampler, space, seed=per_slot_seed, n_trials=job.n_trials)
+        study.sampler = make_sampler(job.sampler, plan.space, seed=per_slot_seed, n_trials=job.n_trials)
         trial = study.ask()
         with session_scope(self.url) as s:
             s.execute(
@@ -213,17 +231,6 @@ class Worker:
                 .where(TrialClaim.id == claim_id)
                 .values(optuna_trial_id=trial._trial_id, trial_number=trial.number)
             )
-        from zone_explorer.engine.jobs import run_length  # noqa: PLC0415 (jobs imports tasks; keep worker import light)
-        from zone_explorer.tasks import get_task
-
-        plan = TrialPlan(
-            job.task,
-            job.optimizer,
-            space,
-            job.epochs,
-            tuple(job.seeds),
-            run_length(get_task(job.task), job.optimizer, job.epochs) if _task_known(job.task) else {},
-        )
         beat = _Heartbeat(self.url, claim_id, job.id, self.settings.heartbeat_interval)
         beat.start()
         try:
@@ -235,28 +242,31 @@ class Worker:
             raise
         except Exception as err:  # a bug in a task's code fails its trial, never the worker
             log.exception("trial raised", extra={"event": "trial_raised", "job": job.id, "trial": trial.number})
-            outcome = TrialOutcome("error", reason=f"{type(err).__name__}: {err}")
+            outcome = TrialOutcome(Outcome.ERROR, reason=f"{type(err).__name__}: {err}")
         finally:
             beat.stop()
         if not beat.still_ours or not self._record(study, trial, job, claim_id, outcome):
             # We were presumed dead (e.g. paused past the grace period): the slot was reaped and retried.
-            return TrialOutcome("cancelled", reason="claim was reaped while running")
+            return TrialOutcome(Outcome.CANCELLED, reason="claim was reaped while running")
         return outcome
 
-    def _study(self, job: Job) -> optuna.Study:
-        """The job's study, loaded once per worker (the most recent few jobs are kept)."""
-        study = self._studies.get(job.id)
-        if study is None:
+    def _load(self, job: Job) -> _LoadedJob:
+        """The job's study and trial plan, loaded once per worker (the most recent few jobs are kept)."""
+        loaded = self._jobs.get(job.id)
+        if loaded is None:
             study = optuna.load_study(
                 study_name=job.study_name,
                 storage=storage_for(self.url),
                 pruner=make_pruner(job.pruner, epochs=job.epochs),
             )
-            self._studies[job.id] = study
-            while len(self._studies) > STUDY_CACHE_SIZE:
-                self._studies.popitem(last=False)
-        self._studies.move_to_end(job.id)
-        return study
+            plan = TrialPlan(
+                job.task, job.optimizer, Space.from_dict(job.space), job.epochs, tuple(job.seeds), job_run_length(job)
+            )
+            loaded = self._jobs[job.id] = _LoadedJob(study, plan)
+            while len(self._jobs) > JOB_CACHE_SIZE:
+                self._jobs.popitem(last=False)
+        self._jobs.move_to_end(job.id)
+        return loaded
 
     def _give_back(self, claim_id: int, reason: str, wait: float = 120.0) -> None:
         """Mark our claim lost and requeue its configuration, waiting up to ``wait`` s for the database.
@@ -277,13 +287,13 @@ class Worker:
         """Tell Optuna the result and close the claim; False if the trial was reaped (failed) meanwhile."""
         if not set_running_trial_user_attrs(self.url, trial._trial_id, _result_attrs(outcome)):
             return False
-        if outcome.state == "complete":
+        if outcome.state == Outcome.COMPLETE:
             study.tell(trial, outcome.value)
-        elif outcome.state == "pruned":
+        elif outcome.state == Outcome.PRUNED:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        status = "done" if outcome.state in RESULT_STATES else "cancelled"
+        status = ClaimStatus.DONE if outcome.state in RESULT_OUTCOMES else ClaimStatus.CANCELLED
         with session_scope(self.url) as s:
             _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
         return True
@@ -298,7 +308,7 @@ def _result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
             attrs["value_std"] = statistics.stdev(outcome.seed_values)
     attrs["outcome"] = outcome.state
     if outcome.reason:
-        attrs["fail_reason" if outcome.state not in ("complete", "pruned") else "note"] = outcome.reason
+        attrs["fail_reason" if outcome.state not in (Outcome.COMPLETE, Outcome.PRUNED) else "note"] = outcome.reason
     return attrs
 
 
@@ -306,40 +316,45 @@ def _finish_claim(
     s,
     job_id: str,
     claim_id: int,
-    status: str,
+    status: ClaimStatus,
     outcome: str | None,
     reason: str | None,
     *,
     stale_before: dt.datetime | None = None,
 ) -> bool:
-    """Close a running claim and complete its job when this was the last result. False if it was not running."""
-    q = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == "running")
+    """Close a running claim and end its job when this was the last result. False if it was not running.
+
+    The job ends ``completed``, or ``failed`` when every result is an error: then it measured nothing at all
+    (its task cannot be built where the workers run, or its code raises for every configuration), and
+    ``Job.error`` says so with the last trial's reason. Diverged and invalid trials are results: they mark where
+    the zone ends.
+    """
+    q = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == ClaimStatus.RUNNING)
     if stale_before is not None:
         q = q.where(TrialClaim.heartbeat_at < stale_before)
     if not s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow())).rowcount:
         return False
-    if status == "done":
+    if status == ClaimStatus.DONE:
         # Lock the job row before counting: two workers finishing together must not both count n - 1.
         s.execute(sa.select(Job.id).where(Job.id == job_id).with_for_update())
-        done = s.scalar(
-            sa.select(sa.func.count())
-            .select_from(TrialClaim)
-            .where(TrialClaim.job_id == job_id, TrialClaim.status == "done")
-        )
+        done, errors = s.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(TrialClaim.outcome == Outcome.ERROR)).where(
+                TrialClaim.job_id == job_id, TrialClaim.status == ClaimStatus.DONE
+            )
+        ).one()
         n_trials = s.scalar(sa.select(Job.n_trials).where(Job.id == job_id))
         if done >= n_trials:
+            failed = errors == done
             s.execute(
                 sa.update(Job)
-                .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-                .values(status="completed", updated_at=utcnow())
+                .where(Job.id == job_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+                .values(
+                    status=JobStatus.FAILED if failed else JobStatus.COMPLETED,
+                    error=f"all {done} trials raised an error; the last: {reason}" if failed else None,
+                    updated_at=utcnow(),
+                )
             )
     return True
-
-
-def _task_known(name: str) -> bool:
-    from zone_explorer.tasks import task_names
-
-    return name in task_names()
 
 
 class _Heartbeat(threading.Thread):
@@ -367,14 +382,14 @@ class _Heartbeat(threading.Thread):
         with session_scope(self.url) as s:
             updated = s.execute(
                 sa.update(TrialClaim)
-                .where(TrialClaim.id == self.claim_id, TrialClaim.status == "running")
+                .where(TrialClaim.id == self.claim_id, TrialClaim.status == ClaimStatus.RUNNING)
                 .values(heartbeat_at=utcnow())
             ).rowcount
             status = s.scalar(sa.select(Job.status).where(Job.id == self.job_id))
         if not updated:
             self.still_ours = False
             self._cancelled.set()
-        if status == "cancelled":
+        if status == JobStatus.CANCELLED:
             self._cancelled.set()
 
     def stop(self) -> None:
@@ -397,7 +412,7 @@ def reap_lost_claims(url: str, grace_period: float) -> int:
     with session_scope(url) as s:
         stale = s.execute(
             sa.select(TrialClaim.id, TrialClaim.worker).where(
-                TrialClaim.status == "running", TrialClaim.heartbeat_at < cutoff
+                TrialClaim.status == ClaimStatus.RUNNING, TrialClaim.heartbeat_at < cutoff
             )
         ).all()
     closed = 0
@@ -421,24 +436,24 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
         study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
     storage = storage_for(url)
     trial = storage.get_trial(trial_id) if trial_id is not None else None
-    recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_STATES
+    recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_OUTCOMES
     with session_scope(url) as s:
         if recorded:
             return _finish_claim(
                 s,
                 job_id,
                 claim_id,
-                "done",
+                ClaimStatus.DONE,
                 trial.user_attrs["outcome"],
                 trial.user_attrs.get("fail_reason"),
                 stale_before=stale_before,
             )
-        if not _finish_claim(s, job_id, claim_id, "lost", None, reason, stale_before=stale_before):
+        if not _finish_claim(s, job_id, claim_id, ClaimStatus.LOST, None, reason, stale_before=stale_before):
             return False  # another worker closed it first
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
     if trial is not None and trial.state == optuna.trial.TrialState.RUNNING:
         storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-        storage.set_trial_user_attr(trial_id, "outcome", "lost")
+        storage.set_trial_user_attr(trial_id, "outcome", Outcome.LOST)
         if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
             study = optuna.load_study(study_name=study_name, storage=storage)
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zone_explorer.core.statuses import ClaimStatus, JobStatus
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -25,8 +27,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    #: queued -> running -> completed | cancelled | failed
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    #: a :class:`~zone_explorer.core.statuses.JobStatus` value
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
     task: Mapped[str] = mapped_column(String(200))
     optimizer: Mapped[str] = mapped_column(String(50))
     space: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -36,9 +38,13 @@ class Job(Base):
     n_trials: Mapped[int] = mapped_column(Integer)
     seeds: Mapped[list[int]] = mapped_column(JSON)
     epochs: Mapped[int] = mapped_column(Integer)
+    #: what the task and epochs give the run-length hyperparameters (FSGDM's sigma and n_stages, AutoSGM's tau and
+    #: spe), derived once at submission; NULL for jobs submitted before it was stored (see ``job_run_length``)
+    run_length: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
     study_name: Mapped[str] = mapped_column(String(200), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: why the job failed (set with status ``failed``)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -56,10 +62,11 @@ class TrialClaim(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("ze_jobs.id", ondelete="CASCADE"))
     slot: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(200))
-    #: running -> done (complete, pruned or diverged: a result) | lost (worker died; retried) | cancelled
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    #: a :class:`~zone_explorer.core.statuses.ClaimStatus` value
+    status: Mapped[str] = mapped_column(String(16), default=ClaimStatus.RUNNING)
     optuna_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: an :class:`~zone_explorer.core.statuses.Outcome` value, once the claim is closed
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -186,6 +186,49 @@ def test_cancellation_stops_a_running_trial_within_an_epoch(sqlite_url: str) -> 
     assert len(load_trials(url, job.study_name)) == 1  # nothing more was started
 
 
+def _set_job(url: str, job_id: str, **values) -> None:
+    """Change a stored job behind the engine's back (what an older release or another machine left)."""
+    with session_scope(url) as s:
+        s.execute(sa.update(Job).where(Job.id == job_id).values(**values))
+
+
+def test_the_run_length_is_stored_with_the_job_and_workers_read_it(db_url: str) -> None:
+    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "n_trials": 2}))
+    assert get_job(db_url, job.id).run_length == {"sigma": 200, "n_stages": 2}  # 100 steps/epoch x 2 epochs
+    # a stored value the task would not give: trials use it, so the worker derived nothing itself
+    _set_job(db_url, job.id, run_length={"sigma": 300, "n_stages": 3})
+    assert Worker(db_url).run(exit_when_idle=True) == 2
+    assert [(t.config["sigma"], t.config["n_stages"]) for t in _assert_exact(db_url, job.id, 2)] == [(300, 3)] * 2
+
+
+def test_a_job_stored_without_a_run_length_derives_it_as_submission_would(db_url: str) -> None:
+    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "n_trials": 1}))
+    _set_job(db_url, job.id, run_length=None)  # a job submitted before the run length was stored
+    assert Worker(db_url).run(exit_when_idle=True) == 1
+    assert _assert_exact(db_url, job.id, 1)[0].config["sigma"] == 200
+
+
+def test_a_job_whose_every_trial_raised_an_error_fails_and_says_why(db_url: str) -> None:
+    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "n_trials": 2}))
+    _set_job(db_url, job.id, task="retired-task")  # a task none of the workers can build
+    assert Worker(db_url).run(exit_when_idle=True) == 2
+    failed = get_job(db_url, job.id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("all 2 trials raised an error; the last: could not set up task 'retired-task'")
+    assert job_progress(db_url, failed).outcomes == {"error": 2}
+    assert [j.id for j in list_jobs(db_url, status="failed")[0]] == [job.id]
+
+
+def test_a_job_with_one_result_among_errors_completes(db_url: str) -> None:
+    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "n_trials": 2}))
+    assert Worker(db_url).run(job_id=job.id, max_trials=1) == 1
+    _set_job(db_url, job.id, task="retired-task")
+    assert Worker(db_url).run(exit_when_idle=True) == 1
+    done = get_job(db_url, job.id)
+    assert done.status == "completed" and done.error is None
+    assert job_progress(db_url, done).outcomes == {"complete": 1, "error": 1}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n_workers", [2, 3])
 def test_concurrent_worker_processes_share_a_job_exactly(db_url: str, n_workers: int) -> None:

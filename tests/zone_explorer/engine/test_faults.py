@@ -35,9 +35,9 @@ def _spawn_worker(url: str, *extra: str) -> subprocess.Popen:
     )
 
 
-def _exactly(url: str, job_id: str, n: int) -> list:
+def _exactly(url: str, job_id: str, n: int, ended: str = "completed") -> list:
     job = get_job(url, job_id)
-    assert job.status == "completed", job.status
+    assert job.status == ended, job.status
     trials = load_trials(url, job.study_name)
     finished = [t for t in trials if t.attrs.get("outcome") in FINISHED]
     assert len(finished) == n, [(t.number, t.state, t.attrs.get("outcome"), t.attrs.get("fail_reason")) for t in trials]
@@ -62,8 +62,10 @@ def test_worker_without_a_task_fails_its_trials_with_the_reason_and_serves_other
     worker = _spawn_worker(url, "--exit-when-idle")
     out = worker.communicate(timeout=300)[0]
     assert worker.returncode == 0, out
-    for t in _exactly(url, foreign.id, 2):
+    for t in _exactly(url, foreign.id, 2, ended="failed"):
         assert t.attrs["outcome"] == "error" and "unknown task 'lab-only-quadratic'" in t.attrs["fail_reason"]
+    # no trial produced a result: the job failed, and says why
+    assert get_job(url, foreign.id).error.startswith("all 2 trials raised an error; the last: could not set up task")
     assert all(t.attrs["outcome"] == "complete" for t in _exactly(url, ours.id, 2))
 
 

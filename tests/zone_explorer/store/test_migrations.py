@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -66,3 +67,40 @@ def test_previous_release_schema_upgrades_with_its_data(tmp_path) -> None:
         tables = set(sa.inspect(conn).get_table_names())
     assert head != FIRST_RELEASE
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_run_length_column_keeps_older_jobs_and_their_claims(request, backend: str) -> None:
+    """0003 adds ``ze_jobs.run_length``; jobs from before keep NULL (workers derive theirs), and the downgrade
+    drops the column in place: rebuilding ze_jobs would delete its claims through their cascade."""
+    from zone_explorer.engine.jobs import get_job, job_run_length
+
+    url = normalize_url(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
+    _upgrade(url, "0002")
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ze_jobs (id, created_at, updated_at, status, task, optimizer, space, sampler, sampler_seed, "
+                "pruner, n_trials, seeds, epochs, study_name) VALUES ('j1', :t, :t, 'running', 'noisy-quadratic', "
+                "'fsgdm', '{\"optimizer\": \"fsgdm\", \"params\": {}}', 'tpe', 0, 'none', 2, '[0]', 3, 'ze-j1')"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO ze_trial_claims (job_id, slot, worker, status, started_at, heartbeat_at) "
+                "VALUES ('j1', 0, 'w', 'done', :t, :t)"
+            ),
+            {"t": now},
+        )
+    _upgrade(url, "0003")
+    job = get_job(url, "j1")
+    assert job.run_length is None and job_run_length(job) == {"sigma": 300, "n_stages": 3}
+    with get_engine(url).begin() as conn:
+        cfg = _alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with get_engine(url).connect() as conn:
+        assert "run_length" not in {c["name"] for c in sa.inspect(conn).get_columns("ze_jobs")}
+        assert conn.execute(sa.text("SELECT count(*) FROM ze_trial_claims")).scalar() == 1
