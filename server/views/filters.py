@@ -7,6 +7,7 @@ from typing import Any
 
 from optimizers.filters import fsgdm_stage_filters, momentum_filter
 from optimizers.registry import get_optimizer
+from zone_explorer.core.errors import FieldError
 from zone_explorer.engine.jobs import run_length
 from zone_explorer.tasks import get_task
 
@@ -16,11 +17,8 @@ __all__ = ["FilterRequestError", "filter_view"]
 MAX_STAGES = 24
 
 
-class FilterRequestError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class FilterRequestError(FieldError):
+    """An invalid filter request; ``field`` names the parameter at fault."""
 
 
 def _spread(items: list, k: int) -> list:

@@ -28,6 +28,7 @@ import optuna
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from zone_explorer.contrib.verification import record_verdicts
 from zone_explorer.core.spaces import Space
 from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
 from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
@@ -286,6 +287,7 @@ class Worker:
         status = "done" if outcome.state in RESULT_STATES else "cancelled"
         with session_scope(self.url) as s:
             _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
+            record_verdicts(s, self.url, job.id)  # a rerun's verdict commits with the end of its job
         return True
 
 
