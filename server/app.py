@@ -17,8 +17,9 @@ from server.pages import install_pages
 from server.services.auth import RateLimiter, TokenVerifier
 from server.services.recent import RecentAnswers
 from server.services.settings import ServiceSettings
-from server.services.zone_answers import configure_zone_cache, warm_up
+from server.services.zone_answers import ContributionsVersion, ZoneAnswers, warm_up
 from server.workers import EmbeddedWorkers
+from zone_explorer.contrib import record_ended_verifications
 from zone_explorer.core.logs import configure_logging
 from zone_explorer.store.db import database_url, init_db
 
@@ -38,6 +39,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     url = database_url(settings.database_url)
     if settings.migrate:
         url = init_db(url)  # before serving: a request never meets a half-migrated schema
+        # a database from before verdicts were recorded at the end of their reruns may hold some still pending
+        record_ended_verifications(url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +75,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
     app.state.token_verifier = TokenVerifier(url, settings.token_cache_s)
     app.state.job_statuses = RecentAnswers(settings.poll_cache_s)
-    configure_zone_cache(settings.zone_cache_size, settings.zone_refresh_s, settings.poll_cache_s)
+    # the app's caches are its own: tests build many apps in one process
+    app.state.contributions_version = ContributionsVersion()
+    app.state.zone_answers = ZoneAnswers(
+        url,
+        settings.zone_cache_size,
+        settings.zone_refresh_s,
+        settings.poll_cache_s,
+        contributions=app.state.contributions_version,
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)

@@ -1,4 +1,5 @@
-"""Typed dependencies: settings, the database URL, and the caller's token with the scope a route needs.
+"""Typed dependencies: settings, the database URL, the app's caches, and the caller's token with the scope a
+route needs.
 
 Reads are public; a write declares ``token: SubmitToken`` (or ``ContributeToken``), which answers 401 when no
 valid token is sent, 403 when its scopes lack the one needed, and 429 past the token's rate limit.
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from server.errors import ApiError
 from server.services.recent import RecentAnswers
 from server.services.settings import ServiceSettings
+from server.services.zone_answers import ContributionsVersion, ZoneAnswers
 from zone_explorer.store.tokens import TokenInfo
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `zone-explorer token create --name N --scopes submit`")
@@ -34,9 +36,21 @@ async def get_job_statuses(request: Request) -> RecentAnswers:
     return request.app.state.job_statuses
 
 
+async def get_zone_answers(request: Request) -> ZoneAnswers:
+    return request.app.state.zone_answers
+
+
+async def get_contributions_version(request: Request) -> ContributionsVersion:
+    return request.app.state.contributions_version
+
+
 Settings = Annotated[ServiceSettings, Depends(get_settings)]
 DbUrl = Annotated[str, Depends(get_db_url)]
 JobStatuses = Annotated[RecentAnswers, Depends(get_job_statuses)]
+#: the app's zone answer cache
+Answers = Annotated[ZoneAnswers, Depends(get_zone_answers)]
+#: what a route that changes contributions bumps once its change is committed
+ContributionWrites = Annotated[ContributionsVersion, Depends(get_contributions_version)]
 
 
 def require_scope(scope: str) -> Callable[..., TokenInfo]:

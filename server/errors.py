@@ -1,6 +1,10 @@
 """Every 4xx (and 5xx) is JSON: ``{"error": "...", "detail": "...", "field": "..."}``.
 
-Engine exceptions carry the field at fault; they are mapped here once, so routes just let them propagate.
+Only the project's own errors are the client's fault, and each carries the field at fault: a
+:class:`~zone_explorer.core.errors.FieldError` is a 422 (409 for a reused Idempotency-Key), a
+:class:`~zone_explorer.core.errors.NotFound` a 404, a :class:`~zone_explorer.core.errors.Forbidden` a 403. They
+are mapped here once, so routes just let them propagate. Anything else (a ``ValueError`` from a bug, a
+``PermissionError`` from an unwritable database file) is a 500 whose traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -15,11 +19,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.schemas import UNION_TAGS
-from zone_explorer.contrib import ContributionError, NotFound
-from zone_explorer.core.spaces import SpaceError
-from zone_explorer.engine.job_zones import ZoneRequestError
+from zone_explorer.core.errors import FieldError, Forbidden, NotFound
 from zone_explorer.engine.jobs import JobSpecError
-from zone_explorer.store.tokens import TokenError
 
 log = logging.getLogger("zone_explorer.server")
 
@@ -121,15 +122,6 @@ def _validation_detail(err: dict[str, Any]) -> str:
     return msg
 
 
-def _split_field(err: ValueError) -> tuple[str | None, str]:
-    """Engine ValueErrors read "field: message"; a plain one has no field."""
-    text = str(err)
-    head, sep, rest = text.partition(": ")
-    if sep and head and " " not in head and len(head) < 80:
-        return head, rest
-    return None, text
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -163,30 +155,23 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(409, exc.message, exc.field)
         return error_response(422, exc.message, exc.field)
 
-    for cls in (SpaceError, ZoneRequestError, ContributionError, TokenError):
-        app.add_exception_handler(cls, _field_error)
+    @app.exception_handler(FieldError)
+    async def _bad_input(_: Request, exc: FieldError) -> JSONResponse:
+        return error_response(422, exc.message, exc.field)
 
     @app.exception_handler(NotFound)
     async def _missing(_: Request, exc: NotFound) -> JSONResponse:
         return error_response(404, exc.message, exc.field)
 
-    @app.exception_handler(PermissionError)
-    async def _forbidden(_: Request, exc: PermissionError) -> JSONResponse:
-        return error_response(403, str(exc), "Authorization")
-
-    @app.exception_handler(ValueError)
-    async def _value(_: Request, exc: ValueError) -> JSONResponse:
-        field, message = _split_field(exc)
-        return error_response(422, message, field)
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return error_response(403, exc.message, exc.field)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # not the client's fault, whatever its type: a ValueError here is a bug, a PermissionError an unwritable file
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, f"internal error ({type(exc).__name__}); the server log has the traceback")
-
-
-async def _field_error(_: Request, exc: Exception) -> JSONResponse:
-    return error_response(422, getattr(exc, "message", str(exc)), getattr(exc, "field", None))
 
 
 _DESCRIPTIONS = {

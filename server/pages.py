@@ -19,24 +19,23 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.deps import DbUrl
+from server.deps import Answers, DbUrl
 from server.schemas import Name
-from server.services.zone_answers import zone_summary
 from server.views.compare import compare_task
-from server.views.filters import filter_view
+from server.views.filters import FilterRequestError, filter_view
 from server.views.home import home_view
 from server.views.jobs import job_live, job_public
 from server.views.zone import point_details, zone_bundle
 from web import STATIC_DIR, TEMPLATES_DIR, asset_version, plotly_js
 from zone_explorer.contrib import (
     CSV_COLUMNS,
-    NotFound,
     describe_optimizer,
     describe_task,
     list_contributions,
     list_optimizers,
     list_tasks,
 )
+from zone_explorer.core.errors import NotFound
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import get_job, list_jobs
 
@@ -305,7 +304,7 @@ def _too_few(err: ZoneRequestError) -> bool:
 def zone_json(
     task: TaskName,
     optimizer: OptimizerName,
-    url: DbUrl,
+    answers: Answers,
     x: Axis = None,
     y: Axis = None,
     top_q: TopQ = None,
@@ -314,7 +313,7 @@ def zone_json(
     """The API's zone view plus the Python constructor call of each best configuration; ``{"empty": ...}``
     (200) while there are fewer than two results, so that a page's empty state logs no failed request."""
     try:
-        body, version = zone_bundle(url, task, optimizer, x=x, y=y, top_q=top_q, delta=delta)
+        body, version = zone_bundle(answers, task, optimizer, x=x, y=y, top_q=top_q, delta=delta)
     except ZoneRequestError as err:
         if not _too_few(err):
             raise
@@ -323,10 +322,10 @@ def zone_json(
 
 
 @pages_api.get("/zones/{task}/{optimizer}/summary")
-def zone_summary_json(task: TaskName, optimizer: OptimizerName, url: DbUrl) -> Response:
+def zone_summary_json(task: TaskName, optimizer: OptimizerName, answers: Answers) -> Response:
     """The API's zone summary (for the home grid), or ``{"empty": ...}`` (200) below two results."""
     try:
-        result = zone_summary(url, task, optimizer)
+        result = answers.summary(task, optimizer)
     except ZoneRequestError as err:
         if not _too_few(err):
             raise
@@ -363,12 +362,12 @@ def filter_json(
     try:
         parsed = json.loads(config)
     except json.JSONDecodeError as err:
-        raise ValueError(f"config: malformed JSON: {err.msg}") from None
+        raise FilterRequestError("config", f"malformed JSON: {err.msg}") from None
     if not isinstance(parsed, dict):
-        raise ValueError("config: must be a JSON object of hyperparameter -> value")
+        raise FilterRequestError("config", "must be a JSON object of hyperparameter -> value")
     return filter_view(optimizer, parsed, task=task, epochs=epochs)
 
 
 @pages_api.get("/compare/{task}")
-def compare_json(task: TaskName, url: DbUrl) -> dict[str, Any]:
-    return compare_task(url, task)
+def compare_json(task: TaskName, url: DbUrl, answers: Answers) -> dict[str, Any]:
+    return compare_task(url, answers, task)

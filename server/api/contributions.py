@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
-from server.deps import ContributeToken, DbUrl, Settings, SubmitToken, page_limit
+from server.deps import ContributeToken, ContributionWrites, DbUrl, Settings, SubmitToken, page_limit
 from server.errors import ApiError, error_responses
 from server.schemas import (
     ContributionBatch,
@@ -42,9 +42,11 @@ def contribute(
     response: Response,
     url: DbUrl,
     token: ContributeToken,
+    written: ContributionWrites,
 ) -> dict:
     """A result with its context; it shows in the zone views marked `contributed`. Needs scope `contribute`."""
     stored = engine.add_contributions(url, [item.raw()], token.id, prefix=None)[0]
+    written.bump()
     response.headers["Location"] = f"/api/v1/contributions/{stored['id']}"
     return stored
 
@@ -57,12 +59,13 @@ def contribute(
     responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | WRITE_ERRORS,
 )
 def contribute_batch(
-    batch: ContributionBatch, url: DbUrl, settings: Settings, token: ContributeToken
+    batch: ContributionBatch, url: DbUrl, settings: Settings, token: ContributeToken, written: ContributionWrites
 ) -> ContributionList:
     """All or nothing: one invalid item stores none, and the error names it (`contributions[3].config.lr`)."""
     stored = engine.add_contributions(
         url, [c.raw() for c in batch.contributions], token.id, max_items=settings.max_batch, prefix="contributions"
     )
+    written.bump()
     return ContributionList(items=stored, count=len(stored))
 
 
@@ -92,11 +95,14 @@ _CSV_BODY = {
     openapi_extra={"requestBody": _CSV_BODY},
     responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | error_responses(401, 403, 413, 415, 422, 429),
 )
-async def contribute_csv(request: Request, url: DbUrl, settings: Settings, token: ContributeToken) -> ContributionList:
+async def contribute_csv(
+    request: Request, url: DbUrl, settings: Settings, token: ContributeToken, written: ContributionWrites
+) -> ContributionList:
     """Upload as the raw body (`Content-Type: text/csv`) or as the `file` field of a multipart form. All or
     nothing, like a batch; errors name the row and its CSV line."""
     data = await _csv_payload(request)
     stored = await run_in_threadpool(engine.add_csv, url, data, token.id, max_rows=settings.max_batch)
+    written.bump()
     return ContributionList(items=stored, count=len(stored))
 
 
@@ -169,9 +175,11 @@ def get_contribution(contribution_id: ContributionId, url: DbUrl) -> dict:
     summary="Withdraw a contribution",
     responses=ex.ok({**ex.CONTRIBUTION, "status": "withdrawn"}) | error_responses(401, 403, 404, 422, 429),
 )
-def withdraw(contribution_id: ContributionId, url: DbUrl, token: ContributeToken) -> dict:
+def withdraw(contribution_id: ContributionId, url: DbUrl, token: ContributeToken, written: ContributionWrites) -> dict:
     """It stays readable, marked withdrawn, and leaves the zone views. Its owner or an admin."""
-    return engine.withdraw_contribution(url, contribution_id, may_act_for=token.may_act_for)
+    withdrawn = engine.withdraw_contribution(url, contribution_id, may_act_for=token.may_act_for)
+    written.bump()
+    return withdrawn
 
 
 @router.post(
@@ -197,11 +205,14 @@ def withdraw(contribution_id: ContributionId, url: DbUrl, token: ContributeToken
         **error_responses(401, 403, 404, 422, 429),
     },
 )
-def verify(contribution_id: ContributionId, response: Response, url: DbUrl, token: SubmitToken) -> dict:
+def verify(
+    contribution_id: ContributionId, response: Response, url: DbUrl, token: SubmitToken, written: ContributionWrites
+) -> dict:
     """Queues a 1-trial job fixing the contributed config, on its seeds and epochs (registered tasks only). When
     it finishes, reads show the measured value and a verdict: `verified` when within max(0.01, 5% of |claim|,
     2 x seed std) of the claim, else `disputed`. Needs scope `submit`."""
     contribution, job, created = engine.request_verification(url, contribution_id, owner=token.id)
+    written.bump()
     response.status_code = 202 if created else 200
     response.headers["Location"] = JobPublic.of(job).links["self"]
     return contribution

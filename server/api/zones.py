@@ -1,8 +1,9 @@
 """Zones of a task and optimizer: all explored trials merged with contributions, each point marked by origin.
 
-Answers are served from the engine's cache as ready-made JSON bytes: a repeated read costs the data-version
-query and a copy, not an analysis or a serialisation; a read within ``poll_cache_s`` of the last check of the
-same answer is served on the event loop without the query (the engine's ``recent_zone_view``).
+Answers are served from the app's cache (:class:`~server.services.zone_answers.ZoneAnswers`) as ready-made JSON
+bytes: a repeated read costs the data-version query and a copy, not an analysis or a serialisation; a read within
+``poll_cache_s`` of the last check of the same answer is served on the event loop without the query
+(``ZoneAnswers.recent_view``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
-from server.deps import DbUrl
+from server.deps import Answers
 from server.errors import error_responses
 from server.schemas import Name, ZonePublic, ZoneSummaryPublic
-from server.services.zone_answers import ZoneResult, recent_zone_summary, recent_zone_view, zone_summary, zone_view
+from server.services.zone_answers import ZoneResult
 
 router = APIRouter(prefix="/zones", tags=["zones"])
 
@@ -47,7 +48,7 @@ def _json(result: ZoneResult) -> Response:
 async def get_zone(
     task: Task,
     optimizer: Optimizer,
-    url: DbUrl,
+    answers: Answers,
     x: Axis = None,
     y: Axis = None,
     top_q: TopQ = None,
@@ -57,8 +58,8 @@ async def get_zone(
     """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
     tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
     params = {"x": x, "y": y, "top_q": top_q, "delta": delta, "grid_size": grid_size}
-    recent = recent_zone_view(url, task, optimizer, **params)
-    return _json(recent or await run_in_threadpool(partial(zone_view, url, task, optimizer, **params)))
+    recent = answers.recent_view(task, optimizer, **params)
+    return _json(recent or await run_in_threadpool(partial(answers.view, task, optimizer, **params)))
 
 
 @router.get(
@@ -68,11 +69,9 @@ async def get_zone(
     responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422),
 )
 async def get_zone_summary(
-    task: Task, optimizer: Optimizer, url: DbUrl, top_q: TopQ = None, delta: Delta = None
+    task: Task, optimizer: Optimizer, answers: Answers, top_q: TopQ = None, delta: Delta = None
 ) -> Response:
     """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
     its bootstrap interval."""
-    recent = recent_zone_summary(url, task, optimizer, top_q=top_q, delta=delta)
-    return _json(
-        recent or await run_in_threadpool(partial(zone_summary, url, task, optimizer, top_q=top_q, delta=delta))
-    )
+    recent = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta)
+    return _json(recent or await run_in_threadpool(partial(answers.summary, task, optimizer, top_q=top_q, delta=delta)))

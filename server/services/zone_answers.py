@@ -17,7 +17,10 @@ recomputed before it is served. ``refresh_s=0`` recomputes on every change.
 
 Many clients poll the same zone: an answer whose version was checked less than ``recheck_s`` ago (default 0.5,
 never more than ``refresh_s``) is served without asking for the version again, unless a contribution was
-changed through this process since (a generation counter that every contribution write bumps).
+changed through this app since (its :class:`ContributionsVersion`, which every contribution route bumps).
+
+The caches belong to a :class:`ZoneAnswers`, one per app (``create_app`` keeps it on ``app.state``): apps built
+in one process share nothing.
 """
 
 from __future__ import annotations
@@ -37,34 +40,19 @@ import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
 from zone_explorer.analysis import Tolerance, TrialTable, analyze, importance
-from zone_explorer.contrib import (
-    NotFound,
-    TaskContext,
-    contributions_generation,
-    is_lookup_name,
-    resolve_verdicts,
-    task_contexts,
-)
-from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
+from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
+from zone_explorer.core.errors import FieldError, NotFound
 from zone_explorer.core.spaces import default_space
+from zone_explorer.core.statuses import ContributionStatus, Verdict
+from zone_explorer.core.zone_constant import REFERENCE_ZONE
 from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table
 from zone_explorer.store import optuna_tables
-from zone_explorer.store.db import normalize_url, read_scope, session_scope
+from zone_explorer.store.db import read_scope, session_scope
 from zone_explorer.store.models import Contribution, Job
 from zone_explorer.store.trials import TrialRecord, load_results
 from zone_explorer.tasks import task_names
 
-__all__ = [
-    "DataVersion",
-    "ZoneResult",
-    "configure_zone_cache",
-    "data_version",
-    "recent_zone_summary",
-    "recent_zone_view",
-    "warm_up",
-    "zone_summary",
-    "zone_view",
-]
+__all__ = ["ContributionsVersion", "DataVersion", "ZoneAnswers", "ZoneResult", "data_version", "warm_up"]
 
 log = logging.getLogger("server.services.zone_answers")
 
@@ -209,18 +197,22 @@ class _VersionedCache:
             self._key_locks.pop(key, None)
 
 
-_ANSWERS = _VersionedCache(64, 2.0, 0.5)
-_TABLES = _VersionedCache(8, 2.0)
+class ContributionsVersion:
+    """Counts the contribution writes an app has committed: a cached zone answer checked since the last one is
+    still what the database holds, as far as this app's writes go (others' show within ``recheck_s``)."""
 
+    def __init__(self) -> None:
+        self._value = 0
+        self._lock = threading.Lock()
 
-def configure_zone_cache(size: int, refresh_s: float = 2.0, recheck_s: float = 0.5) -> None:
-    """Keep up to ``size`` zone answers in memory (0: compute every time); see the module's staleness policy."""
-    global _ANSWERS, _TABLES
-    for name, value in (("refresh_s", refresh_s), ("recheck_s", recheck_s)):
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    _ANSWERS = _VersionedCache(size, refresh_s, recheck_s)
-    _TABLES = _VersionedCache(min(size, 8), refresh_s)  # read only on an answer's miss: never rechecked
+    @property
+    def value(self) -> int:
+        return self._value
+
+    def bump(self) -> None:
+        """Call after every committed change to contributions (a new one, a withdrawal, a verification request)."""
+        with self._lock:
+            self._value += 1
 
 
 def warm_up() -> None:
@@ -245,7 +237,7 @@ _trials_t = optuna_tables.trials
 _studies_t = optuna_tables.studies
 
 
-def _version_queries() -> tuple[sa.Select, sa.Select, sa.Select]:
+def _version_queries() -> tuple[sa.Select, sa.Select]:
     jobs, c = Job.__table__, Contribution.__table__
     task, optimizer = sa.bindparam("task"), sa.bindparam("optimizer")
     trials = (
@@ -260,24 +252,20 @@ def _version_queries() -> tuple[sa.Select, sa.Select, sa.Select]:
         )
     )
     contributions = sa.select(
-        sa.func.count(), sa.func.count().filter(c.c.status == "active"), sa.func.max(c.c.updated_at)
+        sa.func.count(), sa.func.count().filter(c.c.status == ContributionStatus.ACTIVE), sa.func.max(c.c.updated_at)
     ).where(c.c.task == task, c.c.optimizer == optimizer)
-    pending = sa.select(c.c.id).where(c.c.task == task, c.c.optimizer == optimizer, c.c.verdict == "pending").limit(1)
-    return trials, contributions, pending
+    return trials, contributions
 
 
 #: built once: every zone read runs them
-_TRIALS_VERSION, _CONTRIBUTIONS_VERSION, _PENDING_VERIFICATION = _version_queries()
+_TRIALS_VERSION, _CONTRIBUTIONS_VERSION = _version_queries()
 
 
 def data_version(url: str, task: str, optimizer: str) -> DataVersion:
-    """Changes whenever a trial of the task+optimizer completes or a contribution to it changes.
-
-    Finished verifications are judged first, so that the version sees their verdicts."""
+    """Changes whenever a trial of the task+optimizer completes or a contribution to it changes (a verdict too:
+    it is recorded with the end of its rerun, and moves the contribution's ``updated_at``)."""
     where = {"task": task, "optimizer": optimizer}
     with read_scope(url) as conn:
-        if conn.execute(_PENDING_VERIFICATION, where).first() is not None:
-            _resolve_pending_of(url, task, optimizer)
         n, top = conn.execute(_TRIALS_VERSION, where).one()
         cn, active, cmax = conn.execute(_CONTRIBUTIONS_VERSION, where).one()
     return DataVersion(f"{n}.{top}", f"{cn}.{active}.{cmax.isoformat() if cmax is not None else ''}")
@@ -315,11 +303,14 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
         contributed = list(
             s.scalars(
                 sa.select(Contribution)
-                .where(Contribution.task == task, Contribution.optimizer == optimizer, Contribution.status == "active")
+                .where(
+                    Contribution.task == task,
+                    Contribution.optimizer == optimizer,
+                    Contribution.status == ContributionStatus.ACTIVE,
+                )
                 .order_by(Contribution.created_at, Contribution.id)
             )
         )
-    contributed = resolve_verdicts(url, contributed)
     records: list[TrialRecord] = []
     origins: list[str] = []
     ids: list[str] = []
@@ -331,7 +322,7 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
                 ids.append(f"{job_id}/{r.number}")
     for c in contributed:
         records.append(TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config}))
-        origins.append("verified" if c.verdict == "verified" else "contributed")
+        origins.append("verified" if c.verdict == Verdict.VERIFIED else "contributed")
         ids.append(f"contribution/{c.id}")
     base = records_table(records, optimizer, direction)
     table = TrialTable(
@@ -361,100 +352,114 @@ def _tolerance(top_q: float | None, delta: float | None) -> Tolerance:
         raise ZoneRequestError("delta" if delta is not None else "top_q", str(err)) from None
 
 
-def zone_view(
-    url: str,
-    task: str,
-    optimizer: str,
-    *,
-    x: str | None = None,
-    y: str | None = None,
-    top_q: float | None = None,
-    delta: float | None = None,
-    grid_size: int = 60,
-) -> ZoneResult:
-    """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
-    meta = _task_of(url, task, optimizer)
-    tol = _tolerance(top_q, delta)
-    if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
-        raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
-    for fld, name in (("x", x), ("y", y)):
-        if name is not None and not is_lookup_name(name, 100):
-            raise ZoneRequestError(fld, "must be a parameter name")
-    url = normalize_url(url)
-    key = _answer_key(url, task, optimizer, x, y, tol, grid_size)
-    generation = contributions_generation()  # read before the version: a write in between forces a recheck
-    recent = _ANSWERS.recent(key, generation)
-    if recent is not None:
-        return recent
-    version = data_version(url, task, optimizer)
-
-    def compute() -> ZoneResult:
-        data, data_version_ = _zone_data(url, task, optimizer, meta.direction, version)
-        return ZoneResult(_compute_zone(data, task, optimizer, meta, x, y, tol, grid_size), str(data_version_))
-
-    result, served = _ANSWERS.get(key, version, compute, may_serve_stale=True, generation=generation)
-    if served != version:
-        _ANSWERS.refresh_in_background(key, version, compute)
-    return result
+def _answer_key(task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int) -> tuple:
+    return ("zone", task, optimizer, x, y, tol.mode, tol.value, grid_size)
 
 
-def _answer_key(
-    url: str, task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int
-) -> tuple:
-    return ("zone", url, task, optimizer, x, y, tol.mode, tol.value, grid_size)
+class ZoneAnswers:
+    """The zone answers of one database, cached for one app (see the module's staleness policy).
 
+    ``size`` answers are kept in memory (0: compute every time); an answer may lag new explored trials by
+    ``refresh_s`` seconds and is served without a version check for ``recheck_s`` seconds, unless
+    ``contributions`` was bumped meanwhile.
+    """
 
-def recent_zone_view(
-    url: str,
-    task: str,
-    optimizer: str,
-    *,
-    x: str | None = None,
-    y: str | None = None,
-    top_q: float | None = None,
-    delta: float | None = None,
-    grid_size: int = 60,
-) -> ZoneResult | None:
-    """What ``zone_view`` would answer, when memory alone can answer it (see ``recheck_s``); else None.
+    def __init__(
+        self,
+        url: str,
+        size: int = 32,
+        refresh_s: float = 2.0,
+        recheck_s: float = 0.5,
+        *,
+        contributions: ContributionsVersion | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (("refresh_s", refresh_s), ("recheck_s", recheck_s)):
+            if not value >= 0:
+                raise FieldError(name, f"must be >= 0, got {value}")
+        self.url = url
+        self.contributions = contributions or ContributionsVersion()
+        self._answers = _VersionedCache(size, refresh_s, recheck_s, clock)
+        self._tables = _VersionedCache(min(size, 8), refresh_s, clock=clock)  # read only on an answer's miss
 
-    Touches neither the database nor a computation, so an event loop may call it before handing a miss to a
-    thread. Only answers that ``zone_view`` stored are found, so its validation needs no repeating here."""
-    try:
+    def view(
+        self,
+        task: str,
+        optimizer: str,
+        *,
+        x: str | None = None,
+        y: str | None = None,
+        top_q: float | None = None,
+        delta: float | None = None,
+        grid_size: int = 60,
+    ) -> ZoneResult:
+        """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
+        meta = _task_of(self.url, task, optimizer)
         tol = _tolerance(top_q, delta)
-    except ZoneRequestError:
-        return None
-    key = _answer_key(normalize_url(url), task, optimizer, x, y, tol, grid_size)
-    return _ANSWERS.recent(key, contributions_generation())
+        if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
+            raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
+        for fld, name in (("x", x), ("y", y)):
+            if name is not None and not is_lookup_name(name, 100):
+                raise ZoneRequestError(fld, "must be a parameter name")
+        key = _answer_key(task, optimizer, x, y, tol, grid_size)
+        generation = self.contributions.value  # read before the version: a write in between forces a recheck
+        recent = self._answers.recent(key, generation)
+        if recent is not None:
+            return recent
+        version = data_version(self.url, task, optimizer)
 
+        def compute() -> ZoneResult:
+            data, data_version_ = self._zone_data(task, optimizer, meta.direction, version)
+            return ZoneResult(_compute_zone(data, task, optimizer, meta, x, y, tol, grid_size), str(data_version_))
 
-def recent_zone_summary(
-    url: str, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
-) -> ZoneResult | None:
-    """What ``zone_summary`` would answer, when memory alone can answer it; else None."""
-    view = recent_zone_view(url, task, optimizer, top_q=top_q, delta=delta)
-    return view.derived("summary", _summarise) if view is not None else None
+        result, served = self._answers.get(key, version, compute, may_serve_stale=True, generation=generation)
+        if served != version:
+            self._answers.refresh_in_background(key, version, compute)
+        return result
 
+    def summary(
+        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+    ) -> ZoneResult:
+        """Best configurations (full configs), importance, each parameter's zone range and, for FSGDM, K."""
+        return self.view(task, optimizer, top_q=top_q, delta=delta).derived("summary", _summarise)
 
-def _zone_data(
-    url: str, task: str, optimizer: str, direction: str, version: DataVersion
-) -> tuple[_ZoneData, DataVersion]:
-    """The merged table for ``version`` (an answer being computed is never older than what it was asked for)."""
-    return _TABLES.get(
-        ("table", url, task, optimizer), version, lambda: _read_zone_data(url, task, optimizer, direction)
-    )
+    def recent_view(
+        self,
+        task: str,
+        optimizer: str,
+        *,
+        x: str | None = None,
+        y: str | None = None,
+        top_q: float | None = None,
+        delta: float | None = None,
+        grid_size: int = 60,
+    ) -> ZoneResult | None:
+        """What ``view`` would answer, when memory alone can answer it (see ``recheck_s``); else None.
 
+        Touches neither the database nor a computation, so an event loop may call it before handing a miss to a
+        thread. Only answers that ``view`` stored are found, so its validation needs no repeating here."""
+        try:
+            tol = _tolerance(top_q, delta)
+        except ZoneRequestError:
+            return None
+        key = _answer_key(task, optimizer, x, y, tol, grid_size)
+        return self._answers.recent(key, self.contributions.value)
 
-def _resolve_pending_of(url: str, task: str, optimizer: str) -> None:
-    """Judge the verifications of the task+optimizer whose reruns have finished."""
-    with session_scope(url) as s:
-        pending = list(
-            s.scalars(
-                sa.select(Contribution).where(
-                    Contribution.task == task, Contribution.optimizer == optimizer, Contribution.verdict == "pending"
-                )
-            )
+    def recent_summary(
+        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+    ) -> ZoneResult | None:
+        """What ``summary`` would answer, when memory alone can answer it; else None."""
+        view = self.recent_view(task, optimizer, top_q=top_q, delta=delta)
+        return view.derived("summary", _summarise) if view is not None else None
+
+    def _zone_data(
+        self, task: str, optimizer: str, direction: str, version: DataVersion
+    ) -> tuple[_ZoneData, DataVersion]:
+        """The merged table for ``version`` (an answer being computed is never older than what it was asked
+        for)."""
+        return self._tables.get(
+            ("table", task, optimizer), version, lambda: _read_zone_data(self.url, task, optimizer, direction)
         )
-    resolve_verdicts(url, pending)
 
 
 def _compute_zone(
@@ -505,14 +510,6 @@ def _compute_zone(
         "jobs": data.job_ids,
         "analysis": analysis,
     }
-
-
-def zone_summary(
-    url: str, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
-) -> ZoneResult:
-    """Best configurations (full configs), importance, each parameter's zone range and, for FSGDM, K."""
-    view = zone_view(url, task, optimizer, top_q=top_q, delta=delta)
-    return view.derived("summary", _summarise)
 
 
 def _summarise(view: dict[str, Any]) -> dict[str, Any]:

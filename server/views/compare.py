@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from optimizers.registry import REGISTRY
-from server.services.zone_answers import zone_summary
+from server.services.zone_answers import ZoneAnswers
 from server.views.snippets import constructor_call
 from zone_explorer.contrib import describe_task
 from zone_explorer.engine.job_zones import ZoneRequestError
@@ -52,11 +52,13 @@ def _series(url: str, jobs: list, direction: str, seed: int) -> dict[str, Any]:
     }
 
 
-def _best_configs(url: str, task: str, optimizer: str, k: int = 3) -> tuple[list[dict[str, Any]], str | None]:
+def _best_configs(
+    answers: ZoneAnswers, task: str, optimizer: str, k: int = 3
+) -> tuple[list[dict[str, Any]], str | None]:
     try:
-        summary = zone_summary(url, task, optimizer).data
-    except (ZoneRequestError, ValueError) as err:
-        return [], getattr(err, "message", str(err))
+        summary = answers.summary(task, optimizer).data
+    except ZoneRequestError as err:
+        return [], err.message
     out = []
     for row in summary["best_configs"][:k]:
         config = row.get("config") or row.get("params") or {}
@@ -73,7 +75,7 @@ def _best_configs(url: str, task: str, optimizer: str, k: int = 3) -> tuple[list
     return out, None
 
 
-def compare_task(url: str, task: str) -> dict[str, Any]:
+def compare_task(url: str, answers: ZoneAnswers, task: str) -> dict[str, Any]:
     """Per optimizer with jobs on ``task``: its best-so-far curve over finished trials (in completion order), a
     sample of its final metrics, and its best configurations (explored and contributed)."""
     meta = describe_task(url, task)
@@ -83,6 +85,6 @@ def compare_task(url: str, task: str) -> dict[str, Any]:
         if not total:
             continue
         series = _series(url, jobs, meta["direction"], seed=i)
-        best, note = _best_configs(url, task, name)
+        best, note = _best_configs(answers, task, name)
         optimizers.append({"optimizer": name, "jobs": total, **series, "best_configs": best, "best_note": note})
     return {"task": meta, "optimizers": optimizers}

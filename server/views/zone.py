@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from server.services.zone_answers import zone_view
+from server.services.zone_answers import ZoneAnswers
 from server.views.snippets import constructor_call
-from zone_explorer.contrib import NotFound, get_contribution
+from zone_explorer.contrib import get_contribution
+from zone_explorer.core.errors import NotFound
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.trials import load_trials
 
@@ -15,7 +16,7 @@ __all__ = ["point_details", "zone_bundle"]
 
 
 def zone_bundle(
-    url: str,
+    answers: ZoneAnswers,
     task: str,
     optimizer: str,
     *,
@@ -27,10 +28,10 @@ def zone_bundle(
 ) -> tuple[bytes, str]:
     """``({"zone": <the API's zone view>, "snippets": [...]}, data version)`` as JSON bytes.
 
-    The zone is the engine's cached answer (already serialised); the snippets are the Python constructor calls
+    The zone is the app's cached answer (already serialised); the snippets are the Python constructor calls
     of its best configurations, in the same order.
     """
-    result = zone_view(url, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+    result = answers.view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
     best = result.data["analysis"]["best_configs"]
     snippets = [constructor_call(optimizer, row.get("config") or row.get("params") or {}) for row in best]
     body = b'{"snippets":' + json.dumps(snippets).encode() + b',"zone":' + result.json_bytes + b"}"

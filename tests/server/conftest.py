@@ -55,8 +55,8 @@ class SyncASGITransport(httpx.BaseTransport):
     """httpx's ASGITransport (async) behind a sync interface: the app runs on an event loop in a thread, so plain
     ``httpx.Client`` code (and several threads at once) can call it in process."""
 
-    def __init__(self, app) -> None:
-        self._inner = httpx.ASGITransport(app=app)
+    def __init__(self, app, *, raise_app_exceptions: bool = True) -> None:
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="asgi-loop")
         self._thread.start()

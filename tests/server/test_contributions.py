@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from tests.server.conftest import QUICK_JOB, row_counts
+from zone_explorer.contrib import record_ended_verifications, verdict_for
 from zone_explorer.engine.worker import Worker, WorkerSettings
+from zone_explorer.store.db import get_engine
+from zone_explorer.store.models import Contribution
 
 FSGDM_CONFIG = {"c_scaling": 0.05, "v_coefficient": 1.5, "lr": 0.01, "weight_decay": 5e-4}
 GOOD = {
@@ -273,3 +277,75 @@ def test_verification_reruns_and_judges(service) -> None:
     other = api.post("/api/v1/contributions", json={**GOOD, "task": NEW_TASK}).json()
     r = service.client("submit").post(f"/api/v1/contributions/{other['id']}/verify")
     assert r.status_code == 422 and r.json()["field"] == "task"
+
+
+VERDICT_EDGES = [
+    # claimed, measured, seed std, verdict, tolerance: max(0.01, 5% of |claimed|, 2 x std), its edge inclusive
+    (0.0, 0.01, None, "verified", 0.01),
+    (0.0, -0.0100001, None, "disputed", 0.01),
+    (-4.0, -4.1875, None, "verified", 0.2),
+    (-4.0, -4.25, None, "disputed", 0.2),
+    (0.0, 0.5, 0.25, "verified", 0.5),
+    (0.0, 0.5000001, 0.25, "disputed", 0.5),
+    (1.0, 1.0, 0.0, "verified", 0.05),
+]
+
+
+@pytest.mark.parametrize("claimed,measured,std,verdict,tolerance", VERDICT_EDGES)
+def test_verdict_rule_at_its_edges(claimed, measured, std, verdict, tolerance) -> None:
+    assert verdict_for(claimed, measured, std) == (verdict, tolerance)
+
+
+def _verification(service, contribution_id: str) -> dict:
+    return service.client().get(f"/api/v1/contributions/{contribution_id}").json()["verification"]
+
+
+@pytest.mark.slow
+def test_a_verdict_is_recorded_when_its_rerun_ends_and_reads_never_write(service) -> None:
+    api = service.client("contribute")
+    claim = api.post("/api/v1/contributions", json={**GOOD, "seeds": [0], "curve": None}).json()
+    api.post(
+        "/api/v1/contributions",
+        json={**GOOD, "value": 0.3, "config": {**FSGDM_CONFIG, "c_scaling": 0.2, "v_coefficient": 3.0}},
+    )
+    submit = service.client("submit")
+    first = submit.post(f"/api/v1/contributions/{claim['id']}/verify").json()["verification"]["job_id"]
+    # cancelled before any worker took it: the cancellation records the verdict
+    assert submit.post(f"/api/v1/jobs/{first}/cancel").status_code == 200
+    cancelled = _verification(service, claim["id"])
+    assert cancelled["verdict"] == "unverified" and f"job {first} ended cancelled" in cancelled["detail"]
+    queued = submit.post(f"/api/v1/contributions/{claim['id']}/verify")
+    assert queued.status_code == 202 and queued.json()["verification"]["job_id"] != first
+    # the worker records the verdict in the transaction that completes the job
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1
+    judged = _verification(service, claim["id"])
+    assert judged["verdict"] in ("verified", "disputed") and "tolerance" in judged["detail"]
+
+    # a database from before: the rerun has ended, its verdict is still pending
+    with get_engine(service.url).begin() as conn:
+        conn.execute(
+            sa.update(Contribution)
+            .where(Contribution.id == claim["id"])
+            .values(verdict="pending", measured_value=None, verdict_detail="rerun queued")
+        )
+    stored = _stored(service.url, claim["id"])
+    reader = service.client()
+    assert reader.get(f"/api/v1/contributions/{claim['id']}").json()["verification"]["verdict"] == "pending"
+    assert reader.get("/api/v1/contributions", params={"verdict": "pending"}).json()["total"] == 1
+    zone = reader.get("/api/v1/zones/noisy-quadratic/fsgdm")
+    assert zone.status_code == 200, zone.text
+    assert reader.get(f"/pages-api/zones/noisy-quadratic/fsgdm/points/contribution/{claim['id']}").status_code == 200
+    assert reader.get("/contributions").status_code == 200 and reader.get("/").status_code == 200
+    assert _stored(service.url, claim["id"]) == stored  # the reads wrote nothing
+    # what a serving process does once at start, after migrating
+    assert record_ended_verifications(service.url) == 1 and record_ended_verifications(service.url) == 0
+    assert _verification(service, claim["id"]) == judged
+
+
+def _stored(url: str, contribution_id: str) -> tuple:
+    with get_engine(url).connect() as conn:
+        return conn.execute(
+            sa.select(Contribution.verdict, Contribution.verdict_detail, Contribution.updated_at).where(
+                Contribution.id == contribution_id
+            )
+        ).one()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import server.services.zone_answers as engine
+import server.services.zone_answers as answers
 from tests.server.conftest import QUICK_JOB
 from tests.server.test_contributions import GOOD, NEW_TASK
 from zone_explorer.engine.worker import Worker, WorkerSettings
@@ -60,8 +60,8 @@ def test_parameters_and_the_cache(service, monkeypatch) -> None:
     _explore(service, n=4, jobs=1)
     _contribute(service, [0.3, 0.4])
     calls = []
-    real = engine._compute_zone
-    monkeypatch.setattr(engine, "_compute_zone", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = answers._compute_zone
+    monkeypatch.setattr(answers, "_compute_zone", lambda *a, **k: calls.append(a) or real(*a, **k))
     api = service.client()
     first = api.get(ZONE, params={"x": "K", "y": "c_scaling", "delta": 0.05, "grid_size": 20})
     assert first.status_code == 200, first.text

@@ -1,8 +1,13 @@
-"""The engine's error for bad input: a ``ValueError`` that names the offending field and the rule it broke."""
+"""The project's errors for a caller's mistake; the service answers each with its own status and nothing else.
+
+:class:`FieldError` (bad input, 422) names the offending field and the rule it broke; :class:`NotFound` (404)
+names what was looked up; :class:`Forbidden` (403) is a request the caller may not make. Any other exception is
+a bug or an outage, never the caller's fault.
+"""
 
 from __future__ import annotations
 
-__all__ = ["FieldError"]
+__all__ = ["FieldError", "Forbidden", "NotFound"]
 
 
 class FieldError(ValueError):
@@ -11,5 +16,23 @@ class FieldError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(LookupError):
+    """No such task, optimizer, job or contribution; ``field`` names what was looked up."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Forbidden(Exception):
+    """The caller may not act on this resource (it is another token's); ``field`` names the credential."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
         self.field = field
         self.message = message

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["ACTIVE_JOB_STATUSES", "RESULT_OUTCOMES", "SLOT_TAKING_CLAIMS", "ClaimStatus", "JobStatus", "Outcome"]
+__all__ = [
+    "ACTIVE_JOB_STATUSES",
+    "RESULT_OUTCOMES",
+    "SLOT_TAKING_CLAIMS",
+    "ClaimStatus",
+    "ContributionStatus",
+    "JobStatus",
+    "Outcome",
+    "Verdict",
+]
 
 
 class _StrValue(str, Enum):
@@ -64,3 +73,21 @@ class Outcome(_StrValue):
 
 #: outcomes that are results (their claim is ``done``): a zone is drawn from them, diverged and invalid included
 RESULT_OUTCOMES = frozenset({Outcome.COMPLETE, Outcome.PRUNED, Outcome.DIVERGED, Outcome.INVALID, Outcome.ERROR})
+
+
+class ContributionStatus(_StrValue):
+    """A contribution is ``active`` (it counts in its zone) until its owner or an admin withdraws it."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class Verdict(_StrValue):
+    """What a rerun says of a contributed result: ``pending`` while the verification job runs, then ``verified``
+    (the rerun matched within the tolerance), ``disputed`` (it did not, or diverged) or ``unverified`` (the job was
+    cancelled or failed, or recorded no result: request verification again)."""
+
+    PENDING = "pending"
+    VERIFIED = "verified"
+    DISPUTED = "disputed"
+    UNVERIFIED = "unverified"

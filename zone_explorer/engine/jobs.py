@@ -310,6 +310,9 @@ def cancel_job(url: str, job_id: str) -> Job | None:
         if job.status in ACTIVE_JOB_STATUSES:
             job.status = JobStatus.CANCELLED
             job.updated_at = utcnow()
+            from zone_explorer.contrib.verification import record_verdicts  # contrib builds on this module
+
+            record_verdicts(s, url, job.id)  # a cancelled rerun's verdict commits with the cancellation
         return job
 
 

@@ -31,6 +31,7 @@ import optuna
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
+from zone_explorer.contrib.verification import record_verdicts
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.statuses import (
     ACTIVE_JOB_STATUSES,
@@ -296,6 +297,7 @@ class Worker:
         status = ClaimStatus.DONE if outcome.state in RESULT_OUTCOMES else ClaimStatus.CANCELLED
         with session_scope(self.url) as s:
             _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
+            record_verdicts(s, self.url, job.id)  # a rerun's verdict commits with the end of its job
         return True
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from zone_explorer.core.statuses import ClaimStatus, JobStatus
+from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus
 
 
 def utcnow() -> dt.datetime:
@@ -107,7 +107,7 @@ class Contribution(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     #: active | withdrawn
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=ContributionStatus.ACTIVE)
     task: Mapped[str] = mapped_column(String(200))
     optimizer: Mapped[str] = mapped_column(String(50))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,303 @@
+"""Checking a contribution: its task (registered, or a new one described once), its optimizer and complete config,
+its value, curve, budget, seeds and source. Every error names the path of the offending value."""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from optimizers.registry import get_optimizer
+from zone_explorer.core.errors import FieldError
+from zone_explorer.core.limits import CONTRIBUTED_TASK_NAME, INT32_MAX, MAX_CONTRIBUTED_EPOCHS, MAX_CURVE, MAX_SEEDS
+from zone_explorer.core.profiles import get_profile
+from zone_explorer.core.spaces import REPARAMETRIZATIONS, default_space
+from zone_explorer.core.statuses import ContributionStatus
+from zone_explorer.engine.jobs import run_length
+from zone_explorer.store.db import session_scope
+from zone_explorer.store.models import ContributedTask, Contribution
+from zone_explorer.tasks import get_task, task_names
+
+__all__ = [
+    "ContributionError",
+    "NEW_TASK_FIELDS",
+    "TaskBook",
+    "TaskContext",
+    "is_lookup_name",
+    "parse_contribution",
+    "required_hyperparameters",
+    "task_contexts",
+]
+
+_TASK_NAME = re.compile(CONTRIBUTED_TASK_NAME)
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+_FIELDS = ("task", "optimizer", "config", "value", "curve", "budget", "seeds", "hardware", "software", "source")
+#: what describes a new task (its ``name`` and the rest)
+NEW_TASK_FIELDS = ("name", "dataset", "model", "metric", "direction", "description")
+
+
+class ContributionError(FieldError):
+    """An invalid contribution or request; ``field`` is the path of the offending value (``config.lr``)."""
+
+
+def is_lookup_name(name: Any, max_len: int = 200) -> bool:
+    """Whether a name can be looked up at all (PostgreSQL refuses NUL; neither backend takes lone surrogates)."""
+    if not isinstance(name, str) or len(name) > max_len or "\x00" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# ---- small validators (every message names the field) ----------------------------------------------------------
+def _text(value: Any, where: str, max_len: int, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise ContributionError(where, "required, a non-empty string")
+        return None
+    if not isinstance(value, str):
+        raise ContributionError(where, f"must be a string, got {type(value).__name__}")
+    if len(value) > max_len:
+        raise ContributionError(where, f"must be at most {max_len} characters, got {len(value)}")
+    if "\x00" in value:
+        raise ContributionError(where, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ContributionError(where, "must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+def _finite(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ContributionError(where, f"must be a finite number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ContributionError(where, f"must be a finite number, got {value!r}")
+    return value
+
+
+def _int(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ContributionError(where, f"must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _mapping(value: Any, where: str, allowed: Iterable[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContributionError(where, f"must be an object, got {type(value).__name__}")
+    allowed = tuple(allowed)
+    for key in value:
+        if key not in allowed:
+            raise ContributionError(
+                f"{where}.{key}" if where else str(key), f"unknown field (valid: {', '.join(allowed)})"
+            )
+    return value
+
+
+# ---- tasks: registered or contributed ------------------------------------------------------------------------------
+@dataclass
+class TaskContext:
+    name: str
+    registered: bool
+    metric: str
+    direction: str
+    default_epochs: int | None = None
+
+
+class TaskBook:
+    """Resolves the task of each contribution in a batch; new tasks described in the batch are added once."""
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.registered = set(task_names())
+        self.new: dict[str, ContributedTask] = {}
+
+    def _row(self, name: str) -> ContributedTask | None:
+        return self.new.get(name) or self.s.get(ContributedTask, name)
+
+    def resolve(self, raw: Any, where: str, owner: str | None) -> TaskContext:
+        if isinstance(raw, str):
+            _text(raw, where, 200, required=True)
+            if raw in self.registered:
+                t = get_task(raw)
+                return TaskContext(t.name, True, t.metric, t.direction, t.default_epochs)
+            row = self._row(raw) if len(raw) <= 64 else None
+            if row is None:
+                raise ContributionError(
+                    where,
+                    f"unknown task {raw!r} (registered: {', '.join(sorted(self.registered))}); "
+                    "describe a new task as an object with " + ", ".join(NEW_TASK_FIELDS),
+                )
+            return TaskContext(row.name, False, row.metric, row.direction)
+        if not isinstance(raw, Mapping):
+            raise ContributionError(
+                where, "required: a task name, or a new task object with " + ", ".join(NEW_TASK_FIELDS)
+            )
+        _mapping(raw, where, NEW_TASK_FIELDS)
+        desc = {
+            k: _text(raw.get(k), f"{where}.{k}", 2000 if k == "description" else 500, required=True)
+            for k in NEW_TASK_FIELDS
+        }
+        if not _TASK_NAME.match(desc["name"]):
+            raise ContributionError(
+                f"{where}.name", "must be 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+            )
+        if len(desc["metric"]) > 100:
+            raise ContributionError(f"{where}.metric", "must be at most 100 characters")
+        if desc["direction"] not in ("maximize", "minimize"):
+            raise ContributionError(
+                f"{where}.direction", f"must be 'maximize' or 'minimize', got {desc['direction']!r}"
+            )
+        if desc["name"] in self.registered:
+            raise ContributionError(
+                f"{where}.name", f"{desc['name']!r} is a registered task; give its name as a string"
+            )
+        row = self._row(desc["name"])
+        if row is None:
+            row = ContributedTask(**desc, owner=owner)
+            self.new[row.name] = row
+        elif any(getattr(row, k) != desc[k] for k in NEW_TASK_FIELDS):
+            raise ContributionError(
+                f"{where}.name",
+                f"a task named {desc['name']!r} is already described differently; "
+                "name it by string to add to it, or choose a new name",
+            )
+        return TaskContext(row.name, False, row.metric, row.direction)
+
+
+def task_contexts(url: str, names: Iterable[str]) -> dict[str, TaskContext]:
+    """Metric and direction of the named tasks (one query for the contributed ones)."""
+    registered = set(task_names())
+    out: dict[str, TaskContext] = {}
+    rest = []
+    for n in set(names):
+        if n in registered:
+            t = get_task(n)
+            out[n] = TaskContext(n, True, t.metric, t.direction, t.default_epochs)
+        else:
+            rest.append(n)
+    if rest:
+        with session_scope(url) as s:
+            for row in s.scalars(sa.select(ContributedTask).where(ContributedTask.name.in_(rest))):
+                out[row.name] = TaskContext(row.name, False, row.metric, row.direction)
+    return out
+
+
+def required_hyperparameters(optimizer: str) -> list[str]:
+    """The hyperparameters a contribution must give: those of the optimizer's default space (searched or fixed),
+    reparametrised axes replaced by what they derive, run-length ones excluded (the engine derives them)."""
+    space = default_space(optimizer)
+    rp = REPARAMETRIZATIONS[space.reparametrization] if space.reparametrization else None
+    skip = set(get_profile(optimizer).run_length_params)
+    out: list[str] = []
+    for name in space.params:
+        for n in rp.replaces if rp and name in rp.axes else (name,):
+            if n not in out and n not in skip:
+                out.append(n)
+    return out
+
+
+# ---- one contribution ------------------------------------------------------------------------------------------------
+def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None) -> Contribution:
+    """The row for one contribution (not yet added to a session); ``where`` prefixes every error's field."""
+    p = f"{where}." if where else ""
+    _mapping(data, where or "contribution", _FIELDS)
+    task = book.resolve(data.get("task"), f"{p}task", owner)
+    optimizer = data.get("optimizer")
+    try:
+        spec = get_optimizer(optimizer)
+    except ValueError as err:
+        raise ContributionError(f"{p}optimizer", str(err).split(": ", 1)[-1]) from None
+
+    budget = _mapping(data.get("budget") or {}, f"{p}budget", ("epochs", "steps"))
+    epochs = budget.get("epochs")
+    if epochs is not None:
+        epochs = _int(epochs, f"{p}budget.epochs", 1, MAX_CONTRIBUTED_EPOCHS)
+    elif task.registered:
+        epochs = task.default_epochs
+    steps = budget.get("steps")
+    if steps is not None:
+        steps = _int(steps, f"{p}budget.steps", 1, INT32_MAX)
+
+    given = data.get("config")
+    if not isinstance(given, Mapping):
+        raise ContributionError(f"{p}config", f"required, an object of {spec.name} hyperparameters")
+    cfg: dict[str, Any] = {}
+    for key, value in given.items():
+        try:
+            cfg[key] = spec.hyperparameter(key).validate(value)
+        except (TypeError, ValueError) as err:
+            raise ContributionError(f"{p}config.{key}", str(err)) from None
+    required = required_hyperparameters(spec.name)
+    missing = [n for n in required if n not in cfg]
+    if missing:
+        raise ContributionError(
+            f"{p}config.{missing[0]}",
+            f"required: a {spec.name} contribution gives {', '.join(required)} "
+            "(its default search space); other values take their defaults",
+        )
+    derived = run_length(get_task(task.name), spec.name, epochs) if task.registered and epochs else {}
+    try:
+        full = spec.validate({**derived, **cfg})
+    except (TypeError, ValueError) as err:
+        raise ContributionError(f"{p}config", str(err)) from None
+
+    value = _finite(data.get("value"), f"{p}value") if "value" in data else None
+    if value is None:
+        raise ContributionError(f"{p}value", f"required, the finite {task.metric} ({task.direction}d)")
+    curve = data.get("curve")
+    if curve is not None:
+        if not isinstance(curve, list) or len(curve) > MAX_CURVE:
+            raise ContributionError(
+                f"{p}curve", f"must be a list of at most {MAX_CURVE} finite numbers (one per epoch or report)"
+            )
+        curve = [_finite(v, f"{p}curve[{i}]") for i, v in enumerate(curve)]
+    seeds = data.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, list) or not seeds or len(seeds) > MAX_SEEDS:
+            raise ContributionError(f"{p}seeds", f"must be a list of 1 to {MAX_SEEDS} distinct integers >= 0")
+        seeds = [_int(s, f"{p}seeds[{i}]", 0, INT32_MAX) for i, s in enumerate(seeds)]
+        if len(set(seeds)) != len(seeds):
+            raise ContributionError(f"{p}seeds", f"must be distinct, got {seeds}")
+    source = (
+        _mapping(data.get("source"), f"{p}source", ("doi", "url", "notes")) if data.get("source") is not None else None
+    )
+    if source is None:
+        raise ContributionError(f"{p}source", "required: where the result comes from, {doi, url, notes} (at least one)")
+    src = {
+        "doi": _text(source.get("doi"), f"{p}source.doi", 200),
+        "url": _text(source.get("url"), f"{p}source.url", 2000),
+        "notes": _text(source.get("notes"), f"{p}source.notes", 5000),
+    }
+    if src["doi"] and not _DOI.match(src["doi"]):
+        raise ContributionError(f"{p}source.doi", f"must look like 10.NNNN/suffix, got {src['doi']!r}")
+    if src["url"] and not re.match(r"^https?://\S+$", src["url"]):
+        raise ContributionError(f"{p}source.url", "must be an http(s) URL without spaces")
+    if not any(src.values()):
+        raise ContributionError(f"{p}source", "give at least one of doi, url, notes")
+    return Contribution(
+        id=secrets.token_hex(8),
+        status=ContributionStatus.ACTIVE,
+        task=task.name,
+        optimizer=spec.name,
+        config=full,
+        given=list(cfg),
+        value=value,
+        curve=curve,
+        epochs=epochs,
+        steps=steps,
+        seeds=seeds,
+        hardware=_text(data.get("hardware"), f"{p}hardware", 500),
+        software=_text(data.get("software"), f"{p}software", 500),
+        source={k: v for k, v in src.items() if v},
+        owner=owner,
+    )
