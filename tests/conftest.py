@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'zone-explorer.db'}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards. CI starts the server (see .ci/run)."""
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards; skips (fails under CI) when the server is unreachable.
+    The one place tests make a PostgreSQL database: the ``pg_url`` fixture and tests/server's ``module_db``."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; .ci/run should have started it")
@@ -39,15 +41,24 @@ def pg_url() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    from zone_explorer.engine.studies import storage_for
-    from zone_explorer.store.db import get_engine
+    try:
+        yield f"{base}/{name}"
+    finally:
+        from zone_explorer.engine.studies import storage_for
+        from zone_explorer.store.db import get_engine
 
-    # release pooled connections held by this process before dropping
-    for cached in (get_engine, storage_for):
-        cached.cache_clear()
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # release pooled connections held by this process before dropping
+        for cached in (get_engine, storage_for):
+            cached.cache_clear()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test. CI starts the server (see .ci/run)."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

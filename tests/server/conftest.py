@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from server.services.settings import ServiceSettings
-from tests import ROOT
-from tests.conftest import PG_ADMIN_URL, _pg_available
+from tests.conftest import postgres_database
+from tests.web.live_server import serve, stop_server
 from zone_explorer.store.db import get_engine, init_db
 from zone_explorer.store.tokens import create_token
 
@@ -149,77 +143,14 @@ def in_process(url: str, **overrides) -> Iterator[Service]:
         svc.transport.close()
 
 
-# ---- a real uvicorn on loopback ---------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(base_url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"server at {base_url} not ready after {timeout} s")
-
-
-def start_server(cmd: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc)
-    except Exception:
-        stop_server(proc)
-        raise
-    return proc, base
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def module_db(request, tmp_path_factory) -> Iterator[str]:
     """A database shared by one test module (a live server is slow to start, so it serves the whole module)."""
     if request.param == "sqlite":
         yield init_db(f"sqlite:///{tmp_path_factory.mktemp('live') / 'ze.db'}")
         return
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
-        pytest.skip("PostgreSQL is not reachable")
-    import psycopg
-
-    name = f"ze_live_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield init_db(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
-    from zone_explorer.engine.studies import storage_for
-
-    for cached in (get_engine, storage_for):
-        cached.cache_clear()
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield init_db(url)
 
 
 @pytest.fixture(scope="module")
@@ -230,24 +161,9 @@ def shared(module_db: str) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="module")
-def live(module_db: str) -> Iterator[Service]:
-    """`uvicorn --factory server.app:create_app` as a subprocess on a free loopback port (API only, no workers)."""
-    port = free_port()
-    env = {"ZONE_EXPLORER_DATABASE_URL": module_db, "ZONE_EXPLORER_WORKERS": "0", "ZONE_EXPLORER_RATE_LIMIT": "0"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    proc, base = start_server(cmd, env, port)
+def live(module_db: str, tmp_path_factory) -> Iterator[Service]:
+    """`uvicorn --factory server.app:create_app` as a subprocess on loopback (API only, no workers)."""
+    proc, base = serve(module_db, tmp_path_factory.mktemp("live-server") / "server.log")
     svc = Service(module_db, base, None, make_tokens(module_db))
     yield svc
     svc.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import threading
 
@@ -12,8 +13,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.server.conftest import QUICK_JOB, free_port, row_counts, start_server, stop_server
+from tests.server.conftest import QUICK_JOB, row_counts
 from tests.server.test_contributions import CSV, GOOD
+from tests.web.live_server import start_server, stop_server
 from zone_explorer.cli import app as cli
 from zone_explorer.cli.client import ApiError, ZoneExplorerClient
 
@@ -98,7 +100,9 @@ def test_cli_verbs(live, tmp_path) -> None:
         assert done.exit_code == 0 and len(done.stdout.split()) == count, done.output
     bad = runner.invoke(cli, ["submit", "-t", "digits-cn", "-o", "fsgdm", *auth])
     assert bad.exit_code == 1 and "task" in bad.output and "digits-cnn" in bad.output
-    gone = runner.invoke(cli, ["status", "--url", f"http://127.0.0.1:{free_port()}"])
+    with socket.socket() as bound:  # bound, never listening: a connection to its port is refused, and it stays ours
+        bound.bind(("127.0.0.1", 0))
+        gone = runner.invoke(cli, ["status", "--url", f"http://127.0.0.1:{bound.getsockname()[1]}"])
     assert gone.exit_code == 1 and "cannot reach the server" in gone.output
 
 
@@ -108,22 +112,8 @@ def test_serve_with_embedded_worker_runs_a_job(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'serve.db'}"
     runner = CliRunner()
     token = runner.invoke(cli, ["token", "create", "--name", "me", "--scopes", "submit", "--db", db]).stdout.split()[-1]
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "zone_explorer.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--db",
-        db,
-        "--log-level",
-        "warning",
-    ]
-    proc, base = start_server(cmd, {}, port)
+    cmd = [sys.executable, "-m", "zone_explorer.cli", "serve", "--port", "0", "--workers", "1", "--db", db]
+    proc, base = start_server(cmd, {}, tmp_path / "server.log")  # INFO (the default): uvicorn names the port
     try:
         with ZoneExplorerClient(base, token) as api:
             job = api.submit({**QUICK_JOB, "n_trials": 4})
@@ -133,4 +123,4 @@ def test_serve_with_embedded_worker_runs_a_job(tmp_path) -> None:
     finally:
         stop_server(proc)
     # uvicorn shuts down gracefully on SIGTERM (stopping the worker), then re-raises the signal as its exit status
-    assert proc.returncode in (0, -signal.SIGTERM), proc.stdout.read()
+    assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "server.log").read_text()[-4000:]

@@ -49,7 +49,9 @@ def test_zone_merges_jobs_and_contributions(service, monkeypatch) -> None:
     best = merged["analysis"]["best_configs"][0]
     assert best["origin"] == "contributed" and best["id"] == f"contribution/{contributed[0]}"
     assert best["config"]["sigma"] == 200  # the full stored config, not just the axes
-    assert merged["analysis"]["zone_constant"]["estimate"] > 0  # FSGDM: K with its interval
+    # FSGDM's K over the top 10% (here the one best result, the first contribution): v (1 + 1/c) = 0.5 (1 + 100)
+    zc = merged["analysis"]["zone_constant"]
+    assert zc["n_top"] == 1 and zc["estimate"] == pytest.approx(50.5) and zc["geometric_mean"] == pytest.approx(50.5)
 
     # withdrawn contributions leave the view
     service.client("contribute").delete(f"/api/v1/contributions/{contributed[0]}")

@@ -23,6 +23,12 @@ PAGES = {
 }
 
 
+#: elements carrying an inline event handler attribute (onerror, onload, onmouseover...): none on any page
+HANDLER_ATTRIBUTES = """() => [...document.querySelectorAll('*')]
+    .filter(e => [...e.attributes].some(a => a.name.startsWith('on')))
+    .map(e => e.outerHTML.slice(0, 120))"""
+
+
 def outline(page) -> list:
     return page.evaluate("""() => { const t = document.getElementById('zone-map').data.find(d => d.uid === 'outline');
                                     return [t.x, t.y]; }""")
@@ -83,10 +89,14 @@ def test_slider_changes_the_outline(site, page) -> None:
     before = outline(page)
     n_zone = page.locator("#zone-facts").inner_text()
     assert page.locator("#tolerance-value").inner_text() == "top 5%"
+    # record every map drawn from now on: the preview lasts only until the exact zone comes back, so a look at the
+    # map after fill() could come too early (not drawn yet) or too late (replaced already)
+    page.evaluate("""() => { const gd = document.getElementById('zone-map'); window.__drawn = [];
+        gd.on('plotly_afterplot', () => window.__drawn.push(gd.data.some(d => d.uid === 'zone-preview'))); }""")
     page.locator("#tolerance").fill("40")
-    # at once: a dotted preview on the smoothed surface, while the server computes the exact zone
-    assert page.evaluate("() => document.getElementById('zone-map').data.some(d => d.uid === 'zone-preview')")
     wait_zone_version(page, version + 1)
+    # a dotted preview on the smoothed surface was drawn while the server computed the exact zone
+    assert True in page.evaluate("() => window.__drawn")
     after = outline(page)
     assert after != before
     assert page.locator("#tolerance-value").inner_text() == "top 40%"
@@ -222,9 +232,12 @@ def test_user_strings_are_escaped_everywhere(site, page) -> None:
         open_page(page, site, path)
         if path.startswith("/zones"):
             page.wait_for_selector("#best-table tbody tr")
-        page.wait_for_timeout(200)
+        # rendered (data-ready, tables filled) and loaded (the load event comes after every image's load or error
+        # event): a payload that became markup would have run by now, and left its element and handler behind
+        page.wait_for_load_state("load")
         assert page.evaluate("() => window.__xss") is None, path
         assert page.locator("script:not([src]):not([type='application/json'])").count() == 0, path
+        assert page.evaluate(HANDLER_ATTRIBUTES) == [], path
     open_page(page, site, "/zones/xss-test/lion")
     assert payloads["description"] in page.locator("main").inner_text()  # shown as text
     assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#map-title").inner_text()

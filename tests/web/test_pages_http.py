@@ -218,3 +218,21 @@ def test_job_live_bundle(site) -> None:
     again = site.get(f"/pages-api/jobs/{job}/live", params={"zone_for": 300}).json()
     assert again["zone_unchanged"] is True and again["zone"] is None
     assert site.get("/pages-api/jobs/nope/live").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("offset", "total", "links"),
+    [
+        (0, 50, []),  # one page
+        (0, 120, ["/jobs?offset=50"]),
+        (50, 120, ["/jobs?offset=0", "/jobs?offset=100"]),
+        (30, 120, ["/jobs?offset=0", "/jobs?offset=80"]),  # never a negative offset
+        (100, 120, ["/jobs?offset=50"]),
+    ],
+)
+def test_pager_links_newer_and_older_pages(offset: int, total: int, links: list[str]) -> None:
+    """The one pagination block of the list pages (jobs, contributions): 50 rows a page, newest first."""
+    from server.pages import templates
+
+    pager = templates.env.get_template("partials/macros.html").module.pager
+    assert re.findall(r'href="([^"]+)"', str(pager("/jobs", offset, 50, total))) == links

@@ -1,10 +1,9 @@
 """The zone page of a 100,000-trial study: the server aggregates and downsamples (it never ships every trial), and
-the page is interactive in headless Chromium within 2 s (a returning visitor: plotly.js cached)."""
+the page becomes interactive in headless Chromium. How fast is measured by benchmarks/pages_zone.py, not here:
+a test that asserts a wall-clock time fails on a busy machine and passes a slow change on a quiet one."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -35,34 +34,20 @@ def big(tmp_path_factory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_the_server_ships_a_bounded_summary(big) -> None:
-    start = time.perf_counter()
     r = httpx.get(big + "/pages-api" + PATH, timeout=60)
-    elapsed = time.perf_counter() - start
     zone = r.json()["zone"]
     assert zone["counts"]["explored"] == N and zone["analysis"]["n_trials"] == N
     assert len(zone["analysis"]["zone_map"]["points"]["x"]) <= 2000
     assert len(r.content) < 1_000_000
-    assert elapsed < 1.0, f"a cached zone took {elapsed:.2f} s"
 
 
 @pytest.mark.slow
-def test_the_zone_page_is_interactive_within_2_s(big, browser_context, console) -> None:
-    def visit() -> float:
-        page = browser_context.new_page()
-        console.attach(page)
-        page.goto(big + PATH)
-        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-        ready = page.evaluate("() => performance.getEntriesByName('zone:ready')[0].startTime")
-        page.close()
-        return ready
-
-    visit()  # a first visit fetches and compiles plotly.js (4.8 MB), as any first page would
-    times = [visit() for _ in range(3)]
-    assert statistics.median(times) <= 2000, f"time to interactive (ms): {times}"
+def test_the_zone_page_becomes_interactive(big, browser_context, console) -> None:
     page = browser_context.new_page()
     console.attach(page)
     page.goto(big + PATH)
-    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert page.evaluate("() => performance.getEntriesByName('zone:ready').length") == 1  # what the benchmark times
     page.wait_for_selector("#best-table tbody tr")
     assert "100,000" in page.locator("#counts").inner_text()
     screenshot(page, "zone-100k")

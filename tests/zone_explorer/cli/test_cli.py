@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import signal
+import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from tests import ROOT
 from zone_explorer.cli import app
+from zone_explorer.cli.client import ZoneExplorerClient
 
 runner = CliRunner()
 
@@ -62,7 +67,14 @@ def test_run_prints_the_zone_with_k_and_its_interval(finished_job) -> None:
     a = summary["analysis"]
     assert a["n_trials"] == 8 and (summary["x"], summary["y"]) == ("c_scaling", "v_coefficient")
     zc = a["zone_constant"]
-    assert zc["estimate"] > 0 and zc["interval"][0] <= zc["estimate"] <= zc["interval"][1]
+    # K = v (1 + 1/c) of the top trials, computed here from their configurations: the geometric mean is theirs,
+    # the (density-weighted) estimate lies among them
+    top = [b["params"] for b in a["best_configs"][: zc["n_top"]]]
+    assert len(top) == zc["n_top"] >= 1
+    ks = [t["v_coefficient"] * (1 + 1 / t["c_scaling"]) for t in top]
+    assert zc["geometric_mean"] == pytest.approx(math.prod(ks) ** (1 / len(ks)))
+    assert min(ks) * (1 - 1e-9) <= zc["estimate"] <= max(ks) * (1 + 1e-9)
+    assert zc["interval"][0] <= zc["estimate"] <= zc["interval"][1]
     assert zc["reference"] == 30.992
     assert "8/8" in run.stderr  # the progress bar reached the end
 
@@ -143,3 +155,46 @@ def test_help_everywhere() -> None:
     for command in ([], ["run"], ["worker"], ["zones"], ["export"], ["jobs"], ["tasks"], ["optimizers"]):
         result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.slow
+def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
+    """The README's first command, kept small: `zone-explorer demo` serves, submits its FSGDM job on digits-cnn and
+    prints the pages' URLs; the embedded worker runs the job to the end, and Ctrl-C stops the server too."""
+    # demo takes a fixed port (1-65535), so this test picks one; the only port picked then released in the tests
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "zone_explorer.cli", "demo", "--port", str(port), "--trials", "2", "--workers", "1"]
+        + ["--db", db],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        printed = []
+        for line in demo.stdout:  # until the last line it prints while serving (or its exit)
+            printed.append(line)
+            if "API docs:" in line:
+                break
+        text = "".join(printed)
+        assert f"zone page: {base}/zones/digits-cnn/fsgdm" in text, text
+        assert "2 FSGDM trials on digits-cnn, 1 worker(s)" in text, text
+        job_id = text.split(f"live job:  {base}/jobs/", 1)[1].split()[0]
+        with ZoneExplorerClient(base, None) as api:
+            final = api.wait(job_id, timeout=240, poll=0.5)
+            assert final["status"] == "completed" and final["progress"]["finished"] == 2
+            assert api.zone("digits-cnn", "fsgdm")["counts"]["explored"] == 2
+            for page in ("/zones/digits-cnn/fsgdm", f"/jobs/{job_id}"):
+                assert httpx.get(base + page, timeout=60).status_code == 200, page
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        out = demo.communicate(timeout=60)[0]
+    assert demo.returncode == 0, out
+    with pytest.raises(httpx.ConnectError):  # the server went with it
+        httpx.get(f"{base}/healthz", timeout=5)

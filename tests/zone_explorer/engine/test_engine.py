@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -240,37 +239,6 @@ def test_concurrent_worker_processes_share_a_job_exactly(db_url: str, n_workers:
     with session_scope(db_url) as s:
         workers = set(s.scalars(sa.select(TrialClaim.worker).where(TrialClaim.job_id == job.id)))
     assert len(workers) >= 2, "the trials should have been shared between processes"
-
-
-@pytest.mark.slow
-def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retried(db_url: str) -> None:
-    job, _ = create_job(db_url, JobSpec.parse({**QUICK, "epochs": 40, "n_trials": 3}))
-    victim = _spawn(db_url, job.id, "--heartbeat", "0.3", "--grace", "2")
-    deadline = time.time() + 120
-    claim = None
-    while time.time() < deadline and claim is None:
-        with session_scope(db_url) as s:
-            claim = s.scalars(
-                sa.select(TrialClaim).where(
-                    TrialClaim.job_id == job.id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
-                )
-            ).first()
-        time.sleep(0.1)
-    assert claim is not None, "the worker never started a trial"
-    time.sleep(0.5)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
-    rescuer = _spawn(db_url, job.id, "--heartbeat", "0.3", "--grace", "2", "--exit-when-idle")
-    out = rescuer.communicate(timeout=240)[0]
-    assert rescuer.returncode == 0, out
-    trials = _assert_exact(db_url, job.id, 3)
-    lost = [t for t in trials if t.attrs.get("outcome") == "lost"]
-    assert len(lost) == 1 and lost[0].state == "FAIL" and "no heartbeat" in lost[0].attrs["fail_reason"]
-    retried = [t for t in trials if t.attrs.get("outcome") == "complete" and t.params == lost[0].params]
-    assert retried, "the lost configuration should have been run again"
-    with session_scope(db_url) as s:
-        statuses = sorted(s.scalars(sa.select(TrialClaim.status).where(TrialClaim.job_id == job.id)))
-    assert statuses == ["done", "done", "done", "lost"]
 
 
 def test_studies_stay_plain_optuna_studies(sqlite_url: str) -> None:

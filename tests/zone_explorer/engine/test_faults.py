@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from tests import ROOT
 from zone_explorer.engine.jobs import JobSpec, create_job, get_job
-from zone_explorer.store.db import session_scope
+from zone_explorer.engine.studies import storage_for
+from zone_explorer.engine.worker import reap_lost_claims
+from zone_explorer.store.db import get_engine, session_scope
 from zone_explorer.store.models import TrialClaim
 from zone_explorer.store.trials import load_trials
 from zone_explorer.tasks import register_task
 from zone_explorer.tasks.noisy_quadratic import NoisyQuadraticTask
 
 FINISHED = ("complete", "pruned", "diverged", "invalid", "error")
+#: trials long enough that a worker is caught inside one (40 epochs of the noisy quadratic)
+LONG_TRIALS = {"task": "noisy-quadratic", "optimizer": "fsgdm", "epochs": 40, "sampler": "random", "sampler_seed": 1}
 
 
 def _spawn_worker(url: str, *extra: str) -> subprocess.Popen:
@@ -47,6 +54,111 @@ def _exactly(url: str, job_id: str, n: int, ended: str = "completed") -> list:
         ).all()
     assert len(done) == len(set(done)) == n
     return finished
+
+
+def _holds_no_lock(url: str, claim_id: int, trial_id: int) -> bool:
+    """Whether a writer could go ahead now: the SQLite write lock, or on PostgreSQL the rows the reaper updates
+    (the claim and its Optuna trial), are free. A worker stopped inside a heartbeat or a report would hold them."""
+    try:
+        with get_engine(url).connect() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("PRAGMA busy_timeout=500")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(sa.select(TrialClaim.id).where(TrialClaim.id == claim_id).with_for_update(nowait=True))
+                conn.execute(sa.text("SELECT 1 FROM trials WHERE trial_id = :t FOR UPDATE NOWAIT"), {"t": trial_id})
+            conn.rollback()
+        return True
+    except OperationalError:
+        return False
+
+
+def _stop_inside_a_trial(url: str, job_id: str, worker: subprocess.Popen) -> int:
+    """SIGSTOP ``worker`` while it trains a trial: its claim is running, the Optuna trial is RUNNING, has reported
+    an epoch and holds no result yet, and the worker holds no database lock. Returns the claim's id (the worker
+    stays stopped)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert worker.poll() is None, worker.communicate()[0]
+        worker.send_signal(signal.SIGSTOP)
+        # look only now that it cannot move on: a state seen while it runs may be gone a moment later
+        with session_scope(url) as s:
+            claim = s.execute(
+                sa.select(TrialClaim.id, TrialClaim.optuna_trial_id).where(
+                    TrialClaim.job_id == job_id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
+                )
+            ).first()
+        if claim is not None:
+            trial = storage_for(url).get_trial(claim.optuna_trial_id)
+            # an epoch reported: its configuration is sampled (a trial just asked for has none yet) and no
+            # result is written, so the trial is lost with its configuration, which a retry must run again
+            running = trial.state == optuna.trial.TrialState.RUNNING
+            training = running and bool(trial.intermediate_values) and "outcome" not in trial.user_attrs
+            if training and _holds_no_lock(url, claim.id, claim.optuna_trial_id):
+                return claim.id
+        worker.send_signal(signal.SIGCONT)
+        time.sleep(0.05)  # a polling step: the worker's next state is what we wait for
+    raise AssertionError("the worker was never caught inside a trial")
+
+
+def _claim_statuses(url: str, job_id: str) -> list[str]:
+    with session_scope(url) as s:
+        return sorted(s.scalars(sa.select(TrialClaim.status).where(TrialClaim.job_id == job_id)))
+
+
+def _lost_and_retried(url: str, job_id: str) -> object:
+    """The one trial lost to a missing heartbeat; its configuration must have completed in another trial."""
+    trials = load_trials(url, get_job(url, job_id).study_name)
+    lost = [t for t in trials if t.attrs.get("outcome") == "lost"]
+    assert len(lost) == 1 and lost[0].state == "FAIL" and "no heartbeat" in lost[0].attrs["fail_reason"], lost
+    retried = [t for t in trials if t.attrs.get("outcome") == "complete" and t.params == lost[0].params]
+    assert retried, "the lost configuration should have been run again"
+    return lost[0]
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retried(db_url: str) -> None:
+    job, _ = create_job(db_url, JobSpec.parse({**LONG_TRIALS, "n_trials": 3}))
+    victim = _spawn_worker(db_url, "--job", job.id, "--heartbeat", "0.3", "--grace", "2")
+    try:
+        _stop_inside_a_trial(db_url, job.id, victim)
+    finally:
+        victim.kill()  # SIGKILL, inside the trial (or, when the test failed, so that no worker is left behind)
+        victim.wait(timeout=30)
+    rescuer = _spawn_worker(db_url, "--job", job.id, "--heartbeat", "0.3", "--grace", "2", "--exit-when-idle")
+    out = rescuer.communicate(timeout=240)[0]
+    assert rescuer.returncode == 0, out
+    _exactly(db_url, job.id, 3)
+    _lost_and_retried(db_url, job.id)
+    assert _claim_statuses(db_url, job.id) == ["done", "done", "done", "lost"]
+
+
+@pytest.mark.slow
+def test_worker_reaped_while_paused_records_no_duplicate_when_it_resumes(db_url: str) -> None:
+    """SIGSTOP a worker inside a trial, let the reaper free its claim, SIGCONT it: the trial it was running stays
+    lost (its late result is dropped), the retry of that configuration is the only result for it."""
+    job, _ = create_job(db_url, JobSpec.parse({**LONG_TRIALS, "n_trials": 3}))
+    worker = _spawn_worker(db_url, "--job", job.id, "--heartbeat", "0.3", "--grace", "60", "--exit-when-idle")
+    try:
+        paused = _stop_inside_a_trial(db_url, job.id, worker)
+        # the reaper of another worker: its claim goes once the heartbeat is older than the grace period
+        deadline = time.monotonic() + 60
+        while reap_lost_claims(db_url, grace_period=1.0) == 0:
+            assert time.monotonic() < deadline, "the paused worker's claim was never reaped"
+            time.sleep(0.2)
+        with session_scope(db_url) as s:
+            assert s.get(TrialClaim, paused).status == "lost"
+        worker.send_signal(signal.SIGCONT)
+        out = worker.communicate(timeout=240)[0]
+    finally:
+        if worker.poll() is None:  # the test failed: leave no worker behind, stopped or not
+            worker.kill()
+            worker.wait(timeout=30)
+    assert worker.returncode == 0, out
+    _exactly(db_url, job.id, 3)  # three results, each from its own claim and trial: none recorded twice
+    lost = _lost_and_retried(db_url, job.id)
+    assert "seed_values" not in lost.attrs and lost.value is None  # the resumed worker wrote nothing to it
+    assert _claim_statuses(db_url, job.id) == ["done", "done", "done", "lost"]
 
 
 @pytest.mark.slow

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sqlite3
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from zone_explorer.store.db import VERSION_TABLE, _alembic_config, get_engine, init_db, normalize_url
+from zone_explorer.store.db import VERSION_TABLE, get_engine, init_db, normalize_url
 from zone_explorer.store.models import Base
 
 FIRST_RELEASE = "0001"  # the schema of the first release: jobs and trial claims
+#: that schema, frozen as SQL (schema_v1.<backend>.sql): the old database comes from it, not from today's migrations
+DATA = Path(__file__).parent / "data"
 
 
-def _upgrade(url: str, revision: str) -> None:
-    with get_engine(url).begin() as conn:
-        cfg = _alembic_config(url)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def released_db(request, tmp_path) -> str:
+    """A database as the first release left it, made from its frozen schema on SQLite and on PostgreSQL."""
+    schema = (DATA / f"schema_v1.{request.param}.sql").read_text()
+    if request.param == "sqlite":
+        path = tmp_path / "old.db"
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.executescript(schema)
+        return normalize_url(f"sqlite:///{path}")
+    import psycopg
+
+    url = request.getfixturevalue("pg_url")
+    with psycopg.connect(url) as conn:
+        conn.execute(schema)  # several statements, no parameters: psycopg sends them as one simple query
+    return normalize_url(url)
 
 
 def _ours(name: str, type_: str, reflected: bool, compare_to) -> bool:
@@ -39,9 +53,10 @@ def test_empty_database_migrates_to_the_models(db_url: str) -> None:
     init_db(db_url)  # idempotent
 
 
-def test_previous_release_schema_upgrades_with_its_data(tmp_path) -> None:
-    url = normalize_url(f"sqlite:///{tmp_path / 'old.db'}")
-    _upgrade(url, FIRST_RELEASE)
+def test_previous_release_schema_upgrades_with_its_data(released_db: str) -> None:
+    url = released_db
+    with get_engine(url).connect() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == FIRST_RELEASE
     now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     with get_engine(url).begin() as conn:
         conn.execute(
