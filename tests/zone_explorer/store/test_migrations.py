@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from zone_explorer.store.db import VERSION_TABLE, get_engine, init_db, normalize_url
+from zone_explorer.store.db import VERSION_TABLE, _alembic_config, get_engine, init_db, normalize_url
 from zone_explorer.store.models import Base
 
 FIRST_RELEASE = "0001"  # the schema of the first release: jobs and trial claims
@@ -35,6 +36,14 @@ def released_db(request, tmp_path) -> str:
     with psycopg.connect(url) as conn:
         conn.execute(schema)  # several statements, no parameters: psycopg sends them as one simple query
     return normalize_url(url)
+
+
+def _migrate(url: str, action: str, revision: str) -> None:
+    """``alembic upgrade|downgrade REVISION`` on ``url``, with our migrations and version table."""
+    with get_engine(url).begin() as conn:
+        cfg = _alembic_config(url)
+        cfg.attributes["connection"] = conn
+        getattr(command, action)(cfg, revision)
 
 
 def _ours(name: str, type_: str, reflected: bool, compare_to) -> bool:
@@ -91,7 +100,7 @@ def test_run_length_column_keeps_older_jobs_and_their_claims(request, backend: s
     from zone_explorer.engine.jobs import get_job, job_run_length
 
     url = normalize_url(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
-    _upgrade(url, "0002")
+    _migrate(url, "upgrade", "0002")
     now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     with get_engine(url).begin() as conn:
         conn.execute(
@@ -109,13 +118,10 @@ def test_run_length_column_keeps_older_jobs_and_their_claims(request, backend: s
             ),
             {"t": now},
         )
-    _upgrade(url, "0003")
+    _migrate(url, "upgrade", "0003")
     job = get_job(url, "j1")
     assert job.run_length is None and job_run_length(job) == {"sigma": 300, "n_stages": 3}
-    with get_engine(url).begin() as conn:
-        cfg = _alembic_config(url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0002")
+    _migrate(url, "downgrade", "0002")
     with get_engine(url).connect() as conn:
         assert "run_length" not in {c["name"] for c in sa.inspect(conn).get_columns("ze_jobs")}
         assert conn.execute(sa.text("SELECT count(*) FROM ze_trial_claims")).scalar() == 1
