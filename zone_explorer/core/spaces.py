@@ -49,6 +49,7 @@ __all__ = [
     "IntDim",
     "REPARAMETRIZATIONS",
     "Reparametrization",
+    "SearchedDim",
     "Space",
     "SpaceError",
     "default_space",
@@ -122,7 +123,7 @@ class IntDim:
 
 @dataclass(frozen=True)
 class CategoricalDim:
-    choices: tuple
+    choices: tuple[Any, ...]
     type: str = field(default="categorical", init=False)
 
     def distribution(self) -> BaseDistribution:
@@ -131,7 +132,7 @@ class CategoricalDim:
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, self.choices)
 
-    def grid(self, n: int) -> list:
+    def grid(self, n: int) -> list[Any]:
         return list(self.choices)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +148,9 @@ class FixedDim:
         return {"type": "fixed", "value": self.value}
 
 
-Dim = FloatDim | IntDim | CategoricalDim | FixedDim
+#: a dimension Optuna samples
+SearchedDim = FloatDim | IntDim | CategoricalDim
+Dim = SearchedDim | FixedDim
 
 
 # ---- reparametrisations ------------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class Space:
                 )
         if rp.name == "fsgdm-K-v":
             k, v = self.params["K"], self.params.get("v_coefficient")
-            k_low = k.value if isinstance(k, FixedDim) else k.low
+            k_low = _lower(k)
             v_high = _upper(v, get_optimizer("fsgdm").hyperparameter("v_coefficient").default)
             if k_low <= v_high:
                 raise SpaceError(
@@ -247,7 +250,7 @@ class Space:
     def spec(self) -> OptimizerSpec:
         return get_optimizer(self.optimizer)
 
-    def searched(self) -> dict[str, Dim]:
+    def searched(self) -> dict[str, SearchedDim]:
         return {k: d for k, d in self.params.items() if not isinstance(d, FixedDim)}
 
     def distributions(self) -> dict[str, BaseDistribution]:
@@ -256,7 +259,7 @@ class Space:
     def log_axes(self) -> frozenset[str]:
         return frozenset(k for k, d in self.searched().items() if getattr(d, "log", False))
 
-    def grid(self, points_per_axis: int) -> dict[str, list]:
+    def grid(self, points_per_axis: int) -> dict[str, list[Any]]:
         """A search space for Optuna's GridSampler with up to ``points_per_axis`` values per numeric axis."""
         if points_per_axis < 1:
             raise ValueError(f"points_per_axis must be >= 1, got {points_per_axis}")
@@ -293,10 +296,18 @@ def _upper(dim: Dim | None, default: float) -> float:
     if dim is None:
         return default
     if isinstance(dim, FixedDim):
-        return dim.value
+        return float(dim.value)
     if isinstance(dim, CategoricalDim):
-        return max(dim.choices)
+        return float(max(dim.choices))
     return dim.high
+
+
+def _lower(dim: Dim) -> float:
+    if isinstance(dim, FixedDim):
+        return float(dim.value)
+    if isinstance(dim, CategoricalDim):
+        return float(min(dim.choices))
+    return dim.low
 
 
 def _domain_for(spec: OptimizerSpec, reparam: str | None, name: str) -> Hyperparameter:
@@ -320,7 +331,7 @@ def _in_domain(hp: Hyperparameter, value: Any, where: str) -> Any:
         raise SpaceError(where, str(err)) from None
 
 
-def _number(raw: Mapping, key: str, where: str) -> float:
+def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
     value = raw.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SpaceError(f"{where}.{key}", f"required, a finite number; got {value!r}")

@@ -53,7 +53,7 @@ def records_table(
     return TrialTable(
         params=columns,
         values=np.array([r.value for r in rows], dtype=float),
-        origin=origin,
+        origin=np.full(len(rows), origin),
         ids=np.array([r.number for r in rows]),
         log_params=log,
         direction=direction,

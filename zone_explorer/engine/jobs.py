@@ -8,7 +8,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.limits import INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
 from zone_explorer.core.profiles import get_profile
-from zone_explorer.core.spaces import Space, SpaceError, default_space
+from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
 from zone_explorer.engine.studies import storage_for
 from zone_explorer.store import optuna_tables
@@ -90,11 +90,13 @@ class JobSpec:
         for key in data:
             if key not in known:
                 raise JobSpecError(str(key), f"unknown field (valid: {', '.join(sorted(known))})")
+        # the raw fields are whatever the caller sent: each is checked as it is read
+        task_name: Any = data.get("task")
         try:
-            task = get_task(data.get("task"))
+            task = get_task(task_name)
         except (ValueError, TypeError) as err:
             raise JobSpecError("task", str(err).split(": ", 1)[-1] if ": " in str(err) else str(err)) from None
-        optimizer = data.get("optimizer")
+        optimizer: Any = data.get("optimizer")
         try:
             get_optimizer(optimizer)
         except ValueError as err:
@@ -136,7 +138,7 @@ class JobSpec:
             sampler_seed = _int(sampler_seed, "sampler_seed", 0, INT32_MAX)
         derived = run_length(task, optimizer, epochs)
         # The default point of the space must be a valid config: catches e.g. a fixed n_stages above sigma.
-        probe = {k: (d.value if d.type == "fixed" else d.grid(1)[0]) for k, d in space.params.items()}
+        probe = {k: (d.value if isinstance(d, FixedDim) else d.grid(1)[0]) for k, d in space.params.items()}
         try:
             space.config(probe, derived)
         except (TypeError, ValueError) as err:
@@ -172,7 +174,7 @@ def _same_spec(job: Job, spec: JobSpec) -> bool:
     )
 
 
-_JOB_INSERT = sa.insert(Job.__table__)
+_JOB_INSERT = sa.insert(cast(sa.Table, Job.__table__))  # a mapped class's table is a Table
 
 
 def create_job(

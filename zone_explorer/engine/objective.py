@@ -78,7 +78,7 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
                         config=config,
                         epochs_run=epoch,
                     )
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
                 opt.step()
             metric = float(run.evaluate())
             if not math.isfinite(metric):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -90,7 +91,13 @@ class _JobGridSampler(optuna.samplers.GridSampler):
     ``n_trials``, which is never more than the grid holds (see :func:`grid_for`).
     """
 
-    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001 (Optuna's signature)
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
         return None
 
 

@@ -25,11 +25,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from zone_explorer.contrib.verification import record_verdicts
 from zone_explorer.core.spaces import Space
@@ -180,7 +181,7 @@ class Worker:
                 return claimed
         return None
 
-    def _try_claim(self, s, job_id: str | None):
+    def _try_claim(self, s: Session, job_id: str | None) -> tuple[Job, int, int] | Literal[False] | None:
         """One claim attempt in one transaction: None (no work), False (lost a race) or (job, claim id, slot)."""
         counted = (
             sa.select(sa.func.count())
@@ -315,7 +316,7 @@ def _result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
 
 
 def _finish_claim(
-    s,
+    s: Session,
     job_id: str,
     claim_id: int,
     status: ClaimStatus,
@@ -334,7 +335,8 @@ def _finish_claim(
     q = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == ClaimStatus.RUNNING)
     if stale_before is not None:
         q = q.where(TrialClaim.heartbeat_at < stale_before)
-    if not s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow())).rowcount:
+    closed = s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow()))
+    if not cast("sa.CursorResult[Any]", closed).rowcount:  # an UPDATE's result is a cursor result
         return False
     if status == ClaimStatus.DONE:
         # Lock the job row before counting: two workers finishing together must not both count n - 1.
@@ -344,7 +346,7 @@ def _finish_claim(
                 TrialClaim.job_id == job_id, TrialClaim.status == ClaimStatus.DONE
             )
         ).one()
-        n_trials = s.scalar(sa.select(Job.n_trials).where(Job.id == job_id))
+        n_trials = s.execute(sa.select(Job.n_trials).where(Job.id == job_id)).scalar_one()
         if done >= n_trials:
             failed = errors == done
             s.execute(
@@ -382,11 +384,12 @@ class _Heartbeat(threading.Thread):
 
     def _beat(self) -> None:
         with session_scope(self.url) as s:
-            updated = s.execute(
+            beat = s.execute(
                 sa.update(TrialClaim)
                 .where(TrialClaim.id == self.claim_id, TrialClaim.status == ClaimStatus.RUNNING)
                 .values(heartbeat_at=utcnow())
-            ).rowcount
+            )
+            updated = cast("sa.CursorResult[Any]", beat).rowcount  # an UPDATE's result is a cursor result
             status = s.scalar(sa.select(Job.status).where(Job.id == self.job_id))
         if not updated:
             self.still_ours = False
@@ -440,7 +443,7 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
     trial = storage.get_trial(trial_id) if trial_id is not None else None
     recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_OUTCOMES
     with session_scope(url) as s:
-        if recorded:
+        if trial is not None and recorded:
             return _finish_claim(
                 s,
                 job_id,
@@ -453,7 +456,7 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
         if not _finish_claim(s, job_id, claim_id, ClaimStatus.LOST, None, reason, stale_before=stale_before):
             return False  # another worker closed it first
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
-    if trial is not None and trial.state == optuna.trial.TrialState.RUNNING:
+    if trial is not None and trial_id is not None and trial.state == optuna.trial.TrialState.RUNNING:
         storage.set_trial_user_attr(trial_id, "fail_reason", reason)
         storage.set_trial_user_attr(trial_id, "outcome", Outcome.LOST)
         if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
