@@ -81,6 +81,7 @@ def _zone(url: str, job: Job) -> tuple[dict[str, Any] | None, str | None]:
         "direction": summary["direction"],
         "zone_map": a["zone_map"],
         "zone_constant": a["zone_constant"],
+        "reference_K": summary["reference_K"],
         "n_trials": a["n_trials"],
     }, None
 

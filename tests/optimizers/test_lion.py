@@ -6,13 +6,12 @@ import io
 import json
 from pathlib import Path
 
+import lion_pytorch
 import pytest
 import torch
 
 from optimizers._base import SparseGradientError
 from optimizers.lion import BETAS, FLAT_HYPERPARAMETERS, HYPERPARAMETERS, Lion, effective_betas, from_flat
-
-lion_pytorch = pytest.importorskip("lion_pytorch")
 
 REFVECTORS = Path(__file__).resolve().parents[1] / "data" / "refvectors.json"
 DATA = json.loads(REFVECTORS.read_text())

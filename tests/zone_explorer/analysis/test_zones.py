@@ -261,7 +261,7 @@ class TestZoneMap:
             assert len(split) == 2 and sum(ring_area(e) for e, _ in split) == pytest.approx(2 * 0.5 * 0.4 * 0.4)
 
     def test_contours_match_contourpy(self):
-        contourpy = pytest.importorskip("contourpy")
+        import contourpy
         from scipy.ndimage import gaussian_filter
 
         for seed, sigma in [(0, 1.5), (1, 1.5), (2, 0.7), (3, 0.0), (4, 0.0)]:  # raw noise: many saddles
@@ -520,7 +520,7 @@ class TestAnalyze:
     def test_real_fsgdm_study(self):
         """A real Optuna study of the real FSGDM optimizer (PyPI fsgdm 1.0) training softmax regression on
         scikit-learn's bundled digits data; the analysis must agree with Optuna about what was best."""
-        fsgdm = pytest.importorskip("fsgdm")
+        import fsgdm
         import optuna
         import torch
         from sklearn.datasets import load_digits

@@ -83,8 +83,7 @@ function drawZone(data) {
   clearPlaceholder(ui.zone);
   const z = data.zone;
   ui.zoneNote.textContent = `${z.n_trials} complete trials over ${z.x} × ${z.y}; the map fills in as trials finish.`;
-  // reference_K: FSGDM's README value, REFERENCE_ZONE in zone_explorer/core/profiles/fsgdm.py
-  drawMap(ui.zone, { metric: z.metric, direction: z.direction, reference_K: 30.992,
+  drawMap(ui.zone, { metric: z.metric, direction: z.direction, reference_K: z.reference_K,
     analysis: { zone_map: z.zone_map, zone_constant: z.zone_constant } });
 }
 
