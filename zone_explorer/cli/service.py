@@ -82,6 +82,12 @@ def serve(
         show_envvar=True,
         help="The service's log lines: text, or json for one JSON object per line.",
     ),
+    fd: int | None = typer.Option(
+        None,
+        min=0,
+        help="Serve on this inherited, already bound socket (a file descriptor) instead of HOST:PORT, as "
+        "supervisors and `demo` hand one over; PORT is then only what the logs say.",
+    ),
 ) -> None:
     """Serve the REST API (FastAPI under uvicorn) with embedded workers: one command, a working system."""
     import uvicorn
@@ -108,16 +114,17 @@ def serve(
         }
     )
     err.print(f"serving http://{host}:{port}/api/v1 (docs /api/v1/docs) on {url} with {workers} worker(s)")
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, log_level=log_level)
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, fd=fd, log_level=log_level)
 
 
 def demo(
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port on 127.0.0.1."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
     trials: int = typer.Option(20, min=1, help="Trials of the FSGDM job on digits-cnn."),
     workers: int = typer.Option(min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server."),
     db: str | None = DB_OPTION,
 ) -> None:
     """Serve (API, pages, workers), submit a small FSGDM job on digits-cnn, and print the zone page's URL."""
+    import socket
     import subprocess
     import sys
     import time
@@ -129,23 +136,22 @@ def demo(
     from zone_explorer.store.tokens import create_token
 
     url = init_db(db)
+    # Bind here and hand the socket to the server: the URLs printed below are right the moment the server
+    # starts, and --port 0 takes any free port with no window in which another program could take it.
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as e:
+        listener.close()
+        _fail(f"cannot listen on port {port}: {e.strerror} (is the port in use? try --port, or --port 0)")
+    port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zone_explorer.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--db",
-            url,
-            "--log-level",
-            "warning",
-        ]
-    )
+    with listener:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "zone_explorer.cli", "serve", "--fd", str(listener.fileno()), "--port", str(port)]
+            + ["--workers", str(workers), "--db", url, "--log-level", "warning"],
+            pass_fds=(listener.fileno(),),
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -155,7 +161,7 @@ def demo(
             except httpx.TransportError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                _fail(f"the server did not start on port {port} (is the port in use? try --port)")
+                _fail(f"the server did not start on port {port}")
             time.sleep(0.3)
         _, token = create_token(url, "demo", "submit")
         with ZoneExplorerClient(base, token) as client:

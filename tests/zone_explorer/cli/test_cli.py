@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -161,13 +160,9 @@ def test_help_everywhere() -> None:
 def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
     """The README's first command, kept small: `zone-explorer demo` serves, submits its FSGDM job on digits-cnn and
     prints the pages' URLs; the embedded worker runs the job to the end, and Ctrl-C stops the server too."""
-    # demo takes a fixed port (1-65535), so this test picks one; the only port picked then released in the tests
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "zone_explorer.cli", "demo", "--port", str(port), "--trials", "2", "--workers", "1"]
+        [sys.executable, "-m", "zone_explorer.cli", "demo", "--port", "0", "--trials", "2", "--workers", "1"]
         + ["--db", db],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
@@ -175,7 +170,6 @@ def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         printed = []
         for line in demo.stdout:  # until the last line it prints while serving (or its exit)
@@ -183,6 +177,9 @@ def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
             if "API docs:" in line:
                 break
         text = "".join(printed)
+        # --port 0: demo bound a free port itself and prints it
+        base = text.split("zone page: ", 1)[1].split("/zones/", 1)[0]
+        assert base.startswith("http://127.0.0.1:") and not base.endswith(":0"), text
         assert f"zone page: {base}/zones/digits-cnn/fsgdm" in text, text
         assert "2 FSGDM trials on digits-cnn, 1 worker(s)" in text, text
         job_id = text.split(f"live job:  {base}/jobs/", 1)[1].split()[0]
