@@ -27,35 +27,35 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 JOB = {"task": "noisy-quadratic", "optimizer": "fsgdm", "epochs": 3, "sampler": "random", "n_trials": 9}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(*args: str, env_extra: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
+def _cli(*args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "zone_explorer.cli", *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        pass_fds=pass_fds,
     )
 
 
 class Topology:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        # The test holds the API's listening socket and hands it to each API process (serve --fd): a restarted
+        # API serves on the same port, and no other program can take the port in between.
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.api: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         _, self.token = create_token(url, "scale-out test", "submit,contribute,admin")
 
     def start_api(self) -> None:
-        self.api = _cli("serve", "--workers", "0", "--port", str(self.port), "--db", self.url, "--log-level", "warning")
+        fd = self.listener.fileno()
+        self.api = _cli(
+            "serve", "--workers", "0", "--fd", str(fd), "--db", self.url, "--log-level", "warning", pass_fds=(fd,)
+        )
         deadline = time.time() + 90
         while time.time() < deadline:
             try:
@@ -89,6 +89,7 @@ class Topology:
             except subprocess.TimeoutExpired:
                 w.kill()
         self.stop_api()
+        self.listener.close()
 
 
 @pytest.fixture
@@ -145,7 +146,6 @@ def test_api_restart_mid_job_loses_nothing(topology: Topology) -> None:
         while c.job(job["id"])["progress"]["finished"] < 1 and time.time() < deadline:
             time.sleep(0.3)
     topology.stop_api()
-    time.sleep(1)
     topology.start_api()
     with topology.client() as c:  # a client's next requests succeed against the new process
         assert c.job(job["id"])["id"] == job["id"]
