@@ -7,7 +7,7 @@ valid token is sent, 403 when its scopes lack the one needed, and 429 past the t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -53,7 +53,7 @@ Answers = Annotated[ZoneAnswers, Depends(get_zone_answers)]
 ContributionWrites = Annotated[ContributionsVersion, Depends(get_contributions_version)]
 
 
-def require_scope(scope: str) -> Callable[..., TokenInfo]:
+def require_scope(scope: str) -> Callable[..., Awaitable[TokenInfo]]:
     async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
     ) -> TokenInfo:

@@ -186,7 +186,7 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int | str, dict]:
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers of a route (all share :class:`ErrorPublic`)."""
     return {
         code: {"model": ErrorPublic, "description": _DESCRIPTIONS.get(code, ERROR_NAMES.get(code, "Error"))}

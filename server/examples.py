@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+#: an example payload: any JSON object (the OpenAPI document copies it as it is)
+Example = dict[str, Any]
+
 JOB_ID = "3f2a9c1e5b7d8a40"
 
-JOB_CREATE = {
+JOB_CREATE: Example = {
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "n_trials": 40,
@@ -24,9 +27,9 @@ JOB_CREATE = {
         },
     },
 }
-JOB_CREATE_MINIMAL = {"task": "noisy-quadratic", "optimizer": "lion", "n_trials": 20}
+JOB_CREATE_MINIMAL: Example = {"task": "noisy-quadratic", "optimizer": "lion", "n_trials": 20}
 
-JOB = {
+JOB: Example = {
     "id": JOB_ID,
     "status": "running",
     "task": "digits-cnn",
@@ -50,7 +53,7 @@ JOB = {
         "cancel": f"/api/v1/jobs/{JOB_ID}/cancel",
     },
 }
-PROGRESS = {
+PROGRESS: Example = {
     "claims": {"done": 12, "running": 2},
     "outcomes": {"complete": 11, "pruned": 1},
     "finished": 12,
@@ -66,10 +69,10 @@ PROGRESS = {
     },
     "eta_seconds": 310.5,
 }
-JOB_DETAIL = {**JOB, "progress": PROGRESS}
-JOB_PAGE = {"items": [JOB], "total": 1, "limit": 50, "offset": 0}
+JOB_DETAIL: Example = {**JOB, "progress": PROGRESS}
+JOB_PAGE: Example = {"items": [JOB], "total": 1, "limit": 50, "offset": 0}
 
-TRIAL = {
+TRIAL: Example = {
     "number": 7,
     "state": "COMPLETE",
     "value": 0.9722,
@@ -82,14 +85,14 @@ TRIAL = {
     "datetime_start": "2025-01-31T12:01:00",
     "datetime_complete": "2025-01-31T12:01:41",
 }
-TRIAL_PAGE = {"items": [TRIAL], "limit": 100, "offset": 0, "has_more": False}
+TRIAL_PAGE: Example = {"items": [TRIAL], "limit": 100, "offset": 0, "has_more": False}
 EXPORT_CSV = (
     "number,state,outcome,value,value_std,seed_values,reason,datetime_start,datetime_complete,c_scaling,lr\n"
     "0,COMPLETE,complete,0.95,,0.95,,2025-01-31T12:00:01,2025-01-31T12:00:40,0.03,0.01\n"
 )
-EXPORT_JSON = {"job": JOB_ID, "task": "digits-cnn", "optimizer": "fsgdm", "trials": [TRIAL]}
+EXPORT_JSON: Example = {"job": JOB_ID, "task": "digits-cnn", "optimizer": "fsgdm", "trials": [TRIAL]}
 
-TASK = {
+TASK: Example = {
     "name": "digits-cnn",
     "description": "A small CNN on scikit-learn's 8x8 digits.",
     "metric": "val_accuracy",
@@ -102,7 +105,7 @@ TASK = {
     "kind": "builtin",
     "verifiable": True,
 }
-OPTIMIZER = {
+OPTIMIZER: Example = {
     "name": "lion",
     "class": "optimizers.lion.Lion",
     "description": "Lion (single-timescale form).",
@@ -132,7 +135,7 @@ OPTIMIZER = {
     "natural_axes": ["lr", "beta1"],
 }
 
-CONTRIBUTION_CREATE = {
+CONTRIBUTION_CREATE: Example = {
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "value": 0.9711,
@@ -144,7 +147,7 @@ CONTRIBUTION_CREATE = {
     "software": "torch 2.13, zone-explorer 0.1",
     "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},
 }
-CONTRIBUTION_NEW_TASK = {
+CONTRIBUTION_NEW_TASK: Example = {
     "task": {
         "name": "cifar10-resnet18",
         "dataset": "CIFAR-10 (50k/10k)",
@@ -160,7 +163,7 @@ CONTRIBUTION_NEW_TASK = {
     "seeds": [0],
     "source": {"url": "https://github.com/yinleung/FSGDM"},
 }
-CONTRIBUTION = {
+CONTRIBUTION: Example = {
     "id": "9c4e2b7a1d3f5e60",
     "status": "active",
     "origin": "verified",
@@ -194,15 +197,15 @@ CONTRIBUTION = {
     "created_at": "2025-01-31T12:00:00+00:00",
     "updated_at": "2025-01-31T12:20:00+00:00",
 }
-CONTRIBUTION_LIST = {"items": [CONTRIBUTION], "count": 1}
-CONTRIBUTION_PAGE = {"items": [CONTRIBUTION], "total": 1, "limit": 50, "offset": 0}
+CONTRIBUTION_LIST: Example = {"items": [CONTRIBUTION], "count": 1}
+CONTRIBUTION_PAGE: Example = {"items": [CONTRIBUTION], "total": 1, "limit": 50, "offset": 0}
 CSV_UPLOAD = (
     "task,optimizer,value,epochs,seeds,source_doi,config.c_scaling,config.v_coefficient,config.lr,"
     "config.weight_decay\n"
     "digits-cnn,fsgdm,0.9711,10,0;1;2,10.48550/arXiv.2411.19671,0.033,0.95,0.01,0.0005\n"
 )
 
-ZONE_ANALYSIS = {
+ZONE_ANALYSIS: Example = {
     "zone_map": {
         "x": "c_scaling",
         "y": "v_coefficient",
@@ -243,7 +246,7 @@ ZONE_ANALYSIS = {
     "direction": "maximize",
     "n_trials": 241,
 }
-ZONE = {
+ZONE: Example = {
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "metric": "val_accuracy",
@@ -255,7 +258,7 @@ ZONE = {
     "jobs": [JOB_ID],
     "analysis": ZONE_ANALYSIS,
 }
-ZONE_SUMMARY = {
+ZONE_SUMMARY: Example = {
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "metric": "val_accuracy",
@@ -273,7 +276,9 @@ ZONE_SUMMARY = {
 }
 
 
-def ok(example: Any, status: int = 200, description: str = "Success", model: Any = None) -> dict[int, dict[str, Any]]:
+def ok(
+    example: Any, status: int = 200, description: str = "Success", model: Any = None
+) -> dict[int | str, dict[str, Any]]:
     """A ``responses`` entry with an example (and a model, for a status other than the route's own)."""
     entry: dict[str, Any] = {"description": description, "content": {"application/json": {"example": example}}}
     if model is not None:

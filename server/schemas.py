@@ -10,7 +10,7 @@ from the limits the engine enforces.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictInt, StringConstraints, Tag
 
@@ -149,6 +149,9 @@ class ProgressPublic(BaseModel):
     eta_seconds: float | None
 
 
+_JobT = TypeVar("_JobT", bound="JobPublic")
+
+
 class JobPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB]})
 
@@ -171,7 +174,7 @@ class JobPublic(BaseModel):
     links: dict[str, str]
 
     @classmethod
-    def of(cls, job: Job, **extra: Any) -> JobPublic:
+    def of(cls: type[_JobT], job: Job, **extra: Any) -> _JobT:
         base = f"/api/v1/jobs/{job.id}"
         fields = {
             k: getattr(job, k)

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("zone_explorer.server")
 
@@ -33,7 +34,7 @@ def _work(url: str, threads: int, name: str, log_format: str, nice: int) -> None
 class EmbeddedWorkers:
     def __init__(self, url: str, count: int, threads: int = 1, log_format: str = "text", nice: int = 10) -> None:
         self.url, self.count, self.threads, self.log_format, self.nice = url, count, threads, log_format, nice
-        self.processes: list[multiprocessing.Process] = []
+        self.processes: list[BaseProcess] = []
 
     def start(self) -> EmbeddedWorkers:
         ctx = multiprocessing.get_context("spawn")

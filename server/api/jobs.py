@@ -141,6 +141,8 @@ def cancel(job_id: JobId, url: DbUrl, token: SubmitToken, statuses: JobStatuses)
         )
     cancelled = cancel_job(url, job.id)
     statuses.discard(job.id)
+    if cancelled is None:  # deleted since it was read
+        raise ApiError(404, f"job {job_id!r} not found", "job_id")
     return _detail(cancelled, job_progress(url, cancelled))
 
 

@@ -57,9 +57,11 @@ async def get_zone(
 ) -> Response:
     """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
     tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
-    params = {"x": x, "y": y, "top_q": top_q, "delta": delta, "grid_size": grid_size}
-    recent = answers.recent_view(task, optimizer, **params)
-    return _json(recent or await run_in_threadpool(partial(answers.view, task, optimizer, **params)))
+    result = answers.recent_view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+    if result is None:
+        view = partial(answers.view, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+        result = await run_in_threadpool(view)
+    return _json(result)
 
 
 @router.get(
@@ -73,5 +75,7 @@ async def get_zone_summary(
 ) -> Response:
     """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
     its bootstrap interval."""
-    recent = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta)
-    return _json(recent or await run_in_threadpool(partial(answers.summary, task, optimizer, top_q=top_q, delta=delta)))
+    result = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta)
+    if result is None:
+        result = await run_in_threadpool(partial(answers.summary, task, optimizer, top_q=top_q, delta=delta))
+    return _json(result)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
+import numpy as np
 import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
@@ -218,14 +219,12 @@ class ContributionsVersion:
 def warm_up() -> None:
     """Run a tiny analysis with importance: the first one imports Optuna's evaluators and SciPy's pieces (about a
     second), which a serving process pays at start rather than its first reader."""
-    import numpy as np
-
     rng = np.random.default_rng(0)
     table = TrialTable(
         params={"a": rng.random(8), "b": rng.random(8)},
         values=rng.random(8),
-        origin="explored",
-        ids=None,
+        origin=np.full(8, "explored"),
+        ids=np.arange(8),
         direction="maximize",
     )
     analyze(table, "a", "b", Tolerance.top(0.5), grid_size=10, n_boot=10)
@@ -239,7 +238,8 @@ _studies_t = optuna_tables.studies
 
 def _version_queries() -> tuple[sa.Select, sa.Select]:
     jobs, c = Job.__table__, Contribution.__table__
-    task, optimizer = sa.bindparam("task"), sa.bindparam("optimizer")
+    task: sa.BindParameter[str] = sa.bindparam("task")
+    optimizer: sa.BindParameter[str] = sa.bindparam("optimizer")
     trials = (
         sa.select(sa.func.count(), sa.func.max(_trials_t.c.trial_id))
         .select_from(
@@ -326,7 +326,12 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
         ids.append(f"contribution/{c.id}")
     base = records_table(records, optimizer, direction)
     table = TrialTable(
-        params=base.params, values=base.values, origin=origins, ids=ids, log_params=base.log_params, direction=direction
+        params=base.params,
+        values=base.values,
+        origin=np.asarray(origins),
+        ids=np.asarray(ids),
+        log_params=base.log_params,
+        direction=direction,
     )
     return _ZoneData(table, {i: r.config for i, r in zip(ids, records)}, [j for j, _ in jobs])
 

@@ -13,6 +13,7 @@ from server.views.snippets import constructor_call
 from zone_explorer.contrib import describe_task
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import list_jobs
+from zone_explorer.store.models import Job
 from zone_explorer.store.trials import load_trials
 
 __all__ = ["compare_task"]
@@ -26,16 +27,17 @@ def _best_so_far(values: np.ndarray, direction: str) -> np.ndarray:
     return np.maximum.accumulate(values) if direction == "maximize" else np.minimum.accumulate(values)
 
 
-def _series(url: str, jobs: list, direction: str, seed: int) -> dict[str, Any]:
-    rows = []
+def _series(url: str, jobs: list[Job], direction: str, seed: int) -> dict[str, Any]:
+    rows: list[tuple[float, float]] = []  # (completion time, value); a trial without one comes last
     for job in jobs:
         for r in load_trials(url, job.study_name, states=("COMPLETE",), with_attrs=False):
             if r.value is not None and math.isfinite(r.value):
-                rows.append((r.datetime_complete is None, r.datetime_complete or 0, r.value))
+                done = r.datetime_complete
+                rows.append((done.timestamp() if done is not None else math.inf, r.value))
     if not rows:
         return {"n": 0, "curve": {"x": [], "y": []}, "values": [], "best": None, "sampled": False}
-    rows.sort(key=lambda t: (t[0], t[1]) if t[0] else (t[0], t[1].timestamp()))
-    values = np.array([v for *_, v in rows], dtype=float)
+    rows.sort(key=lambda t: t[0])
+    values = np.array([v for _, v in rows], dtype=float)
     best = _best_so_far(values, direction)
     idx = np.unique(
         np.r_[np.linspace(0, values.size - 1, min(values.size, MAX_CURVE_POINTS)).astype(int), values.size - 1]

@@ -20,9 +20,9 @@ def home_view(url: str, *, recent: int = 8) -> dict[str, Any]:
     for task in tasks:
         cells = []
         for name in REGISTRY:
-            _, jobs = list_jobs(url, task=task["name"], optimizer=name, limit=1)
-            _, contributed = list_contributions(url, task=task["name"], optimizer=name, limit=1)
-            cells.append({"optimizer": name, "jobs": jobs, "contributions": contributed})
+            _, n_jobs = list_jobs(url, task=task["name"], optimizer=name, limit=1)
+            _, n_contributed = list_contributions(url, task=task["name"], optimizer=name, limit=1)
+            cells.append({"optimizer": name, "jobs": n_jobs, "contributions": n_contributed})
         rows.append({"task": task, "cells": cells})
     jobs, total_jobs = list_jobs(url, limit=recent)
     contributions, total_contributions = list_contributions(url, limit=recent)

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.table import Table
 
 from zone_explorer.core.limits import PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
+
+if TYPE_CHECKING:
+    from zone_explorer.store.models import Job
 
 
 def _quiet_optuna() -> None:
@@ -43,9 +47,18 @@ DB_OPTION = typer.Option(
 )
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def _job_or_fail(url: str, job_id: str) -> Job:
+    from zone_explorer.engine.jobs import get_job
+
+    job = get_job(url, job_id)
+    if job is None:
+        _fail(f"job {job_id!r} not found")
+    return job
 
 
 @app.command()
@@ -141,7 +154,7 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="Print the zone summary as JSON."),
 ) -> None:
     """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone."""
-    from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, get_job, job_progress
+    from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, job_progress
     from zone_explorer.store.db import init_db
 
     try:
@@ -185,7 +198,7 @@ def run(
         with Progress(*columns, console=err, transient=False) as bar:
             bar_id = bar.add_task("starting workers", total=trials)
             while True:
-                prog = job_progress(url, get_job(url, job.id))
+                prog = job_progress(url, _job_or_fail(url, job.id))
                 best = f"best {prog.best_value:.4g}" if prog.best_value is not None else "no result yet"
                 bar.update(bar_id, completed=prog.finished, description=f"{prog.running} running, {best}")
                 if prog.status not in ACTIVE_JOB_STATUSES or not any(p.is_alive() for p in procs):
@@ -199,7 +212,7 @@ def run(
         raise typer.Exit(130) from None
     for p in procs:
         p.join()
-    final = get_job(url, job.id)
+    final = _job_or_fail(url, job.id)
     if final.status != JobStatus.COMPLETED:
         why = f" ({final.error})" if final.error else ""
         _fail(f"job ended {final.status}{why}; see `zone-explorer jobs {job.id}`", code=1)
@@ -302,17 +315,17 @@ def jobs(
             )
         console.print(table)
         return
-    j = cancel_job(url, job_id) if cancel else get_job(url, job_id)
-    if j is None:
+    shown = cancel_job(url, job_id) if cancel else get_job(url, job_id)
+    if shown is None:
         _fail(f"job {job_id!r} not found")
     console.print_json(
         json.dumps(
             {
                 "job": job_id,
-                "task": j.task,
-                "optimizer": j.optimizer,
-                "error": j.error,
-                **job_progress(url, j).to_dict(),
+                "task": shown.task,
+                "optimizer": shown.optimizer,
+                "error": shown.error,
+                **job_progress(url, shown).to_dict(),
             },
             default=str,
         )
@@ -353,18 +366,14 @@ def export(
     if fmt not in ("csv", "json"):
         _fail(f"--format must be csv or json, got {fmt!r}")
     url = init_db(db)
-    if all_:
+    if job is None:  # --all (exactly one of the two was given)
         from zone_explorer.io.transfer import dumps, export_database
 
         text = dumps(export_database(url))
     else:
-        from zone_explorer.engine.jobs import get_job
         from zone_explorer.io.export import export_trials
 
-        j = get_job(url, job)
-        if j is None:
-            _fail(f"job {job!r} not found")
-        text = export_trials(url, j, fmt)
+        text = export_trials(url, _job_or_fail(url, job), fmt)
     if output is None:
         sys.stdout.write(text)
     else:

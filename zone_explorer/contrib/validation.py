@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -58,6 +58,10 @@ def is_lookup_name(name: Any, max_len: int = 200) -> bool:
 
 
 # ---- small validators (every message names the field) ----------------------------------------------------------
+@overload
+def _text(value: Any, where: str, max_len: int, *, required: Literal[True]) -> str: ...
+@overload
+def _text(value: Any, where: str, max_len: int, *, required: bool = False) -> str | None: ...
 def _text(value: Any, where: str, max_len: int, *, required: bool = False) -> str | None:
     if value is None or value == "":
         if required:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -98,7 +98,7 @@ def request_verification(url: str, contribution_id: str, owner: str | None = Non
                 updated_at=utcnow(),
             )
         )
-        c = s.get(Contribution, c.id)
+        c = s.scalars(sa.select(Contribution).where(Contribution.id == c.id)).one()  # contributions are never deleted
     return contribution_dicts(url, [c])[0], job, created
 
 
@@ -136,7 +136,9 @@ def record_ended_verifications(url: str) -> int:
 def _record(s: Session, url: str, c: Contribution, job: Job | None) -> bool:
     verdict, measured, detail = _judge(url, c, job)
     # conditional: a verdict already recorded for this rerun (by a concurrent ender) stands
-    return bool(
+    # (an UPDATE's result is a CursorResult, which has the row count; Session.execute is typed for any statement)
+    updated = cast(
+        "sa.CursorResult[Any]",
         s.execute(
             sa.update(Contribution)
             .where(
@@ -146,8 +148,9 @@ def _record(s: Session, url: str, c: Contribution, job: Job | None) -> bool:
             )
             .values(verdict=verdict, measured_value=measured, verdict_detail=detail, updated_at=utcnow())
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ),
     )
+    return bool(updated.rowcount)
 
 
 def _judge(url: str, c: Contribution, job: Job | None) -> tuple[str, float | None, str]:

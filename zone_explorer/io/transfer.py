@@ -108,7 +108,7 @@ def import_database(dump: dict[str, Any], url: str) -> dict[str, int]:
         study = optuna.create_study(
             storage=storage,
             study_name=s["name"],
-            directions=[optuna.study.StudyDirection[d].name.lower() for d in s["directions"]],
+            directions=[optuna.study.StudyDirection[d] for d in s["directions"]],
         )
         for key, value in s["user_attrs"].items():
             study.set_user_attr(key, value)
