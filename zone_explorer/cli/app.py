@@ -9,13 +9,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail
 from zone_explorer.core.limits import PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
 
@@ -35,21 +35,6 @@ app = typer.Typer(
     add_completion=False,
     callback=_quiet_optuna,
 )
-console = Console()
-err = Console(stderr=True)
-
-DB_OPTION = typer.Option(
-    None,
-    "--db",
-    envvar="ZONE_EXPLORER_DATABASE_URL",
-    show_envvar=True,
-    help="Database URL: sqlite:///file.db (default: sqlite:///zone-explorer.db) or postgresql://user@host/db.",
-)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _job_or_fail(url: str, job_id: str) -> Job:
@@ -57,7 +42,7 @@ def _job_or_fail(url: str, job_id: str) -> Job:
 
     job = get_job(url, job_id)
     if job is None:
-        _fail(f"job {job_id!r} not found")
+        fail(f"job {job_id!r} not found", USAGE)
     return job
 
 
@@ -103,7 +88,7 @@ def optimizers(
     try:
         spec = get_optimizer(name)
     except ValueError as e:
-        _fail(str(e))
+        fail(str(e), USAGE)
     table = Table(title=f"{spec.name}: {spec.description}")
     for col in ("hyperparameter", "type", "default", "domain", "description"):
         table.add_column(col)
@@ -120,9 +105,9 @@ def _load_space(path: Path | None) -> dict | None:
     try:
         return json.loads(path.read_text())
     except OSError as e:
-        _fail(f"--space: cannot read {path}: {e.strerror}")
+        fail(f"--space: cannot read {path}: {e.strerror}", USAGE)
     except json.JSONDecodeError as e:
-        _fail(f"--space: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+        fail(f"--space: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", USAGE)
     return None
 
 
@@ -160,7 +145,7 @@ def run(
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
-        _fail(f"--seeds: expected comma-separated integers, got {seeds!r}")
+        fail(f"--seeds: expected comma-separated integers, got {seeds!r}", USAGE)
     raw = {
         "task": task,
         "optimizer": optimizer,
@@ -177,7 +162,7 @@ def run(
     try:
         spec = JobSpec.parse(raw)
     except JobSpecError as e:
-        _fail(f"{e.field}: {e.message}")
+        fail(f"{e.field}: {e.message}", USAGE)
     url = init_db(db)
     job, _ = create_job(url, spec)
     err.print(
@@ -215,7 +200,7 @@ def run(
     final = _job_or_fail(url, job.id)
     if final.status != JobStatus.COMPLETED:
         why = f" ({final.error})" if final.error else ""
-        _fail(f"job ended {final.status}{why}; see `zone-explorer jobs {job.id}`", code=1)
+        fail(f"job ended {final.status}{why}; see `zone-explorer jobs {job.id}`", code=1)
     _print_zone(url, job.id, None, None, 0.1, None, json_out)
 
 
@@ -227,7 +212,7 @@ def _print_zone(
     try:
         summary = job_zone_summary(url, job_id, x=x, y=y, top_q=top_q, delta=delta)
     except ZoneRequestError as e:
-        _fail(str(e))
+        fail(str(e), USAGE)
     if json_out:
         console.print_json(json.dumps(summary))
         return
@@ -273,7 +258,7 @@ def worker(
     try:
         configure_logging(log_format)
     except ValueError as e:
-        _fail(f"--log-format: {e}")
+        fail(f"--log-format: {e}", USAGE)
     url = init_db(db)
     w = Worker(
         url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads)
@@ -317,7 +302,7 @@ def jobs(
         return
     shown = cancel_job(url, job_id) if cancel else get_job(url, job_id)
     if shown is None:
-        _fail(f"job {job_id!r} not found")
+        fail(f"job {job_id!r} not found", USAGE)
     console.print_json(
         json.dumps(
             {
@@ -362,9 +347,9 @@ def export(
     from zone_explorer.store.db import init_db
 
     if all_ == (job is not None):
-        _fail("give either --job ID or --all")
+        fail("give either --job ID or --all", USAGE)
     if fmt not in ("csv", "json"):
-        _fail(f"--format must be csv or json, got {fmt!r}")
+        fail(f"--format must be csv or json, got {fmt!r}", USAGE)
     url = init_db(db)
     if job is None:  # --all (exactly one of the two was given)
         from zone_explorer.io.transfer import dumps, export_database
@@ -393,13 +378,13 @@ def import_(
     try:
         data = json.loads(dump.read_text())
     except OSError as e:
-        _fail(f"cannot read {dump}: {e.strerror}")
+        fail(f"cannot read {dump}: {e.strerror}", USAGE)
     except json.JSONDecodeError as e:
-        _fail(f"{dump} is not valid JSON: {e.msg} at line {e.lineno}")
+        fail(f"{dump} is not valid JSON: {e.msg} at line {e.lineno}", USAGE)
     try:
         counts = import_database(data, database_url(db))
     except TransferError as e:
-        _fail(str(e))
+        fail(str(e), USAGE)
     err.print("imported " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 

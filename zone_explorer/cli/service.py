@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+
+from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail
 
 __all__ = ["register"]
 
-console = Console()
-err = Console(stderr=True)
 
 URL_OPTION = typer.Option(
     None, "--url", envvar="ZONE_EXPLORER_URL", show_envvar=True, help="The server (default http://127.0.0.1:8000)."
@@ -26,18 +25,6 @@ TOKEN_OPTION = typer.Option(
     show_envvar=True,
     help="API token (see `zone-explorer token create`).",
 )
-DB_OPTION = typer.Option(
-    None,
-    "--db",
-    envvar="ZONE_EXPLORER_DATABASE_URL",
-    show_envvar=True,
-    help="Database URL: sqlite:///file.db (default: sqlite:///zone-explorer.db) or postgresql://user@host/db.",
-)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _client(url: str | None, token: str | None):
@@ -55,10 +42,11 @@ def _call(fn, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ApiError as e:
-        _fail(f"{e.status} {e.error}: {e.field + ': ' if e.field else ''}{e.detail}")
+        fail(f"{e.status} {e.error}: {e.field + ': ' if e.field else ''}{e.detail}", 1)
     except httpx.TransportError as e:
-        _fail(
-            f"cannot reach the server ({type(e).__name__}); is `zone-explorer serve` running? (--url / ZONE_EXPLORER_URL)"
+        fail(
+            f"cannot reach the server ({type(e).__name__}); is `zone-explorer serve` running? (--url / ZONE_EXPLORER_URL)",
+            1,
         )
 
 
@@ -95,12 +83,12 @@ def serve(
     from zone_explorer.store.db import database_url, init_db
 
     if log_format not in ("text", "json"):
-        _fail(f"--log-format must be text or json, got {log_format!r}", code=2)
+        fail(f"--log-format must be text or json, got {log_format!r}", code=USAGE)
     url = database_url(db)
     try:
         init_db(url)  # fail here, with a clear message, rather than inside the app factory
     except Exception as e:  # noqa: BLE001 - any driver error means the same to the user
-        _fail(f"cannot open the database {url}: {type(e).__name__}: {e}")
+        fail(f"cannot open the database {url}: {type(e).__name__}: {e}", 1)
     # The app is built by uvicorn from an import string (zone_explorer never imports server); the settings travel
     # as environment variables, which pydantic-settings reads in the factory.
     os.environ.update(
@@ -143,7 +131,7 @@ def demo(
         listener.bind(("127.0.0.1", port))
     except OSError as e:
         listener.close()
-        _fail(f"cannot listen on port {port}: {e.strerror} (is the port in use? try --port, or --port 0)")
+        fail(f"cannot listen on port {port}: {e.strerror} (is the port in use? try --port, or --port 0)", 1)
     port = listener.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     with listener:
@@ -161,7 +149,7 @@ def demo(
             except httpx.TransportError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                _fail(f"the server did not start on port {port}")
+                fail(f"the server did not start on port {port}", 1)
             time.sleep(0.3)
         _, token = create_token(url, "demo", "submit")
         with ZoneExplorerClient(base, token) as client:
@@ -198,7 +186,7 @@ def token_create(
     try:
         info, token = create_token(init_db(db), name, scopes)
     except TokenError as e:
-        _fail(f"--{e.field}: {e.message}", code=2)
+        fail(f"--{e.field}: {e.message}", code=USAGE)
     err.print(
         f"token {info.id} ({info.name}) with scopes {', '.join(sorted(info.scopes))}; "
         "store it now, it is not shown again:"
@@ -231,7 +219,7 @@ def token_revoke(
     from zone_explorer.store.tokens import revoke_token
 
     if not revoke_token(init_db(db), token_id):
-        _fail(f"no active token {token_id!r}")
+        fail(f"no active token {token_id!r}", 1)
     err.print(f"revoked {token_id}")
 
 
@@ -260,7 +248,7 @@ def submit(
         try:
             job["seeds"] = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
-            _fail(f"--seeds: expected comma-separated integers, got {seeds!r}", code=2)
+            fail(f"--seeds: expected comma-separated integers, got {seeds!r}", code=USAGE)
     for key, value in (
         ("task", task),
         ("optimizer", optimizer),
@@ -332,9 +320,9 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())
     except OSError as e:
-        _fail(f"{what}: cannot read {path}: {e.strerror}", code=2)
+        fail(f"{what}: cannot read {path}: {e.strerror}", code=USAGE)
     except json.JSONDecodeError as e:
-        _fail(f"{what}: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", code=2)
+        fail(f"{what}: {path} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", code=USAGE)
 
 
 def register(app: typer.Typer) -> None:
