@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import optuna  # noqa: E402
-import torch  # noqa: E402
+import optuna
+import torch
 
-from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.engine.objective import TrialPlan, evaluate  # noqa: E402
-from zone_explorer.engine.studies import make_pruner, make_sampler  # noqa: E402
-from zone_explorer.engine.worker import Worker, WorkerSettings  # noqa: E402
-from zone_explorer.store.db import init_db  # noqa: E402
+from zone_explorer.engine.jobs import JobSpec, create_job
+from zone_explorer.engine.objective import TrialPlan, evaluate
+from zone_explorer.engine.studies import make_pruner, make_sampler
+from zone_explorer.engine.worker import Worker, WorkerSettings
+from zone_explorer.store.db import init_db
 
 RAW = {"task": "noisy-quadratic", "optimizer": "fsgdm", "sampler": "tpe", "sampler_seed": 0, "epochs": 5}
 

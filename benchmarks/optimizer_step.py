@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers import FSGDM, GSGD, AutoSGM, Lion  # noqa: E402
+from optimizers import FSGDM, GSGD, AutoSGM, Lion
 
 
 def resnet18_shapes() -> list[tuple[int, ...]]:

@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from tests.web.live_server import serve, stop_server  # noqa: E402
-from tests.web.synthetic import build_study  # noqa: E402
-from zone_explorer.store.db import init_db  # noqa: E402
+from tests.web.live_server import serve, stop_server
+from tests.web.synthetic import build_study
+from zone_explorer.store.db import init_db
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from zone_explorer.analysis import (  # noqa: E402
+from zone_explorer.analysis import (
     Tolerance,
     TrialTable,
     analyze,

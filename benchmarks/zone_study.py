@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from optuna.distributions import FloatDistribution  # noqa: E402
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
 
-from zone_explorer.engine.job_zones import job_zone_summary  # noqa: E402
-from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
-from zone_explorer.engine.studies import storage_for  # noqa: E402
-from zone_explorer.store.db import init_db, session_scope  # noqa: E402
-from zone_explorer.store.models import Job  # noqa: E402
+from zone_explorer.engine.job_zones import job_zone_summary
+from zone_explorer.engine.jobs import JobSpec, create_job
+from zone_explorer.engine.studies import storage_for
+from zone_explorer.store.db import init_db, session_scope
+from zone_explorer.store.models import Job
 
 
 def build_study(url: str, n: int, seed: int = 0) -> str:

@@ -19,7 +19,7 @@ from server.schemas import (
     JobPublic,
     Name,
 )
-from zone_explorer import contrib as engine
+from zone_explorer import contrib
 
 router = APIRouter(prefix="/contributions", tags=["contributions"])
 
@@ -45,7 +45,7 @@ def contribute(
     written: ContributionWrites,
 ) -> dict:
     """A result with its context; it shows in the zone views marked `contributed`. Needs scope `contribute`."""
-    stored = engine.add_contributions(url, [item.raw()], token.id, prefix=None)[0]
+    stored = contrib.add_contributions(url, [item.raw()], token.id, prefix=None)[0]
     written.bump()
     response.headers["Location"] = f"/api/v1/contributions/{stored['id']}"
     return stored
@@ -62,7 +62,7 @@ def contribute_batch(
     batch: ContributionBatch, url: DbUrl, settings: Settings, token: ContributeToken, written: ContributionWrites
 ) -> ContributionList:
     """All or nothing: one invalid item stores none, and the error names it (`contributions[3].config.lr`)."""
-    stored = engine.add_contributions(
+    stored = contrib.add_contributions(
         url, [c.raw() for c in batch.contributions], token.id, max_items=settings.max_batch, prefix="contributions"
     )
     written.bump()
@@ -101,7 +101,7 @@ async def contribute_csv(
     """Upload as the raw body (`Content-Type: text/csv`) or as the `file` field of a multipart form. All or
     nothing, like a batch; errors name the row and its CSV line."""
     data = await _csv_payload(request)
-    stored = await run_in_threadpool(engine.add_csv, url, data, token.id, max_rows=settings.max_batch)
+    stored = await run_in_threadpool(contrib.add_csv, url, data, token.id, max_rows=settings.max_batch)
     written.bump()
     return ContributionList(items=stored, count=len(stored))
 
@@ -145,7 +145,7 @@ def get_contributions(
 ) -> ContributionPage:
     """Newest first."""
     limit = page_limit(limit, settings)
-    items, total = engine.list_contributions(
+    items, total = contrib.list_contributions(
         url,
         task=task,
         optimizer=optimizer,
@@ -166,7 +166,7 @@ def get_contributions(
 )
 def get_contribution(contribution_id: ContributionId, url: DbUrl) -> dict:
     """With its verification: the rerun's job, measured value and verdict once the job has finished."""
-    return engine.get_contribution(url, contribution_id)
+    return contrib.get_contribution(url, contribution_id)
 
 
 @router.delete(
@@ -177,7 +177,7 @@ def get_contribution(contribution_id: ContributionId, url: DbUrl) -> dict:
 )
 def withdraw(contribution_id: ContributionId, url: DbUrl, token: ContributeToken, written: ContributionWrites) -> dict:
     """It stays readable, marked withdrawn, and leaves the zone views. Its owner or an admin."""
-    withdrawn = engine.withdraw_contribution(url, contribution_id, may_act_for=token.may_act_for)
+    withdrawn = contrib.withdraw_contribution(url, contribution_id, may_act_for=token.may_act_for)
     written.bump()
     return withdrawn
 
@@ -211,7 +211,7 @@ def verify(
     """Queues a 1-trial job fixing the contributed config, on its seeds and epochs (registered tasks only). When
     it finishes, reads show the measured value and a verdict: `verified` when within max(0.01, 5% of |claim|,
     2 x seed std) of the claim, else `disputed`. Needs scope `submit`."""
-    contribution, job, created = engine.request_verification(url, contribution_id, owner=token.id)
+    contribution, job, created = contrib.request_verification(url, contribution_id, owner=token.id)
     written.bump()
     response.status_code = 202 if created else 200
     response.headers["Location"] = JobPublic.of(job).links["self"]

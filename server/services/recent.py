@@ -8,8 +8,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from zone_explorer.core.errors import FieldError
-
 __all__ = ["RecentAnswers"]
 
 
@@ -19,7 +17,7 @@ class RecentAnswers:
 
     def __init__(self, ttl_s: float, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         if not ttl_s >= 0:
-            raise FieldError("ttl_s", f"must be >= 0, got {ttl_s}")
+            raise ValueError(f"ttl_s must be >= 0, got {ttl_s}")  # a server setting, not a request field
         self.ttl_s, self.size, self.clock = ttl_s, size, clock
         self._items: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()

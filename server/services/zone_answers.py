@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from optimizers.registry import get_optimizer
 from zone_explorer.analysis import Tolerance, TrialTable, analyze, importance
 from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
-from zone_explorer.core.errors import FieldError, NotFound
+from zone_explorer.core.errors import NotFound
 from zone_explorer.core.spaces import default_space
 from zone_explorer.core.statuses import ContributionStatus, Verdict
 from zone_explorer.core.zone_constant import REFERENCE_ZONE
@@ -381,7 +381,7 @@ class ZoneAnswers:
     ) -> None:
         for name, value in (("refresh_s", refresh_s), ("recheck_s", recheck_s)):
             if not value >= 0:
-                raise FieldError(name, f"must be >= 0, got {value}")
+                raise ValueError(f"{name} must be >= 0, got {value}")  # a server setting, not a request field
         self.url = url
         self.contributions = contributions or ContributionsVersion()
         self._answers = _VersionedCache(size, refresh_s, recheck_s, clock)

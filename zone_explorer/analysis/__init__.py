@@ -8,7 +8,7 @@ whose ``to_dict()`` is plain JSON-ready data (lists, floats, str, bool; None ins
   capped scatter sample (:class:`ZoneMap`);
 * :func:`best_configs`, :func:`top_q_marginals`, :func:`importance` (Optuna's evaluators);
 * :func:`fit_zone_constant` - FSGDM's K = v (1 + 1/c) with a bootstrap interval (:class:`ZoneConstant`; K itself
-  and its reference value are defined once, in :mod:`zone_explorer.core.profiles.fsgdm`);
+  and its reference value are defined once, in :mod:`zone_explorer.core.zone_constant`);
 * :func:`analyze` - all of the above in one :class:`ZoneAnalysis`.
 
 Axes are parameter names, or ``"K"`` (derived, log scale) when the table has ``c_scaling`` and

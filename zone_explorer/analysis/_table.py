@@ -26,7 +26,7 @@ __all__ = [
 
 ORIGINS = ("explored", "contributed", "verified")
 DIRECTIONS = ("maximize", "minimize")
-#: FSGDM's parameters and the derived axis K (:func:`~zone_explorer.core.profiles.fsgdm.zone_constant`).
+#: FSGDM's parameters and the derived axis K (:func:`~zone_explorer.core.zone_constant.zone_constant`).
 C_SCALING = "c_scaling"
 V_COEFFICIENT = "v_coefficient"
 DERIVED_K = "K"

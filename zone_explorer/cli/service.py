@@ -87,7 +87,7 @@ def serve(
     url = database_url(db)
     try:
         init_db(url)  # fail here, with a clear message, rather than inside the app factory
-    except Exception as e:  # noqa: BLE001 - any driver error means the same to the user
+    except Exception as e:  # any driver error means the same to the user
         fail(f"cannot open the database {url}: {type(e).__name__}: {e}", 1)
     # The app is built by uvicorn from an import string (zone_explorer never imports server); the settings travel
     # as environment variables, which pydantic-settings reads in the factory.
@@ -127,6 +127,7 @@ def demo(
     # Bind here and hand the socket to the server: the URLs printed below are right the moment the server
     # starts, and --port 0 takes any free port with no window in which another program could take it.
     listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart within TIME_WAIT
     try:
         listener.bind(("127.0.0.1", port))
     except OSError as e:

@@ -20,7 +20,7 @@ except the run-length ones the engine derives from the task (FSGDM ``sigma``/``n
 Reparametrisations search along axes the theory suggests and derive the optimizer's own values:
 
 - ``fsgdm-K-c``: axes ``K`` and ``c_scaling``; ``v_coefficient = K / (1 + 1/c)``. K = v(1 + 1/c) is FSGDM's
-  terminal low-frequency gain (:func:`zone_explorer.core.profiles.fsgdm.zone_constant`); its README's rule
+  terminal low-frequency gain (:func:`zone_explorer.core.zone_constant.zone_constant`); its README's rule
   ``30.992/v ≈ 1 + 1/c`` says the CNN zone lies near K ≈ 31.
 - ``fsgdm-K-v``: axes ``K`` and ``v_coefficient``; ``c_scaling = v / (K - v)`` (needs K > v everywhere).
 - ``tied-betas``: Adam/AdamW with one axis ``beta`` and ``beta1 = beta2 = beta`` (Orvieto & Gower, 2025).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus
@@ -75,7 +75,6 @@ class TrialClaim(Base):
 
 
 # ---- the REST service: contributed results, their tasks, API tokens ------------------------------------------
-from sqlalchemy import Float  # noqa: E402  (appended with the service's tables)
 
 
 class ContributedTask(Base):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from server.services.recent import RecentAnswers
-from zone_explorer.core.errors import FieldError
 
 
 def _answers(ttl_s: float, size: int = 4096) -> tuple[RecentAnswers, list[float]]:
@@ -42,5 +41,5 @@ def test_ttl_zero_keeps_nothing_and_a_negative_ttl_is_refused() -> None:
     answers, _ = _answers(0)
     answers.put("job", b"x")
     assert answers.get("job") is None
-    with pytest.raises(FieldError, match="ttl_s: must be >= 0"):
+    with pytest.raises(ValueError, match="ttl_s must be >= 0"):
         RecentAnswers(-1)

@@ -17,7 +17,7 @@ def test_the_call_builds_the_optimizer(name: str) -> None:
     config[lr_name] = 0.0123456
     code = constructor_call(name, config)
     namespace = {"model": torch.nn.Linear(3, 2)}
-    exec(code, namespace)  # noqa: S102 - our own generated code
+    exec(code, namespace)  # our own generated code
     opt = namespace["optimizer"]
     assert isinstance(opt, spec.cls)
     assert "0.0123456" in code

@@ -16,7 +16,7 @@ function curve(K, zm) {
   const cOnX = zm.x === C;
   const [lo, hi] = cOnX ? zm.x_range : zm.y_range;
   const cs = zm.x_log || zm.y_log ? logspace(lo, hi, 120) : Array.from({ length: 120 }, (_, i) => lo + ((hi - lo) * i) / 119);
-  // K = v (1 + 1/c) solved for v; the definition is zone_constant in zone_explorer/core/profiles/fsgdm.py
+  // K = v (1 + 1/c) solved for v; the definition is zone_constant in zone_explorer/core/zone_constant.py
   const vs = cs.map((c) => K / (1 + 1 / c));
   return cOnX ? { x: cs, y: vs } : { x: vs, y: cs };
 }
