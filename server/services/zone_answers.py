@@ -46,7 +46,7 @@ from zone_explorer.core.errors import NotFound
 from zone_explorer.core.spaces import default_space
 from zone_explorer.core.statuses import ContributionStatus, Verdict
 from zone_explorer.core.zone_constant import REFERENCE_ZONE
-from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table
+from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table, zone_tolerance
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope
 from zone_explorer.store.models import Contribution, Job
@@ -348,15 +348,6 @@ def _task_of(url: str, task: str, optimizer: str) -> TaskContext:
     return meta
 
 
-def _tolerance(top_q: float | None, delta: float | None) -> Tolerance:
-    if top_q is not None and delta is not None:
-        raise ZoneRequestError("delta", "give top_q or delta, not both")
-    try:
-        return Tolerance.within(delta) if delta is not None else Tolerance.top(0.1 if top_q is None else top_q)
-    except ValueError as err:
-        raise ZoneRequestError("delta" if delta is not None else "top_q", str(err)) from None
-
-
 def _answer_key(task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int) -> tuple:
     return ("zone", task, optimizer, x, y, tol.mode, tol.value, grid_size)
 
@@ -400,7 +391,7 @@ class ZoneAnswers:
     ) -> ZoneResult:
         """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
         meta = _task_of(self.url, task, optimizer)
-        tol = _tolerance(top_q, delta)
+        tol = zone_tolerance(top_q, delta)
         if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
             raise ZoneRequestError("grid_size", f"must be an integer in [10, 200], got {grid_size!r}")
         for fld, name in (("x", x), ("y", y)):
@@ -444,7 +435,7 @@ class ZoneAnswers:
         Touches neither the database nor a computation, so an event loop may call it before handing a miss to a
         thread. Only answers that ``view`` stored are found, so its validation needs no repeating here."""
         try:
-            tol = _tolerance(top_q, delta)
+            tol = zone_tolerance(top_q, delta)
         except ZoneRequestError:
             return None
         key = _answer_key(task, optimizer, x, y, tol, grid_size)

@@ -101,11 +101,11 @@ def job_zone_summary(
     for field, name in (("x", x), ("y", y)):
         if name not in table.axis_names():
             raise ZoneRequestError(field, f"unknown axis {name!r}; this job's axes are {', '.join(table.axis_names())}")
+    tol = zone_tolerance(None if delta is not None else top_q, delta)  # delta overrides top_q here
     try:
-        tol = Tolerance.within(delta) if delta is not None else Tolerance.top(top_q)
         result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=with_importance and len(table) >= 4)
     except ValueError as err:
-        raise ZoneRequestError("tolerance" if "q" in str(err) or "delta" in str(err) else "axes", str(err)) from None
+        raise ZoneRequestError("axes", str(err)) from None
     task = get_task(job.task)
     return {
         "job": job.id,
@@ -118,6 +118,17 @@ def job_zone_summary(
         "reference_K": REFERENCE_ZONE.k,
         "analysis": result.to_dict(),
     }
+
+
+def zone_tolerance(top_q: float | None, delta: float | None) -> Tolerance:
+    """The zone's tolerance from a request: the best ``top_q`` of trials (default 0.1), or within ``delta`` of the
+    best value; the field at fault names the argument."""
+    if top_q is not None and delta is not None:
+        raise ZoneRequestError("delta", "give top_q or delta, not both")
+    try:
+        return Tolerance.within(delta) if delta is not None else Tolerance.top(0.1 if top_q is None else top_q)
+    except ValueError as err:
+        raise ZoneRequestError("delta" if delta is not None else "top_q", str(err)) from None
 
 
 def render_summary(summary: dict[str, Any], console: Any) -> None:
