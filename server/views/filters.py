@@ -10,7 +10,7 @@ from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.zone_constant import zone_constant
 from zone_explorer.engine.jobs import run_length
-from zone_explorer.tasks import get_task
+from zone_explorer.tasks import UnknownTaskError, get_task
 
 __all__ = ["FilterRequestError", "filter_view"]
 
@@ -43,8 +43,8 @@ def filter_view(
     if task:
         try:
             t = get_task(task)
-        except (ValueError, TypeError) as err:
-            raise FilterRequestError("task", str(err).split(": ", 1)[-1]) from None
+        except UnknownTaskError as err:
+            raise FilterRequestError("task", err.message) from None
         derived = run_length(t, spec.name, epochs or t.default_epochs)
         for k, v in derived.items():
             raw.setdefault(k, v)

@@ -94,8 +94,8 @@ class JobSpec:
         task_name: Any = data.get("task")
         try:
             task = get_task(task_name)
-        except (ValueError, TypeError) as err:
-            raise JobSpecError("task", str(err).split(": ", 1)[-1] if ": " in str(err) else str(err)) from None
+        except UnknownTaskError as err:
+            raise JobSpecError("task", err.message) from None
         optimizer: Any = data.get("optimizer")
         try:
             get_optimizer(optimizer)

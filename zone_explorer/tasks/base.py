@@ -57,6 +57,8 @@ from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 import numpy as np
 import torch
 
+from zone_explorer.core.errors import FieldError
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Task",
@@ -217,17 +219,15 @@ def _accepts_generator(fn: object) -> TypeGuard[Callable[..., object]]:
 # ---- registry ------------------------------------------------------------------------------------------
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(FieldError):
     """``get_task`` was given a name that is not registered (field ``task``)."""
-
-    field = "task"
 
     def __init__(self, name: object, known: list[str], suggestions: list[str]) -> None:
         self.name = name
         self.known = known
         self.suggestions = suggestions
         hint = f" (did you mean {' or '.join(repr(s) for s in suggestions)}?)" if suggestions else ""
-        super().__init__(f"task: unknown task {name!r}{hint}; known tasks: {', '.join(known) or '(none)'}")
+        super().__init__("task", f"unknown task {name!r}{hint}; known tasks: {', '.join(known) or '(none)'}")
 
 
 _LOCK = threading.RLock()
@@ -326,7 +326,7 @@ def load_entry_point_tasks() -> list[str]:
 
 
 def get_task(name: str) -> Task:
-    """The registered task called ``name``; unknown names raise :class:`UnknownTaskError` (a ``ValueError``)."""
+    """The registered task called ``name``; unknown names raise :class:`UnknownTaskError`, a ``FieldError``."""
     with _LOCK:
         _ensure_loaded()
         task = _REGISTRY.get(name) if isinstance(name, str) else None
