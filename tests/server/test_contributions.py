@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
 from tests.server.conftest import QUICK_JOB, row_counts
 from zone_explorer.contrib import record_ended_verifications, verdict_for
-from zone_explorer.engine.worker import Worker, WorkerSettings
+from zone_explorer.engine.worker import Worker, WorkerSettings, reap_lost_claims
 from zone_explorer.store.db import get_engine
-from zone_explorer.store.models import Contribution
+from zone_explorer.store.models import Contribution, Job, TrialClaim
 
 FSGDM_CONFIG = {"c_scaling": 0.05, "v_coefficient": 1.5, "lr": 0.01, "weight_decay": 5e-4}
 GOOD = {
@@ -340,6 +342,38 @@ def test_a_verdict_is_recorded_when_its_rerun_ends_and_reads_never_write(service
     # what a serving process does once at start, after migrating
     assert record_ended_verifications(service.url) == 1 and record_ended_verifications(service.url) == 0
     assert _verification(service, claim["id"]) == judged
+
+
+@pytest.mark.slow
+def test_a_verdict_is_recorded_when_the_reaper_ends_its_rerun(service) -> None:
+    """A worker that told Optuna its rerun's result but died before closing its claim: the reaper closes the
+    claim with that result, which ends the job, and the verdict is recorded in that same transaction."""
+    claim = service.client("contribute").post("/api/v1/contributions", json={**GOOD, "seeds": [0], "curve": None})
+    cid = claim.json()["id"]
+    job_id = service.client("submit").post(f"/api/v1/contributions/{cid}/verify").json()["verification"]["job_id"]
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1
+    judged = _verification(service, cid)
+    # undo what the dead worker did not get to do: its claim still running (and stale), the job and verdict open
+    with get_engine(service.url).begin() as conn:
+        conn.execute(
+            sa.update(TrialClaim)
+            .where(TrialClaim.job_id == job_id)
+            .values(
+                status="running",
+                outcome=None,
+                finished_at=None,
+                heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
+            )
+        )
+        conn.execute(sa.update(Job).where(Job.id == job_id).values(status="running"))
+        conn.execute(
+            sa.update(Contribution)
+            .where(Contribution.id == cid)
+            .values(verdict="pending", verdict_detail="rerun queued")
+        )
+    assert reap_lost_claims(service.url, grace_period=60) == 1
+    assert service.client().get(f"/api/v1/jobs/{job_id}").json()["status"] == "completed"
+    assert _verification(service, cid) == judged
 
 
 def _stored(url: str, contribution_id: str) -> tuple:

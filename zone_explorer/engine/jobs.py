@@ -21,6 +21,7 @@ from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
 from zone_explorer.engine.studies import storage_for
+from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope, write_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
@@ -312,8 +313,6 @@ def cancel_job(url: str, job_id: str) -> Job | None:
         if job.status in ACTIVE_JOB_STATUSES:
             job.status = JobStatus.CANCELLED
             job.updated_at = utcnow()
-            from zone_explorer.contrib.verification import record_verdicts  # contrib builds on this module
-
             record_verdicts(s, url, job.id)  # a cancelled rerun's verdict commits with the cancellation
         return job
 

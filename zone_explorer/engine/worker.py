@@ -32,7 +32,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from zone_explorer.contrib.verification import record_verdicts
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.statuses import (
     ACTIVE_JOB_STATUSES,
@@ -45,6 +44,7 @@ from zone_explorer.core.statuses import (
 from zone_explorer.engine.jobs import job_run_length
 from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
 from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
+from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 
@@ -297,8 +297,7 @@ class Worker:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         status = ClaimStatus.DONE if outcome.state in RESULT_OUTCOMES else ClaimStatus.CANCELLED
         with session_scope(self.url) as s:
-            _finish_claim(s, job.id, claim_id, status, outcome.state, outcome.reason)
-            record_verdicts(s, self.url, job.id)  # a rerun's verdict commits with the end of its job
+            _finish_claim(s, self.url, job.id, claim_id, status, outcome.state, outcome.reason)
         return True
 
 
@@ -317,6 +316,7 @@ def _result_attrs(outcome: TrialOutcome) -> dict[str, Any]:
 
 def _finish_claim(
     s: Session,
+    url: str,
     job_id: str,
     claim_id: int,
     status: ClaimStatus,
@@ -358,6 +358,7 @@ def _finish_claim(
                     updated_at=utcnow(),
                 )
             )
+            record_verdicts(s, url, job_id)  # a rerun's verdict commits with the end of its job
     return True
 
 
@@ -446,6 +447,7 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
         if trial is not None and recorded:
             return _finish_claim(
                 s,
+                url,
                 job_id,
                 claim_id,
                 ClaimStatus.DONE,
@@ -453,7 +455,7 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
                 trial.user_attrs.get("fail_reason"),
                 stale_before=stale_before,
             )
-        if not _finish_claim(s, job_id, claim_id, ClaimStatus.LOST, None, reason, stale_before=stale_before):
+        if not _finish_claim(s, url, job_id, claim_id, ClaimStatus.LOST, None, reason, stale_before=stale_before):
             return False  # another worker closed it first
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
     if trial is not None and trial_id is not None and trial.state == optuna.trial.TrialState.RUNNING:
