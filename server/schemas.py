@@ -253,7 +253,9 @@ class ZonePublic(BaseModel):
     direction: Literal["maximize", "minimize"]
     x: str
     y: str
-    reference_K: float
+    reference_K: float | None = Field(
+        description="the published zone constant of the optimizer's profile (FSGDM's README: 30.992); null if none"
+    )
     counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
     jobs: list[str]
     analysis: dict[str, Any] = Field(

@@ -45,8 +45,7 @@ from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
 from zone_explorer.core.errors import NotFound
 from zone_explorer.core.spaces import default_space
 from zone_explorer.core.statuses import ContributionStatus, Verdict
-from zone_explorer.core.zone_constant import REFERENCE_ZONE
-from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table, zone_tolerance
+from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table, reference_k, zone_tolerance
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope
 from zone_explorer.store.models import Contribution, Job
@@ -501,7 +500,7 @@ def _compute_zone(
         "direction": meta.direction,
         "x": x,
         "y": y,
-        "reference_K": REFERENCE_ZONE.k,
+        "reference_K": reference_k(optimizer),
         "counts": counts,
         "jobs": data.job_ids,
         "analysis": analysis,

@@ -12,7 +12,6 @@ from optimizers.registry import get_optimizer
 from zone_explorer.analysis import Tolerance, TrialTable, analyze
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
-from zone_explorer.core.profiles.fsgdm import REFERENCE_ZONE
 from zone_explorer.core.spaces import Space
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.models import Job
@@ -115,9 +114,15 @@ def job_zone_summary(
         "direction": task.direction,
         "x": x,
         "y": y,
-        "reference_K": REFERENCE_ZONE.k,
+        "reference_K": reference_k(job.optimizer),
         "analysis": result.to_dict(),
     }
+
+
+def reference_k(optimizer: str) -> float | None:
+    """The published zone constant of ``optimizer``'s profile (FSGDM's README: 30.992), or None if it has none."""
+    reference = get_profile(optimizer).reference
+    return reference.k if reference else None
 
 
 def zone_tolerance(top_q: float | None, delta: float | None) -> Tolerance:

@@ -49,7 +49,9 @@ export function kTraces(zoneMap, zoneConstant, referenceK) {
     traces.push({ ...line(est), type: "scatter", mode: "lines", line: { color: FIT, width: 2.5 }, uid: "k-fit",
       name: `fitted K = ${est.toPrecision(3)}`, hovertemplate: `fitted K = ${est.toPrecision(4)}<extra></extra>` });
   }
-  traces.push({ ...line(referenceK), type: "scatter", mode: "lines", line: { color: REF, width: 2, dash: "dash" }, uid: "k-ref",
-    name: `README K = ${referenceK}`, hovertemplate: `README: 30.992 / v ≈ 1 + 1/c (K = ${referenceK})<extra></extra>` });
+  if (referenceK !== null && referenceK !== undefined) {  // null: the optimizer's profile publishes no zone
+    traces.push({ ...line(referenceK), type: "scatter", mode: "lines", line: { color: REF, width: 2, dash: "dash" }, uid: "k-ref",
+      name: `README K = ${referenceK}`, hovertemplate: `README: 30.992 / v ≈ 1 + 1/c (K = ${referenceK})<extra></extra>` });
+  }
   return traces;
 }
