@@ -21,7 +21,12 @@ from zone_explorer.core.limits import (
     MAX_CONTRIBUTED_EPOCHS,
     MAX_CURVE,
     MAX_EPOCHS,
+    MAX_LONG_TEXT,
+    MAX_METRIC_NAME,
+    MAX_NAME,
+    MAX_NOTES,
     MAX_SEEDS,
+    MAX_SHORT_TEXT,
     PRUNERS,
     SAMPLERS,
 )
@@ -30,10 +35,10 @@ from zone_explorer.store.models import Job
 
 # ---- field types -------------------------------------------------------------------------------------------------
 #: a name (task, optimizer, filter value): printable, no control characters (PostgreSQL refuses NUL)
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00-\x1f\x7f]+$")]
 #: free text: any characters but NUL
-Text = Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")]
-ShortText = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, StringConstraints(max_length=MAX_NOTES, pattern=r"^[^\x00]*$")]
+ShortText = Annotated[str, StringConstraints(max_length=MAX_SHORT_TEXT, pattern=r"^[^\x00]*$")]
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 #: union members are tagged so that an error names the field, not the member; the tags are dropped from paths
 UNION_TAGS = frozenset({"task-name", "task-object"})
@@ -288,11 +293,11 @@ class NewTask(_In):
     """A task that is not registered, described so that results on it stay comparable."""
 
     name: Annotated[str, StringConstraints(pattern=CONTRIBUTED_TASK_NAME)]
-    dataset: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
-    model: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]+$")]
-    metric: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
+    dataset: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT, pattern=r"^[^\x00]+$")]
+    model: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT, pattern=r"^[^\x00]+$")]
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=MAX_METRIC_NAME, pattern=r"^[^\x00]+$")]
     direction: Literal["maximize", "minimize"]
-    description: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]+$")]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LONG_TEXT, pattern=r"^[^\x00]+$")]
 
 
 class Budget(_In):
@@ -301,8 +306,12 @@ class Budget(_In):
 
 
 class Source(_In):
-    doi: Annotated[str, StringConstraints(max_length=200)] | None = Field(None, examples=["10.48550/arXiv.2411.19671"])
-    url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(None, examples=["https://example.org/paper"])
+    doi: Annotated[str, StringConstraints(max_length=MAX_NAME)] | None = Field(
+        None, examples=["10.48550/arXiv.2411.19671"]
+    )
+    url: Annotated[str, StringConstraints(max_length=MAX_LONG_TEXT)] | None = Field(
+        None, examples=["https://example.org/paper"]
+    )
     notes: Text | None = None
 
 

@@ -15,7 +15,18 @@ from sqlalchemy.orm import Session
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.limits import CONTRIBUTED_TASK_NAME, INT32_MAX, MAX_CONTRIBUTED_EPOCHS, MAX_CURVE, MAX_SEEDS
+from zone_explorer.core.limits import (
+    CONTRIBUTED_TASK_NAME,
+    INT32_MAX,
+    MAX_CONTRIBUTED_EPOCHS,
+    MAX_CURVE,
+    MAX_LONG_TEXT,
+    MAX_METRIC_NAME,
+    MAX_NAME,
+    MAX_NOTES,
+    MAX_SEEDS,
+    MAX_SHORT_TEXT,
+)
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import REPARAMETRIZATIONS, default_space
 from zone_explorer.core.statuses import ContributionStatus
@@ -46,7 +57,7 @@ class ContributionError(FieldError):
     """An invalid contribution or request; ``field`` is the path of the offending value (``config.lr``)."""
 
 
-def is_lookup_name(name: Any, max_len: int = 200) -> bool:
+def is_lookup_name(name: Any, max_len: int = MAX_NAME) -> bool:
     """Whether a name can be looked up at all (PostgreSQL refuses NUL; neither backend takes lone surrogates)."""
     if not isinstance(name, str) or len(name) > max_len or "\x00" in name:
         return False
@@ -130,7 +141,7 @@ class TaskBook:
 
     def resolve(self, raw: Any, where: str, owner: str | None) -> TaskContext:
         if isinstance(raw, str):
-            _text(raw, where, 200, required=True)
+            _text(raw, where, MAX_NAME, required=True)
             if raw in self.registered:
                 t = get_task(raw)
                 return TaskContext(t.name, True, t.metric, t.direction, t.default_epochs)
@@ -148,15 +159,15 @@ class TaskBook:
             )
         _mapping(raw, where, NEW_TASK_FIELDS)
         desc = {
-            k: _text(raw.get(k), f"{where}.{k}", 2000 if k == "description" else 500, required=True)
+            k: _text(raw.get(k), f"{where}.{k}", MAX_LONG_TEXT if k == "description" else MAX_SHORT_TEXT, required=True)
             for k in NEW_TASK_FIELDS
         }
         if not _TASK_NAME.match(desc["name"]):
             raise ContributionError(
                 f"{where}.name", "must be 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
             )
-        if len(desc["metric"]) > 100:
-            raise ContributionError(f"{where}.metric", "must be at most 100 characters")
+        if len(desc["metric"]) > MAX_METRIC_NAME:
+            raise ContributionError(f"{where}.metric", f"must be at most {MAX_METRIC_NAME} characters")
         if desc["direction"] not in ("maximize", "minimize"):
             raise ContributionError(
                 f"{where}.direction", f"must be 'maximize' or 'minimize', got {desc['direction']!r}"
@@ -278,9 +289,9 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
     if source is None:
         raise ContributionError(f"{p}source", "required: where the result comes from, {doi, url, notes} (at least one)")
     src = {
-        "doi": _text(source.get("doi"), f"{p}source.doi", 200),
-        "url": _text(source.get("url"), f"{p}source.url", 2000),
-        "notes": _text(source.get("notes"), f"{p}source.notes", 5000),
+        "doi": _text(source.get("doi"), f"{p}source.doi", MAX_NAME),
+        "url": _text(source.get("url"), f"{p}source.url", MAX_LONG_TEXT),
+        "notes": _text(source.get("notes"), f"{p}source.notes", MAX_NOTES),
     }
     if src["doi"] and not _DOI.match(src["doi"]):
         raise ContributionError(f"{p}source.doi", f"must look like 10.NNNN/suffix, got {src['doi']!r}")
@@ -300,8 +311,8 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
         epochs=epochs,
         steps=steps,
         seeds=seeds,
-        hardware=_text(data.get("hardware"), f"{p}hardware", 500),
-        software=_text(data.get("software"), f"{p}software", 500),
+        hardware=_text(data.get("hardware"), f"{p}hardware", MAX_SHORT_TEXT),
+        software=_text(data.get("software"), f"{p}software", MAX_SHORT_TEXT),
         source={k: v for k, v in src.items() if v},
         owner=owner,
     )

@@ -11,6 +11,11 @@ __all__ = [
     "MAX_CURVE",
     "MAX_EPOCHS",
     "MAX_SEEDS",
+    "MAX_LONG_TEXT",
+    "MAX_METRIC_NAME",
+    "MAX_NAME",
+    "MAX_NOTES",
+    "MAX_SHORT_TEXT",
     "PRUNERS",
     "SAMPLERS",
     "max_trials",
@@ -30,6 +35,13 @@ MAX_CURVE = 10_000
 MAX_CONTRIBUTED_EPOCHS = 100_000
 #: the name of a task a contributor describes: lower case, digits, ``.``, ``_`` and ``-``, at most 64 characters
 CONTRIBUTED_TASK_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+#: characters of free text a request may send: names and DOIs, a new task's metric, one-line descriptions
+#: (dataset, model, hardware, software), long ones (a task's description, a URL), and notes
+MAX_NAME = 200
+MAX_METRIC_NAME = 100
+MAX_SHORT_TEXT = 500
+MAX_LONG_TEXT = 2000
+MAX_NOTES = 5000
 
 
 def max_trials() -> int:
