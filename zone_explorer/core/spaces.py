@@ -235,15 +235,21 @@ class Space:
                 raise SpaceError(
                     f"params.{replaced}", f"derived by reparametrization {rp.name!r}; remove it from params"
                 )
-        if rp.name == "fsgdm-K-v":
-            k, v = self.params["K"], self.params.get("v_coefficient")
-            k_low = _lower(k)
-            v_high = _upper(v, get_optimizer("fsgdm").hyperparameter("v_coefficient").default)
-            if k_low <= v_high:
-                raise SpaceError(
-                    "params.K",
-                    f"fsgdm-K-v needs K > v_coefficient everywhere: K's lowest value {k_low:g} must exceed v_coefficient's highest {v_high:g}",
-                )
+        if rp.check is not None:
+            problem = rp.check(self._lowest, self._highest)
+            if problem is not None:
+                raise SpaceError(*problem)
+
+    def _default(self, name: str) -> float:
+        return float(self.spec.hyperparameter(name).default)
+
+    def _lowest(self, name: str) -> float:
+        dim = self.params.get(name)
+        return self._default(name) if dim is None else _lower(dim)
+
+    def _highest(self, name: str) -> float:
+        dim = self.params.get(name)
+        return self._default(name) if dim is None else _upper(dim)
 
     # use ------------------------------------------------------------------------------------------------
     @property
@@ -292,9 +298,7 @@ class Space:
         return self.spec.validate(cfg)
 
 
-def _upper(dim: Dim | None, default: float) -> float:
-    if dim is None:
-        return default
+def _upper(dim: Dim) -> float:
     if isinstance(dim, FixedDim):
         return float(dim.value)
     if isinstance(dim, CategoricalDim):

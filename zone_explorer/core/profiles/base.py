@@ -42,6 +42,10 @@ class Reparametrization:
     ``axes``: axis name -> its domain (a :class:`Hyperparameter` of its own); ``replaces``: the optimizer's
     hyperparameters that ``derive(values)`` computes from the axes (and the other searched values). A profile lists
     the reparametrisations that apply to it; optimizers may share one (Adam and AdamW share ``tied-betas``).
+
+    ``check(lowest, highest)``, when given, sees a whole space before any trial runs: ``lowest(name)`` and
+    ``highest(name)`` are the extreme values a parameter or axis can take in it (its default when the space leaves
+    it out). It returns None, or ``(field, message)`` when ``derive`` could fail somewhere in the space.
     """
 
     name: str
@@ -49,6 +53,7 @@ class Reparametrization:
     replaces: tuple[str, ...]
     derive: Callable[[dict[str, Any]], dict[str, Any]]
     description: str
+    check: Callable[[Callable[[str], float], Callable[[str], float]], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True)

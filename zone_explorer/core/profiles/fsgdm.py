@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from optimizers.hyperparams import Hyperparameter
@@ -42,8 +43,27 @@ K_C = Reparametrization(
     _k_c,
     "search K = v(1+1/c) and c_scaling; v_coefficient = K/(1+1/c)",
 )
+
+
+def _k_above_v(lowest: Callable[[str], float], highest: Callable[[str], float]) -> tuple[str, str] | None:
+    # c = v / (K - v) exists only where K > v, so the whole K range must lie above the whole v range
+    k_low, v_high = lowest("K"), highest("v_coefficient")
+    if k_low > v_high:
+        return None
+    return (
+        "params.K",
+        f"fsgdm-K-v needs K > v_coefficient everywhere: K's lowest value {k_low:g} must exceed "
+        f"v_coefficient's highest {v_high:g}",
+    )
+
+
 K_V = Reparametrization(
-    "fsgdm-K-v", {"K": _K_AXIS}, ("c_scaling",), _k_v, "search K = v(1+1/c) and v_coefficient; c_scaling = v/(K-v)"
+    "fsgdm-K-v",
+    {"K": _K_AXIS},
+    ("c_scaling",),
+    _k_v,
+    "search K = v(1+1/c) and v_coefficient; c_scaling = v/(K-v)",
+    check=_k_above_v,
 )
 
 PROFILES = (
