@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.distributions import FloatDistribution  # noqa: E402
 
+from zone_explorer.core.zone_constant import zone_constant  # noqa: E402
 from zone_explorer.engine.jobs import JobSpec, create_job  # noqa: E402
 from zone_explorer.engine.studies import storage_for  # noqa: E402
 from zone_explorer.store.db import get_engine, init_db, session_scope  # noqa: E402
@@ -71,7 +72,7 @@ def build_study(url: str, n: int, seed: int = 0) -> Job:
     for _ in range(n):
         c = math.exp(rng.uniform(math.log(0.005), math.log(2.0)))
         v = math.exp(rng.uniform(math.log(0.05), math.log(50.0)))
-        acc = 0.98 - 0.2 * math.log10(v * (1 + 1 / c) / 31) ** 2 + rng.normal(0, 0.005)
+        acc = 0.98 - 0.2 * math.log10(zone_constant(c, v) / 31) ** 2 + rng.normal(0, 0.005)
         config = {"lr": 0.01, "weight_decay": 5e-4, "c_scaling": c, "v_coefficient": v, "n_stages": 10, "sigma": 460}
         trials.append(
             optuna.trial.create_trial(

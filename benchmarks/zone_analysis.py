@@ -33,6 +33,7 @@ from zone_explorer.analysis import (
     top_q_marginals,
     zone_map,
 )
+from zone_explorer.core.zone_constant import zone_constant
 
 
 def fsgdm_like(n: int, seed: int = 0) -> TrialTable:
@@ -40,7 +41,7 @@ def fsgdm_like(n: int, seed: int = 0) -> TrialTable:
     c = 10 ** rng.uniform(-3, 0, n)
     v = 10 ** rng.uniform(-1, 2, n)
     lr = 10 ** rng.uniform(-3, 0, n)
-    k = v * (1 + 1 / c)
+    k = zone_constant(c, v)
     acc = 0.9 - 0.3 * np.log10(k / 31) ** 2 - 0.02 * (np.log10(lr) + 1.5) ** 2 + 0.01 * rng.normal(size=n)
     return TrialTable(
         params={"c_scaling": c, "v_coefficient": v, "lr": lr},

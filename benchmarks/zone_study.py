@@ -23,6 +23,7 @@ import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution
 
+from zone_explorer.core.zone_constant import zone_constant
 from zone_explorer.engine.job_zones import job_zone_summary
 from zone_explorer.engine.jobs import JobSpec, create_job
 from zone_explorer.engine.studies import storage_for
@@ -45,7 +46,7 @@ def build_study(url: str, n: int, seed: int = 0) -> str:
             math.exp(rng.uniform(math.log(0.005), math.log(2.0))),
             math.exp(rng.uniform(math.log(0.05), math.log(50.0))),
         )
-        acc = 0.98 - 0.2 * math.log10(v * (1 + 1 / c) / 31) ** 2 + rng.normal(0, 0.005)
+        acc = 0.98 - 0.2 * math.log10(zone_constant(c, v) / 31) ** 2 + rng.normal(0, 0.005)
         config = {"lr": 0.01, "weight_decay": 5e-4, "c_scaling": c, "v_coefficient": v, "n_stages": 10, "sigma": 450}
         trials.append(
             optuna.trial.create_trial(
