@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optimizers.filters import fsgdm_stage_filters, momentum_filter
+from optimizers.filters import momentum_filter
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.zone_constant import zone_constant
+from zone_explorer.core.profiles import get_profile
 from zone_explorer.engine.jobs import run_length
 from zone_explorer.tasks import UnknownTaskError, get_task
 
@@ -54,15 +54,18 @@ def filter_view(
         text = str(err)
         name = next((k for k in sorted(raw, key=len, reverse=True) if k in text), "config")
         raise FilterRequestError(f"config.{name}" if name != "config" else name, text) from None
-    if spec.name == "fsgdm":
-        stages = _spread(fsgdm_stage_filters(cfg), MAX_STAGES)
+    staged = get_profile(spec.name).staged_filter
+    if staged is not None:
+        every = staged.stages(cfg)
         curves = [
             {"label": f"stage {s['stage']}", "stage": s["stage"], "step": s["first_step"], **s["filter"].response(n)}
-            for s in stages
+            for s in _spread(every, MAX_STAGES)
         ]
-        # the last stage's pole is 1/(1+c), so its DC gain is the zone constant K
-        k_terminal = zone_constant(cfg["c_scaling"], cfg["v_coefficient"])
-        summary = {"stages": cfg["n_stages"], "shown": len(curves), "terminal_dc_gain": k_terminal}
+        summary: dict[str, Any] = {
+            "stages": len(every),
+            "shown": len(curves),
+            "terminal_dc_gain": staged.terminal_dc_gain(cfg),
+        }
     else:
         try:
             f = momentum_filter(spec.name, cfg, 1)

@@ -21,6 +21,7 @@ from zone_explorer.core.profiles.base import (
     Reparametrization,
     RunLength,
     Snippet,
+    StagedFilter,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Reparametrization",
     "RunLength",
     "Snippet",
+    "StagedFilter",
     "get_profile",
     "index_profiles",
 ]

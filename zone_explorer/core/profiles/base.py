@@ -16,7 +16,7 @@ from optimizers.hyperparams import Hyperparameter
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.zone_constant import ReferenceZone
 
-__all__ = ["Profile", "ProfileError", "ReferenceZone", "Reparametrization", "RunLength", "Snippet"]
+__all__ = ["Profile", "ProfileError", "ReferenceZone", "Reparametrization", "RunLength", "Snippet", "StagedFilter"]
 
 
 class ProfileError(FieldError):
@@ -57,6 +57,19 @@ class Reparametrization:
 
 
 @dataclass(frozen=True)
+class StagedFilter:
+    """A momentum filter that changes over the run in stages (FSGDM's): the filter page draws one per stage.
+
+    ``stages(config)`` lists ``{"stage", "first_step", "filter"}`` for a complete flat config (see
+    :func:`optimizers.filters.fsgdm_stage_filters`); ``terminal_dc_gain(config)`` is the DC gain the stages tend to
+    as training ends (FSGDM's zone constant K).
+    """
+
+    stages: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+    terminal_dc_gain: Callable[[Mapping[str, Any]], float]
+
+
+@dataclass(frozen=True)
 class Snippet:
     """How a flat config becomes a constructor call in copy-ready code.
 
@@ -84,6 +97,8 @@ class Profile:
     reference: ReferenceZone | None = None
     reparametrizations: tuple[Reparametrization, ...] = ()
     snippet: Snippet = field(default_factory=Snippet)
+    #: None: one filter for the whole run, :func:`optimizers.filters.momentum_filter` at the first step
+    staged_filter: StagedFilter | None = None
 
     @property
     def run_length_params(self) -> tuple[str, ...]:

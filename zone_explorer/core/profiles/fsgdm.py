@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from optimizers.filters import fsgdm_stage_filters
 from optimizers.hyperparams import Hyperparameter
-from zone_explorer.core.profiles.base import Profile, Reparametrization, RunLength
+from zone_explorer.core.profiles.base import Profile, Reparametrization, RunLength, StagedFilter
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
 
 __all__ = ["PROFILES", "REFERENCE_ZONE", "zone_constant"]
@@ -81,5 +82,9 @@ PROFILES = (
         run_length=RunLength(("sigma", "n_stages"), _run_length),
         reference=REFERENCE_ZONE,
         reparametrizations=(K_C, K_V),
+        # the pole rises stage by stage to 1/(1+c), so the DC gain tends to K
+        staged_filter=StagedFilter(
+            fsgdm_stage_filters, lambda cfg: zone_constant(cfg["c_scaling"], cfg["v_coefficient"])
+        ),
     ),
 )
