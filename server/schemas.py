@@ -157,6 +157,27 @@ class ProgressPublic(BaseModel):
 _JobT = TypeVar("_JobT", bound="JobPublic")
 
 
+#: the columns of a job that its public forms show (the REST answer; the pages leave ``owner`` out)
+JOB_COLUMNS = (
+    "id",
+    "status",
+    "task",
+    "optimizer",
+    "space",
+    "sampler",
+    "sampler_seed",
+    "pruner",
+    "n_trials",
+    "seeds",
+    "epochs",
+    "study_name",
+    "owner",
+    "error",
+    "created_at",
+    "updated_at",
+)
+
+
 class JobPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB]})
 
@@ -181,27 +202,7 @@ class JobPublic(BaseModel):
     @classmethod
     def of(cls: type[_JobT], job: Job, **extra: Any) -> _JobT:
         base = f"/api/v1/jobs/{job.id}"
-        fields = {
-            k: getattr(job, k)
-            for k in (
-                "id",
-                "status",
-                "task",
-                "optimizer",
-                "space",
-                "sampler",
-                "sampler_seed",
-                "pruner",
-                "n_trials",
-                "seeds",
-                "epochs",
-                "study_name",
-                "owner",
-                "error",
-                "created_at",
-                "updated_at",
-            )
-        }
+        fields = {k: getattr(job, k) for k in JOB_COLUMNS}
         links = {"self": base, "trials": f"{base}/trials", "export": f"{base}/export", "cancel": f"{base}/cancel"}
         return cls(**fields, links=links, **extra)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from server.schemas import JOB_COLUMNS
 from zone_explorer.contrib import NotFound
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES
 from zone_explorer.engine.job_zones import ZoneRequestError, job_zone_summary
@@ -23,24 +24,10 @@ CURVES_UP_TO = 5000
 
 
 def job_public(job: Job) -> dict[str, Any]:
-    keys = (
-        "id",
-        "status",
-        "task",
-        "optimizer",
-        "space",
-        "sampler",
-        "sampler_seed",
-        "pruner",
-        "n_trials",
-        "seeds",
-        "epochs",
-        "study_name",
-        "error",
-    )
-    out = {k: getattr(job, k) for k in keys}
-    out["created_at"] = job.created_at.isoformat() if job.created_at else None
-    out["updated_at"] = job.updated_at.isoformat() if job.updated_at else None
+    """A job as the pages show it: the REST answer's columns but ``owner`` (a token id), with ISO dates."""
+    out = {k: getattr(job, k) for k in JOB_COLUMNS if k != "owner"}
+    for k in ("created_at", "updated_at"):
+        out[k] = out[k].isoformat() if out[k] else None
     return out
 
 
