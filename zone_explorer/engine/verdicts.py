@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus, Outcome, Verdict
-from zone_explorer.store.db import session_scope
+from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Contribution, Job, utcnow
 from zone_explorer.store.trials import load_trials
 
@@ -80,21 +79,17 @@ def record_ended_verifications(url: str) -> int:
 def _record(s: Session, url: str, c: Contribution, job: Job | None) -> bool:
     verdict, measured, detail = _judge(url, c, job)
     # conditional: a verdict already recorded for this rerun (by a concurrent ender) stands
-    # (an UPDATE's result is a CursorResult, which has the row count; Session.execute is typed for any statement)
-    updated = cast(
-        "sa.CursorResult[Any]",
-        s.execute(
-            sa.update(Contribution)
-            .where(
-                Contribution.id == c.id,
-                Contribution.verdict == Verdict.PENDING,
-                Contribution.verify_job_id == c.verify_job_id,
-            )
-            .values(verdict=verdict, measured_value=measured, verdict_detail=detail, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ),
+    updated = s.execute(
+        sa.update(Contribution)
+        .where(
+            Contribution.id == c.id,
+            Contribution.verdict == Verdict.PENDING,
+            Contribution.verify_job_id == c.verify_job_id,
+        )
+        .values(verdict=verdict, measured_value=measured, verdict_detail=detail, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
-    return bool(updated.rowcount)
+    return bool(rows_changed(updated))
 
 
 def _judge(url: str, c: Contribution, job: Job | None) -> tuple[str, float | None, str]:

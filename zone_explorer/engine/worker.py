@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import optuna
 import sqlalchemy as sa
@@ -45,7 +45,7 @@ from zone_explorer.engine.jobs import job_run_length
 from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
 from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
 from zone_explorer.engine.verdicts import record_verdicts
-from zone_explorer.store.db import session_scope
+from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 
 __all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
@@ -336,7 +336,7 @@ def _finish_claim(
     if stale_before is not None:
         q = q.where(TrialClaim.heartbeat_at < stale_before)
     closed = s.execute(q.values(status=status, outcome=outcome, reason=reason, finished_at=utcnow()))
-    if not cast("sa.CursorResult[Any]", closed).rowcount:  # an UPDATE's result is a cursor result
+    if not rows_changed(closed):
         return False
     if status == ClaimStatus.DONE:
         # Lock the job row before counting: two workers finishing together must not both count n - 1.
@@ -390,7 +390,7 @@ class _Heartbeat(threading.Thread):
                 .where(TrialClaim.id == self.claim_id, TrialClaim.status == ClaimStatus.RUNNING)
                 .values(heartbeat_at=utcnow())
             )
-            updated = cast("sa.CursorResult[Any]", beat).rowcount  # an UPDATE's result is a cursor result
+            updated = rows_changed(beat)
             status = s.scalar(sa.select(Job.status).where(Job.id == self.job_id))
         if not updated:
             self.still_ours = False

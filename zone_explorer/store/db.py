@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -108,6 +108,12 @@ def read_scope(url: str) -> Iterator[sa.Connection]:
 
 
 @lru_cache(maxsize=16)
+def rows_changed(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed. Its result is a ``CursorResult``, which has the count;
+    ``Session.execute`` is typed for any statement, so the cast says which result this is."""
+    return cast("sa.CursorResult[Any]", result).rowcount
+
+
 def _sqlite_writer_lock(url: str) -> threading.Lock:
     return threading.Lock()
 

@@ -18,12 +18,11 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import sqlalchemy as sa
 
 from zone_explorer.core.errors import FieldError
-from zone_explorer.store.db import session_scope
+from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import ApiToken, utcnow
 
 __all__ = [
@@ -128,13 +127,9 @@ def list_tokens(url: str) -> list[TokenInfo]:
 def revoke_token(url: str, token_id: str) -> bool:
     """Revoke a token by id; False when there is no such active token."""
     with session_scope(url) as s:
-        # An UPDATE's result is a CursorResult, which has the row count; Session.execute is typed for any statement.
-        revoked = cast(
-            "sa.CursorResult[Any]",
-            s.execute(
-                sa.update(ApiToken)
-                .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            ),
+        revoked = s.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
         )
-        return bool(revoked.rowcount)
+        return bool(rows_changed(revoked))
