@@ -5,8 +5,8 @@
 The table: c_scaling, v_coefficient and lr log-uniform, accuracy = 0.9 - 0.3 log10(K/31)^2 - 0.02 (log10 lr + 1.5)^2
 + N(0, 0.01) with K = v (1 + 1/c). Prints the median (and min/max) of ``--repeats`` runs of:
 
-* ``analyze`` on n rows without importance (zone map over (c, v) + best configs + marginals + zone constant with a
-  1000-resample bootstrap), its parts, and ``analyze`` with PED-ANOVA importance;
+* ``analyze`` on n rows without importance (the trials' zone map over (c, v) + best configs + marginals + the model
+  zone: Gaussian process, membership, volume and FSGDM's K), its parts, and ``analyze`` with PED-ANOVA importance;
 * ``zone_map`` alone on n and on ``--big`` rows (to see how it scales), over (c, v) and over (K, c).
 """
 
@@ -28,8 +28,8 @@ from zone_explorer.analysis import (
     TrialTable,
     analyze,
     best_configs,
-    fit_zone_constant,
     importance,
+    model_zone,
     top_q_marginals,
     zone_map,
 )
@@ -91,9 +91,7 @@ def main() -> None:
     report("  zone_map(c, v)", lambda: zone_map(table, "c_scaling", "v_coefficient", tol), args.repeats)
     report("  best_configs(k=10)", lambda: best_configs(table, 10), args.repeats)
     report("  top_q_marginals(q=0.1, bins=30)", lambda: top_q_marginals(table, 0.1, 30), args.repeats)
-    c, v = table.params["c_scaling"], table.params["v_coefficient"]
-    report("  fit_zone_constant(n_boot=1000)", lambda: fit_zone_constant(c, v, table.values, "maximize"),
-           args.repeats)  # fmt: skip
+    report("  model_zone(c, v)", lambda: model_zone(table, "c_scaling", "v_coefficient"), args.repeats)
     imp_t, _ = report("importance(ped-anova, max_trials=2000)", lambda: importance(table), args.repeats)
     with_imp, res_imp = report(
         "analyze(c, v) with ped-anova importance",
@@ -102,9 +100,9 @@ def main() -> None:
     )
     report("zone_map(K, c)", lambda: zone_map(table, "K", "c_scaling", tol), args.repeats)
     payload = json.dumps(res_imp.to_dict(), allow_nan=False)
-    zc = res.zone_constant
-    print(f"  JSON payload {len(payload) / 1e3:.0f} kB; K = {zc.estimate:.2f} "
-          f"[{zc.interval[0]:.2f}, {zc.interval[1]:.2f}] (plain top-q geometric mean {zc.geometric_mean:.2f}); "
+    k = res.model_zone.k
+    print(f"  JSON payload {len(payload) / 1e3:.0f} kB; K = {k['estimate']:.2f} "
+          f"[{k['interval'][0]:.2f}, {k['interval'][1]:.2f}] ({k['status']}); "
           f"importance {res_imp.importance}")  # fmt: skip
 
     big = fsgdm_like(args.big, seed=1)

@@ -40,7 +40,7 @@ from zone_explorer.core.zone_constant import zone_constant
 __all__ = ["MAX_FIT", "MetricModel", "SearchBox", "Warp", "fit_model"]
 
 #: most points the Gaussian process is fitted to; more trials are aggregated into grid cells first
-MAX_FIT = 200
+MAX_FIT = 150
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,16 +126,18 @@ class Warp:
     upper: float
 
     @classmethod
-    def for_values(cls, g: np.ndarray, direction: str) -> Warp:
+    def for_values(cls, g: np.ndarray) -> Warp:
+        """The warp for goodness values ``g``: ``upper`` just above 1 when they lie in [0, 1] (a fraction to
+        maximise), just above 0 when they are all <= 0 (a non-negative loss, negated), else just above the best."""
         g_max, g_min = float(g.max()), float(g.min())
         eps = max(0.01 * (g_max - g_min), 1e-9 * max(1.0, abs(g_max)))
-        if direction == "maximize" and g_min >= 0.0 and g_max <= 1.0:
-            ideal = 1.0  # a fraction (accuracy): 1 is the best possible
-        elif direction == "minimize" and g_max <= 0.0:
-            ideal = 0.0  # a non-negative loss: 0 is the best possible
+        if g_min >= 0.0 and g_max <= 1.0:
+            ideal = 1.0
+        elif g_max <= 0.0:
+            ideal = 0.0
         else:
             ideal = g_max
-        return cls(max(ideal, g_max) + eps)
+        return cls(ideal + eps)
 
     def __call__(self, g: np.ndarray) -> np.ndarray:
         out: np.ndarray = -np.log(self.upper - g)
@@ -157,7 +159,7 @@ class Warp:
 # the model
 # ---------------------------------------------------------------------------------------------------------
 #: length-scale multiples of the maximum-likelihood fit over which the model is averaged (see :func:`fit_model`)
-SCALES = (0.4, 0.55, 0.75, 1.0, 1.35)
+SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 
 
 @dataclass
@@ -265,7 +267,6 @@ def fit_model(
     box: SearchBox,
     cols: dict[str, np.ndarray],
     goodness: np.ndarray,
-    direction: str,
     *,
     noise_var: np.ndarray | None = None,
     diverged: dict[str, np.ndarray] | None = None,
@@ -283,7 +284,7 @@ def fit_model(
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     g = np.asarray(goodness, dtype=np.float64)
-    warp = Warp.for_values(g, direction)
+    warp = Warp.for_values(g)
     x = box.to_unit(cols)
     var_g = np.zeros(g.size) if noise_var is None else np.nan_to_num(np.asarray(noise_var, dtype=np.float64))
     y = warp(g)
@@ -313,8 +314,10 @@ def fit_model(
     kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
         length_scale=np.full(d, 0.3), length_scale_bounds=(0.03, 30.0), nu=2.5
     ) + WhiteKernel(0.05, (1e-6, 1.0))
+    # a second start guards the few-trial fits, where the likelihood has several optima; beyond that, one
+    restarts = int(x.shape[0] <= 60)
     gp = GaussianProcessRegressor(
-        kernel=kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=1, random_state=seed
+        kernel=kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=restarts, random_state=seed
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

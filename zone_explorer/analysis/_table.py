@@ -341,33 +341,53 @@ class TrialTable:
 
     # ---- construction from Optuna ----------------------------------------------------------------------
     @classmethod
-    def from_study(cls, study: Any, origin: str = "explored") -> TrialTable:
-        """The COMPLETE trials of a single-objective Optuna study with a finite value (numeric params only)."""
+    def from_study(
+        cls,
+        study: Any,
+        origin: str = "explored",
+        *,
+        failed_as_diverged: bool = False,
+        rename: Mapping[str, str] | None = None,
+    ) -> TrialTable:
+        """The COMPLETE trials of a single-objective Optuna study with a finite value (numeric params only).
+
+        ``failed_as_diverged``: FAIL trials (and COMPLETE ones with a non-finite value) become the table's
+        ``diverged`` rows, which bound the zone. ``rename`` maps a study's parameter names to the analysis' own
+        (e.g. ``{"c": "c_scaling", "v": "v_coefficient"}`` for FSGDM's K).
+        """
         from optuna.distributions import FloatDistribution, IntDistribution
         from optuna.study import StudyDirection
         from optuna.trial import TrialState
 
         if len(study.directions) != 1:
             raise ValueError("study: only single-objective studies can be turned into a TrialTable")
-        trials = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and math.isfinite(t.value)
-        ]
+        rename = dict(rename or {})
+        done, failed = [], []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+            if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+                done.append(t)
+            elif failed_as_diverged and t.params:
+                failed.append(t)
         names: dict[str, bool] = {}
-        for t in trials:
+        for t in done + failed:
             for k, d in t.distributions.items():
                 if isinstance(d, (FloatDistribution, IntDistribution)):
                     names[k] = names.get(k, False) or bool(d.log)
-        params = {k: np.array([t.params.get(k, math.nan) for t in trials], dtype=np.float64) for k in names}
+
+        def columns(trials: list[Any]) -> dict[str, np.ndarray]:
+            return {
+                rename.get(k, k): np.array([t.params.get(k, math.nan) for t in trials], dtype=np.float64) for k in names
+            }
+
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
         return cls(
-            params=params,
-            values=np.array([t.value for t in trials], dtype=np.float64),
-            origin=np.full(len(trials), origin),
-            ids=np.array([t.number for t in trials], dtype=np.int64),
-            log_params=frozenset(k for k, log in names.items() if log),
+            params=columns(done),
+            values=np.array([t.value for t in done], dtype=np.float64),
+            origin=np.full(len(done), origin),
+            ids=np.array([t.number for t in done], dtype=np.int64),
+            log_params=frozenset(rename.get(k, k) for k, log in names.items() if log),
             direction=direction,
+            diverged=columns(failed) if failed else {},
         )
 
 

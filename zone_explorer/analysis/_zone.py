@@ -144,7 +144,7 @@ def _confidence(confidence: Any) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # level-set diagnostic
 # ---------------------------------------------------------------------------------------------------------
-def _loo_r2(t: np.ndarray, y: np.ndarray, rng: np.random.Generator, max_n: int = 1500) -> float:
+def _loo_r2(t: np.ndarray, y: np.ndarray, rng: np.random.Generator, max_n: int = 600) -> float:
     """Leave-one-out R^2 of a Gaussian kernel smoother of y on t (the best of a few bandwidths)."""
     if t.size > max_n:
         keep = rng.choice(t.size, max_n, replace=False)
@@ -189,11 +189,19 @@ def _summary(draws: np.ndarray, confidence: float, log: bool = False) -> dict[st
     return {"estimate": conv(med), "interval": [conv(lo), conv(hi)]}
 
 
-def _centroids(inside: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Per draw, the mean of ``t`` over the points inside (NaN for a draw with none)."""
+def _centroids(inside: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per draw, the mean of ``t`` over the points inside (NaN for a draw with none), plus the quadrature error.
+
+    The points are a finite sample of the box, the same for every draw: their centroid differs from the zone's
+    by about sd(t in zone) / sqrt(points in zone). Each draw gets a normal error of that size, so that the interval
+    holds the quadrature's error as well as the model's (it matters when the trials leave little doubt).
+    """
     n_in = inside.sum(axis=1)
+    w = inside.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out: np.ndarray = np.where(n_in > 0, (inside * t[None, :]).sum(axis=1) / np.maximum(n_in, 1), np.nan)
+        mean = (w * t[None, :]).sum(axis=1) / n_in
+        var = (w * (t[None, :] - mean[:, None]) ** 2).sum(axis=1) / n_in
+        out: np.ndarray = np.where(n_in > 0, mean + rng.standard_normal(n_in.size) * np.sqrt(var / n_in), np.nan)
     return out
 
 
@@ -336,7 +344,7 @@ def model_zone(
             f"{MIN_TRIALS}; 20 or more to be useful)",
         )
 
-    model = fit_model(box, cols, g, table.direction, noise_var=noise_var, diverged=diverged, seed=seed)
+    model = fit_model(box, cols, g, noise_var=noise_var, diverged=diverged, seed=seed)
     diagnostics["n_diverged"] = model.n_diverged
 
     # the points: map nodes, then a Sobol sample of the box
@@ -380,7 +388,9 @@ def model_zone(
             {"exterior": nat(ext), "holes": [nat(h) for h in holes]} for ext, holes in contour_polygons(prob, level)
         ]
 
+    # the share of the box inside, per draw, with the quadrature's binomial error (see _centroids)
     volume = vol_in.mean(axis=1)
+    volume = np.clip(volume + rng.standard_normal(volume.size) * np.sqrt(volume * (1 - volume) / n_volume), 0, 1)
     vol_summary = _summary(volume, confidence)
     assert vol_summary is not None
     vol_summary["confidence"] = confidence
@@ -549,7 +559,7 @@ def _k_block(
         return absent
     logk = np.log10(zone_constant(vol_cols[C_SCALING], vol_cols[V_COEFFICIENT]))
     logc = np.log10(vol_cols[C_SCALING])
-    centre = _centroids(vol_in, logk)
+    centre = _centroids(vol_in, logk, rng)
     k_sum = _summary(centre, confidence, log=True)
     rk, rc, rv = (explained[a] for a in (DERIVED_K, C_SCALING, V_COEFFICIENT))
     if rk is None or rk < max(rc or 0.0, rv or 0.0) + LEVEL_SET_MARGIN:
@@ -564,7 +574,7 @@ def _k_block(
     if k_sum is not None and lr is not None:
         lr_k = {"estimate": lr * k_sum["estimate"], "interval": [lr * b for b in k_sum["interval"]]}
     elif LR in vol_cols:
-        lr_k = _summary(_centroids(vol_in, logk + np.log10(vol_cols[LR])), confidence, log=True)
+        lr_k = _summary(_centroids(vol_in, logk + np.log10(vol_cols[LR]), rng), confidence, log=True)
 
     # the ridge: the K centre within bins of log c, and the tilt d log K / d log c
     ic = box.names.index(C_SCALING)
@@ -575,7 +585,7 @@ def _k_block(
         sel = (logc >= a) & (logc <= b)
         if sel.sum() < 4:
             continue
-        summ = _summary(_centroids(vol_in[:, sel], logk[sel]), confidence, log=True)
+        summ = _summary(_centroids(vol_in[:, sel], logk[sel], rng), confidence, log=True)
         if summ is None:
             continue
         ridge_c.append(float(10 ** (0.5 * (a + b))))

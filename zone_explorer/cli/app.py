@@ -319,18 +319,59 @@ def jobs(
 
 @app.command()
 def zones(
-    job: str = typer.Option(..., "--job", help="Job id."),
-    x: str | None = typer.Option(None, help="First axis (default: the optimizer's natural pair)."),
+    job: str | None = typer.Option(None, "--job", help="Job id (or give --storage and --study)."),
+    storage: str | None = typer.Option(
+        None, help="An Optuna storage URL (sqlite:///file.db, postgresql://...): analyse any study in it."
+    ),
+    study: str | None = typer.Option(None, help="The Optuna study's name (with --storage)."),
+    x: str | None = typer.Option(None, help="First axis (default: the optimizer's natural pair, or c and v)."),
     y: str | None = typer.Option(None, help="Second axis."),
-    top_q: float = typer.Option(0.1, help="Zone = best fraction q of trials (0 < q <= 1)."),
-    delta: float | None = typer.Option(None, help="Zone = trials within delta of the best (overrides --top-q)."),
+    top_q: float = typer.Option(0.1, help="The trials' view: the best fraction q of trials (0 < q <= 1)."),
+    delta: float | None = typer.Option(
+        None, help="The zone: configurations within delta of the best, in metric units (default 0.01 for accuracy)."
+    ),
+    c_param: str | None = typer.Option(None, help="The study's parameter that is FSGDM's c_scaling (for K)."),
+    v_param: str | None = typer.Option(None, help="The study's parameter that is FSGDM's v_coefficient (for K)."),
+    ignore_failed: bool = typer.Option(
+        False, help="Leave a study's failed trials out (by default they count as diverged: they bound the zone)."
+    ),
     db: str | None = DB_OPTION,
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (its fields are documented in the README)."),
 ) -> None:
-    """Print a job's zone: best configurations, importance, top-q distributions and, for FSGDM, K."""
-    from zone_explorer.store.db import init_db
+    """Print a zone: the modelled zone with its volume, FSGDM's K with its interval, warnings, and the best trials.
 
-    _print_zone(init_db(db), job, x, y, top_q, delta, json_out)
+    Give --job for a Zone Explorer job, or --storage and --study for any Optuna study.
+    """
+    if (job is None) == (storage is None and study is None):
+        fail("give --job, or --storage and --study", USAGE)
+    if job is not None:
+        from zone_explorer.store.db import init_db
+
+        _print_zone(init_db(db), job, x, y, top_q, delta, json_out)
+        return
+    if storage is None or study is None:
+        fail("--storage and --study go together", USAGE)
+    from zone_explorer.engine.job_zones import ZoneRequestError, render_summary, study_zone_summary
+
+    _quiet_optuna()
+    try:
+        summary = study_zone_summary(
+            storage,
+            study,
+            x=x,
+            y=y,
+            top_q=top_q,
+            delta=delta,
+            c_param=c_param,
+            v_param=v_param,
+            failed_as_diverged=not ignore_failed,
+        )
+    except ZoneRequestError as e:
+        fail(str(e), USAGE)
+    if json_out:
+        console.print_json(json.dumps(summary))
+    else:
+        render_summary(summary, console)
 
 
 @app.command()

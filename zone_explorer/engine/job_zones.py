@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import Tolerance, TrialTable, analyze
+from zone_explorer.analysis import C_SCALING, V_COEFFICIENT, Tolerance, TrialTable, analyze
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space
+from zone_explorer.core.zone_constant import REFERENCE_ZONE
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.models import Job
 from zone_explorer.store.trials import TrialRecord, load_results
@@ -26,6 +27,7 @@ __all__ = [
     "records_table",
     "render_summary",
     "space_bounds",
+    "study_zone_summary",
 ]
 
 
@@ -156,6 +158,76 @@ def job_zone_summary(
     }
 
 
+def study_zone_summary(
+    storage: str,
+    study_name: str,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    top_q: float = 0.1,
+    delta: float | None = None,
+    c_param: str | None = None,
+    v_param: str | None = None,
+    failed_as_diverged: bool = True,
+    grid_size: int = 60,
+) -> dict[str, Any]:
+    """The zone of any single-objective Optuna study (the same analysis as a job's).
+
+    FSGDM's K is derived when the study has ``c_scaling`` and ``v_coefficient``, or the parameters named by
+    ``c_param`` and ``v_param``. Failed trials count as diverged (they bound the zone) unless
+    ``failed_as_diverged`` is False. The searched box is the study's distributions.
+    """
+    import optuna
+
+    from zone_explorer.analysis import study_distributions
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        raise ZoneRequestError("study", f"no study named {study_name!r} in this storage") from None
+    except Exception as err:  # Optuna raises many kinds for an unusable URL; name the argument
+        raise ZoneRequestError("storage", f"cannot open the Optuna storage: {type(err).__name__}: {err}") from None
+    if len(study.directions) != 1:
+        raise ZoneRequestError(
+            "study", f"study {study_name!r} has {len(study.directions)} objectives; a zone needs one"
+        )
+    rename = {given: ours for given, ours in ((c_param, C_SCALING), (v_param, V_COEFFICIENT)) if given is not None}
+    table = TrialTable.from_study(study, failed_as_diverged=failed_as_diverged, rename=rename)
+    for given, field in ((c_param, "c_param"), (v_param, "v_param")):
+        if given is not None and rename[given] not in table.params:
+            raise ZoneRequestError(field, f"the study has no varying numeric parameter {given!r}")
+    if len(table) < 2:
+        raise ZoneRequestError(
+            "study", f"study {study_name!r} has {len(table)} complete trial(s); a zone needs at least 2"
+        )
+    names = table.axis_names()
+    if x is None or y is None:
+        ordered = [n for n in (C_SCALING, V_COEFFICIENT) if n in names] + names
+        ordered = list(dict.fromkeys(a for a in ordered if a not in (x, y)))
+        if len(ordered) < 2 - (x is not None) - (y is not None):
+            raise ZoneRequestError("x", f"a zone map needs two varying numeric parameters; the study has {names}")
+        x = x or ordered.pop(0)
+        y = y or ordered.pop(0)
+    for field, name in (("x", x), ("y", y)):
+        if name not in names:
+            raise ZoneRequestError(field, f"unknown axis {name!r}; this study's axes are {', '.join(names)}")
+    bounds = {rename.get(k, k): (float(d.low), float(d.high)) for k, d in study_distributions(study).items()}
+    tol = zone_tolerance(None if delta is not None else top_q, delta)
+    try:
+        result = analyze(table, x, y, tol, grid_size=grid_size, bounds=bounds)
+    except ValueError as err:
+        raise ZoneRequestError("axes", str(err)) from None
+    return {
+        "study": study_name,
+        "metric": "value",
+        "direction": table.direction,
+        "x": x,
+        "y": y,
+        "reference_K": REFERENCE_ZONE.k if table.has_k else None,
+        "analysis": result.to_dict(),
+    }
+
+
 def space_bounds(space: Space) -> dict[str, tuple[float, float]]:
     """The searched range of every numeric dimension of a space (the box the zone's volume is measured in)."""
     out = {}
@@ -188,14 +260,9 @@ def render_summary(summary: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     a = summary["analysis"]
+    title = f"{summary['optimizer']} on {summary['task']}" if "optimizer" in summary else f"study {summary['study']}"
     console.print(
-        f"\n[bold]Zone of {summary['optimizer']} on {summary['task']}[/] "
-        f"({a['n_trials']} complete trials, {summary['metric']} {summary['direction']}d)"
-    )
-    tol = a["tolerance"]
-    console.print(
-        f"zone = {'best ' + format(tol['value'], '.0%') + ' of trials' if tol['mode'] == 'top_q' else 'within ' + format(tol['value'], 'g') + ' of the best'}"
-        f", drawn over {summary['x']} x {summary['y']}"
+        f"\n[bold]Zone of {title}[/] ({a['n_trials']} complete trials, {summary['metric']} {summary['direction']}d)"
     )
     best = Table(title="Best configurations")
     keys = [k for k in (a["best_configs"][0]["params"] if a["best_configs"] else {})]
@@ -208,8 +275,8 @@ def render_summary(summary: dict[str, Any], console: Any) -> None:
             *(f"{row['params'].get(k):.4g}" if row["params"].get(k) is not None else "-" for k in keys),
         )
     console.print(best)
-    ranges = Table(title=f"Where the top {a['q']:.0%} lie")
-    for col in ("parameter", "zone range (top q)", "importance"):
+    ranges = Table(title=f"Where the top {a['q']:.0%} of trials lie")
+    for col in ("parameter", "range of the top trials", "importance"):
         ranges.add_column(col)
     imp = a.get("importance") or {}
     for name, m in a["marginals"].items():
@@ -219,12 +286,44 @@ def render_summary(summary: dict[str, Any], console: Any) -> None:
             name, "-" if lo is None else f"{lo:.4g} .. {hi:.4g}", "-" if name not in imp else f"{imp[name]:.2f}"
         )
     console.print(ranges)
-    zc = a.get("zone_constant")
-    if zc and zc.get("estimate") is not None:
-        lo, hi = zc["interval"] or (None, None)
-        inside = "inside" if zc["reference_inside"] else "outside"
+    zone = a.get("zone")
+    if zone:
+        vol = zone["volume_fraction"]
+        lo, hi = vol["interval"]
+        hits = ", ".join(f"{h['trials']} trials {h['probability']:.0%}" for h in zone["hit_chance"])
         console.print(
-            f"[bold]FSGDM zone constant[/] K = v(1 + 1/c) = [bold]{zc['estimate']:.3g}[/]"
-            + (f", 95% interval [{lo:.3g}, {hi:.3g}]" if lo is not None else "")
-            + f"; the README's rule says {zc['reference']:g} ({inside} the interval)"
+            f"[bold]Zone[/] (modelled {summary['metric']} within {zone['delta']:g} of the best"
+            f"{', the default for this metric' if zone['delta_source'] == 'default' else ''}): "
+            f"[bold]{vol['estimate']:.1%}[/] of the searched space, 95% interval [{lo:.1%}, {hi:.1%}]\n"
+            f"  chance that random trials land in it: {hits}"
         )
+    k = a.get("k")
+    if k:
+        if k["estimate"] is None:
+            console.print(f"[bold]FSGDM K = v(1 + 1/c)[/]: not reported ({k['status']})")
+        else:
+            lo, hi = k["interval"]
+            line = f"[bold]FSGDM K = v(1 + 1/c)[/] = [bold]{k['estimate']:.3g}[/], 95% interval [{lo:.3g}, {hi:.3g}]"
+            if k["lr_times_k"]:
+                g = k["lr_times_k"]
+                line += f"; lr K = {g['estimate']:.3g} [{g['interval'][0]:.3g}, {g['interval'][1]:.3g}]"
+            status = "" if k["status"] == "ok" else f" [yellow]({k['status'].replace('_', ' ')})[/]"
+            console.print(line + status)
+            tilt = (k.get("ridge") or {}).get("tilt")
+            if tilt:
+                console.print(
+                    f"  ridge K*(c) tilt d log K / d log c = {tilt['estimate']:+.2f} "
+                    f"[{tilt['interval'][0]:+.2f}, {tilt['interval'][1]:+.2f}]"
+                )
+        ref = k["reference"]
+        if ref:
+            console.print(
+                f"  the FSGDM README's rule: K = {ref['k']:g} at lr {ref['lr']:g} (lr K = {ref['lr_times_k']:.3g}); "
+                "K scales as 1/lr, so compare lr K"
+            )
+    level = (a.get("diagnostics") or {}).get("level_set")
+    if level:
+        shares = ", ".join(f"{n} {e:.2f}" for n, e in level["explained"].items() if e is not None)
+        console.print(f"  variation explained by one axis alone (leave-one-out R^2): {shares}")
+    for w in a.get("warnings") or []:
+        console.print(f"[yellow]warning {w['code']}:[/] {w['message']}")

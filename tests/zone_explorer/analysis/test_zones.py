@@ -1,4 +1,7 @@
-"""Zone analysis: thresholds, maps, outlines, sampling, marginals, importance, FSGDM's zone constant, bad input.
+"""Zone analysis, the trials' view: thresholds, maps, outlines, sampling, marginals, importance, bad input.
+
+The zone on the model (membership, volume, K) is tested in test_model_zone.py and its calibration in
+test_calibration.py.
 
 Synthetic tables have a known zone; the Optuna tests use real studies (real samplers, real FrozenTrials), and one
 test runs the real FSGDM optimizer (PyPI ``fsgdm``) on scikit-learn's bundled digits data.
@@ -19,7 +22,6 @@ from zone_explorer.analysis import (
     analyze,
     best_configs,
     contour_polygons,
-    fit_zone_constant,
     importance,
     ring_area,
     study_distributions,
@@ -425,66 +427,6 @@ class TestImportance:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# FSGDM's zone constant
-# ---------------------------------------------------------------------------------------------------------
-class TestZoneConstant:
-    def test_recovers_k_31(self):
-        t = fsgdm_table(n=5000, k_star=31.0, seed=1)
-        zc = fit_zone_constant(t.params["c_scaling"], t.params["v_coefficient"], t.values, "maximize")
-        assert zc.estimate == pytest.approx(31.0, rel=0.03)
-        lo, hi = zc.interval
-        assert lo < 31.0 < hi and hi / lo < 1.2
-        assert zc.reference_inside is True and zc.n_used == 5000 and zc.n_top == 500
-
-    def test_peak_at_10_excludes_the_reference(self):
-        t = fsgdm_table(n=5000, k_star=10.0, seed=2, direction="minimize")
-        zc = fit_zone_constant(t.params["c_scaling"], t.params["v_coefficient"], t.values, "minimize")
-        assert zc.estimate == pytest.approx(10.0, rel=0.03)
-        assert zc.interval[0] < 10.0 < zc.interval[1]
-        assert zc.interval[1] < 30.992 and zc.reference_inside is False
-        d = zc.to_dict()
-        assert d["reference"] == 30.992 and d["reference_inside"] is False
-        json.dumps(d, allow_nan=False)
-
-    def test_density_correction_removes_sampling_bias(self):
-        # 70% of the trials sampled around K = 80 (as a TPE run drifting off the zone would), 30% spread widely
-        rng = np.random.default_rng(4)
-        n = 4000
-        c = 10 ** rng.uniform(-3, 0, n)
-        u = np.where(rng.random(n) < 0.7, rng.normal(np.log10(80), 0.25, n), rng.uniform(-0.5, 3.5, n))
-        v = 10**u / (1 + 1 / c)
-        acc = 0.9 - 0.3 * (u - np.log10(31)) ** 2 + 0.01 * rng.normal(size=n)
-        zc = fit_zone_constant(c, v, acc, "maximize")
-        assert zc.estimate == pytest.approx(31.0, rel=0.04)
-        assert zc.interval[0] < 31.0 < zc.interval[1]
-        assert zc.geometric_mean > 31.0 * 1.08  # the plain top-q mean is dragged towards the sampled mass
-
-    def test_fast_bootstrap_matches_naive_resampling(self):
-        t = fsgdm_table(n=1500, seed=6, noise=0.03)
-        c, v, y = t.params["c_scaling"], t.params["v_coefficient"], t.values
-        fast = fit_zone_constant(c, v, y, "maximize", n_boot=2000, seed=1)
-        rng = np.random.default_rng(9)
-        naive = []
-        for _ in range(300):
-            idx = rng.integers(0, y.size, y.size)
-            naive.append(math.log10(fit_zone_constant(c[idx], v[idx], y[idx], "maximize", n_boot=0).estimate))
-        naive_lo, naive_hi = np.quantile(naive, [0.025, 0.975])
-        width_fast = math.log10(fast.interval[1] / fast.interval[0])
-        assert width_fast == pytest.approx(naive_hi - naive_lo, rel=0.25)
-        assert math.log10(fast.estimate) == pytest.approx(np.median(naive), abs=0.25 * width_fast)
-
-    def test_direction_symmetry_seed_determinism_and_missing_rows(self):
-        t = fsgdm_table(n=800, seed=3)
-        c, v, y = t.params["c_scaling"].copy(), t.params["v_coefficient"], t.values
-        a = fit_zone_constant(c, v, y, "maximize", seed=5)
-        b = fit_zone_constant(c, v, -y, "minimize", seed=5)
-        assert a == b
-        c[:100] = np.nan
-        m = fit_zone_constant(c, v, y, "maximize", n_boot=0)
-        assert m.n_used == 700 and m.n_top == 70 and m.interval is None and m.reference_inside is None
-
-
-# ---------------------------------------------------------------------------------------------------------
 # analyze and JSON
 # ---------------------------------------------------------------------------------------------------------
 class TestAnalyze:
@@ -502,8 +444,8 @@ class TestAnalyze:
         assert back["zone_map"]["n_dropped"] == 50 and len(back["zone_map"]["points"]["id"]) == 500
         assert len(back["best_configs"]) == 5 and set(back["marginals"]) == {"c_scaling", "v_coefficient", "lr", "K"}
         assert set(back["importance"]) == {"c_scaling", "v_coefficient", "lr"}
-        zc = back["zone_constant"]
-        assert zc["n_used"] == 3000 and zc["interval"][0] < 31 < zc["interval"][1]
+        k = back["k"]
+        assert k["status"] == "ok" and k["interval"][0] < 31 < k["interval"][1]
         assert back["zone_map"]["x"] == "K" and back["zone_map"]["x_log"] is True
         ids_out = back["zone_map"]["points"]["id"]
         assert all(isinstance(i, (int, str)) for i in ids_out)
@@ -513,7 +455,8 @@ class TestAnalyze:
         t = TrialTable({"lr": b.params["c_scaling"], "momentum": b.params["momentum"]}, b.values, "verified", None,
                        frozenset({"lr"}))  # fmt: skip
         res = analyze(t, "lr", "momentum", Tolerance("delta", 0.1))
-        assert res.importance is None and res.zone_constant is None and res.q == 0.1
+        assert res.importance is None and res.model_zone.k is None and res.q == 0.1
+        assert res.model_zone.zone["delta"] == 0.1  # a delta tolerance is also the model zone's delta
         json.dumps(res.to_dict(), allow_nan=False)
 
     @pytest.mark.slow
@@ -558,18 +501,15 @@ class TestAnalyze:
         table = TrialTable.from_study(study)
         assert table.direction == "minimize" and table.log_params == {"c_scaling", "v_coefficient"}
         res = analyze(table, "c_scaling", "v_coefficient", Tolerance("top_q", 0.25),
-                      distributions=study_distributions(study), n_boot=200)  # fmt: skip
+                      distributions=study_distributions(study))  # fmt: skip
         best = res.best_configs[0]
         assert best["id"] == study.best_trial.number and best["value"] == study.best_value
         assert best["params"] == study.best_params
         assert res.zone_map.best["id"] == study.best_trial.number
         assert study.best_trial.number in res.zone_map.points["id"]
-        zc = res.zone_constant
-        assert zc.n_used == 40 and zc.n_top == 10 and zc.interval[0] <= zc.estimate <= zc.interval[1]
-        top = sorted(study.trials, key=lambda tr: tr.value)[:10]
-        ks = [tr.params["v_coefficient"] * (1 + 1 / tr.params["c_scaling"]) for tr in top]
-        assert min(ks) <= zc.geometric_mean <= max(ks)
-        assert zc.geometric_mean == pytest.approx(math.exp(np.mean(np.log(ks))), rel=1e-9)
+        k = res.model_zone.k
+        assert k["status"] in ("ok", "not_a_level_set", "on_search_boundary")
+        assert k["interval"][0] <= k["estimate"] <= k["interval"][1]
         json.dumps(res.to_dict(), allow_nan=False)
 
 
@@ -604,8 +544,6 @@ class TestBadInput:
         with pytest.raises(ValueError, match="^q must be a fraction"):
             top_q_marginals(self.table, q=q)
         with pytest.raises(ValueError, match="^q must be a fraction"):
-            fit_zone_constant([1.0], [1.0], [1.0], "maximize", q=q)
-        with pytest.raises(ValueError, match="^q must be a fraction"):
             analyze(self.table, "lr", "c_scaling", Tolerance(), q=q)
 
     def test_negative_delta_and_bad_mode(self):
@@ -631,8 +569,6 @@ class TestBadInput:
                 call()
         with pytest.raises(ValueError, match="^values is empty"):
             zone_threshold([], "maximize", Tolerance())
-        with pytest.raises(ValueError, match="^c is empty"):
-            fit_zone_constant([], [], [], "maximize")
 
     def test_mismatched_lengths(self):
         with pytest.raises(ValueError, match=r"^params\['a'\] has 2 rows but values has 3"):
@@ -641,10 +577,6 @@ class TestBadInput:
             TrialTable({"a": [1.0, 2.0, 3.0]}, [1.0, 2.0, 3.0], ["explored"] * 2, None)
         with pytest.raises(ValueError, match="^ids has 4 rows"):
             TrialTable({"a": [1.0, 2.0, 3.0]}, [1.0, 2.0, 3.0], "explored", [1, 2, 3, 4])
-        with pytest.raises(ValueError, match="^c has 3 rows but values has 2"):
-            fit_zone_constant([1.0, 2.0, 3.0], [1.0, 2.0], [1.0, 2.0], "maximize")
-        with pytest.raises(ValueError, match="^v has 3 rows but values has 2"):
-            fit_zone_constant([1.0, 2.0], [1.0, 2.0, 3.0], [1.0, 2.0], "maximize")
 
     def test_other_arguments(self):
         with pytest.raises(ValueError, match="^direction must be"):
@@ -665,9 +597,4 @@ class TestBadInput:
             best_configs(self.table, k=0)
         with pytest.raises(ValueError, match="^bins must be"):
             top_q_marginals(self.table, bins=0)
-        with pytest.raises(ValueError, match="^n_boot must be"):
-            fit_zone_constant([1.0], [1.0], [1.0], "maximize", n_boot=-1)
-        with pytest.raises(ValueError, match="^c must hold positive"):
-            fit_zone_constant([-1.0], [1.0], [1.0], "maximize")
-        with pytest.raises(ValueError, match="^reference must be"):
-            fit_zone_constant([1.0], [1.0], [1.0], "maximize", reference=0)
+

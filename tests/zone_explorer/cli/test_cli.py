@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests import ROOT
+from zone_explorer.analysis.landscapes import LANDSCAPES, truth
 from zone_explorer.cli import app
 from zone_explorer.cli.client import ZoneExplorerClient
 
@@ -60,21 +61,17 @@ def finished_job(tmp_path_factory) -> tuple[str, str, subprocess.CompletedProces
     return url, job_id, run
 
 
-def test_run_prints_the_zone_with_k_and_its_interval(finished_job) -> None:
+def test_run_prints_the_zone_and_says_eight_trials_are_too_few_for_k(finished_job) -> None:
     _, _, run = finished_job
     summary = json.loads(run.stdout)
     a = summary["analysis"]
     assert a["n_trials"] == 8 and (summary["x"], summary["y"]) == ("c_scaling", "v_coefficient")
-    zc = a["zone_constant"]
-    # K = v (1 + 1/c) of the top trials, computed here from their configurations: the geometric mean is theirs,
-    # the (density-weighted) estimate lies among them
-    top = [b["params"] for b in a["best_configs"][: zc["n_top"]]]
-    assert len(top) == zc["n_top"] >= 1
-    ks = [t["v_coefficient"] * (1 + 1 / t["c_scaling"]) for t in top]
-    assert zc["geometric_mean"] == pytest.approx(math.prod(ks) ** (1 / len(ks)))
-    assert min(ks) * (1 - 1e-9) <= zc["estimate"] <= max(ks) * (1 + 1e-9)
-    assert zc["interval"][0] <= zc["estimate"] <= zc["interval"][1]
-    assert zc["reference"] == 30.992
+    assert a["k"]["status"] == "too_few_trials" and a["k"]["estimate"] is None
+    assert a["k"]["lr"] is not None  # the job fixes lr: it is a constant of the table
+    assert "too_few_trials" in [w["code"] for w in a["warnings"]]
+    zone = a["zone"]
+    assert zone["delta"] > 0 and 0 <= zone["volume_fraction"]["estimate"] <= 1
+    assert zone["membership"]["probability"] and zone["model"]["kind"] == "gaussian_process"
     assert "8/8" in run.stderr  # the progress bar reached the end
 
 
@@ -82,8 +79,65 @@ def test_zones_command_renders_for_people(finished_job) -> None:
     url, job_id, _ = finished_job
     out = cli("zones", "--job", job_id, "--db", url, "--x", "K", "--y", "c_scaling")
     assert out.returncode == 0, out.stderr
-    assert "FSGDM zone constant K = v(1 + 1/c)" in out.stdout and "30.992" in out.stdout
-    assert "Best configurations" in out.stdout
+    assert "FSGDM K = v(1 + 1/c)" in out.stdout and "not reported (too_few_trials)" in out.stdout
+    assert "K = 30.992 at lr 0.1" in out.stdout and "warning too_few_trials" in out.stdout
+    assert "Best configurations" in out.stdout and "of the searched space" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def optuna_study(tmp_path_factory) -> str:
+    """Any Optuna study: FSGDM-like parameters under other names, accuracy peaked along v (1 + 1/c) = 31."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('optuna') / 'study.db'}"
+    study = optuna.create_study(study_name="mine", storage=url, direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))  # fmt: skip
+
+    def objective(trial):
+        c = trial.suggest_float("c", 0.005, 2.0, log=True)
+        v = trial.suggest_float("v", 0.05, 50.0, log=True)
+        d = math.log10(v * (1 + 1 / c) / 31)
+        if d > 0.6:
+            raise optuna.TrialPruned() if trial.number % 2 else RuntimeError("diverged")
+        return 0.98 - min(0.88, 0.01 * (d / 0.4) ** 2)
+
+    study.optimize(objective, n_trials=40, catch=(RuntimeError,))
+    return url
+
+
+def test_zones_of_any_optuna_study(optuna_study) -> None:
+    out = cli("zones", "--storage", optuna_study, "--study", "mine", "--c-param", "c", "--v-param", "v", "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    a = summary["analysis"]
+    assert summary["study"] == "mine" and (summary["x"], summary["y"]) == ("c_scaling", "v_coefficient")
+    centre = 10 ** truth(LANDSCAPES["bump"], math.log10(31)).k_centre  # the same band, clipped by the same box
+    assert a["k"]["status"] == "ok" and a["k"]["interval"][0] < centre < a["k"]["interval"][1]
+    assert a["diagnostics"]["n_diverged"] > 0  # failed trials bound the zone
+    assert set(a["diagnostics"]["level_set"]["explained"]) == {"K", "c_scaling", "v_coefficient"}
+    m = a["zone"]["membership"]  # the box is the study's distributions
+    assert m["x"][0] == pytest.approx(0.005) and m["y"][-1] == pytest.approx(50.0)
+    plain = cli("zones", "--storage", optuna_study, "--study", "mine", "--ignore-failed", "--json")
+    a = json.loads(plain.stdout)["analysis"]
+    assert a["k"] is None and a["diagnostics"]["n_diverged"] == 0  # c and v under other names: no K
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--storage", "sqlite:///nowhere/x.db", "--study", "mine"], "storage"),
+        (["--study", "mine"], "--storage and --study go together"),
+        (["--job", "j", "--storage", "sqlite://"], "give --job, or --storage and --study"),
+    ],
+)
+def test_zones_of_a_study_says_what_is_wrong(args, message) -> None:
+    result = runner.invoke(app, ["zones", *args])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_zones_of_an_unknown_study(optuna_study) -> None:
+    result = runner.invoke(app, ["zones", "--storage", optuna_study, "--study", "theirs"])
+    assert result.exit_code == 2 and "no study named 'theirs'" in result.stderr
 
 
 def test_export_csv_and_json_hold_every_trial(finished_job, tmp_path) -> None:

@@ -1,0 +1,137 @@
+"""Calibration of the model zone on synthetic landscapes whose zone is known (zone_explorer.analysis.landscapes).
+
+For each landscape, repetitions draw a new location (K0, or the c or v centre) and a new set of trials, at random
+and by Optuna's TPE, and analyse the first 10, 20 and 60 trials (a study stopped there). The truth is computed
+from the landscape itself (Monte Carlo over the box). What must hold (issue 14):
+
+* where the band centre is defined (the K landscapes), the 95% interval of K covers it in >= 90% of the
+  repetitions and the mean error is within 0.05 decade; the zone's volume interval covers too;
+* ``not_a_level_set`` is flagged in >= 90% of the c-alone and v-alone cases, and rarely on a K bump;
+* at most 8 finished trials give ``too_few_trials`` and no K;
+* a zone cut by a bound is flagged ``zone_on_search_boundary``; a saturating metric ``saturated_metric``.
+
+Everything is seeded, so the figures are the same on every run; the full study with more repetitions is
+``benchmarks/zone_calibration.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from zone_explorer.analysis import MIN_TRIALS, model_zone
+from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, location, prefix, sample_trials, truth
+
+NS = (10, 20, 60)
+REPS = {"random": 24, "tpe": 10}
+# the map is not scored here: a coarse one keeps the joint posterior draws small
+FAST = {"grid_size": 8}
+
+
+@functools.cache
+def outcomes(landscape: str, sampler: str) -> dict[int, list[dict]]:
+    """Per n, one row per repetition: K's status, error (decades), coverage; the volume's error and coverage."""
+    ls = LANDSCAPES[landscape]
+    out: dict[int, list[dict]] = {n: [] for n in NS}
+    for rep in range(REPS[sampler]):
+        p = location(ls, rep)
+        true = truth(ls, p)
+        full = sample_trials(ls, p, max(NS), rep, sampler=sampler)
+        for n in NS:
+            z = model_zone(prefix(full, n), "c_scaling", "v_coefficient", bounds=BOUNDS, seed=rep, **FAST)
+            row = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}, "n_done": len(prefix(full, n))}
+            if z.k["estimate"] is not None:
+                lo, hi = (math.log10(b) for b in z.k["interval"])
+                row["k_err"] = math.log10(z.k["estimate"]) - true.k_centre
+                row["k_cover"] = lo <= true.k_centre <= hi
+            if z.zone is not None:
+                vol = z.zone["volume_fraction"]
+                row["v_err"] = vol["estimate"] - true.volume
+                row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+            out[n].append(row)
+    return out
+
+
+def pooled(landscape: str, sampler: str, key: str, ns: tuple[int, ...] = NS) -> np.ndarray:
+    rows = [r for n in ns for r in outcomes(landscape, sampler)[n] if key in r]
+    return np.array([r[key] for r in rows], dtype=float)
+
+
+SAMPLERS = ("random", "tpe")
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("landscape", ["bump", "saturating"])
+def test_k_interval_covers_the_band_centre_without_bias(landscape, sampler):
+    cover, err = pooled(landscape, sampler, "k_cover"), pooled(landscape, sampler, "k_err")
+    assert cover.size >= 0.9 * len(NS) * REPS[sampler]
+    assert cover.mean() >= 0.9, f"coverage {cover.mean():.2f}"
+    assert abs(err.mean()) <= 0.05, f"bias {err.mean():+.3f} decade"
+
+
+def test_k_interval_covers_on_a_lopsided_band_with_a_divergence_cliff():
+    # half the trials past the cliff diverge: they enter as bounds on the zone, and the interval still covers
+    cover, err = pooled("lopsided", "random", "k_cover"), pooled("lopsided", "random", "k_err")
+    assert cover.mean() >= 0.9, f"coverage {cover.mean():.2f}"
+    assert abs(err.mean()) <= 0.05, f"bias {err.mean():+.3f} decade"
+    tpe = pooled("lopsided", "tpe", "k_cover", ns=(20,))
+    assert tpe.mean() >= 0.9, f"TPE coverage at 20 trials {tpe.mean():.2f}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="TPE learns nothing from failed trials: on the lopsided band 50 of its 60 trials diverge past the cliff, "
+    "and K's interval at 60 trials covers in about 75% of repetitions (the zone sampler of issue 15 is the fix)",
+)
+def test_k_interval_covers_lopsided_band_under_tpe_at_60_trials():
+    assert pooled("lopsided", "tpe", "k_cover", ns=(60,)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("landscape", ["bump", "lopsided", "c_only", "v_only"])
+def test_volume_interval_covers(landscape, sampler):
+    cover, err = pooled(landscape, sampler, "v_cover"), pooled(landscape, sampler, "v_err")
+    assert cover.mean() >= 0.85, f"coverage {cover.mean():.2f}"
+    assert abs(err.mean()) <= 0.03, f"bias {err.mean():+.3f}"
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("landscape", ["c_only", "v_only"])
+def test_a_zone_of_c_or_v_alone_is_not_a_level_set(landscape, sampler):
+    rows = [r for n in NS for r in outcomes(landscape, sampler)[n] if r["n_done"] > MIN_TRIALS]
+    flagged = np.mean([r["status"] == "not_a_level_set" and "not_a_level_set" in r["codes"] for r in rows])
+    assert flagged >= 0.9, f"flagged in {flagged:.0%}"
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_k_band_is_a_level_set(sampler):
+    rows = [r for n in NS for r in outcomes("bump", sampler)[n]]
+    assert np.mean([r["status"] == "not_a_level_set" for r in rows]) <= 0.1
+
+
+@pytest.mark.parametrize("landscape", sorted(LANDSCAPES))
+def test_eight_trials_are_too_few_for_k(landscape):
+    ls = LANDSCAPES[landscape]
+    for rep in range(3):
+        table = sample_trials(ls, location(ls, rep), MIN_TRIALS, rep)
+        z = model_zone(table, "c_scaling", "v_coefficient", bounds=BOUNDS, seed=rep, **FAST)
+        assert z.k["status"] == "too_few_trials" and z.k["estimate"] is None and z.k["interval"] is None
+        assert "too_few_trials" in {w["code"] for w in z.warnings}
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_a_zone_cut_by_a_bound_is_flagged_and_a_band_across_the_box_is_not(sampler):
+    cut = [r for n in (20, 60) for r in outcomes("v_beyond", sampler)[n]]
+    assert np.mean(["zone_on_search_boundary" in r["codes"] for r in cut]) >= 0.8
+    band = [r for n in (20, 60) for r in outcomes("bump", sampler)[n]]
+    assert np.mean(["zone_on_search_boundary" in r["codes"] for r in band]) <= 0.1
+
+
+def test_a_saturated_metric_is_flagged():
+    rows = outcomes("saturating", "random")[60]
+    assert np.mean(["saturated_metric" in r["codes"] for r in rows]) >= 0.9
+    rows = outcomes("bump", "random")[60]
+    assert not any("saturated_metric" in r["codes"] for r in rows)
