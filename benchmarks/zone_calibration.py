@@ -1,0 +1,102 @@
+"""Calibration of the model zone: coverage and bias of K and of the volume on landscapes with a known zone.
+
+    python3 benchmarks/zone_calibration.py [--reps 40] [--tpe-reps 20] [--landscapes bump,lopsided,...]
+
+For each synthetic landscape (zone_explorer/analysis/landscapes.py), sampler (random, TPE) and number of trials
+(10, 20, 60: one study per repetition, cut after n trials), prints how often K's 95% interval covers the true
+band centre, the mean error and RMSE of K (decades), the same for the zone's volume, and how often each status
+and warning comes up. The unit tests (tests/zone_explorer/analysis/test_calibration.py) assert the targets on
+fewer repetitions; this prints the figures the README quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from zone_explorer.analysis import model_zone
+from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, location, prefix, sample_trials, truth
+
+NS = (10, 20, 60)
+
+
+def stat(rows: list[dict], key: str, fn) -> str:
+    vals = [r[key] for r in rows if key in r]
+    return f"{fn(np.array(vals, dtype=float)):.2f}" if vals else "-"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=40, help="repetitions with random sampling")
+    ap.add_argument("--tpe-reps", type=int, default=20, help="repetitions with TPE")
+    ap.add_argument("--landscapes", default=",".join(LANDSCAPES), help="comma-separated names")
+    args = ap.parse_args()
+    console = Console()
+    table = Table(title="Model zone calibration (95% intervals; errors in decades of K, volume in share of the box)")
+    for col in (
+        "landscape",
+        "sampler",
+        "n",
+        "K cover",
+        "K bias",
+        "K rmse",
+        "V cover",
+        "V bias",
+        "statuses",
+        "warnings",
+    ):
+        table.add_column(col)
+    start = time.perf_counter()
+    for name in args.landscapes.split(","):
+        ls = LANDSCAPES[name]
+        for sampler, reps in (("random", args.reps), ("tpe", args.tpe_reps)):
+            rows: dict[int, list[dict]] = {n: [] for n in NS}
+            for rep in track(range(reps), description=f"{name} / {sampler}", console=console, transient=True):
+                p = location(ls, rep)
+                true = truth(ls, p)
+                full = sample_trials(ls, p, max(NS), rep, sampler=sampler)
+                for n in NS:
+                    z = model_zone(prefix(full, n), "c_scaling", "v_coefficient", bounds=BOUNDS, seed=rep)
+                    row: dict = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}}
+                    if z.k["estimate"] is not None:
+                        lo, hi = (math.log10(b) for b in z.k["interval"])
+                        row["k_err"] = math.log10(z.k["estimate"]) - true.k_centre
+                        row["k_cover"] = lo <= true.k_centre <= hi
+                    if z.zone is not None:
+                        vol = z.zone["volume_fraction"]
+                        row["v_err"] = vol["estimate"] - true.volume
+                        row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+                    rows[n].append(row)
+            for n in NS:
+                got = rows[n]
+                statuses = Counter(r["status"] for r in got)
+                codes = Counter(c for r in got for c in r["codes"])
+                table.add_row(
+                    name,
+                    sampler,
+                    str(n),
+                    stat(got, "k_cover", np.mean),
+                    stat(got, "k_err", np.mean),
+                    stat(got, "k_err", lambda e: float(np.sqrt(np.mean(e**2)))),
+                    stat(got, "v_cover", np.mean),
+                    stat(got, "v_err", np.mean),
+                    ", ".join(f"{k} {v}" for k, v in statuses.most_common()),
+                    ", ".join(f"{k} {v}" for k, v in codes.most_common()),
+                )
+    console.print(table)
+    console.print(f"{time.perf_counter() - start:.0f} s; K cover should be >= 0.90 where K is defined, bias <= 0.05")
+
+
+if __name__ == "__main__":
+    main()
