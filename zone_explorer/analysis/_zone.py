@@ -136,7 +136,7 @@ def search_box(
 
 
 def _confidence(confidence: Any) -> float:
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < float(confidence) < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     return float(confidence)
 
@@ -250,7 +250,7 @@ def _map_columns(
             with np.errstate(divide="ignore", invalid="ignore"):
                 cols[C_SCALING] = np.where(k > v, v / (k - v), np.nan)
         else:  # c given (by the map or the base point): v follows
-            cols[V_COEFFICIENT] = k / zone_constant(cols[C_SCALING], 1.0)
+            cols[V_COEFFICIENT] = k / zone_constant(cols[C_SCALING], np.ones(m))
     return cols
 
 
@@ -372,9 +372,9 @@ def model_zone(
     node_p = inside[:, : node_feat.shape[0]].mean(axis=0)
     vol_in = inside[:, node_feat.shape[0] :]
 
-    prob = np.full(grid_size * grid_size, np.nan)
-    prob[node_in] = node_p
-    prob = prob.reshape(grid_size, grid_size)
+    flat = np.full(grid_size * grid_size, np.nan)
+    flat[node_in] = node_p
+    prob = flat.reshape(grid_size, grid_size)
     xstep, ystep = (xhi - xlo) / (grid_size - 1), (yhi - ylo) / (grid_size - 1)
 
     def polygons(level: float) -> list[dict[str, Any]]:

@@ -145,7 +145,7 @@ def sample_trials(
     return TrialTable(
         params={C_SCALING: c[ok], V_COEFFICIENT: v[ok]},
         values=y[ok],
-        origin="explored",
+        origin=np.full(int(ok.sum()), "explored"),
         ids=np.flatnonzero(ok),
         log_params=frozenset(BOUNDS),
         noise_var=np.full(int(ok.sum()), noise**2),
@@ -163,7 +163,7 @@ def prefix(table: TrialTable, n: int) -> TrialTable:
     return TrialTable(
         params={k: col[keep] for k, col in table.params.items()},
         values=table.values[keep],
-        origin="explored",
+        origin=table.origin[keep],
         ids=table.ids[keep],
         log_params=table.log_params,
         noise_var=None if table.noise_var is None else table.noise_var[keep],

@@ -163,6 +163,34 @@ def test_diverged_run_is_a_failed_trial_with_its_reason(sqlite_url: str) -> None
     assert "diverged: loss" in trials[0].attrs["fail_reason"]
 
 
+def test_a_zone_table_holds_diverged_trials_seed_noise_and_fixed_values(sqlite_url: str) -> None:
+    from zone_explorer.engine.job_zones import records_table
+    from zone_explorer.store.db import init_db
+    from zone_explorer.store.trials import load_results
+
+    url = init_db(sqlite_url)
+    space = {
+        "params": {
+            "lr": {"type": "float", "low": 0.01, "high": 100.0, "log": True},  # the high end diverges
+            "v_coefficient": {"type": "float", "low": 1.0, "high": 10.0, "log": True},
+            "c_scaling": {"type": "fixed", "value": 0.1},
+        }
+    }
+    job, _ = create_job(url, JobSpec.parse({**QUICK, "n_trials": 8, "seeds": [0, 1], "space": space}))
+    assert Worker(url).run(exit_when_idle=True) == 8
+    trials = load_trials(url, job.study_name)
+    done = [t for t in trials if t.state == "COMPLETE"]
+    diverged = [t for t in trials if t.attrs.get("outcome") == "diverged"]
+    assert done and diverged  # the random sampler's seed puts trials on both sides
+    table = records_table(load_results(url, job.study_name), "fsgdm", "minimize")
+    assert len(table) == len(done) and set(table.params) == {"lr", "v_coefficient"}
+    assert len(table.diverged["lr"]) == len(diverged)
+    assert sorted(table.diverged["lr"]) == sorted(t.attrs["config"]["lr"] for t in diverged)
+    expected = {t.number: (t.attrs["seed_values"][0] - t.attrs["seed_values"][1]) ** 2 / 4 for t in done}
+    assert dict(zip(table.ids.tolist(), table.noise_var.tolist())) == pytest.approx(expected)
+    assert table.constants["c_scaling"] == 0.1 and "sigma" in table.constants
+
+
 def test_cancellation_stops_a_running_trial_within_an_epoch(sqlite_url: str) -> None:
     from zone_explorer.store.db import init_db
 
