@@ -391,11 +391,15 @@ def model_zone(
     # the share of the box inside, per draw, with the quadrature's binomial error (see _centroids)
     volume = vol_in.mean(axis=1)
     volume = np.clip(volume + rng.standard_normal(volume.size) * np.sqrt(volume * (1 - volume) / n_volume), 0, 1)
-    vol_summary = _summary(volume, confidence)
-    assert vol_summary is not None
+    # with too few trials the zone is a sketch: its volume is not reported (nor K, below)
+    vol_summary = _summary(volume, confidence) if n > MIN_TRIALS else None
+    hit_chance = []
+    if vol_summary is None:
+        vol_summary = {"estimate": None, "interval": None}
+    else:
+        v_est = vol_summary["estimate"]
+        hit_chance = [{"trials": k, "probability": float(1.0 - (1.0 - v_est) ** k)} for k in (1, 10, 20, 50)]
     vol_summary["confidence"] = confidence
-    v_est = vol_summary["estimate"]
-    hit_chance = [{"trials": k, "probability": float(1.0 - (1.0 - v_est) ** k)} for k in (1, 10, 20, 50)]
     s = sign_of(table.direction)
     mean_best, sd_best = model.predict(vol_feat[best_i : best_i + 1])
     best_draws = top

@@ -289,14 +289,19 @@ def render_summary(summary: dict[str, Any], console: Any) -> None:
     zone = a.get("zone")
     if zone:
         vol = zone["volume_fraction"]
-        lo, hi = vol["interval"]
-        hits = ", ".join(f"{h['trials']} trials {h['probability']:.0%}" for h in zone["hit_chance"])
-        console.print(
+        what = (
             f"[bold]Zone[/] (modelled {summary['metric']} within {zone['delta']:g} of the best"
-            f"{', the default for this metric' if zone['delta_source'] == 'default' else ''}): "
-            f"[bold]{vol['estimate']:.1%}[/] of the searched space, 95% interval [{lo:.1%}, {hi:.1%}]\n"
-            f"  chance that random trials land in it: {hits}"
+            f"{', the default for this metric' if zone['delta_source'] == 'default' else ''})"
         )
+        if vol["estimate"] is None:
+            console.print(f"{what}: its size is not reported with this few trials")
+        else:
+            lo, hi = vol["interval"]
+            hits = ", ".join(f"{h['trials']} trials {h['probability']:.0%}" for h in zone["hit_chance"])
+            console.print(
+                f"{what}: [bold]{vol['estimate']:.1%}[/] of the searched space, 95% interval [{lo:.1%}, {hi:.1%}]\n"
+                f"  chance that random trials land in it: {hits}"
+            )
     k = a.get("k")
     if k:
         if k["estimate"] is None:

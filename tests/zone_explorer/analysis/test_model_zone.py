@@ -155,6 +155,7 @@ class TestK:
     def test_few_trials_give_no_k(self, n):
         z = model_zone(k_table(n), "c_scaling", "v_coefficient", bounds=BOUNDS)
         assert z.k["status"] == "too_few_trials" and z.k["estimate"] is None
+        assert z.zone["volume_fraction"]["estimate"] is None and z.zone["hit_chance"] == []
         assert [w["code"] for w in z.warnings] == ["too_few_trials"]
 
     def test_two_trials_give_no_zone(self):

@@ -597,4 +597,3 @@ class TestBadInput:
             best_configs(self.table, k=0)
         with pytest.raises(ValueError, match="^bins must be"):
             top_q_marginals(self.table, bins=0)
-
