@@ -220,7 +220,10 @@ class TrialTable:
     categorical parameters are not included. ``values`` holds the finite metric per row, ``origin`` one of
     ``"explored" | "contributed" | "verified"`` per row (a single string is broadcast), ``ids`` the trial number
     or contribution id per row (None gives 0..n-1). ``log_params`` names the parameters that live on a log scale;
-    ``direction`` is ``"maximize"`` or ``"minimize"``. Columns are validated and converted on construction.
+    ``direction`` is ``"maximize"`` or ``"minimize"``. For the model zone: ``noise_var`` is each row's known
+    observation variance (its seeds' variance over their number; NaN where unknown), ``diverged`` the parameter
+    columns of trials that diverged (no value; they bound the zone), ``constants`` the values every trial shared
+    (e.g. a fixed lr). Columns are validated and converted on construction.
     """
 
     params: dict[str, np.ndarray]
