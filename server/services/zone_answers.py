@@ -40,7 +40,18 @@ import numpy as np
 import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import Tolerance, TrialTable, analyze, importance
+from zone_explorer.analysis import (
+    ModelZone,
+    Tolerance,
+    TrialTable,
+    ZoneAnalysis,
+    analyze,
+    best_configs,
+    importance,
+    model_zone,
+    top_q_marginals,
+    zone_map,
+)
 from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
 from zone_explorer.core.errors import NotFound
 from zone_explorer.core.profiles import get_profile
@@ -295,6 +306,9 @@ class _ZoneData:
     _importance: dict[str, float] | None = None
     _importance_done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the model zone per (x, y, delta): a top-q change moves only the trials' view, never the model
+    _models: dict[tuple[str, str, float | None], ModelZone] = field(default_factory=dict, repr=False)
+    _model_locks: dict[tuple[str, str, float | None], threading.Lock] = field(default_factory=dict, repr=False)
 
     def importance(self) -> dict[str, float] | None:
         """PED-ANOVA importance of the parameters (computed once per data version; None under 4 results)."""
@@ -303,6 +317,58 @@ class _ZoneData:
                 self._importance = importance(self.table) if len(self.table) >= 4 else None
                 self._importance_done = True
         return self._importance
+
+    def model_zone(self, x: str, y: str, delta: float | None, optimizer: str) -> ModelZone:
+        """The zone on the model over (x, y) with ``delta`` (None: the default), fit once per data version (a fit
+        takes seconds on a large table; the answers for other tolerances of the trials' view reuse it)."""
+        key = (x, y, delta)
+        with self._lock:
+            found = self._models.get(key)
+            if found is not None:
+                return found
+            key_lock = self._model_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one fit per key; the others wait for it
+            with self._lock:
+                found = self._models.get(key)
+            if found is None:
+                profile = get_profile(optimizer)
+                found = model_zone(
+                    self.table,
+                    x,
+                    y,
+                    delta=delta,
+                    bounds=self.bounds,
+                    budget_params=profile.run_length_params,
+                    reference=profile.reference,
+                )
+                with self._lock:
+                    while len(self._models) >= MAX_MODELS:  # oldest first
+                        self._models.pop(next(iter(self._models)))
+                    self._models[key] = found
+        return found
+
+
+#: model zones kept per data version (axes x delta)
+MAX_MODELS = 16
+
+
+def _analysis(data: _ZoneData, optimizer: str, x: str, y: str, tol: Tolerance, grid_size: int) -> ZoneAnalysis:
+    """What :func:`analyze` answers (without importance), with the model zone from ``data``'s cache: the trials'
+    view as analyze draws it, and the model zone as analyze fits it (the same arguments, the same seed)."""
+    table = data.table
+    q = tol.value if tol.mode == "top_q" else 0.1  # analyze's default q
+    return ZoneAnalysis(
+        zone_map=zone_map(table, x, y, tol, grid_size, max_points=2000, seed=0),
+        best_configs=best_configs(table, 10),
+        marginals=top_q_marginals(table, q, 30),
+        importance=None,
+        importance_evaluator=None,
+        model_zone=data.model_zone(x, y, tol.value if tol.mode == "delta" else None, optimizer),
+        tolerance=tol,
+        q=q,
+        direction=table.direction,
+        n_trials=len(table),
+    )
 
 
 def _bounds(spaces: list[dict[str, Any]], optimizer: str) -> dict[str, tuple[float, float]]:
@@ -533,18 +599,7 @@ def _compute_zone(
         raise ZoneRequestError("y", f"must differ from x (both are {x!r})")
     try:
         # importance depends on the data alone: computed once per table, not per tolerance or axes
-        profile = get_profile(optimizer)
-        result = analyze(
-            table,
-            x,
-            y,
-            tol,
-            grid_size=grid_size,
-            with_importance=False,
-            bounds=data.bounds,
-            budget_params=profile.run_length_params,
-            reference=profile.reference,
-        )
+        result = _analysis(data, optimizer, x, y, tol, grid_size)
         imp = data.importance()
     except ValueError as err:
         raise ZoneRequestError("axes", str(err)) from None

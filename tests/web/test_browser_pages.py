@@ -282,10 +282,12 @@ def test_user_strings_are_escaped_everywhere(site, page) -> None:
     open_page(page, site, "/zones/xss-test/lion")
     assert payloads["description"] in page.locator("main").inner_text()  # shown as text
     assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#map-title").inner_text()
-    colorbar = page.evaluate(
-        "() => document.getElementById('zone-map').data.find(d => d.type === 'heatmap').colorbar.title.text"
+    hover = page.evaluate(
+        "() => document.getElementById('zone-map').data.find(d => d.type === 'heatmap').hovertemplate"
     )
-    assert "&lt;b onmouseover" in colorbar  # Plotly gets entities, never markup
+    assert "&lt;b onmouseover" in hover and "<b onmouseover" not in hover  # Plotly gets entities, never markup
+    # the metric in the words beside the map is text too
+    assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#zone-delta").inner_text()
     open_page(page, site, "/contributions")
     assert payloads["notes"] in page.locator("main").inner_text()
     assert page.locator("a[href^='javascript']").count() == 0

@@ -60,14 +60,18 @@ def test_tolerance_and_axes_reuse_the_table_and_its_importance(job, monkeypatch)
     url, job_id = job
     answers = views.ZoneAnswers(url, 32, 0.0)
     _trials(url, job_id, 5)
-    reads, assessed = [], []
-    read, assess = views._read_zone_data, views.importance
+    reads, assessed, fits = [], [], []
+    read, assess, fit = views._read_zone_data, views.importance, views.model_zone
     monkeypatch.setattr(views, "_read_zone_data", lambda *a: reads.append(a) or read(*a))
     monkeypatch.setattr(views, "importance", lambda *a, **k: assessed.append(a) or assess(*a, **k))
+    monkeypatch.setattr(views, "model_zone", lambda *a, **k: fits.append(a) or fit(*a, **k))
     first = answers.view("noisy-quadratic", "fsgdm", top_q=0.2)
     wider = answers.view("noisy-quadratic", "fsgdm", top_q=0.6)
+    assert len(fits) == 1  # top q is a view of the trials: the model zone (default delta) is fit once
+    assert first.data["analysis"]["zone"] == wider.data["analysis"]["zone"]
     other_axes = answers.view("noisy-quadratic", "fsgdm", x="K", y="c_scaling", delta=0.5)
-    assert len(reads) == 1 and len(assessed) == 1
+    assert len(reads) == 1 and len(assessed) == 1 and len(fits) == 2
+    assert other_axes.data["analysis"]["zone"]["delta"] == 0.5
     assert (
         first.data["analysis"]["importance"]
         == wider.data["analysis"]["importance"]

@@ -101,7 +101,7 @@ function drawZoneCard(zone) {
   ui.zoneCard.hidden = false;
   const text = volumeText(z);
   replace($("#zone-volume"), pct(z.volume_fraction.estimate));
-  replace($("#zone-volume-interval"), `${text.estimate}, ${text.interval}`);
+  replace($("#zone-volume-interval"), text.short);
   replace($("#zone-hit"), text.hit);
   replace($("#zone-delta"), `Zone: ${zone.metric} within δ = ${num(z.delta, 3)} of the modelled best`
     + ` (${z.delta_source === "given" ? "as asked" : "the default"}; the modelled best is ${num(z.best.value, 4)}).`);

@@ -102,8 +102,9 @@ function membershipTrace(z, zone) {
   return {
     type: "heatmap", uid: "membership", name: "P(in zone)", x: m.x, y: m.y, z: m.probability, zmin: 0, zmax: 1,
     colorscale: "Viridis", zsmooth: z.x_log || z.y_log ? false : "fast", hoverongaps: false,
-    colorbar: colorbar(`P(in zone)<br>${plotText(zone.metric)} within ${num(z.delta, 3)}<br>of the best`),
-    hovertemplate: `${plotText(z.x)}: %{x:.4g}<br>${plotText(z.y)}: %{y:.4g}<br>P(in zone): %{z:.2f}<extra></extra>`,
+    colorbar: colorbar("P(in zone)"),
+    hovertemplate: `${plotText(z.x)}: %{x:.4g}<br>${plotText(z.y)}: %{y:.4g}<br>P(in zone): %{z:.2f}`
+      + `<br>(${plotText(zone.metric)} within ${num(z.delta, 3)} of the best)<extra></extra>`,
   };
 }
 

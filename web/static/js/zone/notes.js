@@ -25,6 +25,7 @@ export function volumeText(zone) {
   return {
     estimate: `${pct(v.estimate)} of the searched space`,
     interval: `${conf}% interval ${interval(v.interval, pct)}`,
+    short: `of the searched space; ${conf}% interval ${interval(v.interval, pct)}`,
     hit: `Chance that k random trials land in the zone: ${zone.hit_chance.map((h) => `${h.trials} → ${pct(h.probability)}`).join(", ")}`,
   };
 }
