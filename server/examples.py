@@ -205,6 +205,84 @@ CSV_UPLOAD = (
     "digits-cnn,fsgdm,0.9711,10,0;1;2,10.48550/arXiv.2411.19671,0.033,0.95,0.01,0.0005\n"
 )
 
+#: the zone on the model (a map of 3 x 3 nodes here; 28 x 28 in answers): digits-cnn, FSGDM at lr 0.01
+MODEL_ZONE: Example = {
+    "zone": {
+        "delta": 0.01,
+        "delta_source": "default",
+        "x": "c_scaling",
+        "y": "v_coefficient",
+        "x_log": True,
+        "y_log": True,
+        "membership": {
+            "x": [0.005, 0.1, 2.0],
+            "y": [0.05, 1.58, 50.0],
+            "probability": [[0.0, 0.0, 0.0], [0.93, 0.01, 0.0], [0.0, 0.34, 0.0]],
+        },
+        "outline": [
+            {
+                "exterior": [[0.005, 0.9], [0.005, 2.6], [0.02, 10.0], [0.1, 47.0], [0.16, 50.0], [0.09, 16.0]],
+                "holes": [],
+            }
+        ],
+        "core": [{"exterior": [[0.01, 2.2], [0.03, 7.9], [0.05, 12.5], [0.02, 4.6]], "holes": []}],
+        "volume_fraction": {"estimate": 0.12, "interval": [0.08, 0.17], "confidence": 0.95},
+        "hit_chance": [
+            {"trials": 1, "probability": 0.12},
+            {"trials": 10, "probability": 0.721},
+            {"trials": 20, "probability": 0.922},
+            {"trials": 50, "probability": 0.998},
+        ],
+        "best": {"params": {"c_scaling": 0.03, "v_coefficient": 9.1}, "value": 0.9741, "interval": [0.9712, 0.9768]},
+        "slice": {},
+        "model": {
+            "kind": "gaussian_process",
+            "kernel": "1.1**2 * Matern(length_scale=[0.9, 1.4, 0.21], nu=2.5) + white noise",
+            "axes": ["c_scaling", "v_coefficient", "K"],
+            "n_fit": 241,
+            "aggregated": False,
+            "warp": "w = -log(1.0041 - goodness)",
+            "noise_std": 0.031,
+        },
+    },
+    "k": {
+        "status": "ok",
+        "estimate": 310.0,
+        "interval": [250.0, 380.0],
+        "confidence": 0.95,
+        "lr": 0.01,
+        "lr_times_k": {"estimate": 3.1, "interval": [2.5, 3.8]},
+        "reference": {
+            "k": 30.992,
+            "lr": 0.1,
+            "lr_times_k": 3.0992,
+            "source": "FSGDM README (Li et al., ICLR 2025, arXiv:2411.19671): 30.992/v ≈ 1 + 1/c for CNNs",
+        },
+        "ridge": {
+            "c": [0.01, 0.05, 0.2, 1.0],
+            "k": [290.0, 305.0, 318.0, 335.0],
+            "lower": [220.0, 262.0, 270.0, 260.0],
+            "upper": [370.0, 352.0, 371.0, 420.0],
+            "tilt": {"estimate": 0.03, "interval": [-0.02, 0.08]},
+        },
+    },
+    "diagnostics": {
+        "level_set": {
+            "explained": {"K": 0.83, "c_scaling": 0.06, "v_coefficient": 0.41},
+            "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the warped metric on each log axis",
+        },
+        "noise": {"median_seed_std": 0.0021, "model_noise_std": 0.0018},
+        "n_diverged": 7,
+        "n_used": 241,
+    },
+    "warnings": [
+        {
+            "code": "zone_on_search_boundary",
+            "message": "the modelled best lies on the edge of the searched space at c_scaling low (0.00503, "
+            "bound 0.005): the zone may continue outside it; widen the range",
+        }
+    ],
+}
 ZONE_ANALYSIS: Example = {
     "zone_map": {
         "x": "c_scaling",
@@ -240,7 +318,7 @@ ZONE_ANALYSIS: Example = {
     "marginals": {},
     "importance": {"v_coefficient": 0.61, "c_scaling": 0.39},
     "importance_evaluator": "ped-anova",
-    "zone_constant": {"estimate": 30.4, "interval": [27.9, 33.5], "reference": 30.992, "reference_inside": True},
+    **MODEL_ZONE,
     "tolerance": {"mode": "top_q", "value": 0.1},
     "q": 0.1,
     "direction": "maximize",
@@ -272,7 +350,7 @@ ZONE_SUMMARY: Example = {
     "importance": ZONE_ANALYSIS["importance"],
     "importance_evaluator": "ped-anova",
     "zone_ranges": {"c_scaling": [0.012, 0.09], "v_coefficient": [0.4, 2.1]},
-    "zone_constant": ZONE_ANALYSIS["zone_constant"],
+    **MODEL_ZONE,
 }
 
 

@@ -248,6 +248,162 @@ class TrialPage(BaseModel):
 
 
 # ---- zones ------------------------------------------------------------------------------------------------------------
+#: the codes a zone's warnings carry (zone_explorer.analysis.WARNING_CODES)
+WarningCode = Literal[
+    "too_few_trials", "zone_on_search_boundary", "saturated_metric", "not_a_level_set", "mixed_budgets", "high_noise"
+]
+#: [low, high]
+Interval = Annotated[list[float], Field(min_length=2, max_length=2)]
+Point = Annotated[list[float], Field(min_length=2, max_length=2, description="[x, y] in parameter units")]
+
+
+class ZoneWarning(BaseModel):
+    code: WarningCode = Field(
+        description="too_few_trials (at most 8 finished trials: no K, a rough zone), zone_on_search_boundary (the "
+        "modelled best lies on an edge of the searched space: widen it), saturated_metric (many trials reach the "
+        "best value), not_a_level_set (the metric is not a function of K), mixed_budgets (trials ran with "
+        "different budgets), high_noise (the metric's noise exceeds delta)"
+    )
+    message: str = Field(description="what it means and what to do, in words")
+
+
+class EstimatePublic(BaseModel):
+    estimate: float
+    interval: Interval = Field(description="the central interval of the model's posterior draws")
+
+
+class VolumeFraction(EstimatePublic):
+    confidence: float = Field(description="the interval's coverage (0.95)")
+
+
+class HitChance(BaseModel):
+    trials: int = Field(description="k, a number of random trials")
+    probability: float = Field(description="1 - (1 - V)^k: the chance that k random trials land in the zone")
+
+
+class ZonePolygon(BaseModel):
+    exterior: list[Point]
+    holes: list[list[Point]]
+
+
+class ZoneMembership(BaseModel):
+    x: list[float] = Field(description="the map's x nodes, in parameter units")
+    y: list[float] = Field(description="the map's y nodes, in parameter units")
+    probability: list[list[float | None]] = Field(
+        description="P(in zone) at each node, rows along y, columns along x; null outside the searched box"
+    )
+
+
+class ZoneBest(BaseModel):
+    params: dict[str, float] = Field(description="where the modelled metric peaks")
+    value: float = Field(description="the modelled metric there")
+    interval: Interval
+
+
+class ZoneModelInfo(BaseModel):
+    kind: str = Field(description="gaussian_process")
+    kernel: str
+    axes: list[str] = Field(description="the model's input features")
+    n_fit: int = Field(description="points the model was fit to (after aggregation)")
+    aggregated: bool
+    warp: str = Field(description="the transform of the metric the model is fit on")
+    noise_std: float
+
+
+class ModelZonePublic(BaseModel):
+    """The zone on a model of the metric (a Gaussian process): the configurations whose modelled metric is within
+    ``delta`` of the modelled best."""
+
+    delta: float = Field(description="the zone's tolerance, in metric units")
+    delta_source: Literal["default", "given"] = Field(description="given: the request's delta; else the default")
+    x: str
+    y: str
+    x_log: bool
+    y_log: bool
+    membership: ZoneMembership = Field(description="the membership probability P(in zone) over the map")
+    outline: list[ZonePolygon] = Field(description="the zone: the P(in zone) = 0.5 contour, in parameter units")
+    core: list[ZonePolygon] = Field(description="the confident core: the P(in zone) = 0.9 contour")
+    volume_fraction: VolumeFraction = Field(
+        description="the share of the searched space (log-scaled for log parameters) inside the zone"
+    )
+    hit_chance: list[HitChance] = Field(description="the chance that k random trials land in the zone")
+    best: ZoneBest
+    slice: dict[str, float] = Field(description="values of the other searched parameters held fixed on the map")
+    model: ZoneModelInfo
+
+
+class KRidge(BaseModel):
+    c: list[float] = Field(description="c_scaling along the band")
+    k: list[float] = Field(description="the band's K centre at each c (K*(c))")
+    lower: list[float]
+    upper: list[float]
+    tilt: EstimatePublic | None = Field(description="the slope d log K / d log c over the zone")
+
+
+class KReference(BaseModel):
+    k: float = Field(description="the published zone constant (FSGDM's README: 30.992)")
+    lr: float = Field(description="the learning rate it was stated at (0.1): K scales as 1/lr")
+    lr_times_k: float
+    source: str
+
+
+class KPublic(BaseModel):
+    """FSGDM's zone constant K = v (1 + 1/c) of the band (only when c_scaling and v_coefficient are searched)."""
+
+    status: Literal["ok", "not_a_level_set", "too_few_trials", "on_search_boundary"]
+    estimate: float | None = Field(description="the band's K centre; null with too few trials")
+    interval: Interval | None
+    confidence: float | None
+    lr: float | None = Field(description="the run's learning rate when it is fixed")
+    lr_times_k: EstimatePublic | None = Field(description="the effective gain lr K (comparable across lr)")
+    reference: KReference | None = Field(description="the published zone, with the lr it was stated at")
+    ridge: KRidge | None = Field(description="the ridge K*(c) along the band with its interval")
+
+
+class LevelSetDiagnostic(BaseModel):
+    explained: dict[str, float | None] = Field(
+        description="how much of the metric's variation each axis explains alone (K, c_scaling, v_coefficient)"
+    )
+    method: str
+
+
+class NoiseDiagnostic(BaseModel):
+    median_seed_std: float | None
+    model_noise_std: float
+
+
+class ZoneDiagnostics(BaseModel):
+    level_set: LevelSetDiagnostic | None = Field(description="FSGDM only: whether the zone is a K level set")
+    noise: NoiseDiagnostic | None
+    n_diverged: int = Field(description="diverged trials the model took as bounds of the zone")
+    n_used: int = Field(description="finished trials with every searched parameter")
+
+
+class ZoneAnalysisPublic(BaseModel):
+    """The trials' view (zone_map, best_configs, marginals, importance, over the tolerance) and the zone on the
+    model (zone, k, diagnostics, warnings)."""
+
+    zone_map: dict[str, Any] = Field(
+        description="the trials' view: their smoothed metric, the trials within the tolerance and the points "
+        "(each with its origin)"
+    )
+    best_configs: list[dict[str, Any]]
+    marginals: dict[str, dict[str, Any]] = Field(description="each parameter's distribution over the best trials")
+    importance: dict[str, float] | None
+    importance_evaluator: str | None
+    zone: ModelZonePublic | None = Field(description="the zone on the model; null under 3 usable trials")
+    k: KPublic | None = Field(description="FSGDM's K (null for other optimizers)")
+    diagnostics: ZoneDiagnostics
+    warnings: list[ZoneWarning]
+    tolerance: dict[str, Any] = Field(
+        description="top_q (a view of the trials) or delta (the trials within delta of the best, and the model "
+        "zone's delta)"
+    )
+    q: float
+    direction: Literal["maximize", "minimize"]
+    n_trials: int
+
+
 class ZonePublic(BaseModel):
     """The zone of a task and optimizer over all explored trials and contributions."""
 
@@ -260,14 +416,12 @@ class ZonePublic(BaseModel):
     x: str
     y: str
     reference_K: float | None = Field(
-        description="the published zone constant of the optimizer's profile (FSGDM's README: 30.992); null if none"
+        description="the published zone constant of the optimizer's profile (FSGDM's README: 30.992 at lr 0.1); "
+        "null if none"
     )
     counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
     jobs: list[str]
-    analysis: dict[str, Any] = Field(
-        description="zone_map (each point with its origin), best_configs, marginals, "
-        "importance, zone_constant (FSGDM's K with a bootstrap interval)"
-    )
+    analysis: ZoneAnalysisPublic
 
 
 class ZoneSummaryPublic(BaseModel):
@@ -285,8 +439,11 @@ class ZoneSummaryPublic(BaseModel):
     best_configs: list[dict[str, Any]]
     importance: dict[str, float] | None
     importance_evaluator: str | None
-    zone_ranges: dict[str, list[float] | None]
-    zone_constant: dict[str, Any] | None
+    zone_ranges: dict[str, list[float] | None] = Field(description="each parameter's range among the best trials")
+    zone: ModelZonePublic | None
+    k: KPublic | None
+    diagnostics: ZoneDiagnostics
+    warnings: list[ZoneWarning]
 
 
 # ---- contributions ---------------------------------------------------------------------------------------------------

@@ -26,11 +26,18 @@ Task = Annotated[Name, Path(description="a registered or contributed task", exam
 Optimizer = Annotated[Name, Path(description="a registry optimizer", examples=["fsgdm"])]
 TopQ = Annotated[
     float | None,
-    Query(gt=0, le=1, allow_inf_nan=False, description="zone = the best fraction q of results (default 0.1)"),
+    Query(
+        gt=0, le=1, allow_inf_nan=False, description="the trials' view: the best fraction q of results (default 0.1)"
+    ),
 ]
 Delta = Annotated[
     float | None,
-    Query(ge=0, allow_inf_nan=False, description="zone = results within delta of the best (instead of top_q)"),
+    Query(
+        ge=0,
+        allow_inf_nan=False,
+        description="the trials within delta of the best (instead of top_q), and the model zone's delta "
+        "(metric units; default per metric, e.g. 0.01 accuracy)",
+    ),
 ]
 Axis = Annotated[Name | None, Query(max_length=100, description="a parameter name, or K for FSGDM")]
 
@@ -55,8 +62,12 @@ async def get_zone(
     delta: Delta = None,
     grid_size: Annotated[int, Query(ge=10, le=200)] = 60,
 ) -> Response:
-    """The smoothed surface over axes x and y (default: the optimizer's natural pair), the zone outline for the
-    tolerance, best configurations, top-q marginals, importance and, for FSGDM, the zone constant K."""
+    """The zone over axes x and y (default: the optimizer's natural pair). ``zone``: the zone on a model of the
+    metric - P(in zone) over the map (``membership``), its 0.5 ``outline`` and 0.9 ``core``, the
+    ``volume_fraction`` of the searched space with an interval and the ``hit_chance`` of k random trials; ``k``:
+    FSGDM's K with its interval, status, lr K and ridge; ``diagnostics`` and coded ``warnings``. Beside it, the
+    trials' view: their smoothed metric and the trials within the tolerance (``zone_map``), best configurations,
+    top-q marginals and importance. ``delta`` is also the model zone's tolerance (else a default per metric)."""
     result = answers.recent_view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
     if result is None:
         view = partial(answers.view, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
@@ -73,8 +84,8 @@ async def get_zone(
 async def get_zone_summary(
     task: Task, optimizer: Optimizer, answers: Answers, top_q: TopQ = None, delta: Delta = None
 ) -> Response:
-    """Best configurations (full configs), importance, each parameter's range in the zone and, for FSGDM, K with
-    its bootstrap interval."""
+    """Best configurations (full configs), importance, each parameter's range among the best trials, the zone on
+    the model (volume, outline, membership), for FSGDM K with its interval and status, diagnostics and warnings."""
     result = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta)
     if result is None:
         result = await run_in_threadpool(partial(answers.summary, task, optimizer, top_q=top_q, delta=delta))

@@ -40,12 +40,31 @@ import numpy as np
 import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import Tolerance, TrialTable, analyze, importance
+from zone_explorer.analysis import (
+    ModelZone,
+    Tolerance,
+    TrialTable,
+    ZoneAnalysis,
+    analyze,
+    best_configs,
+    importance,
+    model_zone,
+    top_q_marginals,
+    zone_map,
+)
 from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
 from zone_explorer.core.errors import NotFound
-from zone_explorer.core.spaces import default_space
+from zone_explorer.core.profiles import get_profile
+from zone_explorer.core.spaces import Space, default_space
 from zone_explorer.core.statuses import ContributionStatus, Verdict
-from zone_explorer.engine.job_zones import ZoneRequestError, default_axes, records_table, reference_k, zone_tolerance
+from zone_explorer.engine.job_zones import (
+    ZoneRequestError,
+    default_axes,
+    records_table,
+    reference_k,
+    space_bounds,
+    zone_tolerance,
+)
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope
 from zone_explorer.store.models import Contribution, Job
@@ -61,7 +80,8 @@ MAX_STALENESS_FACTOR = 10
 
 
 class DataVersion(NamedTuple):
-    """What a zone shows: the complete explored trials (count and newest id) and the contributions."""
+    """What a zone shows: the finished explored trials (complete or failed: count and newest id) and the
+    contributions."""
 
     trials: str
     contributions: str
@@ -226,7 +246,7 @@ def warm_up() -> None:
         ids=np.arange(8),
         direction="maximize",
     )
-    analyze(table, "a", "b", Tolerance.top(0.5), grid_size=10, n_boot=10)
+    analyze(table, "a", "b", Tolerance.top(0.5), grid_size=10)  # the model zone too: scikit-learn's GP
     importance(table)
 
 
@@ -247,7 +267,10 @@ def _version_queries() -> tuple[sa.Select, sa.Select]:
             )
         )
         .where(
-            jobs.c.task == task, jobs.c.optimizer == optimizer, sa.cast(_trials_t.c.state, sa.String(16)) == "COMPLETE"
+            jobs.c.task == task,
+            jobs.c.optimizer == optimizer,
+            # a diverged trial (FAIL) bounds the zone: it changes the answer as a finished one does
+            sa.cast(_trials_t.c.state, sa.String(16)).in_(("COMPLETE", "FAIL")),
         )
     )
     contributions = sa.select(
@@ -261,7 +284,8 @@ _TRIALS_VERSION, _CONTRIBUTIONS_VERSION = _version_queries()
 
 
 def data_version(url: str, task: str, optimizer: str) -> DataVersion:
-    """Changes whenever a trial of the task+optimizer completes or a contribution to it changes (a verdict too:
+    """Changes whenever a trial of the task+optimizer completes or fails (a diverged trial bounds the zone) or a
+    contribution to it changes (a verdict too:
     it is recorded with the end of its rerun, and moves the contribution's ``updated_at``)."""
     where = {"task": task, "optimizer": optimizer}
     with read_scope(url) as conn:
@@ -272,14 +296,19 @@ def data_version(url: str, task: str, optimizer: str) -> DataVersion:
 
 @dataclass
 class _ZoneData:
-    """The merged table of a task+optimizer, the full config of each row id, the job ids, and the importance."""
+    """The merged table of a task+optimizer, the full config of each row id, the job ids, the searched ranges (the
+    box the model zone's volume is measured in), and the importance."""
 
     table: TrialTable
     configs: dict[str, dict[str, Any]]
     job_ids: list[str]
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     _importance: dict[str, float] | None = None
     _importance_done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the model zone per (x, y, delta): a top-q change moves only the trials' view, never the model
+    _models: dict[tuple[str, str, float | None], ModelZone] = field(default_factory=dict, repr=False)
+    _model_locks: dict[tuple[str, str, float | None], threading.Lock] = field(default_factory=dict, repr=False)
 
     def importance(self) -> dict[str, float] | None:
         """PED-ANOVA importance of the parameters (computed once per data version; None under 4 results)."""
@@ -289,12 +318,81 @@ class _ZoneData:
                 self._importance_done = True
         return self._importance
 
+    def model_zone(self, x: str, y: str, delta: float | None, optimizer: str) -> ModelZone:
+        """The zone on the model over (x, y) with ``delta`` (None: the default), fit once per data version (a fit
+        takes seconds on a large table; the answers for other tolerances of the trials' view reuse it)."""
+        key = (x, y, delta)
+        with self._lock:
+            found = self._models.get(key)
+            if found is not None:
+                return found
+            key_lock = self._model_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one fit per key; the others wait for it
+            with self._lock:
+                found = self._models.get(key)
+            if found is None:
+                profile = get_profile(optimizer)
+                found = model_zone(
+                    self.table,
+                    x,
+                    y,
+                    delta=delta,
+                    bounds=self.bounds,
+                    budget_params=profile.run_length_params,
+                    reference=profile.reference,
+                )
+                with self._lock:
+                    while len(self._models) >= MAX_MODELS:  # oldest first
+                        self._models.pop(next(iter(self._models)))
+                    self._models[key] = found
+        return found
+
+
+#: model zones kept per data version (axes x delta)
+MAX_MODELS = 16
+
+
+def _analysis(data: _ZoneData, optimizer: str, x: str, y: str, tol: Tolerance, grid_size: int) -> ZoneAnalysis:
+    """What :func:`analyze` answers (without importance), with the model zone from ``data``'s cache: the trials'
+    view as analyze draws it, and the model zone as analyze fits it (the same arguments, the same seed)."""
+    table = data.table
+    q = tol.value if tol.mode == "top_q" else 0.1  # analyze's default q
+    return ZoneAnalysis(
+        zone_map=zone_map(table, x, y, tol, grid_size, max_points=2000, seed=0),
+        best_configs=best_configs(table, 10),
+        marginals=top_q_marginals(table, q, 30),
+        importance=None,
+        importance_evaluator=None,
+        model_zone=data.model_zone(x, y, tol.value if tol.mode == "delta" else None, optimizer),
+        tolerance=tol,
+        q=q,
+        direction=table.direction,
+        n_trials=len(table),
+    )
+
+
+def _bounds(spaces: list[dict[str, Any]], optimizer: str) -> dict[str, tuple[float, float]]:
+    """The searched ranges of the jobs' spaces, widened to cover them all; the optimizer's default space when no
+    job searched (contributions only). A space that no longer parses is left out."""
+    out: dict[str, tuple[float, float]] = {}
+    parsed = []
+    for raw in spaces:
+        try:
+            parsed.append(Space.from_dict(raw))
+        except ValueError:
+            continue
+    for space in parsed or [default_space(optimizer)]:
+        for name, (lo, hi) in space_bounds(space).items():
+            old = out.get(name)
+            out[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return out
+
 
 def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _ZoneData:
     with session_scope(url) as s:
         jobs = list(
             s.execute(
-                sa.select(Job.id, Job.study_name)
+                sa.select(Job.id, Job.study_name, Job.space)
                 .where(Job.task == task, Job.optimizer == optimizer)
                 .order_by(Job.created_at, Job.id)
             ).all()
@@ -310,29 +408,45 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
                 .order_by(Contribution.created_at, Contribution.id)
             )
         )
+    # every record goes to records_table (the explored jobs' diverged trials and seed values too); the origins and
+    # ids follow the rows it keeps, the complete ones with a finite value, in the same order
     records: list[TrialRecord] = []
-    origins: list[str] = []
-    ids: list[str] = []
-    for job_id, study_name in jobs:
+    kept: list[tuple[str, str, TrialRecord]] = []  # (origin, id, record) of each row
+    for job_id, study_name, _ in jobs:
         for r in load_results(url, study_name):
-            if r.value is not None and math.isfinite(r.value):
-                records.append(r)
-                origins.append("explored")
-                ids.append(f"{job_id}/{r.number}")
+            records.append(r)
+            if _is_row(r):
+                kept.append(("explored", f"{job_id}/{r.number}", r))
     for c in contributed:
-        records.append(TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config}))
-        origins.append("verified" if c.verdict == Verdict.VERIFIED else "contributed")
-        ids.append(f"contribution/{c.id}")
+        r = TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config})
+        records.append(r)
+        if _is_row(r):
+            kept.append(("verified" if c.verdict == Verdict.VERIFIED else "contributed", f"contribution/{c.id}", r))
     base = records_table(records, optimizer, direction)
+    assert len(base) == len(kept), "records_table keeps the complete trials with a finite value"
+    ids = [i for _, i, _ in kept]
     table = TrialTable(
         params=base.params,
         values=base.values,
-        origin=np.asarray(origins),
+        origin=np.asarray([o for o, _, _ in kept]),
         ids=np.asarray(ids),
         log_params=base.log_params,
         direction=direction,
+        noise_var=base.noise_var,
+        diverged=base.diverged,
+        constants=base.constants,
     )
-    return _ZoneData(table, {i: r.config for i, r in zip(ids, records)}, [j for j, _ in jobs])
+    return _ZoneData(
+        table,
+        {i: r.config for _, i, r in kept},
+        [j for j, _, _ in jobs],
+        _bounds([space for _, _, space in jobs], optimizer),
+    )
+
+
+def _is_row(r: TrialRecord) -> bool:
+    """Whether records_table makes a row of ``r`` (a complete trial with a finite value)."""
+    return r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)
 
 
 # ---- the answers -----------------------------------------------------------------------------------------------------
@@ -415,7 +529,8 @@ class ZoneAnswers:
     def summary(
         self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
     ) -> ZoneResult:
-        """Best configurations (full configs), importance, each parameter's zone range and, for FSGDM, K."""
+        """Best configurations (full configs), importance, each parameter's range among the best trials, the zone on
+        the model (volume, outline, membership), for FSGDM K, the diagnostics and the warnings."""
         return self.view(task, optimizer, top_q=top_q, delta=delta).derived("summary", _summarise)
 
     def recent_view(
@@ -484,7 +599,7 @@ def _compute_zone(
         raise ZoneRequestError("y", f"must differ from x (both are {x!r})")
     try:
         # importance depends on the data alone: computed once per table, not per tolerance or axes
-        result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=False)
+        result = _analysis(data, optimizer, x, y, tol, grid_size)
         imp = data.importance()
     except ValueError as err:
         raise ZoneRequestError("axes", str(err)) from None
@@ -522,6 +637,10 @@ def _summarise(view: dict[str, Any]) -> dict[str, Any]:
         importance=a["importance"],
         importance_evaluator=a["importance_evaluator"],
         zone_ranges=ranges,
-        zone_constant=a["zone_constant"],
+        # the zone on the model, FSGDM's K, the diagnostics and the warnings, as in the view
+        zone=a["zone"],
+        k=a["k"],
+        diagnostics=a["diagnostics"],
+        warnings=a["warnings"],
     )
     return data

@@ -67,7 +67,9 @@ def _zone(url: str, job: Job) -> tuple[dict[str, Any] | None, str | None]:
         "metric": summary["metric"],
         "direction": summary["direction"],
         "zone_map": a["zone_map"],
-        "zone_constant": a["zone_constant"],
+        "zone": a["zone"],
+        "k": a["k"],
+        "warnings": a["warnings"],
         "reference_K": summary["reference_K"],
         "n_trials": a["n_trials"],
     }, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import server.services.zone_answers as answers
+from server.schemas import ZonePublic, ZoneSummaryPublic
 from tests.server.conftest import QUICK_JOB
 from tests.server.test_contributions import GOOD, NEW_TASK
 from zone_explorer.engine.worker import Worker, WorkerSettings
@@ -49,9 +50,12 @@ def test_zone_merges_jobs_and_contributions(service, monkeypatch) -> None:
     best = merged["analysis"]["best_configs"][0]
     assert best["origin"] == "contributed" and best["id"] == f"contribution/{contributed[0]}"
     assert best["config"]["sigma"] == 200  # the full stored config, not just the axes
-    # FSGDM's K over the top 10% (here the one best result, the first contribution): v (1 + 1/c) = 0.5 (1 + 100)
-    zc = merged["analysis"]["zone_constant"]
-    assert zc["n_top"] == 1 and zc["estimate"] == pytest.approx(50.5) and zc["geometric_mean"] == pytest.approx(50.5)
+    # the zone on the model, typed as documented
+    assert ZonePublic.model_validate(merged).analysis.zone is not None
+    assert_model_zone(merged["analysis"])
+    # 6 results are too few: no K, and a warning that says so
+    assert z["analysis"]["k"]["status"] == "too_few_trials" and z["analysis"]["k"]["estimate"] is None
+    assert "too_few_trials" in {w["code"] for w in z["analysis"]["warnings"]}
 
     # withdrawn contributions leave the view
     service.client("contribute").delete(f"/api/v1/contributions/{contributed[0]}")
@@ -79,8 +83,42 @@ def test_parameters_and_the_cache(service, monkeypatch) -> None:
     summary = api.get(f"{ZONE}/summary", params={"top_q": 0.5}).json()
     assert summary["n_results"] == 7 and summary["tolerance"] == {"mode": "top_q", "value": 0.5}
     assert set(summary["importance"]) >= {"c_scaling", "v_coefficient"}
-    assert summary["zone_constant"]["interval"] is not None and set(summary["zone_ranges"]) >= {"c_scaling", "K"}
+    assert set(summary["zone_ranges"]) >= {"c_scaling", "K"}
     assert all("config" in row for row in summary["best_configs"])
+    ZoneSummaryPublic.model_validate(summary)
+    assert_model_zone(summary)
+    # delta is also the model zone's delta
+    assert first.json()["analysis"]["zone"]["delta"] == 0.05
+    assert first.json()["analysis"]["zone"]["delta_source"] == "given"
+    assert summary["zone"]["delta_source"] == "default"
+
+
+def assert_model_zone(a: dict) -> None:
+    """The fields the REST zone answers carry (issue 14), with sane values."""
+    zone, k = a["zone"], a["k"]
+    assert zone["delta"] > 0
+    vol = zone["volume_fraction"]
+    assert 0 <= vol["interval"][0] <= vol["estimate"] <= vol["interval"][1] <= 1
+    m = zone["membership"]
+    assert len(m["probability"]) == len(m["y"]) and all(len(row) == len(m["x"]) for row in m["probability"])
+    assert all(p is None or 0 <= p <= 1 for row in m["probability"] for p in row)
+    for poly in zone["outline"] + zone["core"]:
+        assert all(len(pt) == 2 for pt in poly["exterior"])
+    chances = [h["probability"] for h in zone["hit_chance"]]
+    assert chances == sorted(chances) and all(0 <= p <= 1 for p in chances)
+    assert k["status"] in {"ok", "not_a_level_set", "too_few_trials", "on_search_boundary"}
+    assert set(k) >= {"estimate", "interval", "status", "lr_times_k", "ridge"}
+    assert k["reference"] == {
+        "k": 30.992,
+        "lr": 0.1,
+        "lr_times_k": pytest.approx(3.0992),
+        "source": k["reference"]["source"],
+    }
+    if k["estimate"] is not None:
+        lo, hi = k["interval"]
+        assert lo <= k["estimate"] <= hi
+    assert set(a["diagnostics"]["level_set"]["explained"]) == {"K", "c_scaling", "v_coefficient"}
+    assert all(set(w) == {"code", "message"} and w["message"] for w in a["warnings"])
 
 
 BAD_QUERIES = [

@@ -67,10 +67,12 @@ class Site:
 
 
 def seed(url: str) -> dict[str, str]:
-    """Two synthetic studies on digits-cnn (FSGDM and SGD), two contributions (one marked verified)."""
+    """Two synthetic studies on digits-cnn (FSGDM and SGD), two contributions (one marked verified), and a study of
+    six trials (FSGDM on tabular-mlp: too few for K)."""
     jobs = {
         "fsgdm": build_study(url, 600, optimizer="fsgdm", seed=1),
         "sgd": build_study(url, 300, optimizer="sgd", seed=2),
+        "few": build_study(url, 6, optimizer="fsgdm", task="tabular-mlp", seed=5),
     }
     stored = add_contributions(
         url,

@@ -51,6 +51,8 @@ def test_a_job_submitted_from_the_form_updates_live(site, page) -> None:
     assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
     page.wait_for_selector("#history-plot .main-svg")
     page.wait_for_selector("#job-zone .main-svg")
+    # four trials: the zone is a sketch, and a note says so
+    page.wait_for_selector('#job-zone-warnings .zone-warning[data-code="too_few_trials"]')
     assert page.locator("#stat-finished").inner_text() == "4 / 4"
     assert page.locator("#job-status .pill").inner_text() == "completed"
     assert page.locator("#live-text").inner_text() == "job completed"

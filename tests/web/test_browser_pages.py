@@ -29,9 +29,12 @@ HANDLER_ATTRIBUTES = """() => [...document.querySelectorAll('*')]
     .map(e => e.outerHTML.slice(0, 120))"""
 
 
-def outline(page) -> list:
-    return page.evaluate("""() => { const t = document.getElementById('zone-map').data.find(d => d.uid === 'outline');
-                                    return [t.x, t.y]; }""")
+def outline(page, uid: str = "outline") -> list:
+    return page.evaluate(
+        """(uid) => { const t = document.getElementById('zone-map').data.find(d => d.uid === uid);
+                      return [t.x, t.y]; }""",
+        uid,
+    )
 
 
 def zone_version(page) -> int:
@@ -86,7 +89,8 @@ def test_not_found_page(site, page, console) -> None:
 def test_slider_changes_the_outline(site, page) -> None:
     open_page(page, site, "/zones/digits-cnn/fsgdm?top_q=0.05")
     version = zone_version(page)
-    before = outline(page)
+    before = outline(page, "trials-outline")  # top q is a view of the trials: the model zone stays
+    model = outline(page)
     n_zone = page.locator("#zone-facts").inner_text()
     assert page.locator("#tolerance-value").inner_text() == "top 5%"
     # record every map drawn from now on: the preview lasts only until the exact zone comes back, so a look at the
@@ -97,8 +101,8 @@ def test_slider_changes_the_outline(site, page) -> None:
     wait_zone_version(page, version + 1)
     # a dotted preview on the smoothed surface was drawn while the server computed the exact zone
     assert True in page.evaluate("() => window.__drawn")
-    after = outline(page)
-    assert after != before
+    after = outline(page, "trials-outline")
+    assert after != before and outline(page) == model
     assert page.locator("#tolerance-value").inner_text() == "top 40%"
     assert page.locator("#zone-facts").inner_text() != n_zone
     assert "top_q=0.4" in page.url
@@ -113,10 +117,12 @@ def test_delta_mode(site, page) -> None:
     wait_zone_version(page, version + 1)
     assert page.locator("#tolerance-value").inner_text().startswith("within ")
     assert "delta=" in page.url
-    first = outline(page)
+    first = outline(page)  # delta is also the model zone's: its outline moves
+    delta = page.locator("#zone-delta").inner_text()
+    assert "as asked" in delta
     page.locator("#tolerance").fill("60")
     wait_zone_version(page, version + 2)
-    assert outline(page) != first
+    assert outline(page) != first and page.locator("#zone-delta").inner_text() != delta
 
 
 def test_axis_pickers_change_the_axes(site, page) -> None:
@@ -129,37 +135,72 @@ def test_axis_pickers_change_the_axes(site, page) -> None:
     page.locator("#axis-x").select_option("K")
     wait_zone_version(page, version + 1)
     assert page.evaluate(title) == ["K (log)", "v_coefficient (log)"]
-    xs = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'surface').x")
+    xs = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'membership').x")
     assert xs[-1] > 100  # the K axis spans K = v (1 + 1/c), not c (at most 2)
     assert "x=K" in page.url
     page.locator("#axis-y").select_option("K")  # the same axis twice: x takes the other one back
     wait_zone_version(page, version + 2)
     assert page.evaluate(title) == ["v_coefficient (log)", "K (log)"]
-    # FSGDM's K lines follow the axes: straight lines when K is an axis
-    assert page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-ref').y") == [
-        30.992,
-        30.992,
-    ]
+    # the K ridge is drawn over (K, c) and (c, v) only; never a line at the README's K (it was stated at lr 0.1)
+    uids = page.evaluate("() => document.getElementById('zone-map').data.map(d => d.uid)")
+    assert "k-ridge" not in uids and "k-ref" not in uids
     screenshot(page, "zone-axes-v-K")
 
 
-def test_k_curves_and_card(site, page) -> None:
+def test_k_ridge_over_k_and_c(site, page) -> None:
+    open_page(page, site, "/zones/digits-cnn/fsgdm?x=K&y=c_scaling")
+    ridge = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-ridge')")
+    assert all(20 < k < 45 for k in ridge["x"]) and all(0.005 <= c <= 2.0 for c in ridge["y"])  # K along c
+    band = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-band')")
+    assert band["fill"] == "toself" and len(band["x"]) == 2 * len(ridge["x"]) + 1
+
+
+def test_zone_map_k_card_and_volume(site, page) -> None:
     open_page(page, site, "/zones/digits-cnn/fsgdm")
     uids = page.evaluate("() => document.getElementById('zone-map').data.map(d => d.uid)")
     assert {
-        "k-fit",
-        "k-ref",
-        "k-lo",
-        "k-hi",
+        "membership",
         "outline",
-        "surface",
+        "core",
+        "trials-outline",
+        "k-ridge",
+        "k-band",
         "points-explored",
         "points-contributed",
         "points-verified",
     } <= set(uids)
+    # the points lie on top of the heatmap, the zone's lines and the ridge
+    assert uids.index("membership") < uids.index("outline") < uids.index("k-ridge") < uids.index("points-explored")
+    heat = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'membership')")
+    assert (heat["zmin"], heat["zmax"]) == (0, 1) and len(heat["z"]) == len(heat["y"])
+    # on a (c, v) map the ridge is K*(c) converted to v = K c / (1 + c)
+    ridge = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'k-ridge')")
+    assert all(20 < v * (1 + 1 / c) < 45 for c, v in zip(ridge["x"], ridge["y"]))
     k = float(page.locator("#k-estimate").inner_text())
     assert 20 < k < 45  # the synthetic zone lies along K = 31
-    assert "30.992" in page.locator("#k-reference").inner_text()
+    assert "interval" in page.locator("#k-interval").inner_text()
+    assert page.locator("#k-status [data-status]").get_attribute("data-status") == "ok"
+    assert "lr × K" in page.locator("#k-lr").inner_text() and "at lr 0.01" in page.locator("#k-lr").inner_text()
+    reference = page.locator("#k-reference").inner_text()
+    assert "30.992 at lr 0.1" in reference and "inside" not in reference and "outside" not in reference
+    assert "of the searched space" in page.locator("#zone-volume-interval").inner_text()
+    assert "random trials land in the zone" in page.locator("#zone-hit").inner_text()
+    assert "P(in zone)" in page.locator("#map-legend").inner_text() and page.locator("#map-legend").is_visible()
+
+
+def test_a_zone_of_few_trials_warns(site, page) -> None:
+    """Six trials: the model zone is drawn (P(in zone), its outline, its volume) with a visible too_few_trials note,
+    and no K."""
+    open_page(page, site, "/zones/tabular-mlp/fsgdm")  # the seeded study of six trials
+    heat = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'membership')")
+    assert heat is not None and any(p is not None for row in heat["z"] for p in row)
+    assert page.evaluate("() => document.getElementById('zone-map').data.some(d => d.uid === 'outline')")
+    note = page.locator('#zone-warnings .zone-warning[data-code="too_few_trials"]')
+    assert note.is_visible() and "finished trials" in note.inner_text()
+    assert "of the searched space" in page.locator("#zone-volume-interval").inner_text()
+    assert page.locator("#k-estimate").inner_text() == "–"
+    assert page.locator("#k-status [data-status]").get_attribute("data-status") == "too_few_trials"
+    screenshot(page, "zone-few-trials")
 
 
 def test_hover_shows_the_point_details(site, page) -> None:
@@ -241,10 +282,12 @@ def test_user_strings_are_escaped_everywhere(site, page) -> None:
     open_page(page, site, "/zones/xss-test/lion")
     assert payloads["description"] in page.locator("main").inner_text()  # shown as text
     assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#map-title").inner_text()
-    colorbar = page.evaluate(
-        "() => document.getElementById('zone-map').data.find(d => d.uid === 'surface').colorbar.title.text"
+    hover = page.evaluate(
+        "() => document.getElementById('zone-map').data.find(d => d.type === 'heatmap').hovertemplate"
     )
-    assert "&lt;b onmouseover" in colorbar  # Plotly gets entities, never markup
+    assert "&lt;b onmouseover" in hover and "<b onmouseover" not in hover  # Plotly gets entities, never markup
+    # the metric in the words beside the map is text too
+    assert "<b onmouseover=alert(1)>acc</b>" in page.locator("#zone-delta").inner_text()
     open_page(page, site, "/contributions")
     assert payloads["notes"] in page.locator("main").inner_text()
     assert page.locator("a[href^='javascript']").count() == 0

@@ -215,6 +215,9 @@ def test_job_live_bundle(site) -> None:
     assert body["job"]["id"] == job and body["active"] is False
     assert body["history"]["n_complete"] == 300 and len(body["history"]["best"]) == 300
     assert body["zone"]["zone_map"]["x"] in ("lr", "momentum")
+    # the model zone rides along: SGD has no K
+    assert body["zone"]["zone"]["membership"]["probability"] and body["zone"]["k"] is None
+    assert isinstance(body["zone"]["warnings"], list)
     again = site.get(f"/pages-api/jobs/{job}/live", params={"zone_for": 300}).json()
     assert again["zone_unchanged"] is True and again["zone"] is None
     assert site.get("/pages-api/jobs/nope/live").status_code == 404

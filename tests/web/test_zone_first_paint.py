@@ -34,7 +34,7 @@ def test_the_map_is_sketched_first_then_replaced_by_plotly(site, page) -> None:
     page.unroute(PLOTLY)
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#zone-sketch").is_hidden()
-    assert page.evaluate("() => document.getElementById('zone-map').data.some(d => d.uid === 'surface')")
+    assert page.evaluate("() => document.getElementById('zone-map').data.some(d => d.uid === 'membership')")
     marks = page.evaluate(
         "() => Object.fromEntries(performance.getEntriesByType('mark').map(e => [e.name, e.startTime]))"
     )

@@ -60,14 +60,18 @@ def test_tolerance_and_axes_reuse_the_table_and_its_importance(job, monkeypatch)
     url, job_id = job
     answers = views.ZoneAnswers(url, 32, 0.0)
     _trials(url, job_id, 5)
-    reads, assessed = [], []
-    read, assess = views._read_zone_data, views.importance
+    reads, assessed, fits = [], [], []
+    read, assess, fit = views._read_zone_data, views.importance, views.model_zone
     monkeypatch.setattr(views, "_read_zone_data", lambda *a: reads.append(a) or read(*a))
     monkeypatch.setattr(views, "importance", lambda *a, **k: assessed.append(a) or assess(*a, **k))
+    monkeypatch.setattr(views, "model_zone", lambda *a, **k: fits.append(a) or fit(*a, **k))
     first = answers.view("noisy-quadratic", "fsgdm", top_q=0.2)
     wider = answers.view("noisy-quadratic", "fsgdm", top_q=0.6)
+    assert len(fits) == 1  # top q is a view of the trials: the model zone (default delta) is fit once
+    assert first.data["analysis"]["zone"] == wider.data["analysis"]["zone"]
     other_axes = answers.view("noisy-quadratic", "fsgdm", x="K", y="c_scaling", delta=0.5)
-    assert len(reads) == 1 and len(assessed) == 1
+    assert len(reads) == 1 and len(assessed) == 1 and len(fits) == 2
+    assert other_axes.data["analysis"]["zone"]["delta"] == 0.5
     assert (
         first.data["analysis"]["importance"]
         == wider.data["analysis"]["importance"]
@@ -173,3 +177,42 @@ def test_each_answers_object_has_its_own_caches(job) -> None:
     assert other.view("noisy-quadratic", "fsgdm") is not first  # no cache there: computed every time
     one.contributions.bump()
     assert one.recent_view("noisy-quadratic", "fsgdm") is None and other.contributions.value == 0
+
+
+def _diverge(url: str, job_id: str, config: dict) -> None:
+    """A diverged trial, as a worker records one: state FAIL, outcome ``diverged``, its config."""
+    import optuna
+
+    from zone_explorer.engine.jobs import get_job
+
+    study = optuna.load_study(study_name=get_job(url, job_id).study_name, storage=url)
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs={"outcome": "diverged", "config": config}
+        )
+    )
+
+
+def test_the_merged_table_keeps_diverged_trials_noise_and_constants(job) -> None:
+    url, job_id = job
+    answers = views.ZoneAnswers(url, 32, 0.0)
+    _trials(url, job_id, 4)
+    first = answers.view("noisy-quadratic", "fsgdm")
+    _contribute(answers)
+    diverged = {**CONTRIBUTION["config"], "c_scaling": 1.5, "v_coefficient": 40.0}
+    _diverge(url, job_id, diverged)
+    data = views._read_zone_data(url, "noisy-quadratic", "fsgdm", "minimize")
+    table = data.table
+    assert list(table.origin) == ["explored"] * 4 + ["contributed"] and len(data.configs) == 5
+    assert {k: list(v) for k, v in table.diverged.items() if k in ("c_scaling", "v_coefficient")} == {
+        "c_scaling": [1.5],
+        "v_coefficient": [40.0],
+    }
+    assert table.noise_var is not None and table.noise_var.shape == (5,)
+    assert table.constants["lr"] == 0.01  # every trial's lr: the K block reads it
+    assert set(data.bounds) >= {"c_scaling", "v_coefficient"}
+    # a diverged trial is new data: a new version, and the model counts it
+    after = answers.view("noisy-quadratic", "fsgdm")
+    assert after.version != first.version
+    assert after.data["analysis"]["diagnostics"]["n_diverged"] == 1
+    assert after.data["analysis"]["k"]["lr"] == 0.01

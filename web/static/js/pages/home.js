@@ -27,8 +27,13 @@ async function fillCell(cell) {
     const top = s.best_configs && s.best_configs[0];
     replace(best, top ? `best ${num(top.value, 4)}` : "");
     if (k) {
-      const zc = s.zone_constant;
-      replace(k, zc && zc.estimate !== null ? `K ≈ ${num(zc.estimate, 3)}` : "");
+      const zk = s.k;
+      replace(k, zk && zk.estimate !== null ? `K ≈ ${num(zk.estimate, 3)}` : zk ? `K: ${zk.status.replace(/_/g, " ")}` : "");
+      if (zk && zk.lr_times_k) k.title = `lr × K ≈ ${num(zk.lr_times_k.estimate, 3)}${zk.lr ? ` at lr ${zk.lr}` : ""}`;
+    }
+    if (s.warnings && s.warnings.length) {
+      cell.dataset.warnings = s.warnings.map((w) => w.code).join(" ");
+      cell.title = s.warnings.map((w) => `${w.code}: ${w.message}`).join("\n");
     }
   } catch (err) {
     cell.classList.add("no-zone");

@@ -6,7 +6,8 @@ import { clearErrors, setMessage, showFieldError } from "../lib/forms.js";
 import { duration, num } from "../lib/format.js";
 import { axis, draw, layout, plotText } from "../lib/plot.js";
 import { bindTokenField, tokenValue } from "../lib/token.js";
-import { drawMap } from "../zone/map.js";
+import { LEGEND, drawMap } from "../zone/map.js";
+import { volumeText, warningNotes } from "../zone/notes.js";
 
 const POLL_MS = 1500;
 const page = pageData();
@@ -14,7 +15,7 @@ const ui = {
   status: $("#job-status"), fill: $("#progress-fill"), bar: $("#progress-bar"), finished: $("#stat-finished"),
   running: $("#stat-running"), eta: $("#stat-eta"), best: $("#stat-best"), chips: $("#state-chips"),
   live: $("#live-indicator"), liveText: $("#live-text"), history: $("#history-plot"), curves: $("#curves-plot"),
-  zone: $("#job-zone"), zoneNote: $("#job-zone-note"), latest: $("#latest-table"), cancelCard: $("#cancel-card"),
+  zone: $("#job-zone"), zoneNote: $("#job-zone-note"), zoneWarnings: $("#job-zone-warnings"), latest: $("#latest-table"), cancelCard: $("#cancel-card"),
   cancelForm: $("#cancel-form"), cancelMessage: $("#cancel-message"),
 };
 let zoneFor = null;
@@ -82,9 +83,11 @@ function drawZone(data) {
   }
   clearPlaceholder(ui.zone);
   const z = data.zone;
-  ui.zoneNote.textContent = `${z.n_trials} complete trials over ${z.x} × ${z.y}; the map fills in as trials finish.`;
+  const volume = z.zone ? ` The zone covers ${volumeText(z.zone).estimate} (${volumeText(z.zone).interval}); ${LEGEND}.` : "";
+  ui.zoneNote.textContent = `${z.n_trials} complete trials over ${z.x} × ${z.y}; the map fills in as trials finish.${volume}`;
+  replace(ui.zoneWarnings, warningNotes(z.warnings));
   drawMap(ui.zone, { metric: z.metric, direction: z.direction, reference_K: z.reference_K,
-    analysis: { zone_map: z.zone_map, zone_constant: z.zone_constant } });
+    analysis: { zone_map: z.zone_map, zone: z.zone, k: z.k, warnings: z.warnings } });
 }
 
 function drawLatest(data) {

@@ -6,8 +6,9 @@ import { num, pct } from "../lib/format.js";
 import { drawBest } from "../zone/best.js";
 import { drawImportance } from "../zone/importance.js";
 import { loadPlotly, plotlyReady } from "../lib/plot.js";
-import { drawMap } from "../zone/map.js";
+import { drawMap, modelZone } from "../zone/map.js";
 import { drawMarginals } from "../zone/marginals.js";
+import { levelSetText, lrText, referenceText, statusNode, volumeText, warningNotes } from "../zone/notes.js";
 import { pointPanel } from "../zone/points.js";
 import { sketchMap } from "../zone/sketch.js";
 import * as tol from "../zone/tolerance.js";
@@ -17,7 +18,7 @@ const ui = {
   body: $("#zone-body"), empty: $("#zone-empty"), error: $("#zone-error"), status: $("#zone-status"),
   x: $("#axis-x"), y: $("#axis-y"), slider: $("#tolerance"), sliderOut: $("#tolerance-value"),
   map: $("#zone-map"), sketch: $("#zone-sketch"), loading: $("#map-loading"), note: $("#map-note"), counts: $("#counts"),
-  facts: $("#zone-facts"), kCard: $("#k-card"), marginals: $("#marginals"), marginalQ: $("#marginal-q"),
+  facts: $("#zone-facts"), kCard: $("#k-card"), zoneCard: $("#zone-card"), warnings: $("#zone-warnings"), legend: $("#map-legend"), marginals: $("#marginals"), marginalQ: $("#marginal-q"),
   importance: $("#importance"), importanceNote: $("#importance-note"), best: $("#best-table"), snippet: $("#best-snippet"),
 };
 const state = {
@@ -65,6 +66,7 @@ function drawCounts(zone) {
     el("span", { class: "chip" }, el("strong", {}, String(zone.jobs.length)), zone.jobs.length === 1 ? "job" : "jobs"));
 }
 
+/** The trials' view: what the tolerance selects among the results themselves. */
 function drawFacts(zone) {
   const a = zone.analysis;
   const zm = a.zone_map;
@@ -72,30 +74,51 @@ function drawFacts(zone) {
   const facts = [
     ["results", a.n_trials.toLocaleString()],
     ["shown on the map", `${zm.points.x.length.toLocaleString()}${zm.points.x.length < zm.n_used ? " (sampled)" : ""}`],
-    ["in the zone", zm.n_zone.toLocaleString()],
-    ["zone", t.mode === "top_q" ? `top ${pct(t.value)}` : `within ${num(t.value, 3)} of the best`],
+    [t.mode === "top_q" ? `best ${pct(t.value)}` : `within ${num(t.value, 3)} of the best`, `${zm.n_zone.toLocaleString()} results`],
     [`${zone.metric} threshold`, num(zm.threshold, 5)],
     [`best ${zone.metric}`, zm.best ? num(zm.best.value, 5) : "–"],
     ["smoothing", `${zm.bandwidth.method} (×${num(zm.bandwidth.factor, 2)})`],
   ];
+  if (a.diagnostics && a.diagnostics.n_diverged) facts.push(["diverged (bound the zone)", a.diagnostics.n_diverged.toLocaleString()]);
   if (zm.n_dropped) facts.push(["without both axes", zm.n_dropped.toLocaleString()]);
   replace(ui.facts, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-  ui.note.textContent = `Colour: ${zone.metric} smoothed by kernel regression over ${zm.n_used.toLocaleString()} results; blank where no result is near. `
-    + "The outline encloses the zone on the smoothed surface.";
+  const z = modelZone(zone);
+  ui.legend.hidden = !z;
+  ui.note.textContent = z
+    ? `P(in zone): the share of a Gaussian process model's draws in which a configuration's ${zone.metric} is within ${num(z.delta, 3)} of the best; `
+      + "blank outside the searched space. Dotted white: where the best trials lie (the slider's view of the trials)."
+    : `Colour: ${zone.metric} smoothed by kernel regression over ${zm.n_used.toLocaleString()} results; blank where no result is near. `
+      + "The outline encloses the best trials on the smoothed surface; the model zone needs at least 3 results.";
+}
+
+function drawWarnings(zone) {
+  replace(ui.warnings, warningNotes(zone.analysis.warnings));
+}
+
+function drawZoneCard(zone) {
+  const z = zone.analysis.zone;
+  if (!z) { ui.zoneCard.hidden = true; return; }
+  ui.zoneCard.hidden = false;
+  const text = volumeText(z);
+  replace($("#zone-volume"), pct(z.volume_fraction.estimate));
+  replace($("#zone-volume-interval"), text.short);
+  replace($("#zone-hit"), text.hit);
+  replace($("#zone-delta"), `Zone: ${zone.metric} within δ = ${num(z.delta, 3)} of the modelled best`
+    + ` (${z.delta_source === "given" ? "as asked" : "the default"}; the modelled best is ${num(z.best.value, 4)}).`);
 }
 
 function drawK(zone) {
-  const zc = zone.analysis.zone_constant;
-  if (!zc || zc.estimate === null) { ui.kCard.hidden = true; return; }
+  const k = zone.analysis.k;
+  if (!k) { ui.kCard.hidden = true; return; }
   ui.kCard.hidden = false;
-  replace($("#k-estimate"), num(zc.estimate, 4));
-  replace($("#k-interval"), zc.interval
-    ? `${Math.round(zc.confidence * 100)}% bootstrap interval [${num(zc.interval[0], 4)}, ${num(zc.interval[1], 4)}] from the top ${pct(zc.q)} (${zc.n_top} of ${zc.n_used} results)`
-    : `from the top ${pct(zc.q)} (${zc.n_top} of ${zc.n_used} results)`);
-  const ref = $("#k-reference");
-  ref.className = `k-reference ${zc.reference_inside === true ? "inside" : zc.reference_inside === false ? "outside" : ""}`;
-  replace(ref, `The README's rule 30.992 / v ≈ 1 + 1/c gives K = ${zc.reference}: `
-    + (zc.reference_inside === null ? "no interval to compare with." : zc.reference_inside ? "inside the interval." : "outside the interval."));
+  replace($("#k-estimate"), k.estimate === null ? "–" : num(k.estimate, 4));
+  replace($("#k-interval"), k.interval
+    ? `${Math.round(k.confidence * 100)}% interval [${num(k.interval[0], 4)}, ${num(k.interval[1], 4)}], the band's K centre on the model`
+    : "no K: see its status");
+  replace($("#k-status"), "status ", statusNode(k.status));
+  replace($("#k-lr"), lrText(k));
+  replace($("#k-reference"), referenceText(k));
+  replace($("#k-level-set"), levelSetText(zone.analysis.diagnostics));
 }
 
 /** The page is usable once a map is on screen and the controls are live: the canvas sketch on a first visit
@@ -130,6 +153,8 @@ function drawAll(zone, snippets) {
   }, plotlyFailed);
   drawCounts(zone);
   drawFacts(zone);
+  drawWarnings(zone);
+  drawZoneCard(zone);
   drawK(zone);
   ui.marginalQ.textContent = pct(zone.analysis.q);
   // the companions after the map has painted, so the map is interactive first

@@ -1,57 +1,42 @@
-// FSGDM's zone constant K = v (1 + 1/c) drawn on the map: the fitted K with its interval and the README's 30.992.
+// FSGDM's K ridge on the map: the band's K centre K*(c) along c with its interval (k.ridge), drawn when the map is
+// over (K, c) or (c, v). The README's K (30.992 at lr 0.1) is a statement in the K card, not a line: K scales
+// as 1/lr, so a line at 30.992 on a map of another lr would read as a verdict it is not.
 
 const C = "c_scaling";
 const V = "v_coefficient";
 const FIT = "#d55e00";
-const REF = "#111111";
 
-function logspace(lo, hi, n) {
-  const a = Math.log10(lo);
-  const b = Math.log10(hi);
-  return Array.from({ length: n }, (_, i) => 10 ** (a + ((b - a) * i) / (n - 1)));
+/** v on the curve K = v (1 + 1/c) at c: v = K c / (1 + c) (zone_constant in zone_explorer/core/zone_constant.py). */
+export function vOf(K, c) {
+  return (K * c) / (1 + c);
 }
 
-/** (c, v) pairs along K = v (1 + 1/c) over the map's c range, oriented for the axes (x, y). */
-function curve(K, zm) {
-  const cOnX = zm.x === C;
-  const [lo, hi] = cOnX ? zm.x_range : zm.y_range;
-  const cs = zm.x_log || zm.y_log ? logspace(lo, hi, 120) : Array.from({ length: 120 }, (_, i) => lo + ((hi - lo) * i) / 119);
-  // K = v (1 + 1/c) solved for v; the definition is zone_constant in zone_explorer/core/zone_constant.py
-  const vs = cs.map((c) => K / (1 + 1 / c));
-  return cOnX ? { x: cs, y: vs } : { x: vs, y: cs };
-}
-
-function kLine(K, zm) {
-  // an axis is K itself: a straight line across the other axis
-  if (zm.x === "K") return { x: [K, K], y: zm.y_range };
-  return { x: zm.x_range, y: [K, K] };
-}
-
-/** Traces for the axes, or [] when the map is not over (c, v) or K. */
-export function kTraces(zoneMap, zoneConstant, referenceK) {
+/** (x, y) of the ridge points for the map's axes, or null when the map is over neither (K, c) nor (c, v). */
+function placer(zoneMap) {
   const axes = new Set([zoneMap.x, zoneMap.y]);
-  const onCV = axes.has(C) && axes.has(V);
-  const onK = axes.has("K");
-  if (!onCV && !onK) return [];
-  const line = onCV ? (K) => curve(K, zoneMap) : (K) => kLine(K, zoneMap);
-  const traces = [];
-  const est = zoneConstant && zoneConstant.estimate;
-  const interval = zoneConstant && zoneConstant.interval;
-  if (interval && interval[0] !== null && interval[1] !== null) {
-    const lo = line(interval[0]);
-    const hi = line(interval[1]);
-    traces.push({ ...lo, type: "scatter", mode: "lines", line: { color: FIT, width: 1, dash: "dot" }, hoverinfo: "skip",
-      name: "K interval", legendgroup: "kfit", showlegend: false, uid: "k-lo" });
-    traces.push({ ...hi, type: "scatter", mode: "lines", line: { color: FIT, width: 1, dash: "dot" }, fill: "tonexty",
-      fillcolor: "rgba(213,94,0,0.16)", hoverinfo: "skip", name: "K 95% interval", legendgroup: "kfit", uid: "k-hi" });
-  }
-  if (est !== null && est !== undefined) {
-    traces.push({ ...line(est), type: "scatter", mode: "lines", line: { color: FIT, width: 2.5 }, uid: "k-fit",
-      name: `fitted K = ${est.toPrecision(3)}`, hovertemplate: `fitted K = ${est.toPrecision(4)}<extra></extra>` });
-  }
-  if (referenceK !== null && referenceK !== undefined) {  // null: the optimizer's profile publishes no zone
-    traces.push({ ...line(referenceK), type: "scatter", mode: "lines", line: { color: REF, width: 2, dash: "dash" }, uid: "k-ref",
-      name: `README K = ${referenceK}`, hovertemplate: `README: 30.992 / v ≈ 1 + 1/c (K = ${referenceK})<extra></extra>` });
-  }
-  return traces;
+  const cOnX = zoneMap.x === C;
+  if (axes.has("K") && axes.has(C)) return (K, c) => (cOnX ? [c, K] : [K, c]);
+  if (axes.has(C) && axes.has(V)) return (K, c) => (cOnX ? [c, vOf(K, c)] : [vOf(K, c), c]);
+  return null;
+}
+
+/** The ridge line and its band (one closed polygon: the lower edge along c, then the upper edge back). */
+export function kTraces(zoneMap, k) {
+  const ridge = k && k.ridge;
+  const place = placer(zoneMap);
+  if (!ridge || !place || !ridge.c.length) return [];
+  const at = (ks) => ridge.c.map((c, i) => place(ks[i], c));
+  const line = at(ridge.k);
+  const band = [...at(ridge.lower), ...at(ridge.upper).reverse()];
+  if (band.length) band.push(band[0]);
+  const conf = Math.round((k.confidence || 0.95) * 100);
+  return [
+    { type: "scatter", mode: "lines", uid: "k-band", name: `K ridge ${conf}% band`, legendgroup: "k",
+      x: band.map((p) => p[0]), y: band.map((p) => p[1]), fill: "toself", fillcolor: "rgba(213,94,0,0.18)",
+      line: { color: FIT, width: 0.8, dash: "dot" }, hoverinfo: "skip" },
+    { type: "scatter", mode: "lines+markers", uid: "k-ridge", name: "K ridge K*(c)", legendgroup: "k",
+      x: line.map((p) => p[0]), y: line.map((p) => p[1]), line: { color: FIT, width: 2.5 }, marker: { size: 5, color: FIT },
+      text: ridge.c.map((c, i) => `c = ${c.toPrecision(3)}: K* = ${ridge.k[i].toPrecision(3)} [${ridge.lower[i].toPrecision(3)}, ${ridge.upper[i].toPrecision(3)}]`),
+      hovertemplate: "%{text}<extra>K ridge</extra>" },
+  ];
 }

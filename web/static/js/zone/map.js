@@ -1,11 +1,14 @@
-// The zone map: the smoothed metric as a heatmap, the zone outline, the results by origin, the best result and,
-// for FSGDM, the K curves. One Plotly.react call per update.
+// The zone map: P(in zone) of the model as a heatmap with the zone (P = 0.5, solid) and its confident core
+// (P = 0.9, dashed), FSGDM's K ridge with its band, the trials' view (the trials within the tolerance, dotted), the
+// results by origin and the best result. Without a model zone (too few results) the heatmap is the trials'
+// smoothed metric. One Plotly.react call per update.
 
 import { num } from "../lib/format.js";
 import { ORIGIN_STYLE, axis, draw, layout, logTicks, plotText } from "../lib/plot.js";
 import { kTraces } from "./kcurve.js";
 
 const ORIGINS = ["explored", "contributed", "verified"];
+export const LEGEND = "shade = P(in zone); solid line = zone (P = 0.5); dashed = confident core (P = 0.9)";
 
 function range(lo, hi, log) {
   return log ? [Math.log10(lo), Math.log10(hi)] : [lo, hi];
@@ -13,6 +16,23 @@ function range(lo, hi, log) {
 
 function ticks(lo, hi, log) {
   return log ? logTicks(lo, hi) : {};
+}
+
+/** The model zone when it is drawn over the map's axes, else null. */
+export function modelZone(zone) {
+  const z = zone.analysis.zone;
+  const zm = zone.analysis.zone_map;
+  return z && z.x === zm.x && z.y === zm.y && z.membership ? z : null;
+}
+
+/** The map's [low, high] ranges: the trials' and the model's (the searched box), together. */
+export function mapRanges(zone) {
+  const zm = zone.analysis.zone_map;
+  const z = modelZone(zone);
+  if (!z) return { x: zm.x_range, y: zm.y_range };
+  const span = (a, b) => [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
+  const ends = (v) => [v[0], v[v.length - 1]];
+  return { x: span(zm.x_range, ends(z.membership.x)), y: span(zm.y_range, ends(z.membership.y)) };
 }
 
 /** Outline polygons as one line trace: rings separated by nulls. */
@@ -29,6 +49,17 @@ export function outlineXY(outline) {
   return { x, y };
 }
 
+/** A white line on a dark halo (visible on every colour of the scale); the halo stands in the legend. */
+function haloLine(uid, name, outline, { dash = "solid", width = 2, opacity = 1 } = {}) {
+  const { x, y } = outlineXY(outline);
+  return [
+    { type: "scatter", mode: "lines", uid: `${uid}-shadow`, name, legendgroup: uid, x, y, hoverinfo: "skip",
+      line: { color: "rgba(0,0,0,0.6)", width: width + 2.5 }, connectgaps: false, opacity },
+    { type: "scatter", mode: "lines", uid, name, legendgroup: uid, showlegend: false, x, y, hoverinfo: "skip",
+      line: { color: "#ffffff", width, dash }, connectgaps: false, opacity },
+  ];
+}
+
 function pointTraces(zm, zone) {
   const pts = zm.points;
   const traces = [];
@@ -41,7 +72,7 @@ function pointTraces(zm, zone) {
       x: idx.map((i) => pts.x[i]), y: idx.map((i) => pts.y[i]),
       customdata: idx.map((i) => pts.id[i]),
       text: idx.map((i) => `<b>${plotText(origin)}</b> · ${plotText(pts.id[i])}<br>${plotText(zone.metric)}: ${num(pts.value[i], 5)}`
-        + `${pts.in_zone[i] ? " (in zone)" : ""}<br>${plotText(zm.x)}: ${num(pts.x[i], 4)}<br>${plotText(zm.y)}: ${num(pts.y[i], 4)}`
+        + `${pts.in_zone[i] ? " (among the best trials)" : ""}<br>${plotText(zm.x)}: ${num(pts.x[i], 4)}<br>${plotText(zm.y)}: ${num(pts.y[i], 4)}`
         + "<br><i>configuration, seeds and source: see the side panel</i>"),
       hovertemplate: "%{text}<extra></extra>",
       marker: { symbol: style.symbol, color: style.color, size: style.size, opacity: origin === "explored" ? 0.85 : 1,
@@ -55,49 +86,74 @@ function pointTraces(zm, zone) {
 function previewTrace(zm, level, direction) {
   if (level === null || level === undefined) return null;
   return {
-    type: "contour", uid: "zone-preview", name: "zone (preview)", x: zm.x_grid, y: zm.y_grid, z: zm.surface,
+    type: "contour", uid: "zone-preview", name: "best trials (preview)", x: zm.x_grid, y: zm.y_grid, z: zm.surface,
     contours: { type: "constraint", operation: direction === "minimize" ? "<=" : ">=", value: level },
     line: { color: "#ffffff", width: 2, dash: "dot" }, fillcolor: "rgba(255,255,255,0.12)", hoverinfo: "skip",
     showlegend: false, showscale: false,
   };
 }
 
+function colorbar(text) {
+  return { title: { text, side: "right", font: { size: 11 } }, thickness: 12, len: 0.9, outlinewidth: 0, tickfont: { size: 10 } };
+}
+
+function membershipTrace(z, zone) {
+  const m = z.membership;
+  return {
+    type: "heatmap", uid: "membership", name: "P(in zone)", x: m.x, y: m.y, z: m.probability, zmin: 0, zmax: 1,
+    colorscale: "Viridis", zsmooth: z.x_log || z.y_log ? false : "fast", hoverongaps: false,
+    colorbar: colorbar("P(in zone)"),
+    hovertemplate: `${plotText(z.x)}: %{x:.4g}<br>${plotText(z.y)}: %{y:.4g}<br>P(in zone): %{z:.2f}`
+      + `<br>(${plotText(zone.metric)} within ${num(z.delta, 3)} of the best)<extra></extra>`,
+  };
+}
+
+function surfaceTrace(zm, zone) {
+  const minimize = zone.direction === "minimize";
+  return {
+    type: "heatmap", uid: "surface", name: "smoothed metric", x: zm.x_grid, y: zm.y_grid, z: zm.surface,
+    colorscale: "Viridis", reversescale: minimize,
+    // plotly.js cannot interpolate ("fast") on log axes, and "best" costs a quarter second on a large map
+    zsmooth: zm.x_log || zm.y_log ? false : "fast", hoverongaps: false,
+    colorbar: colorbar(`${plotText(zone.metric)}<br>${minimize ? "(lower is better)" : "(higher is better)"}`),
+    hovertemplate: `${plotText(zm.x)}: %{x:.4g}<br>${plotText(zm.y)}: %{y:.4g}<br>smoothed ${plotText(zone.metric)}: %{z:.4g}<extra></extra>`,
+  };
+}
+
 /** Draw (or redraw) the map. `preview` is a surface level drawn dotted while the exact zone is computed. */
 export function drawMap(node, zone, { preview = null } = {}) {
   const zm = zone.analysis.zone_map;
-  const minimize = zone.direction === "minimize";
-  const outline = outlineXY(zm.outline);
-  const traces = [
-    {
-      type: "heatmap", uid: "surface", name: "smoothed metric", x: zm.x_grid, y: zm.y_grid, z: zm.surface,
-      colorscale: "Viridis", reversescale: minimize,
-      // plotly.js cannot interpolate ("fast") on log axes, and "best" costs a quarter second on a large map
-      zsmooth: zm.x_log || zm.y_log ? false : "fast", hoverongaps: false,
-      colorbar: { title: { text: `${plotText(zone.metric)}<br>${minimize ? "(lower is better)" : "(higher is better)"}`, side: "right", font: { size: 11 } },
-        thickness: 12, len: 0.9, outlinewidth: 0, tickfont: { size: 10 } },
-      hovertemplate: `${plotText(zm.x)}: %{x:.4g}<br>${plotText(zm.y)}: %{y:.4g}<br>smoothed ${plotText(zone.metric)}: %{z:.4g}<extra></extra>`,
-    },
-    // a dark halo under a white line: visible on every colour of the scale (the halo stands in the legend)
-    { type: "scatter", mode: "lines", uid: "outline-shadow", name: "zone outline", legendgroup: "outline", x: outline.x, y: outline.y,
-      hoverinfo: "skip", line: { color: "rgba(0,0,0,0.6)", width: 4.5 }, connectgaps: false, opacity: preview === null ? 1 : 0.35 },
-    { type: "scatter", mode: "lines", uid: "outline", name: "zone outline", legendgroup: "outline", showlegend: false, x: outline.x,
-      y: outline.y, hoverinfo: "skip", line: { color: "#ffffff", width: 2 }, connectgaps: false, opacity: preview === null ? 1 : 0.35 },
-  ];
+  const z = modelZone(zone);
+  const dim = preview === null ? 1 : 0.35;
+  const traces = [];
+  if (z) {
+    traces.push(membershipTrace(z, zone));
+    traces.push(...haloLine("outline", "zone (P = 0.5)", z.outline, { opacity: dim }));
+    traces.push(...haloLine("core", "confident core (P = 0.9)", z.core || [], { dash: "dash", opacity: dim }));
+    // the trials' view: where the trials within the tolerance lie (what the slider moves in top-q mode)
+    const t = outlineXY(zm.outline);
+    traces.push({ type: "scatter", mode: "lines", uid: "trials-outline", name: "best trials (smoothed)", x: t.x, y: t.y,
+      hoverinfo: "skip", line: { color: "rgba(255,255,255,0.85)", width: 1.2, dash: "dot" }, connectgaps: false, opacity: dim });
+  } else {
+    traces.push(surfaceTrace(zm, zone));
+    traces.push(...haloLine("outline", "best trials (smoothed)", zm.outline, { opacity: dim }));
+  }
   const pv = previewTrace(zm, preview, zone.direction);
   if (pv) traces.push(pv);
-  traces.push(...kTraces(zm, zone.analysis.zone_constant, zone.reference_K));
+  traces.push(...kTraces(zm, zone.analysis.k));
   traces.push(...pointTraces(zm, zone));
   if (zm.best) {
     traces.push({ type: "scatter", mode: "markers", uid: "best", name: "best result", x: [zm.best.x], y: [zm.best.y],
       customdata: [zm.best.id], hovertemplate: `best: ${plotText(zone.metric)} ${num(zm.best.value, 5)}<br>${plotText(zm.best.id)}<extra></extra>`,
       marker: { symbol: "circle-open", size: 20, color: "#ff2e63", line: { width: 3 } } });
   }
+  const r = mapRanges(zone);
   const narrow = node.clientWidth > 0 && node.clientWidth < 560;  // phones: the legend would cover the map
   const lay = layout({
     showlegend: !narrow,
     margin: { l: narrow ? 48 : 64, r: 10, t: 10, b: 48 },
-    xaxis: axis(zm.x + (zm.x_log ? " (log)" : ""), { log: zm.x_log, extra: { range: range(...zm.x_range, zm.x_log), showgrid: false, ...ticks(...zm.x_range, zm.x_log) } }),
-    yaxis: axis(zm.y + (zm.y_log ? " (log)" : ""), { log: zm.y_log, extra: { range: range(...zm.y_range, zm.y_log), showgrid: false, ...ticks(...zm.y_range, zm.y_log) } }),
+    xaxis: axis(zm.x + (zm.x_log ? " (log)" : ""), { log: zm.x_log, extra: { range: range(...r.x, zm.x_log), showgrid: false, ...ticks(...r.x, zm.x_log) } }),
+    yaxis: axis(zm.y + (zm.y_log ? " (log)" : ""), { log: zm.y_log, extra: { range: range(...r.y, zm.y_log), showgrid: false, ...ticks(...r.y, zm.y_log) } }),
     legend: { orientation: "h", y: -0.14, x: 0, font: { size: 11 } },
     uirevision: `${zm.x}|${zm.y}`,
     hovermode: "closest",

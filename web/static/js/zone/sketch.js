@@ -1,10 +1,12 @@
 // A first paint of the zone map on a canvas, drawn from the same zone JSON before plotly.js has loaded.
 //
 // On a first visit the browser spends well over a second compiling plotly.js (4.8 MB); this sketch shows the
-// smoothed surface, the zone outline, the results and the best one meanwhile, so the page is usable at once.
+// zone's P(in zone) (else the trials' smoothed surface), the zone outline and core, the results and the best one
+// meanwhile, so the page is usable at once.
 // The Plotly map (hover, zoom, legend, K curves) replaces it as soon as it is drawn.
 
 import { ORIGIN_STYLE } from "../lib/plot.js";
+import { mapRanges, modelZone } from "./map.js";
 
 // about where the Plotly map puts its plot area (colour bar on the right, legend below), so the swap barely moves
 const MARGIN = { l: 64, r: 96, t: 10, b: 104 };
@@ -76,25 +78,30 @@ export function sketchMap(canvas, zone, { preview = null } = {}) {
   const right = w - MARGIN.r;
   const top = MARGIN.t;
   const bottom = h - MARGIN.b;
-  const sx = scale(zm.x_range, zm.x_log, left, right);
-  const sy = scale(zm.y_range, zm.y_log, bottom, top);
+  const ranges = mapRanges(zone);
+  const sx = scale(ranges.x, zm.x_log, left, right);
+  const sy = scale(ranges.y, zm.y_log, bottom, top);
 
-  // the surface: one cell per grid node, coloured on the scale between its lowest and highest value
-  const nx = zm.x_grid.length;
-  const ny = zm.y_grid.length;
-  const values = zm.surface.flat().filter((v) => v !== null);
-  const lo = Math.min(...values);
-  const hi = Math.max(...values);
-  const flip = zone.direction === "minimize";
+  // the heatmap: one cell per grid node, P(in zone) on [0, 1], else the surface between its lowest and highest
+  const z = modelZone(zone);
+  const gx = z ? z.membership.x : zm.x_grid;
+  const gy = z ? z.membership.y : zm.y_grid;
+  const grid = z ? z.membership.probability : zm.surface;
+  const nx = gx.length;
+  const ny = gy.length;
+  const values = grid.flat().filter((v) => v !== null);
+  const lo = z ? 0 : Math.min(...values);
+  const hi = z ? 1 : Math.max(...values);
+  const flip = !z && zone.direction === "minimize";
   const cells = new ImageData(nx, ny);
   for (let j = 0; j < ny; j += 1) {
     for (let i = 0; i < nx; i += 1) {
-      const v = zm.surface[j][i];
+      const v = grid[j][i];
       if (v === null) continue;
       let t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
       if (flip) t = 1 - t;
       const [r, g, b] = colour(t);
-      const inPreview = preview !== null && (flip ? v <= preview : v >= preview);
+      const inPreview = !z && preview !== null && (flip ? v <= preview : v >= preview);
       const k = ((ny - 1 - j) * nx + i) * 4;  // canvas rows run top to bottom, the grid's y upwards
       cells.data.set(inPreview ? [r + (255 - r) * 0.35, g + (255 - g) * 0.35, b + (255 - b) * 0.35, 255] : [r, g, b, 255], k);
     }
@@ -107,32 +114,37 @@ export function sketchMap(canvas, zone, { preview = null } = {}) {
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(left, top, right - left, bottom - top);
   // grid nodes sit on the range's ends: each cell reaches half a step beyond its node, clipped to the plot
-  const hx = (sx(zm.x_grid[nx - 1]) - sx(zm.x_grid[0])) / (2 * (nx - 1) || 1);
-  const hy = (sy(zm.y_grid[0]) - sy(zm.y_grid[ny - 1])) / (2 * (ny - 1) || 1);
+  const hx = (sx(gx[nx - 1]) - sx(gx[0])) / (2 * (nx - 1) || 1);
+  const hy = (sy(gy[0]) - sy(gy[ny - 1])) / (2 * (ny - 1) || 1);
   ctx.save();
   ctx.beginPath();
   ctx.rect(left, top, right - left, bottom - top);
   ctx.clip();
-  const x0 = sx(zm.x_grid[0]) - hx;
-  const y0 = sy(zm.y_grid[ny - 1]) - hy;
-  ctx.drawImage(bitmap, x0, y0, sx(zm.x_grid[nx - 1]) + hx - x0, sy(zm.y_grid[0]) + hy - y0);
+  const x0 = sx(gx[0]) - hx;
+  const y0 = sy(gy[ny - 1]) - hy;
+  ctx.drawImage(bitmap, x0, y0, sx(gx[nx - 1]) + hx - x0, sy(gy[0]) + hy - y0);
   ctx.restore();
 
-  // the zone outline: a white line on a dark halo, as on the Plotly map
-  for (const [width, style] of [[4.5, "rgba(0,0,0,0.6)"], [2, "#ffffff"]]) {
-    ctx.beginPath();
-    for (const poly of zm.outline) {
-      for (const ring of [poly.exterior, ...poly.holes]) {
-        ring.forEach(([px, py], n) => (n ? ctx.lineTo(sx(px), sy(py)) : ctx.moveTo(sx(px), sy(py))));
-        ctx.closePath();
+  // the zone outline (and core, dashed): a white line on a dark halo, as on the Plotly map
+  const lines = z ? [[z.outline, []], [z.core || [], [6, 4]]] : [[zm.outline, []]];
+  for (const [outline, dash] of lines) {
+    for (const [width, style] of [[4.5, "rgba(0,0,0,0.6)"], [2, "#ffffff"]]) {
+      ctx.beginPath();
+      for (const poly of outline) {
+        for (const ring of [poly.exterior, ...poly.holes]) {
+          ring.forEach(([px, py], n) => (n ? ctx.lineTo(sx(px), sy(py)) : ctx.moveTo(sx(px), sy(py))));
+          ctx.closePath();
+        }
       }
+      ctx.setLineDash(dash);
+      ctx.lineWidth = width;
+      ctx.strokeStyle = style;
+      ctx.globalAlpha = preview === null ? 1 : 0.35;
+      ctx.stroke();
+      ctx.globalAlpha = 1;
     }
-    ctx.lineWidth = width;
-    ctx.strokeStyle = style;
-    ctx.globalAlpha = preview === null ? 1 : 0.35;
-    ctx.stroke();
-    ctx.globalAlpha = 1;
   }
+  ctx.setLineDash([]);
 
   const pts = zm.points;
   for (let n = 0; n < pts.x.length; n += 1) marker(ctx, pts.origin[n], sx(pts.x[n]), sy(pts.y[n]));
@@ -152,10 +164,10 @@ export function sketchMap(canvas, zone, { preview = null } = {}) {
   ctx.font = "11px system-ui, sans-serif";
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (const v of ticks(zm.x_range, zm.x_log)) ctx.fillText(label(v), sx(v), bottom + 5);
+  for (const v of ticks(ranges.x, zm.x_log)) ctx.fillText(label(v), sx(v), bottom + 5);
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const v of ticks(zm.y_range, zm.y_log)) ctx.fillText(label(v), left - 5, sy(v));
+  for (const v of ticks(ranges.y, zm.y_log)) ctx.fillText(label(v), left - 5, sy(v));
   ctx.font = "12px system-ui, sans-serif";
   ctx.textAlign = "center";
   ctx.textBaseline = "bottom";
