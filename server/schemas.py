@@ -272,7 +272,9 @@ class EstimatePublic(BaseModel):
     interval: Interval = Field(description="the central interval of the model's posterior draws")
 
 
-class VolumeFraction(EstimatePublic):
+class VolumeFraction(BaseModel):
+    estimate: float | None = Field(description="the share of the searched space inside; null with 8 trials or fewer")
+    interval: Interval | None = Field(description="the central interval of the model's posterior draws")
     confidence: float = Field(description="the interval's coverage (0.95)")
 
 

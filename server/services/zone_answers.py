@@ -46,11 +46,8 @@ from zone_explorer.analysis import (
     TrialTable,
     ZoneAnalysis,
     analyze,
-    best_configs,
     importance,
     model_zone,
-    top_q_marginals,
-    zone_map,
 )
 from zone_explorer.contrib import TaskContext, is_lookup_name, task_contexts
 from zone_explorer.core.errors import NotFound
@@ -353,22 +350,9 @@ MAX_MODELS = 16
 
 
 def _analysis(data: _ZoneData, optimizer: str, x: str, y: str, tol: Tolerance, grid_size: int) -> ZoneAnalysis:
-    """What :func:`analyze` answers (without importance), with the model zone from ``data``'s cache: the trials'
-    view as analyze draws it, and the model zone as analyze fits it (the same arguments, the same seed)."""
-    table = data.table
-    q = tol.value if tol.mode == "top_q" else 0.1  # analyze's default q
-    return ZoneAnalysis(
-        zone_map=zone_map(table, x, y, tol, grid_size, max_points=2000, seed=0),
-        best_configs=best_configs(table, 10),
-        marginals=top_q_marginals(table, q, 30),
-        importance=None,
-        importance_evaluator=None,
-        model_zone=data.model_zone(x, y, tol.value if tol.mode == "delta" else None, optimizer),
-        tolerance=tol,
-        q=q,
-        direction=table.direction,
-        n_trials=len(table),
-    )
+    """:func:`analyze` without importance, with the model zone from ``data``'s cache."""
+    model = data.model_zone(x, y, tol.value if tol.mode == "delta" else None, optimizer)
+    return analyze(data.table, x, y, tol, grid_size=grid_size, with_importance=False, model=model)
 
 
 def _bounds(spaces: list[dict[str, Any]], optimizer: str) -> dict[str, tuple[float, float]]:

@@ -64,6 +64,7 @@ def analyze(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     budget_params: Collection[str] = (),
     reference: ReferenceZone | None = REFERENCE_ZONE,
+    model: ModelZone | None = None,
 ) -> ZoneAnalysis:
     """The trials' view - :func:`zone_map` over (x, y), :func:`best_configs` (k), :func:`top_q_marginals`
     (q, bins), :func:`importance` (when ``distributions`` is given, or ``with_importance=True``) - and the zone on
@@ -72,7 +73,8 @@ def analyze(
     ``tol`` draws the trials' view; a ``delta`` tolerance is also the model zone's delta (else its default per
     metric). ``q`` (for the marginals) defaults to the tolerance's q in ``top_q`` mode, else 0.1. ``bounds``: the
     searched ranges (the study's distributions), ``budget_params``: parameters that set a trial's budget,
-    ``reference``: the published zone shown beside FSGDM's K.
+    ``reference``: the published zone shown beside FSGDM's K. ``model``: a model zone already fitted to this table
+    with these arguments (a service keeps one per data version: the trials' view then costs milliseconds).
     """
     table.require_rows("table")
     tol = coerce_tolerance(tol)
@@ -88,7 +90,7 @@ def analyze(
     if with_importance:
         imp = _importance(table, evaluator, distributions, seed=seed)
         ev_name = evaluator if isinstance(evaluator, str) else type(evaluator).__name__
-    mz = model_zone(
+    mz = model or model_zone(
         table,
         x,
         y,

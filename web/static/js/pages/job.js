@@ -83,7 +83,10 @@ function drawZone(data) {
   }
   clearPlaceholder(ui.zone);
   const z = data.zone;
-  const volume = z.zone ? ` The zone covers ${volumeText(z.zone).estimate} (${volumeText(z.zone).interval}); ${LEGEND}.` : "";
+  const sized = z.zone && z.zone.volume_fraction.estimate !== null;
+  const volume = !z.zone ? "" : sized
+    ? ` The zone covers ${volumeText(z.zone).estimate} (${volumeText(z.zone).interval}); ${LEGEND}.`
+    : ` The zone's size is not reported yet (too few trials); ${LEGEND}.`;
   ui.zoneNote.textContent = `${z.n_trials} complete trials over ${z.x} × ${z.y}; the map fills in as trials finish.${volume}`;
   replace(ui.zoneWarnings, warningNotes(z.warnings));
   drawMap(ui.zone, { metric: z.metric, direction: z.direction, reference_K: z.reference_K,

@@ -100,7 +100,7 @@ function drawZoneCard(zone) {
   if (!z) { ui.zoneCard.hidden = true; return; }
   ui.zoneCard.hidden = false;
   const text = volumeText(z);
-  replace($("#zone-volume"), pct(z.volume_fraction.estimate));
+  replace($("#zone-volume"), z.volume_fraction.estimate === null ? "–" : pct(z.volume_fraction.estimate));
   replace($("#zone-volume-interval"), text.short);
   replace($("#zone-hit"), text.hit);
   replace($("#zone-delta"), `Zone: ${zone.metric} within δ = ${num(z.delta, 3)} of the modelled best`

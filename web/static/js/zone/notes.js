@@ -22,6 +22,10 @@ const interval = (iv, f) => (iv ? `[${f(iv[0])}, ${f(iv[1])}]` : "");
 export function volumeText(zone) {
   const v = zone.volume_fraction;
   const conf = Math.round((v.confidence || 0.95) * 100);
+  if (v.estimate === null) {
+    const none = "not reported: too few trials to size the zone";
+    return { estimate: none, interval: "", short: none, hit: "" };
+  }
   return {
     estimate: `${pct(v.estimate)} of the searched space`,
     interval: `${conf}% interval ${interval(v.interval, pct)}`,
