@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from server import examples as ex
 from zone_explorer.core.limits import (
     CONTRIBUTED_TASK_NAME,
+    DEFAULT_SAMPLER,
     INT32_MAX,
     MAX_CONTRIBUTED_EPOCHS,
     MAX_CURVE,
@@ -124,7 +125,7 @@ class JobCreate(_In):
     task: Name = Field(description="a registered task (GET /api/v1/tasks)")
     optimizer: Name = Field(description="a registry optimizer (GET /api/v1/optimizers)")
     space: dict[str, Any] | None = Field(None, description="search space (default: the optimizer's default space)")
-    sampler: str = Field("tpe", json_schema_extra={"enum": list(SAMPLERS)})
+    sampler: str = Field(DEFAULT_SAMPLER, json_schema_extra={"enum": list(SAMPLERS)})
     pruner: str = Field("none", json_schema_extra={"enum": list(PRUNERS)})
     n_trials: StrictInt = Field(
         40, json_schema_extra={"minimum": 1}, description="finished trials the job stops at (capped by the server)"

@@ -190,6 +190,7 @@ class MetricModel:
     n_diverged: int
     description: str = ""
     best_observed: float = math.nan  # the best goodness among the finished trials
+    theta: np.ndarray | None = None  # the kernel's fitted log hyperparameters (see fit_model's ``theta``)
 
     @property
     def noise_std(self) -> float:
@@ -272,12 +273,15 @@ def fit_model(
     diverged: dict[str, np.ndarray] | None = None,
     max_fit: int = MAX_FIT,
     seed: int = 0,
+    theta: np.ndarray | None = None,
 ) -> MetricModel:
     """Fit the metric model to finished trials (``cols``: searched parameter columns, ``goodness``: sign * value)
     and diverged ones (``diverged``: their parameter columns; they enter at the worst observed goodness).
 
     ``noise_var``: each trial's known observation variance in metric units (its seed variance over the number of
-    seeds; NaN or None where unknown).
+    seeds; NaN or None where unknown). ``theta``: the kernel's log hyperparameters from an earlier fit (the
+    model's ``theta``): they are reused instead of fitted, which makes a refit cost one factorisation (a sampler
+    refits after every trial).
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
@@ -316,8 +320,15 @@ def fit_model(
     ) + WhiteKernel(0.05, (1e-6, 1.0))
     # a second start guards the few-trial fits, where the likelihood has several optima; beyond that, one
     restarts = int(x.shape[0] <= 60)
+    if theta is not None and theta.size == kernel.theta.size:
+        kernel = kernel.clone_with_theta(theta)
     gp = GaussianProcessRegressor(
-        kernel=kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=restarts, random_state=seed
+        kernel=kernel,
+        alpha=alpha,
+        normalize_y=False,
+        n_restarts_optimizer=restarts,
+        random_state=seed,
+        optimizer=None if theta is not None and theta.size == kernel.theta.size else "fmin_l_bfgs_b",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -361,4 +372,5 @@ def fit_model(
         description=f"{gp.kernel_.k1} + white noise, averaged over length scales x {SCALES} "
         f"(marginal-likelihood weights), on features {box.feature_names()}",
         best_observed=float(g.max()),
+        theta=theta,
     )

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail
-from zone_explorer.core.limits import PRUNERS, SAMPLERS
+from zone_explorer.core.limits import DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
 
 if TYPE_CHECKING:
@@ -122,7 +122,9 @@ def run(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `zone-explorer tasks`)."),
     optimizer: str = typer.Option(..., "--optimizer", "-o", help="Optimizer name (see `zone-explorer optimizers`)."),
     trials: int = typer.Option(40, "--trials", "-n", help="Number of finished trials the job stops at."),
-    sampler: str = typer.Option("tpe", help=f"{', '.join(SAMPLERS)}."),
+    sampler: str = typer.Option(
+        DEFAULT_SAMPLER, help=f"{', '.join(SAMPLERS)}; zone maps the zone's whole band, the others are Optuna's."
+    ),
     pruner: str = typer.Option("none", help=f"{', '.join(PRUNERS)}."),
     seeds: str = typer.Option("0", help="Comma-separated seeds; each configuration is trained on every seed."),
     epochs: int | None = typer.Option(None, help="Epochs per trial (default: the task's)."),

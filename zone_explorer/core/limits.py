@@ -17,12 +17,15 @@ __all__ = [
     "MAX_NOTES",
     "MAX_SHORT_TEXT",
     "PRUNERS",
+    "DEFAULT_SAMPLER",
     "SAMPLERS",
     "max_trials",
 ]
 
 #: the samplers and pruners a job may name (each is built by :mod:`zone_explorer.engine.studies`)
-SAMPLERS = ("tpe", "gp", "cmaes", "qmc", "random", "grid")
+#: the samplers a job may use; ``zone`` (the default) maps the zone, the others are Optuna's
+SAMPLERS = ("zone", "tpe", "gp", "cmaes", "qmc", "random", "grid")
+DEFAULT_SAMPLER = "zone"
 PRUNERS = ("median", "hyperband", "none")
 #: seeds a job or a contribution may list (each configuration trains once per seed)
 MAX_SEEDS = 16

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.limits import INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
+from zone_explorer.core.limits import DEFAULT_SAMPLER, INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
@@ -75,7 +75,7 @@ class JobSpec:
     task: str
     optimizer: str
     space: Space
-    sampler: str = "tpe"
+    sampler: str = DEFAULT_SAMPLER
     pruner: str = "none"
     n_trials: int = 40
     seeds: tuple[int, ...] = (0,)
@@ -120,7 +120,7 @@ class JobSpec:
             ) from None
         if space.optimizer != optimizer:
             raise JobSpecError("space.optimizer", f"is {space.optimizer!r} but the job's optimizer is {optimizer!r}")
-        sampler = data.get("sampler", "tpe")
+        sampler = data.get("sampler", DEFAULT_SAMPLER)
         if sampler not in SAMPLERS:
             raise JobSpecError("sampler", f"must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
         pruner = data.get("pruner", "none")

@@ -61,6 +61,10 @@ def make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) ->
 
 
 def _make_sampler(name: str, space: Space, *, seed: int | None, n_trials: int) -> optuna.samplers.BaseSampler:
+    if name == "zone":
+        from zone_explorer.search import ZoneSampler
+
+        return ZoneSampler(seed=seed)
     if name == "tpe":
         # Optuna 5 changed TPE's defaults; these are the settings our zone maps were judged with.
         return optuna.samplers.TPESampler(
