@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from zone_explorer.analysis._importance import importance as _importance
 from zone_explorer.analysis._map import ZoneMap, zone_map
-from zone_explorer.analysis._stats import (
-    ZoneConstant,
-    best_configs,
-    fit_zone_constant,
-    top_q_marginals,
-)
-from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, Tolerance, TrialTable, check_q, coerce_tolerance
-from zone_explorer.core.zone_constant import REFERENCE_ZONE
+from zone_explorer.analysis._stats import best_configs, top_q_marginals
+from zone_explorer.analysis._table import Tolerance, TrialTable, check_q, coerce_tolerance
+from zone_explorer.analysis._zone import ModelZone, model_zone
+from zone_explorer.core.zone_constant import REFERENCE_ZONE, ReferenceZone
 
 __all__ = ["ZoneAnalysis", "analyze"]
 
@@ -31,7 +25,7 @@ class ZoneAnalysis:
     marginals: dict[str, dict[str, Any]]
     importance: dict[str, float] | None
     importance_evaluator: str | None
-    zone_constant: ZoneConstant | None
+    model_zone: ModelZone
     tolerance: Tolerance
     q: float
     direction: str
@@ -44,7 +38,7 @@ class ZoneAnalysis:
             "marginals": self.marginals,
             "importance": self.importance,
             "importance_evaluator": self.importance_evaluator,
-            "zone_constant": None if self.zone_constant is None else self.zone_constant.to_dict(),
+            **self.model_zone.to_dict(),
             "tolerance": self.tolerance.to_dict(),
             "q": self.q,
             "direction": self.direction,
@@ -66,15 +60,19 @@ def analyze(
     distributions: Mapping[str, Any] | None = None,
     evaluator: Any = "ped-anova",
     with_importance: bool | None = None,
-    n_boot: int = 1000,
     seed: int = 0,
-    reference: float = REFERENCE_ZONE.k,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    budget_params: Collection[str] = (),
+    reference: ReferenceZone | None = REFERENCE_ZONE,
 ) -> ZoneAnalysis:
-    """:func:`zone_map` over (x, y) + :func:`best_configs` (k) + :func:`top_q_marginals` (q, bins) +
-    :func:`importance` (when ``distributions`` is given, or ``with_importance=True``) + :func:`fit_zone_constant`
-    (when the table has c_scaling and v_coefficient).
+    """The trials' view - :func:`zone_map` over (x, y), :func:`best_configs` (k), :func:`top_q_marginals`
+    (q, bins), :func:`importance` (when ``distributions`` is given, or ``with_importance=True``) - and the zone on
+    the model (:func:`model_zone`: membership, outline, volume, FSGDM's K, diagnostics, warnings).
 
-    ``q`` (for the marginals and the zone constant) defaults to the tolerance's q in ``top_q`` mode, else 0.1.
+    ``tol`` draws the trials' view; a ``delta`` tolerance is also the model zone's delta (else its default per
+    metric). ``q`` (for the marginals) defaults to the tolerance's q in ``top_q`` mode, else 0.1. ``bounds``: the
+    searched ranges (the study's distributions), ``budget_params``: parameters that set a trial's budget,
+    ``reference``: the published zone shown beside FSGDM's K.
     """
     table.require_rows("table")
     tol = coerce_tolerance(tol)
@@ -90,19 +88,23 @@ def analyze(
     if with_importance:
         imp = _importance(table, evaluator, distributions, seed=seed)
         ev_name = evaluator if isinstance(evaluator, str) else type(evaluator).__name__
-    zc = None
-    if C_SCALING in table.params and V_COEFFICIENT in table.params:
-        c, v = table.params[C_SCALING], table.params[V_COEFFICIENT]
-        if (np.isfinite(c) & np.isfinite(v)).any():  # some row has both
-            zc = fit_zone_constant(c, v, table.values, table.direction, q=q, n_boot=n_boot, seed=seed,
-                                   reference=reference)  # fmt: skip
+    mz = model_zone(
+        table,
+        x,
+        y,
+        delta=tol.value if tol.mode == "delta" else None,
+        bounds=bounds,
+        budget_params=budget_params,
+        reference=reference,
+        seed=seed,
+    )
     return ZoneAnalysis(
         zone_map=zmap,
         best_configs=configs,
         marginals=marginals,
         importance=imp,
         importance_evaluator=ev_name,
-        zone_constant=zc,
+        model_zone=mz,
         tolerance=tol,
         q=q,
         direction=table.direction,

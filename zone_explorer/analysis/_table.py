@@ -6,7 +6,7 @@ import difflib
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -229,6 +229,9 @@ class TrialTable:
     ids: np.ndarray
     log_params: frozenset[str] = frozenset()
     direction: str = "maximize"
+    noise_var: np.ndarray | None = None
+    diverged: dict[str, np.ndarray] = field(default_factory=dict)
+    constants: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = as_vector(self.values, "values", allow_empty=True)
@@ -273,6 +276,27 @@ class TrialTable:
             if (col[np.isfinite(col)] <= 0).any():
                 raise ValueError(f"params[{name!r}] is a log-scale parameter (log_params) but holds values <= 0")
         self.direction = check_direction(self.direction)
+        if self.noise_var is not None:
+            nv = as_vector(self.noise_var, "noise_var", finite=False, allow_empty=True)
+            if nv.size != n:
+                raise ValueError(f"noise_var has {nv.size} rows but values has {n}")
+            if (nv[np.isfinite(nv)] < 0).any():
+                raise ValueError("noise_var must be >= 0 (a variance; NaN where unknown)")
+            self.noise_var = nv
+        if not isinstance(self.diverged, Mapping):
+            raise ValueError("diverged must be a mapping of parameter name -> column of the diverged trials")
+        div: dict[str, np.ndarray] = {}
+        sizes = set()
+        for name, col in self.diverged.items():
+            arr = as_vector(col, f"diverged[{name!r}]", finite=False, allow_empty=True)
+            sizes.add(arr.size)
+            div[str(name)] = arr
+        if len(sizes) > 1:
+            raise ValueError(f"diverged: every column must have the same length, got {sorted(sizes)}")
+        self.diverged = div
+        if not isinstance(self.constants, Mapping):
+            raise ValueError("constants must be a mapping of parameter name -> its fixed value")
+        self.constants = {str(k): float(v) for k, v in self.constants.items()}
 
     # ---- shape ---------------------------------------------------------------------------------------------
     def __len__(self) -> int:

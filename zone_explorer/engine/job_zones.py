@@ -18,31 +18,54 @@ from zone_explorer.store.models import Job
 from zone_explorer.store.trials import TrialRecord, load_results
 from zone_explorer.tasks import get_task
 
-__all__ = ["ZoneRequestError", "default_axes", "job_table", "job_zone_summary", "records_table", "render_summary"]
+__all__ = [
+    "ZoneRequestError",
+    "default_axes",
+    "job_table",
+    "job_zone_summary",
+    "records_table",
+    "render_summary",
+    "space_bounds",
+]
 
 
 class ZoneRequestError(FieldError):
     """A zone cannot be computed as asked; ``field`` names the argument."""
 
 
+def _numeric(config: dict[str, Any]) -> dict[str, float]:
+    # exact types: bools and strings are not axes
+    return {k: float(v) for k, v in config.items() if (type(v) is float or type(v) is int) and math.isfinite(v)}
+
+
 def records_table(
     records: Iterable[TrialRecord], optimizer: str, direction: str, origin: str = "explored"
 ) -> TrialTable:
-    """A :class:`TrialTable` of the complete trials: every numeric config value that varies becomes a column."""
+    """A :class:`TrialTable` of the complete trials: every numeric config value that varies becomes a column, each
+    trial's seed variance over its seed count its known noise, and the diverged trials (state FAIL, outcome
+    ``diverged``) the table's ``diverged`` rows. Numeric values that every trial shares become ``constants``
+    (the lr of a search that fixes it)."""
+    records = list(records)
     rows = [r for r in records if r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)]
-    n = len(rows)
-    columns: dict[str, np.ndarray] = {}
-    for i, r in enumerate(rows):
-        for k, v in r.config.items():
-            if type(v) is float or type(v) is int:  # exact types: bools and strings are not axes
-                col = columns.get(k)
-                if col is None:
-                    col = columns[k] = np.full(n, np.nan)
-                col[i] = v
-    for col in columns.values():
-        col[~np.isfinite(col)] = np.nan
+    failed = [r for r in records if r.state == "FAIL" and r.attrs.get("outcome") == "diverged" and r.config]
+    configs = [_numeric(r.config) for r in rows]
+    names = list(dict.fromkeys(k for cfg in configs for k in cfg))
+    columns = {k: np.array([cfg.get(k, math.nan) for cfg in configs]) for k in names}
     # constant columns (fixed values, derived run lengths) carry no zone information
-    columns = {k: c for k, c in columns.items() if np.unique(c[np.isfinite(c)]).size > 1}
+    constants = {}
+    for k, col in list(columns.items()):
+        seen = np.unique(col[np.isfinite(col)])
+        if seen.size <= 1:
+            del columns[k]
+            if seen.size == 1 and np.isfinite(col).all():
+                constants[k] = float(seen[0])
+    noise = np.full(len(rows), math.nan)
+    for i, r in enumerate(rows):
+        seeds = r.attrs.get("seed_values") or []
+        if len(seeds) > 1:
+            noise[i] = float(np.var(seeds, ddof=1)) / len(seeds)
+    failed_cfgs = [_numeric(r.config) for r in failed]
+    diverged = {k: np.array([cfg.get(k, math.nan) for cfg in failed_cfgs]) for k in columns}
     spec = get_optimizer(optimizer)
     log = frozenset(
         hp.name
@@ -56,6 +79,9 @@ def records_table(
         ids=np.array([r.number for r in rows]),
         log_params=log,
         direction=direction,
+        noise_var=noise,
+        diverged=diverged,
+        constants=constants,
     )
 
 
@@ -101,8 +127,19 @@ def job_zone_summary(
         if name not in table.axis_names():
             raise ZoneRequestError(field, f"unknown axis {name!r}; this job's axes are {', '.join(table.axis_names())}")
     tol = zone_tolerance(None if delta is not None else top_q, delta)  # delta overrides top_q here
+    profile = get_profile(job.optimizer)
     try:
-        result = analyze(table, x, y, tol, grid_size=grid_size, with_importance=with_importance and len(table) >= 4)
+        result = analyze(
+            table,
+            x,
+            y,
+            tol,
+            grid_size=grid_size,
+            with_importance=with_importance and len(table) >= 4,
+            bounds=space_bounds(Space.from_dict(job.space)),
+            budget_params=profile.run_length_params,
+            reference=profile.reference,
+        )
     except ValueError as err:
         raise ZoneRequestError("axes", str(err)) from None
     task = get_task(job.task)
@@ -117,6 +154,16 @@ def job_zone_summary(
         "reference_K": reference_k(job.optimizer),
         "analysis": result.to_dict(),
     }
+
+
+def space_bounds(space: Space) -> dict[str, tuple[float, float]]:
+    """The searched range of every numeric dimension of a space (the box the zone's volume is measured in)."""
+    out = {}
+    for name, dim in space.searched().items():
+        low, high = getattr(dim, "low", None), getattr(dim, "high", None)
+        if low is not None and high is not None:
+            out[name] = (float(low), float(high))
+    return out
 
 
 def reference_k(optimizer: str) -> float | None:

@@ -156,24 +156,50 @@ def load_trials(
 
 
 def load_results(url: str, study_name: str) -> list[TrialRecord]:
-    """The complete trials' numbers, values and configs only: what a zone needs, in one query."""
+    """What a zone needs, in one query: the complete trials (number, value, config, seed values) and the diverged
+    ones (state FAIL, outcome ``diverged``: number and config; they bound the zone)."""
     config = trial_user_attributes.alias("config_attr")
+    seeds = trial_user_attributes.alias("seeds_attr")
+    outcome = trial_user_attributes.alias("outcome_attr")
+
+    def attr(alias: Any, key: str) -> Any:
+        return sa.and_(alias.c.trial_id == trials.c.trial_id, alias.c.key == key)
+
     with get_engine(normalize_url(url)).connect() as conn:
         sid = _study_id(conn, study_name)
         if sid is None:
             return []
         rows = conn.execute(
-            sa.select(trials.c.number, trials.c.trial_id, trial_values.c.value, config.c.value_json)
-            .join(trial_values, sa.and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0))
-            .outerjoin(config, sa.and_(config.c.trial_id == trials.c.trial_id, config.c.key == "config"))
-            .where(trials.c.study_id == sid, _STATE == "COMPLETE")
+            sa.select(
+                trials.c.number,
+                trials.c.trial_id,
+                _STATE,
+                trial_values.c.value,
+                config.c.value_json,
+                seeds.c.value_json,
+                outcome.c.value_json,
+            )
+            .outerjoin(
+                trial_values, sa.and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0)
+            )
+            .outerjoin(config, attr(config, "config"))
+            .outerjoin(seeds, attr(seeds, "seed_values"))
+            .outerjoin(outcome, attr(outcome, "outcome"))
+            .where(trials.c.study_id == sid, _STATE.in_(("COMPLETE", "FAIL")))
             .order_by(trials.c.number)
         ).all()
     loads = json.loads
-    return [
-        TrialRecord(number, tid, "COMPLETE", value, attrs={"config": loads(cfg)} if cfg else {})
-        for number, tid, value, cfg in rows
-    ]
+    out = []
+    for number, tid, state, value, cfg, seed_values, result in rows:
+        if state == "FAIL" and (result is None or loads(result) != "diverged"):
+            continue  # errors and cancellations say nothing about the metric
+        attrs: dict[str, Any] = {"config": loads(cfg)} if cfg else {}
+        if seed_values:
+            attrs["seed_values"] = loads(seed_values)
+        if state == "FAIL":
+            attrs["outcome"] = "diverged"
+        out.append(TrialRecord(number, tid, state, value, attrs=attrs))
+    return out
 
 
 def intermediate_values(url: str, study_name: str) -> dict[int, list[tuple[int, float]]]:

@@ -1,0 +1,361 @@
+"""A model of the metric over the searched region: a Gaussian process on a warped metric.
+
+Why a Gaussian process, and why scikit-learn's: the zone must come with honest uncertainty, and a GP gives a
+joint posterior over the metric at any set of points, from which the zone (a level set relative to the unknown
+best) is sampled as a whole. scikit-learn's :class:`~sklearn.gaussian_process.GaussianProcessRegressor` fits the
+kernel's hyperparameters (maximum marginal likelihood, L-BFGS with restarts) on CPU in milliseconds for the few
+hundred points a zone needs; BoTorch/GPyTorch would add a second large stack for no gain at this size. The fitted
+kernel is then used directly (below) so that posterior samples are of the *latent* metric, without observation
+noise.
+
+The pieces:
+
+* :class:`SearchBox` - the searched parameters with their bounds; unit coordinates (log10 for log parameters).
+* Features: the unit coordinates, except that FSGDM's ``(c_scaling, v_coefficient)`` become ``(log K, log c)``
+  (K = v (1 + 1/c)): the zone is a band along K, and an anisotropic kernel on (log K, log c) can give it a long
+  length scale along c. (The change of variables has unit Jacobian in log space, so volumes are unchanged.)
+* :class:`Warp` - ``w(g) = -log(U - g)`` on the goodness ``g`` (the metric, negated when minimised), with ``U``
+  just above the metric's ideal value (1 for a fraction to maximise, 0 for a positive loss) or its best. It spreads
+  the top, where the zone is decided, and compresses the bottom, so a divergence cliff next to the zone does not
+  force a short length scale on the whole map.
+* :func:`fit_model` - a Matern-5/2 ARD kernel times a constant, plus white noise, plus each trial's own seed
+  variance (``value_std**2 / n_seeds``, through the warp's slope) as known heteroscedastic noise. Diverged trials
+  enter at the worst observed value: they bound the zone. More than ``max_fit`` points are aggregated into cells
+  of a grid in feature space (cell means, with the cell's spread as noise), so 100,000 trials cost what 300 do.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
+
+from zone_explorer.analysis._table import C_SCALING, DERIVED_K, V_COEFFICIENT
+from zone_explorer.core.zone_constant import zone_constant
+
+__all__ = ["MAX_FIT", "MetricModel", "SearchBox", "Warp", "fit_model"]
+
+#: most points the Gaussian process is fitted to; more trials are aggregated into grid cells first
+MAX_FIT = 200
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the searched region
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchBox:
+    """The searched parameters: names, (low, high) bounds in natural units, and which are on a log scale."""
+
+    names: tuple[str, ...]
+    low: np.ndarray
+    high: np.ndarray
+    log: tuple[bool, ...]
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    @property
+    def has_k(self) -> bool:
+        return C_SCALING in self.names and V_COEFFICIENT in self.names
+
+    def _t(self, i: int, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.log10(x) if self.log[i] else np.asarray(x, dtype=np.float64)
+        return out
+
+    def t_bounds(self, i: int) -> tuple[float, float]:
+        lo, hi = self._t(i, np.array([self.low[i], self.high[i]]))
+        return float(lo), float(hi)
+
+    def to_unit(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """(m, dim) unit coordinates of parameter columns (0..1 inside the box)."""
+        out = []
+        for i, name in enumerate(self.names):
+            lo, hi = self.t_bounds(i)
+            out.append((self._t(i, cols[name]) - lo) / (hi - lo))
+        return np.column_stack(out)
+
+    def from_unit(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        cols = {}
+        for i, name in enumerate(self.names):
+            lo, hi = self.t_bounds(i)
+            t = lo + u[:, i] * (hi - lo)
+            cols[name] = np.power(10.0, t) if self.log[i] else t
+        return cols
+
+    def inside(self, cols: dict[str, np.ndarray], tol: float = 1e-9) -> np.ndarray:
+        u = self.to_unit(cols)
+        ok: np.ndarray = np.all(np.isfinite(u) & (u >= -tol) & (u <= 1 + tol), axis=1)
+        return ok
+
+    def k_bounds(self) -> tuple[float, float]:
+        """log10 of the smallest and largest K the box reaches."""
+        ic, iv = self.names.index(C_SCALING), self.names.index(V_COEFFICIENT)
+        lo = zone_constant(float(self.high[ic]), float(self.low[iv]))
+        hi = zone_constant(float(self.low[ic]), float(self.high[iv]))
+        return math.log10(lo), math.log10(hi)
+
+    def features(self, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's input: the unit coordinates, plus log K scaled to the box's K range when c and v are
+        searched (see the module docstring)."""
+        return self.unit_features(self.to_unit(cols))
+
+    def unit_features(self, u: np.ndarray) -> np.ndarray:
+        if not self.has_k:
+            return u
+        cols = self.from_unit(u)
+        klo, khi = self.k_bounds()
+        logk = np.log10(zone_constant(cols[C_SCALING], cols[V_COEFFICIENT]))
+        return np.column_stack([u, (logk - klo) / (khi - klo)])
+
+    def feature_names(self) -> list[str]:
+        return [*self.names, DERIVED_K] if self.has_k else list(self.names)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the warp
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Warp:
+    """``w(g) = -log(upper - g)``: monotone, spreads the goodness near ``upper`` (see the module docstring)."""
+
+    upper: float
+
+    @classmethod
+    def for_values(cls, g: np.ndarray, direction: str) -> Warp:
+        g_max, g_min = float(g.max()), float(g.min())
+        eps = max(0.01 * (g_max - g_min), 1e-9 * max(1.0, abs(g_max)))
+        if direction == "maximize" and g_min >= 0.0 and g_max <= 1.0:
+            ideal = 1.0  # a fraction (accuracy): 1 is the best possible
+        elif direction == "minimize" and g_max <= 0.0:
+            ideal = 0.0  # a non-negative loss: 0 is the best possible
+        else:
+            ideal = g_max
+        return cls(max(ideal, g_max) + eps)
+
+    def __call__(self, g: np.ndarray) -> np.ndarray:
+        out: np.ndarray = -np.log(self.upper - g)
+        return out
+
+    def slope(self, g: np.ndarray) -> np.ndarray:
+        out: np.ndarray = 1.0 / (self.upper - g)
+        return out
+
+    def inverse(self, w: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.upper - np.exp(-w)
+        return out
+
+    def describe(self) -> str:
+        return f"w = -log({self.upper:.6g} - goodness)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------------------
+#: length-scale multiples of the maximum-likelihood fit over which the model is averaged (see :func:`fit_model`)
+SCALES = (0.4, 0.55, 0.75, 1.0, 1.35)
+
+
+@dataclass
+class _Component:
+    """One Gaussian process posterior: a latent kernel, the white noise, and the solved training system."""
+
+    kernel: Any  # sklearn kernel of the latent function (no white noise)
+    noise: float  # white noise variance, normalised units
+    chol: np.ndarray
+    weights: np.ndarray
+    prob: float  # posterior weight of this hyperparameter setting
+
+
+@dataclass
+class MetricModel:
+    """A Gaussian process of the warped goodness over a :class:`SearchBox`'s features, averaged over a few
+    length-scale settings (``components``, weighted by their marginal likelihood)."""
+
+    box: SearchBox
+    warp: Warp
+    components: list[_Component]
+    y_mean: float
+    y_std: float
+    x_fit: np.ndarray
+    n_fit: int
+    aggregated: bool
+    n_trials: int
+    n_diverged: int
+    description: str = ""
+    best_observed: float = math.nan  # the best goodness among the finished trials
+
+    @property
+    def noise_std(self) -> float:
+        """The fitted noise, as a standard deviation of the warped metric (the most probable component's)."""
+        top = max(self.components, key=lambda c: c.prob)
+        return math.sqrt(top.noise) * self.y_std
+
+    def _posterior(self, comp: _Component, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ks = comp.kernel(x, self.x_fit)
+        v = solve_triangular(comp.chol, ks.T, lower=True, check_finite=False)
+        return ks @ comp.weights, v
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of the latent warped goodness at features ``x``."""
+        means, second = np.zeros(x.shape[0]), np.zeros(x.shape[0])
+        for comp in self.components:
+            mean, v = self._posterior(comp, x)
+            var = np.maximum(comp.kernel.diag(x) - np.einsum("ij,ij->j", v, v), 1e-12)
+            means += comp.prob * mean
+            second += comp.prob * (var + mean**2)
+        sd = np.sqrt(np.maximum(second - means**2, 1e-12))
+        return self.y_mean + self.y_std * means, self.y_std * sd
+
+    def sample(self, x: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n_samples, m)`` joint posterior draws of the latent goodness (metric units, warp undone): each
+        component contributes draws in proportion to its weight."""
+        counts = rng.multinomial(n_samples, [c.prob for c in self.components])
+        m = x.shape[0]
+        out = []
+        for comp, k in zip(self.components, counts):
+            if k == 0:
+                continue
+            mean, v = self._posterior(comp, x)
+            cov = comp.kernel(x) - v.T @ v
+            jitter = 1e-8
+            for _ in range(6):
+                try:
+                    lc = cholesky(cov + jitter * np.eye(m), lower=True, check_finite=False)
+                    break
+                except np.linalg.LinAlgError:
+                    jitter *= 10.0
+            else:  # fall back to the eigendecomposition (a positive semi-definite square root)
+                evals, evecs = np.linalg.eigh(cov)
+                lc = evecs * np.sqrt(np.maximum(evals, 0.0))
+            out.append((mean[:, None] + lc @ rng.standard_normal((m, k))).T)
+        draws = np.vstack(out)
+        return self.warp.inverse(self.y_mean + self.y_std * draws)
+
+
+def _aggregate(
+    x: np.ndarray, y: np.ndarray, var: np.ndarray, max_fit: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most about ``max_fit`` points: grid cells in feature space (d <= 3), else a random subsample."""
+    n, d = x.shape
+    if d > 3:
+        keep = rng.choice(n, max_fit, replace=False)
+        return x[keep], y[keep], var[keep]
+    cells = max(2, int(math.floor(max_fit ** (1.0 / d))))
+    idx = np.clip((x * cells).astype(np.int64), 0, cells - 1)
+    key = np.ravel_multi_index(tuple(idx.T), (cells,) * d)
+    uniq, inv, count = np.unique(key, return_inverse=True, return_counts=True)
+    k = uniq.size
+    sx = np.zeros((k, d))
+    np.add.at(sx, inv, x)
+    sy = np.bincount(inv, y, minlength=k)
+    syy = np.bincount(inv, y * y, minlength=k)
+    sv = np.bincount(inv, var, minlength=k)
+    mean_y = sy / count
+    spread = np.maximum(syy / count - mean_y**2, 0.0)
+    # the mean of `count` draws: its noise is (seed variance + within-cell spread) / count
+    return sx / count[:, None], mean_y, (sv / count + spread) / count
+
+
+def fit_model(
+    box: SearchBox,
+    cols: dict[str, np.ndarray],
+    goodness: np.ndarray,
+    direction: str,
+    *,
+    noise_var: np.ndarray | None = None,
+    diverged: dict[str, np.ndarray] | None = None,
+    max_fit: int = MAX_FIT,
+    seed: int = 0,
+) -> MetricModel:
+    """Fit the metric model to finished trials (``cols``: searched parameter columns, ``goodness``: sign * value)
+    and diverged ones (``diverged``: their parameter columns; they enter at the worst observed goodness).
+
+    ``noise_var``: each trial's known observation variance in metric units (its seed variance over the number of
+    seeds; NaN or None where unknown).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    g = np.asarray(goodness, dtype=np.float64)
+    warp = Warp.for_values(g, direction)
+    x = box.to_unit(cols)
+    var_g = np.zeros(g.size) if noise_var is None else np.nan_to_num(np.asarray(noise_var, dtype=np.float64))
+    y = warp(g)
+    var = var_g * warp.slope(g) ** 2
+    n_div = 0
+    if diverged:
+        xd = box.to_unit(diverged)
+        xd = xd[np.all(np.isfinite(xd), axis=1)]
+        n_div = xd.shape[0]
+        if n_div:
+            x = np.vstack([x, xd])
+            y = np.concatenate([y, np.full(n_div, float(y.min()))])
+            # a diverged trial says "bad here", not how bad: it enters with the spread of the finished trials as
+            # its noise, so that many of them cannot pin the model down as exact observations would
+            var = np.concatenate([var, np.full(n_div, float(np.var(y)) if y.size > 1 else 1.0)])
+    n_total = x.shape[0]
+    rng = np.random.default_rng(seed)
+    aggregated = n_total > max_fit
+    if aggregated:
+        x, y, var = _aggregate(x, y, var, max_fit, rng)
+    x = box.unit_features(x)
+    y_mean = float(y.mean())
+    y_std = float(y.std()) or 1.0
+    yn = (y - y_mean) / y_std
+    alpha = var / y_std**2 + 1e-10
+    d = x.shape[1]
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+        length_scale=np.full(d, 0.3), length_scale_bounds=(0.03, 30.0), nu=2.5
+    ) + WhiteKernel(0.05, (1e-6, 1.0))
+    gp = GaussianProcessRegressor(
+        kernel=kernel, alpha=alpha, normalize_y=False, n_restarts_optimizer=1, random_state=seed
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(x, yn)
+    # Maximum likelihood picks one length scale; with few trials the likelihood is flat and that choice is
+    # overconfident (the zone's edges move with it). The model averages over multiples of the fitted length
+    # scales, each weighted by its marginal likelihood (a uniform prior on the log multiple): broad with few
+    # trials, the fitted model alone with many.
+    theta = gp.kernel_.theta.copy()
+    ls = slice(1, 1 + d)  # theta = log [amplitude, length scales..., noise]
+    thetas, lml = [], []
+    for scale in SCALES:
+        t = theta.copy()
+        t[ls] += math.log(scale)
+        thetas.append(t)
+        lml.append(float(gp.log_marginal_likelihood(t)))
+    prob = np.exp(np.array(lml) - max(lml))
+    prob /= prob.sum()
+    components = []
+    for t, pr in zip(thetas, prob):
+        if pr < 1e-3:
+            continue
+        k = gp.kernel_.clone_with_theta(t)
+        noise = float(k.k2.noise_level)
+        chol = cholesky(k.k1(x) + np.diag(alpha + noise), lower=True, check_finite=False)
+        components.append(_Component(k.k1, noise, chol, cho_solve((chol, True), yn, check_finite=False), float(pr)))
+    total = sum(c.prob for c in components)
+    for c in components:
+        c.prob /= total
+    return MetricModel(
+        box=box,
+        warp=warp,
+        components=components,
+        y_mean=y_mean,
+        y_std=y_std,
+        x_fit=x,
+        n_fit=x.shape[0],
+        aggregated=aggregated,
+        n_trials=n_total,
+        n_diverged=n_div,
+        description=f"{gp.kernel_.k1} + white noise, averaged over length scales x {SCALES} "
+        f"(marginal-likelihood weights), on features {box.feature_names()}",
+        best_observed=float(g.max()),
+    )

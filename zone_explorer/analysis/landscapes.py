@@ -1,0 +1,171 @@
+"""Synthetic FSGDM landscapes whose zone is known exactly: the ground truth of the calibration tests and of
+``benchmarks/zone_calibration.py``.
+
+Each landscape is an accuracy-like metric over FSGDM's default box (c_scaling in [0.005, 2], v_coefficient in
+[0.05, 50], both log-scaled), with one location parameter drawn at random per repetition:
+
+* ``bump`` - a bump in log K around log K0 (the zone is the band |log K - log K0| <= 0.4);
+* ``lopsided`` - a slow rise in log K up to K0, then a steep fall and, 0.15 decade past K0, divergence (the trial
+  has no value: a cliff, as real runs show);
+* ``c_only`` / ``v_only`` - a bump in log c, or in log v, alone (the zone is not a K level set);
+* ``saturating`` - a K bump capped at 1.0, so many trials tie at the cap;
+* ``v_beyond`` - a bump in log v centred beyond the box's upper bound (the zone is cut by the bound).
+
+:func:`truth` gives the zone's K centre (the centroid of log10 K over the zone, uniform in the log box, the same
+definition as the analysis) and volume, by Monte Carlo; :func:`sample_trials` a :class:`TrialTable` of noisy
+trials drawn at random or by Optuna's TPE.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, TrialTable
+from zone_explorer.core.zone_constant import zone_constant
+
+__all__ = ["BOUNDS", "LANDSCAPES", "Landscape", "Truth", "sample_trials", "truth"]
+
+#: FSGDM's default search box
+BOUNDS: dict[str, tuple[float, float]] = {C_SCALING: (0.005, 2.0), V_COEFFICIENT: (0.05, 50.0)}
+_LOG = {name: (math.log10(lo), math.log10(hi)) for name, (lo, hi) in BOUNDS.items()}
+#: the value a diverged trial is scored at when a landscape is evaluated densely (chance accuracy)
+WORST = 0.1
+
+
+def _bowl(d: np.ndarray, width: float) -> np.ndarray:
+    """0.98 at d = 0, falling by 0.01 at |d| = width (the zone's edge for delta 0.01), floored at 0.1."""
+    out: np.ndarray = 0.98 - np.minimum(0.88, 0.01 * (d / width) ** 2)
+    return out
+
+
+def _bump(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    return _bowl(np.log10(zone_constant(c, v)) - p, 0.4)
+
+
+def _lopsided(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    u = np.log10(zone_constant(c, v)) - p
+    out = np.where(u < 0, _bowl(u, 0.8), _bowl(u, 0.1))
+    return np.where(u > 0.15, np.nan, out)
+
+
+def _c_only(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    return _bowl(np.log10(c) - p, 0.3)
+
+
+def _v_only(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    return _bowl(np.log10(v) - p, 0.3)
+
+
+def _saturating(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    return np.minimum(1.0, _bump(c, v, p) + 0.04)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    name: str
+    metric: Callable[[np.ndarray, np.ndarray, float], np.ndarray]  # NaN: the trial diverges
+    location: tuple[float, float]  # the range the location parameter is drawn from
+    level_set: bool  # whether the zone is a band of K
+    cap: float = math.inf  # observations never exceed this (accuracy saturates at 1)
+
+
+LANDSCAPES: dict[str, Landscape] = {
+    ls.name: ls
+    for ls in (
+        Landscape("bump", _bump, (math.log10(15.0), math.log10(60.0)), True),
+        Landscape("lopsided", _lopsided, (math.log10(15.0), math.log10(60.0)), True),
+        Landscape("c_only", _c_only, (-1.5, 0.0), False),
+        Landscape("v_only", _v_only, (-0.5, 1.2), False),
+        Landscape("saturating", _saturating, (math.log10(15.0), math.log10(60.0)), True, cap=1.0),
+        Landscape("v_beyond", _v_only, (1.9, 2.1), False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Truth:
+    k_centre: float  # log10 K, centroid over the zone
+    volume: float  # share of the log box inside the zone
+
+
+def truth(landscape: Landscape, p: float, delta: float = 0.01, m: int = 400_000, seed: int = 1) -> Truth:
+    """The exact zone's K centre and volume (Monte Carlo over ``m`` uniform points of the log box)."""
+    rng = np.random.default_rng(seed)
+    c = 10.0 ** rng.uniform(*_LOG[C_SCALING], m)
+    v = 10.0 ** rng.uniform(*_LOG[V_COEFFICIENT], m)
+    f = np.nan_to_num(landscape.metric(c, v, p), nan=WORST)
+    zone = f >= f.max() - delta
+    return Truth(float(np.mean(np.log10(zone_constant(c[zone], v[zone])))), float(zone.mean()))
+
+
+def location(landscape: Landscape, rep: int) -> float:
+    """The location parameter of repetition ``rep``."""
+    return float(np.random.default_rng(10_000 + rep).uniform(*landscape.location))
+
+
+def sample_trials(
+    landscape: Landscape, p: float, n: int, seed: int, *, sampler: str = "random", noise: float = 0.003
+) -> TrialTable:
+    """``n`` trials (finished and diverged) with seed noise ``noise`` (reported as each trial's noise variance),
+    placed at random (log-uniform) or by Optuna's TPE (seeded; diverged trials are told as failed)."""
+    rng = np.random.default_rng(seed)
+    if sampler == "random":
+        c = 10.0 ** rng.uniform(*_LOG[C_SCALING], n)
+        v = 10.0 ** rng.uniform(*_LOG[V_COEFFICIENT], n)
+        y = landscape.metric(c, v, p) + rng.normal(0.0, noise, n)
+    elif sampler == "tpe":
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        cs, vs, ys = [], [], []
+        for _ in range(n):
+            trial = study.ask()
+            ct = trial.suggest_float(C_SCALING, *BOUNDS[C_SCALING], log=True)
+            vt = trial.suggest_float(V_COEFFICIENT, *BOUNDS[V_COEFFICIENT], log=True)
+            yt = min(
+                float(landscape.metric(np.array(ct), np.array(vt), p)) + float(rng.normal(0.0, noise)), landscape.cap
+            )
+            if math.isfinite(yt):
+                study.tell(trial, yt)
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            cs.append(ct)
+            vs.append(vt)
+            ys.append(yt)
+        c, v, y = np.array(cs), np.array(vs), np.array(ys)
+    else:
+        raise ValueError(f"sampler must be 'random' or 'tpe', got {sampler!r}")
+    y = np.minimum(y, landscape.cap)
+    ok = np.isfinite(y)
+    return TrialTable(
+        params={C_SCALING: c[ok], V_COEFFICIENT: v[ok]},
+        values=y[ok],
+        origin="explored",
+        ids=np.flatnonzero(ok),
+        log_params=frozenset(BOUNDS),
+        noise_var=np.full(int(ok.sum()), noise**2),
+        diverged={C_SCALING: c[~ok], V_COEFFICIENT: v[~ok]},
+    )
+
+
+def prefix(table: TrialTable, n: int) -> TrialTable:
+    """The trials of ``table`` among its first ``n`` (ids are trial numbers): a study stopped after n trials."""
+    keep = table.ids < n
+    n_diverged = len(next(iter(table.diverged.values()), []))
+    # the diverged trials are stored in trial order: their numbers are the ones the finished trials lack
+    div_ids = np.setdiff1d(np.arange(len(table) + n_diverged), table.ids)
+    div_keep = div_ids < n
+    return TrialTable(
+        params={k: col[keep] for k, col in table.params.items()},
+        values=table.values[keep],
+        origin="explored",
+        ids=table.ids[keep],
+        log_params=table.log_params,
+        noise_var=None if table.noise_var is None else table.noise_var[keep],
+        diverged={k: col[div_keep] for k, col in table.diverged.items()},
+    )
