@@ -9,7 +9,14 @@ sampler seeds look the grid up (one seed's value per trial, so the observation n
 on their trials, and its zone is scored against the band: outline precision and recall, the K centre error and
 whether the K interval covers the grid's K centre.
 
+The cached grids: digits-cnn 24 x 24 cells x 3 seeds (10 epochs each; ~20 min of one core to rebuild),
+noisy-quadratic 40 x 40 x 4 seeds (~10 min). A seed that diverges counts as the task's worst value in the band.
+The delta is 0.01 for digits-cnn (accuracy) and, for noisy-quadratic, the analysis' ``default_delta`` over the
+grid's cells (a tenth of the gap between the best and the median cell). The analysis gets the same delta and the
+search-space bounds; it runs on the finished trials and takes the diverged ones as such.
+
     python benchmarks/zone_accuracy.py [--tasks digits-cnn noisy-quadratic] [--seeds 5] [--rebuild]
+    python benchmarks/zone_accuracy.py --view trials      # the trials' view (top-q/delta map) instead of the model
 """
 
 from __future__ import annotations
@@ -163,8 +170,9 @@ def _compact_json(grid: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # 2. the band: the grid's zone
 # ---------------------------------------------------------------------------------------------------------
-#: default delta (metric units) per task when the analysis has no default of its own for the metric
-DEFAULT_DELTA = {"digits-cnn": 0.01, "noisy-quadratic": 0.01}
+#: delta (metric units) per task; None: the analysis' own default (``default_delta``) over the grid's cell means,
+#: which is 0.01 for an accuracy and a tenth of the gap between the best and the median cell for a loss
+DEFAULT_DELTA: dict[str, float | None] = {"digits-cnn": 0.01, "noisy-quadratic": None}
 #: the light smoothing of the seed-mean metric: a binomial [1, 2, 1] / 4 kernel on each axis (sigma ~0.7 cell)
 _KERNEL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
 
@@ -192,10 +200,12 @@ class Band:
         return float(self.mask.mean())
 
 
-def band_of(grid: dict[str, Any], delta: float, *, smooth: bool = True) -> Band:
-    """The cells whose (smoothed) seed-mean metric is within ``delta`` of the grid's best (smoothed) cell."""
+def band_of(grid: dict[str, Any], delta: float | None, *, smooth: bool = True) -> Band:
+    """The cells whose (smoothed) seed-mean metric is within ``delta`` of the grid's best (smoothed) cell; delta
+    None takes the analysis' default over the cell means."""
     from scipy.ndimage import convolve
 
+    from zone_explorer.analysis import default_delta
     from zone_explorer.core.zone_constant import zone_constant
 
     nc, nv = len(grid["c"]), len(grid["v"])
@@ -209,6 +219,8 @@ def band_of(grid: dict[str, Any], delta: float, *, smooth: bool = True) -> Band:
     if smooth:
         ones = np.ones_like(g)
         g = convolve(g, _KERNEL, mode="constant", cval=0.0) / convolve(ones, _KERNEL, mode="constant", cval=0.0)
+    if delta is None:
+        delta = default_delta(sign * g.ravel(), grid["direction"])
     best = float(g.max())
     mask = g >= best - delta
     c, v = np.meshgrid(np.asarray(grid["c"], float), np.asarray(grid["v"], float), indexing="ij")
@@ -271,20 +283,35 @@ def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: in
     return out
 
 
-def analyse(grid: dict[str, Any], obs: list[Observation], delta: float) -> dict[str, Any]:
-    """The project's zone analysis of the observations: its JSON (``ZoneAnalysis.to_dict()``)."""
-    from zone_explorer.analysis import Tolerance, TrialTable, analyze
+def trial_table(grid: dict[str, Any], obs: list[Observation]) -> Any:
+    """The observations as the analysis' :class:`TrialTable`: finished trials with their values, diverged trials
+    by their parameters, lr as a constant. A trial ran one seed, so its seed spread is unknown (no ``noise_var``)."""
+    from zone_explorer.analysis import TrialTable
 
     done = [o for o in obs if o.value is not None]
-    table = TrialTable(
+    failed = [o for o in obs if o.value is None]
+    return TrialTable(
         params={"c_scaling": np.array([o.c for o in done]), "v_coefficient": np.array([o.v for o in done])},
         values=np.array([o.value for o in done]),
         origin="explored",
         ids=None,
         log_params=frozenset({"c_scaling", "v_coefficient"}),
         direction=grid["direction"],
+        diverged={"c_scaling": np.array([o.c for o in failed]), "v_coefficient": np.array([o.v for o in failed])},
+        constants={k: d["value"] for k, d in grid["space"]["params"].items() if d["type"] == "fixed"},
     )
-    return analyze(table, "K", "c_scaling", Tolerance.within(delta), with_importance=False).to_dict()
+
+
+def analyse(grid: dict[str, Any], obs: list[Observation], delta: float, view: str, map_size: int) -> dict[str, Any]:
+    """The project's zone analysis of the observations, as JSON: the zone on the model (``model_zone``, what
+    ``ZoneAnalysis.to_dict()`` carries as ``zone``/``k``), or the trials' view (``zone_map`` in delta mode)."""
+    from zone_explorer.analysis import Tolerance, model_zone, zone_map
+
+    table = trial_table(grid, obs)
+    if view == "trials":
+        return {"zone_map": zone_map(table, "K", "c_scaling", Tolerance.within(delta), map_size).to_dict()}
+    bounds = {k: (d["low"], d["high"]) for k, d in grid["space"]["params"].items() if d["type"] == "float"}
+    return model_zone(table, "K", "c_scaling", delta=delta, bounds=bounds, grid_size=map_size).to_dict()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -374,8 +401,9 @@ def _fmt(x: Any, spec: str = ".2f") -> str:
     return "  -  " if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def run_task(task: str, grid: dict[str, Any], delta: float, args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argparse.Namespace) -> list[dict[str, Any]]:
     band = band_of(grid, delta, smooth=not args.no_smooth)
+    delta = band.delta
     print(
         f"\n## {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds per cell, "
         f"{int(band.diverged.sum())} cells with a diverged seed; best {grid['metric']} {band.best:.4g} "
@@ -383,14 +411,14 @@ def run_task(task: str, grid: dict[str, Any], delta: float, args: argparse.Names
         f"({band.fraction:.1%}), K centre {band.k_centre:.4g}"
     )
     print(f"{'sampler':8s} {'n':>3s} {'seed':>4s} {'prec':>5s} {'recall':>6s} {'zone%':>6s} "
-          f"{'K':>9s} {'K err':>7s} {'covers':>6s}  status  {'s':>5s}")  # fmt: skip
+          f"{'K':>9s} {'K err':>7s} {'covers':>6s}  {'K status':19s}  {'s':>5s}")  # fmt: skip
     rows = []
     for sampler in args.samplers:
         for n in args.trials:
             for seed in range(args.seeds):
                 obs = run_sampler(grid, band, sampler, n, seed)
                 start = time.perf_counter()
-                analysis = analyse(grid, obs, delta)
+                analysis = analyse(grid, obs, delta, args.view, args.map_size)
                 row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(band, analysis)}
                 row["seconds"] = time.perf_counter() - start
                 rows.append(row)
@@ -398,13 +426,15 @@ def run_task(task: str, grid: dict[str, Any], delta: float, args: argparse.Names
                     f"{sampler:8s} {n:3d} {seed:4d} {_fmt(row['precision']):>5s} {_fmt(row['recall']):>6s} "
                     f"{_fmt(100 * row['zone_fraction'], '.1f'):>6s} {_fmt(row['k'], '.4g'):>9s} "
                     f"{_fmt(row['k_error'], '+.0%'):>7s} {'yes' if row['covers'] else 'no':>6s}  "
-                    f"{row['k_status'] or '-':6s}  {row['seconds']:5.2f}"
+                    f"{row['k_status'] or '-':19s}  {row['seconds']:5.2f}"
                 )
     return rows
 
 
 def summarise(rows: list[dict[str, Any]], n: int) -> None:
-    print(f"\n# summary at {n} trials (median over sampler seeds; worst seed in brackets)")
+    print(
+        f"\n# summary at {n} trials (median over sampler seeds; worst seed in brackets; an empty zone has precision 0)"
+    )
     for task in dict.fromkeys(r["task"] for r in rows):
         for sampler in dict.fromkeys(r["sampler"] for r in rows):
             sel = [r for r in rows if r["task"] == task and r["sampler"] == sampler and r["n"] == n]
@@ -413,10 +443,11 @@ def summarise(rows: list[dict[str, Any]], n: int) -> None:
             prec = [r["precision"] if math.isfinite(r["precision"]) else 0.0 for r in sel]
             rec = [r["recall"] for r in sel]
             kerr = [abs(r["k_error"]) if math.isfinite(r["k_error"]) else math.inf for r in sel]
+            k_text = f"|K err| {statistics.median(kerr):.0%} ({max(kerr):.0%})" if math.isfinite(min(kerr)) else "no K"
             print(
                 f"{task:16s} {sampler:7s} precision {statistics.median(prec):.2f} ({min(prec):.2f})  "
-                f"recall {statistics.median(rec):.2f} ({min(rec):.2f})  |K err| {statistics.median(kerr):.0%} "
-                f"({max(kerr):.0%})  K interval covers {sum(r['covers'] for r in sel)}/{len(sel)}"
+                f"recall {statistics.median(rec):.2f} ({min(rec):.2f})  {k_text}  "
+                f"K interval covers {sum(r['covers'] for r in sel)}/{len(sel)}"
             )
 
 
@@ -456,13 +487,17 @@ def main() -> None:
     parser.add_argument("--trials", nargs="+", type=int, default=list(TRIALS), help="trials per study")
     parser.add_argument("--seeds", type=int, default=5, help="sampler seeds per (sampler, trials)")
     parser.add_argument("--delta", nargs="*", default=[], metavar="TASK=VALUE", help="zone delta per task")
+    parser.add_argument(
+        "--view", choices=("model", "trials"), default="model", help="score the model's zone or the trials' view"
+    )
+    parser.add_argument("--map-size", type=int, default=28, help="nodes per axis of the analysis' map")
     parser.add_argument("--no-smooth", action="store_true", help="band from the raw seed means, no smoothing")
     parser.add_argument("--rebuild", action="store_true", help="recompute the cached ground-truth grids")
     parser.add_argument("--grid-only", action="store_true", help="build or load the grids, then stop")
     parser.add_argument("--json", type=Path, help="write every score row to this file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    deltas = {**DEFAULT_DELTA, **_delta_overrides(args.delta)}
+    deltas: dict[str, float | None] = {**DEFAULT_DELTA, **_delta_overrides(args.delta)}
     rows: list[dict[str, Any]] = []
     for task in args.tasks:
         grid = load_grid(task, rebuild=args.rebuild)
