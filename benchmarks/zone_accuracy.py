@@ -1,0 +1,518 @@
+"""How well the zone analysis recovers the true zone, measured against the project's own dense grid.
+
+Ground truth: a dense log-grid of (c_scaling, v_coefficient) in FSGDM's default search space (lr 0.01) on
+``digits-cnn`` and ``noisy-quadratic``, every cell trained on several seeds by the engine's own trial code
+(:func:`zone_explorer.engine.objective.evaluate`, the values ``--sampler grid`` would take), cached as JSON under
+``benchmarks/data/``. The grid's band is the set of cells whose seed-mean metric, lightly smoothed over neighbouring
+cells, is within delta of the grid's best. Then random, QMC and TPE studies of 10, 20 and 40 trials over several
+sampler seeds look the grid up (one seed's value per trial, so the observation noise stays), the zone analysis runs
+on their trials, and its zone is scored against the band: outline precision and recall, the K centre error and
+whether the K interval covers the grid's K centre.
+
+The cached grids: digits-cnn 24 x 24 cells x 3 seeds (10 epochs each; ~20 min of one core to rebuild),
+noisy-quadratic 40 x 40 x 4 seeds (~10 min). A seed that diverges counts as the task's worst value in the band.
+The delta is 0.01 for digits-cnn (accuracy) and, for noisy-quadratic, the analysis' ``default_delta`` over the
+grid's cells (a tenth of the gap between the best and the median cell). The analysis gets the same delta and the
+search-space bounds; it runs on the finished trials and takes the diverged ones as such.
+
+    python benchmarks/zone_accuracy.py [--tasks digits-cnn noisy-quadratic] [--seeds 5] [--rebuild]
+    python benchmarks/zone_accuracy.py --view trials      # the trials' view (top-q/delta map) instead of the model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import optuna
+
+DATA = Path(__file__).resolve().parent / "data"
+OPTIMIZER = "fsgdm"
+#: cells per axis and training seeds per cell of each task's grid (digits-cnn: ~0.65 s per seed and cell)
+GRID_SIZE = {"digits-cnn": 24, "noisy-quadratic": 40}
+GRID_SEEDS = {"digits-cnn": (0, 1, 2), "noisy-quadratic": (0, 1, 2, 3)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. the ground truth: a dense grid trained by the engine, cached
+# ---------------------------------------------------------------------------------------------------------
+def grid_path(task: str) -> Path:
+    return DATA / f"zone_grid_{task}.json"
+
+
+def _plan(task_name: str, seed: int) -> Any:
+    from zone_explorer.core.profiles import get_profile
+    from zone_explorer.core.spaces import Space
+    from zone_explorer.engine.jobs import run_length
+    from zone_explorer.engine.objective import TrialPlan
+    from zone_explorer.tasks import get_task
+
+    task = get_task(task_name)
+    space = Space.from_dict({"optimizer": OPTIMIZER, **get_profile(OPTIMIZER).default_space})
+    epochs = task.default_epochs
+    return task, space, TrialPlan(task_name, OPTIMIZER, space, epochs, (seed,), run_length(task, OPTIMIZER, epochs))
+
+
+def build_grid(task_name: str, size: int, seeds: tuple[int, ...], *, progress: bool = True) -> dict[str, Any]:
+    """Train every cell of a ``size`` x ``size`` log-grid on every seed, one seed per trial (so a divergence is
+    known per seed); checkpoints to ``<cache>.partial`` and resumes from it."""
+    import torch
+
+    from zone_explorer.core.statuses import Outcome
+    from zone_explorer.engine.objective import evaluate
+
+    torch.set_num_threads(1)
+    task, space, _ = _plan(task_name, seeds[0])
+    plans = {s: _plan(task_name, s)[2] for s in seeds}
+    axes = space.grid(size)  # the values `--sampler grid` takes: an even log-grid, both ends included
+    cs, vs = axes["c_scaling"], axes["v_coefficient"]
+    DATA.mkdir(parents=True, exist_ok=True)
+    partial = grid_path(task_name).with_suffix(".partial")
+    cells: dict[str, dict[str, Any]] = {}
+    if partial.exists():
+        old = json.loads(partial.read_text())
+        if old.get("c") == cs and old.get("v") == vs and old.get("seeds") == list(seeds):
+            cells = old["cells"]
+    start, done_before = time.perf_counter(), len(cells)
+    for i, c in enumerate(cs):
+        for j, v in enumerate(vs):
+            key = f"{i},{j}"
+            if key in cells:
+                continue
+            values: list[float | None] = []
+            for seed in seeds:
+                out = evaluate(optuna.trial.FixedTrial({"c_scaling": c, "v_coefficient": v}), plans[seed])
+                values.append(out.value if out.state == Outcome.COMPLETE else None)
+            cells[key] = {"values": values}
+            if len(cells) % 24 == 0:
+                partial.write_text(json.dumps({"c": cs, "v": vs, "seeds": list(seeds), "cells": cells}))
+                if progress:
+                    rate = (time.perf_counter() - start) / max(len(cells) - done_before, 1)
+                    left = (size * size - len(cells)) * rate
+                    print(
+                        f"# {task_name}: {len(cells)}/{size * size} cells, {rate:.2f} s/cell, ~{left / 60:.0f} min left"
+                    )
+    grid = {
+        "task": task_name,
+        "optimizer": OPTIMIZER,
+        "metric": task.metric,
+        "direction": task.direction,
+        "epochs": task.default_epochs,
+        "space": space.to_dict(),
+        "seeds": list(seeds),
+        "c": cs,
+        "v": vs,
+        "cells": [],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    for i, c in enumerate(cs):
+        for j, v in enumerate(vs):
+            values = cells[f"{i},{j}"]["values"]
+            finite = [x for x in values if x is not None]
+            grid["cells"].append(
+                {
+                    "i": i,
+                    "j": j,
+                    "c": c,
+                    "v": v,
+                    "seed_values": values,  # None: that seed diverged
+                    "mean": statistics.fmean(finite) if finite else None,  # over the seeds that did not diverge
+                    "diverged": len(finite) < len(values),
+                }
+            )
+    return grid
+
+
+def load_grid(task: str, *, rebuild: bool = False) -> dict[str, Any]:
+    path = grid_path(task)
+    if rebuild or not path.exists():
+        grid = build_grid(task, GRID_SIZE[task], GRID_SEEDS[task])
+        DATA.mkdir(parents=True, exist_ok=True)
+        path.write_text(_compact_json(grid))
+        path.with_suffix(".partial").unlink(missing_ok=True)
+        return grid
+    return json.loads(path.read_text())
+
+
+def _compact_json(grid: dict[str, Any]) -> str:
+    """One cell per line, values rounded to 6 significant digits: small and diff-friendly."""
+
+    def r(x: Any) -> Any:
+        return None if x is None else float(f"{x:.6g}")
+
+    head = {k: v for k, v in grid.items() if k != "cells"}
+    lines = [json.dumps({**head, "c": [r(x) for x in grid["c"]], "v": [r(x) for x in grid["v"]]})[:-1] + ', "cells": [']
+    cells = [
+        json.dumps(
+            {
+                **cell,
+                "c": r(cell["c"]),
+                "v": r(cell["v"]),
+                "mean": r(cell["mean"]),
+                "seed_values": [r(x) for x in cell["seed_values"]],
+            }
+        )
+        for cell in grid["cells"]
+    ]
+    return "\n".join(lines + [",\n".join(cells), "]}"]) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. the band: the grid's zone
+# ---------------------------------------------------------------------------------------------------------
+#: delta (metric units) per task; None: the analysis' own default (``default_delta``) over the grid's cell means,
+#: which is 0.01 for an accuracy and a tenth of the gap between the best and the median cell for a loss
+DEFAULT_DELTA: dict[str, float | None] = {"digits-cnn": 0.01, "noisy-quadratic": None}
+#: the light smoothing of the seed-mean metric: a binomial [1, 2, 1] / 4 kernel on each axis (sigma ~0.7 cell)
+_KERNEL = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+
+
+@dataclass
+class Band:
+    """The grid's band, with the per-cell arrays the scores use (indexed [c index, v index])."""
+
+    c: np.ndarray  # natural units, per cell
+    v: np.ndarray
+    k: np.ndarray
+    goodness: np.ndarray  # sign * metric, seed mean (diverged seeds at the worst value), lightly smoothed
+    value: np.ndarray  # the same in metric units
+    seed_values: np.ndarray  # [c, v, seed], diverged seeds NaN
+    diverged: np.ndarray  # bool per cell: some seed diverged
+    mask: np.ndarray  # bool: in the band
+    best: float  # metric units (smoothed)
+    delta: float
+    worst: float  # the value a diverged seed stands for
+    k_centre: float  # 10 ** centroid of log10 K over the band
+    direction: str
+
+    @property
+    def fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+def band_of(grid: dict[str, Any], delta: float | None, *, smooth: bool = True) -> Band:
+    """The cells whose (smoothed) seed-mean metric is within ``delta`` of the grid's best (smoothed) cell; delta
+    None takes the analysis' default over the cell means."""
+    from scipy.ndimage import convolve
+
+    from zone_explorer.analysis import default_delta
+    from zone_explorer.core.zone_constant import zone_constant
+
+    nc, nv = len(grid["c"]), len(grid["v"])
+    sign = 1.0 if grid["direction"] == "maximize" else -1.0
+    seeds = np.full((nc, nv, len(grid["seeds"])), np.nan)
+    for cell in grid["cells"]:
+        seeds[cell["i"], cell["j"]] = [np.nan if x is None else x for x in cell["seed_values"]]
+    finite = seeds[np.isfinite(seeds)]
+    worst = float(finite.min() if sign > 0 else finite.max())  # a diverged seed is as bad as the worst run
+    g = sign * np.where(np.isfinite(seeds), seeds, worst).mean(axis=2)
+    if smooth:
+        ones = np.ones_like(g)
+        g = convolve(g, _KERNEL, mode="constant", cval=0.0) / convolve(ones, _KERNEL, mode="constant", cval=0.0)
+    if delta is None:
+        delta = default_delta(sign * g.ravel(), grid["direction"])
+    best = float(g.max())
+    mask = g >= best - delta
+    c, v = np.meshgrid(np.asarray(grid["c"], float), np.asarray(grid["v"], float), indexing="ij")
+    k = zone_constant(c, v)
+    return Band(
+        c=c,
+        v=v,
+        k=k,
+        goodness=g,
+        value=sign * g,
+        seed_values=seeds,
+        diverged=~np.isfinite(seeds).all(axis=2),
+        mask=mask,
+        best=sign * best,
+        delta=delta,
+        worst=worst,
+        k_centre=float(10 ** np.log10(k[mask]).mean()),
+        direction=grid["direction"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. samplers on the grid
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Observation:
+    c: float
+    v: float
+    value: float | None  # one seed's metric; None: that seed diverged
+    seed_values: list[float]  # what the trial stored (one seed, so one value)
+
+
+def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: int) -> list[Observation]:
+    """An Optuna study with the project's sampler settings over the default space; each trial is snapped to the
+    nearest grid cell (in log space) and observes one randomly chosen training seed of it. A diverged seed fails the
+    trial, as the engine does."""
+    from zone_explorer.core.spaces import Space
+    from zone_explorer.engine.studies import make_sampler
+
+    space = Space.from_dict(grid["space"])
+    study = optuna.create_study(
+        direction=grid["direction"], sampler=make_sampler(sampler, space, seed=seed, n_trials=n)
+    )
+    dists = space.distributions()
+    log_c, log_v = np.log(np.asarray(grid["c"])), np.log(np.asarray(grid["v"]))
+    rng = np.random.default_rng(seed + 7919 * n)
+    out: list[Observation] = []
+    for _ in range(n):
+        trial = study.ask(dists)
+        i = int(np.abs(log_c - math.log(trial.params["c_scaling"])).argmin())
+        j = int(np.abs(log_v - math.log(trial.params["v_coefficient"])).argmin())
+        value = band.seed_values[i, j, rng.integers(band.seed_values.shape[2])]
+        c, v = float(band.c[i, j]), float(band.v[i, j])
+        if np.isfinite(value):
+            study.tell(trial, float(value))
+            out.append(Observation(c, v, float(value), [float(value)]))
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            out.append(Observation(c, v, None, []))
+    return out
+
+
+def trial_table(grid: dict[str, Any], obs: list[Observation]) -> Any:
+    """The observations as the analysis' :class:`TrialTable`: finished trials with their values, diverged trials
+    by their parameters, lr as a constant. A trial ran one seed, so its seed spread is unknown (no ``noise_var``)."""
+    from zone_explorer.analysis import TrialTable
+
+    done = [o for o in obs if o.value is not None]
+    failed = [o for o in obs if o.value is None]
+    return TrialTable(
+        params={"c_scaling": np.array([o.c for o in done]), "v_coefficient": np.array([o.v for o in done])},
+        values=np.array([o.value for o in done]),
+        origin="explored",
+        ids=None,
+        log_params=frozenset({"c_scaling", "v_coefficient"}),
+        direction=grid["direction"],
+        diverged={"c_scaling": np.array([o.c for o in failed]), "v_coefficient": np.array([o.v for o in failed])},
+        constants={k: d["value"] for k, d in grid["space"]["params"].items() if d["type"] == "fixed"},
+    )
+
+
+def analyse(grid: dict[str, Any], obs: list[Observation], delta: float, view: str, map_size: int) -> dict[str, Any]:
+    """The project's zone analysis of the observations, as JSON: the zone on the model (``model_zone``, what
+    ``ZoneAnalysis.to_dict()`` carries as ``zone``/``k``), or the trials' view (``zone_map`` in delta mode)."""
+    from zone_explorer.analysis import Tolerance, model_zone, zone_map
+
+    table = trial_table(grid, obs)
+    if view == "trials":
+        return {"zone_map": zone_map(table, "K", "c_scaling", Tolerance.within(delta), map_size).to_dict()}
+    bounds = {k: (d["low"], d["high"]) for k, d in grid["space"]["params"].items() if d["type"] == "float"}
+    return model_zone(table, "K", "c_scaling", delta=delta, bounds=bounds, grid_size=map_size).to_dict()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. scores
+# ---------------------------------------------------------------------------------------------------------
+def _axis_values(band: Band, name: str) -> np.ndarray:
+    return {"K": band.k, "c_scaling": band.c, "v_coefficient": band.v}[name]
+
+
+def _interp(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of ``z[row=y][col=x]`` at (px, py) (all in log10 units), NaN corners left out;
+    points outside the grid get 0 (not in the zone)."""
+    out = np.zeros(px.shape)
+    inside = (px >= xs[0]) & (px <= xs[-1]) & (py >= ys[0]) & (py <= ys[-1])
+    ix = np.clip(np.searchsorted(xs, px, side="right") - 1, 0, len(xs) - 2)
+    iy = np.clip(np.searchsorted(ys, py, side="right") - 1, 0, len(ys) - 2)
+    tx = np.clip((px - xs[ix]) / (xs[ix + 1] - xs[ix]), 0, 1)
+    ty = np.clip((py - ys[iy]) / (ys[iy + 1] - ys[iy]), 0, 1)
+    num = np.zeros(px.shape)
+    den = np.zeros(px.shape)
+    for dy, wy in ((0, 1 - ty), (1, ty)):
+        for dx, wx in ((0, 1 - tx), (1, tx)):
+            zz = z[iy + dy, ix + dx]
+            w = np.where(np.isfinite(zz), wy * wx, 0.0)
+            num += w * np.nan_to_num(zz)
+            den += w
+    ok = inside & (den > 0)
+    out[ok] = num[ok] / den[ok]
+    return out
+
+
+def membership(band: Band, analysis: dict[str, Any]) -> np.ndarray:
+    """P(in zone) at every grid cell, interpolated in log space from the analysis' membership map."""
+    zone = analysis.get("zone")
+    if zone is not None:  # the model's zone (issue 14)
+        m = zone["membership"]
+        xs, ys, z = m["x"], m["y"], m["probability"]
+        x_name, y_name, x_log, y_log = zone["x"], zone["y"], zone["x_log"], zone["y_log"]
+    else:  # before issue 14: the trials view's zone mask
+        zm = analysis["zone_map"]
+        xs, ys, z = zm["x_grid"], zm["y_grid"], zm["zone_mask"]
+        x_name, y_name, x_log, y_log = zm["x"], zm["y"], zm["x_log"], zm["y_log"]
+    z = np.array([[np.nan if p is None else float(p) for p in row] for row in z])
+
+    def t(a: Any, log: bool) -> np.ndarray:
+        a = np.asarray(a, dtype=float)
+        return np.log10(a) if log else a
+
+    px, py = t(_axis_values(band, x_name), x_log), t(_axis_values(band, y_name), y_log)
+    return _interp(t(xs, x_log), t(ys, y_log), z, px, py)
+
+
+def k_of(analysis: dict[str, Any]) -> tuple[float | None, list[float] | None, str | None]:
+    """(estimate, interval, status) of the analysis' K."""
+    k = analysis.get("k")
+    if k is not None:
+        return k.get("estimate"), k.get("interval"), k.get("status")
+    zc = analysis.get("zone_constant")
+    if zc is None:
+        return None, None, None
+    return zc.get("estimate"), zc.get("interval"), None
+
+
+def score(band: Band, analysis: dict[str, Any]) -> dict[str, Any]:
+    p = membership(band, analysis)
+    zone = p >= 0.5
+    hits = int((zone & band.mask).sum())
+    est, interval, status = k_of(analysis)
+    return {
+        "precision": hits / int(zone.sum()) if zone.any() else math.nan,
+        "recall": hits / int(band.mask.sum()),
+        "zone_fraction": float(zone.mean()),
+        "k": est,
+        "k_error": math.nan if est is None else est / band.k_centre - 1.0,
+        "covers": bool(interval is not None and interval[0] <= band.k_centre <= interval[1]),
+        "k_status": status,
+    }
+
+
+SAMPLERS = ("random", "qmc", "tpe")
+TRIALS = (10, 20, 40)
+#: issue 14's targets (digits-cnn, 20 trials, every sampler seed)
+TARGET_TASK, TARGET_TRIALS, TARGET_RECALL, TARGET_PRECISION, TARGET_K = "digits-cnn", 20, 0.7, 0.85, 0.2
+
+
+def _fmt(x: Any, spec: str = ".2f") -> str:
+    return "  -  " if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argparse.Namespace) -> list[dict[str, Any]]:
+    band = band_of(grid, delta, smooth=not args.no_smooth)
+    delta = band.delta
+    print(
+        f"\n## {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds per cell, "
+        f"{int(band.diverged.sum())} cells with a diverged seed; best {grid['metric']} {band.best:.4g} "
+        f"({'smoothed ' if not args.no_smooth else ''}seed mean), delta {delta:g}: band of {int(band.mask.sum())} cells "
+        f"({band.fraction:.1%}), K centre {band.k_centre:.4g}"
+    )
+    print(f"{'sampler':8s} {'n':>3s} {'seed':>4s} {'prec':>5s} {'recall':>6s} {'zone%':>6s} "
+          f"{'K':>9s} {'K err':>7s} {'covers':>6s}  {'K status':19s}  {'s':>5s}")  # fmt: skip
+    rows = []
+    for sampler in args.samplers:
+        for n in args.trials:
+            for seed in range(args.seeds):
+                obs = run_sampler(grid, band, sampler, n, seed)
+                start = time.perf_counter()
+                analysis = analyse(grid, obs, delta, args.view, args.map_size)
+                row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(band, analysis)}
+                row["seconds"] = time.perf_counter() - start
+                rows.append(row)
+                print(
+                    f"{sampler:8s} {n:3d} {seed:4d} {_fmt(row['precision']):>5s} {_fmt(row['recall']):>6s} "
+                    f"{_fmt(100 * row['zone_fraction'], '.1f'):>6s} {_fmt(row['k'], '.4g'):>9s} "
+                    f"{_fmt(row['k_error'], '+.0%'):>7s} {'yes' if row['covers'] else 'no':>6s}  "
+                    f"{row['k_status'] or '-':19s}  {row['seconds']:5.2f}"
+                )
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]], n: int) -> None:
+    print(
+        f"\n# summary at {n} trials (median over sampler seeds; worst seed in brackets; an empty zone has precision 0)"
+    )
+    for task in dict.fromkeys(r["task"] for r in rows):
+        for sampler in dict.fromkeys(r["sampler"] for r in rows):
+            sel = [r for r in rows if r["task"] == task and r["sampler"] == sampler and r["n"] == n]
+            if not sel:
+                continue
+            prec = [r["precision"] if math.isfinite(r["precision"]) else 0.0 for r in sel]
+            rec = [r["recall"] for r in sel]
+            kerr = [abs(r["k_error"]) if math.isfinite(r["k_error"]) else math.inf for r in sel]
+            k_text = f"|K err| {statistics.median(kerr):.0%} ({max(kerr):.0%})" if math.isfinite(min(kerr)) else "no K"
+            print(
+                f"{task:16s} {sampler:7s} precision {statistics.median(prec):.2f} ({min(prec):.2f})  "
+                f"recall {statistics.median(rec):.2f} ({min(rec):.2f})  {k_text}  "
+                f"K interval covers {sum(r['covers'] for r in sel)}/{len(sel)}"
+            )
+
+
+def targets(rows: list[dict[str, Any]]) -> bool:
+    print(
+        f"\n# targets ({TARGET_TASK}, {TARGET_TRIALS} trials, every seed): recall >= {TARGET_RECALL} at precision >= "
+        f"{TARGET_PRECISION}, K centre within +-{TARGET_K:.0%} of the grid's"
+    )
+    ok_all = True
+    for sampler in dict.fromkeys(r["sampler"] for r in rows):
+        sel = [r for r in rows if r["task"] == TARGET_TASK and r["sampler"] == sampler and r["n"] == TARGET_TRIALS]
+        if not sel:
+            continue
+        zone_ok = sum(r["recall"] >= TARGET_RECALL and r["precision"] >= TARGET_PRECISION for r in sel)
+        k_ok = sum(math.isfinite(r["k_error"]) and abs(r["k_error"]) <= TARGET_K for r in sel)
+        for what, good in (("zone", zone_ok), ("K centre", k_ok)):
+            verdict = "PASS" if good == len(sel) else "FAIL"
+            ok_all &= good == len(sel)
+            print(f"{verdict} {sampler:7s} {what:9s}: {good}/{len(sel)} seeds")
+    return ok_all
+
+
+def _delta_overrides(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        task, _, value = item.partition("=")
+        if task not in GRID_SIZE or not value:
+            raise SystemExit(f"--delta: expected TASK=VALUE with TASK in {', '.join(GRID_SIZE)}, got {item!r}")
+        out[task] = float(value)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(GRID_SIZE), choices=list(GRID_SIZE))
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument("--trials", nargs="+", type=int, default=list(TRIALS), help="trials per study")
+    parser.add_argument("--seeds", type=int, default=5, help="sampler seeds per (sampler, trials)")
+    parser.add_argument("--delta", nargs="*", default=[], metavar="TASK=VALUE", help="zone delta per task")
+    parser.add_argument(
+        "--view", choices=("model", "trials"), default="model", help="score the model's zone or the trials' view"
+    )
+    parser.add_argument("--map-size", type=int, default=28, help="nodes per axis of the analysis' map")
+    parser.add_argument("--no-smooth", action="store_true", help="band from the raw seed means, no smoothing")
+    parser.add_argument("--rebuild", action="store_true", help="recompute the cached ground-truth grids")
+    parser.add_argument("--grid-only", action="store_true", help="build or load the grids, then stop")
+    parser.add_argument("--json", type=Path, help="write every score row to this file")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    deltas: dict[str, float | None] = {**DEFAULT_DELTA, **_delta_overrides(args.delta)}
+    rows: list[dict[str, Any]] = []
+    for task in args.tasks:
+        grid = load_grid(task, rebuild=args.rebuild)
+        if args.grid_only:
+            print(
+                f"# {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds ({grid['seconds']} s)"
+            )
+            continue
+        rows += run_task(task, grid, deltas[task], args)
+    if rows:
+        summarise(rows, TARGET_TRIALS)
+        targets(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
