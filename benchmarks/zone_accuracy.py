@@ -391,7 +391,7 @@ def score(band: Band, analysis: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SAMPLERS = ("random", "qmc", "tpe")
+SAMPLERS = ("zone", "random", "qmc", "tpe")
 TRIALS = (10, 20, 40)
 #: issue 14's targets (digits-cnn, 20 trials, every sampler seed)
 TARGET_TASK, TARGET_TRIALS, TARGET_RECALL, TARGET_PRECISION, TARGET_K = "digits-cnn", 20, 0.7, 0.85, 0.2
