@@ -12,7 +12,6 @@ fewer repetitions; this prints the figures the README quotes.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -25,8 +24,7 @@ from rich.table import Table
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from zone_explorer.analysis import model_zone
-from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, location, prefix, sample_trials, truth
+from zone_explorer.analysis.landscapes import LANDSCAPES, calibration_rows
 
 NS = (10, 20, 60)
 
@@ -42,7 +40,7 @@ def main() -> None:
     ap.add_argument("--tpe-reps", type=int, default=20, help="repetitions with TPE")
     ap.add_argument("--landscapes", default=",".join(LANDSCAPES), help="comma-separated names")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=200)
     table = Table(title="Model zone calibration (95% intervals; errors in decades of K, volume in share of the box)")
     for col in (
         "landscape",
@@ -63,20 +61,7 @@ def main() -> None:
         for sampler, reps in (("random", args.reps), ("tpe", args.tpe_reps)):
             rows: dict[int, list[dict]] = {n: [] for n in NS}
             for rep in track(range(reps), description=f"{name} / {sampler}", console=console, transient=True):
-                p = location(ls, rep)
-                true = truth(ls, p)
-                full = sample_trials(ls, p, max(NS), rep, sampler=sampler)
-                for n in NS:
-                    z = model_zone(prefix(full, n), "c_scaling", "v_coefficient", bounds=BOUNDS, seed=rep)
-                    row: dict = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}}
-                    if z.k["estimate"] is not None:
-                        lo, hi = (math.log10(b) for b in z.k["interval"])
-                        row["k_err"] = math.log10(z.k["estimate"]) - true.k_centre
-                        row["k_cover"] = lo <= true.k_centre <= hi
-                    if z.zone is not None:
-                        vol = z.zone["volume_fraction"]
-                        row["v_err"] = vol["estimate"] - true.volume
-                        row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+                for n, row in calibration_rows(ls, sampler, rep, NS).items():
                     rows[n].append(row)
             for n in NS:
                 got = rows[n]

@@ -19,15 +19,16 @@ trials drawn at random or by Optuna's TPE.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, TrialTable
 from zone_explorer.core.zone_constant import zone_constant
 
-__all__ = ["BOUNDS", "LANDSCAPES", "Landscape", "Truth", "sample_trials", "truth"]
+__all__ = ["BOUNDS", "LANDSCAPES", "Landscape", "Truth", "calibration_rows", "prefix", "sample_trials", "truth"]
 
 #: FSGDM's default search box
 BOUNDS: dict[str, tuple[float, float]] = {C_SCALING: (0.005, 2.0), V_COEFFICIENT: (0.05, 50.0)}
@@ -169,3 +170,29 @@ def prefix(table: TrialTable, n: int) -> TrialTable:
         noise_var=None if table.noise_var is None else table.noise_var[keep],
         diverged={k: col[div_keep] for k, col in table.diverged.items()},
     )
+
+
+def calibration_rows(landscape: Landscape, sampler: str, rep: int, ns: Sequence[int], **kwargs: Any) -> dict[int, dict]:
+    """One repetition of the calibration study: a new location and a study of ``max(ns)`` trials, analysed after
+    each n in ``ns``. Per n: K's ``status``, the warning ``codes``, ``n_done`` (finished trials), and where reported
+    ``k_err`` (decades), ``k_cover``, ``v_err`` and ``v_cover`` against the truth. ``kwargs`` go to model_zone."""
+    from zone_explorer.analysis._zone import model_zone
+
+    p = location(landscape, rep)
+    true = truth(landscape, p)
+    full = sample_trials(landscape, p, max(ns), rep, sampler=sampler)
+    out = {}
+    for n in ns:
+        table = prefix(full, n)
+        z = model_zone(table, C_SCALING, V_COEFFICIENT, bounds=BOUNDS, seed=rep, **kwargs)
+        row: dict[str, Any] = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}, "n_done": len(table)}
+        if z.k["estimate"] is not None:
+            lo, hi = (math.log10(b) for b in z.k["interval"])
+            row["k_err"] = math.log10(z.k["estimate"]) - true.k_centre
+            row["k_cover"] = lo <= true.k_centre <= hi
+        vol = z.zone["volume_fraction"] if z.zone else None
+        if vol and vol["estimate"] is not None:
+            row["v_err"] = vol["estimate"] - true.volume
+            row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+        out[n] = row
+    return out

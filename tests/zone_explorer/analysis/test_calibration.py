@@ -17,13 +17,12 @@ Everything is seeded, so the figures are the same on every run; the full study w
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, model_zone
-from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, location, prefix, sample_trials, truth
+from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, calibration_rows, location, sample_trials
 
 NS = (10, 20, 60)
 REPS = {"random": 24, "tpe": 10}
@@ -33,24 +32,10 @@ FAST = {"grid_size": 8}
 
 @functools.cache
 def outcomes(landscape: str, sampler: str) -> dict[int, list[dict]]:
-    """Per n, one row per repetition: K's status, error (decades), coverage; the volume's error and coverage."""
-    ls = LANDSCAPES[landscape]
+    """Per n, one row per repetition (see calibration_rows)."""
     out: dict[int, list[dict]] = {n: [] for n in NS}
     for rep in range(REPS[sampler]):
-        p = location(ls, rep)
-        true = truth(ls, p)
-        full = sample_trials(ls, p, max(NS), rep, sampler=sampler)
-        for n in NS:
-            z = model_zone(prefix(full, n), "c_scaling", "v_coefficient", bounds=BOUNDS, seed=rep, **FAST)
-            row = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}, "n_done": len(prefix(full, n))}
-            if z.k["estimate"] is not None:
-                lo, hi = (math.log10(b) for b in z.k["interval"])
-                row["k_err"] = math.log10(z.k["estimate"]) - true.k_centre
-                row["k_cover"] = lo <= true.k_centre <= hi
-            if z.zone is not None:
-                vol = z.zone["volume_fraction"]
-                row["v_err"] = vol["estimate"] - true.volume
-                row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+        for n, row in calibration_rows(LANDSCAPES[landscape], sampler, rep, NS, **FAST).items():
             out[n].append(row)
     return out
 
