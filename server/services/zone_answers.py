@@ -342,6 +342,8 @@ class _ZoneData:
                     while len(self._models) >= MAX_MODELS:  # oldest first
                         self._models.pop(next(iter(self._models)))
                     self._models[key] = found
+                    # the waiters hold the lock itself; keeping one per delta ever asked would grow without bound
+                    self._model_locks.pop(key, None)
         return found
 
 
