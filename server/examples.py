@@ -334,6 +334,7 @@ ZONE: Example = {
     "reference_K": 30.992,
     "counts": {"explored": 240, "contributed": 0, "verified": 1},
     "jobs": [JOB_ID],
+    "samplers": {"zone": 240},
     "analysis": ZONE_ANALYSIS,
 }
 ZONE_SUMMARY: Example = {
@@ -343,6 +344,7 @@ ZONE_SUMMARY: Example = {
     "direction": "maximize",
     "counts": ZONE["counts"],
     "jobs": [JOB_ID],
+    "samplers": {"zone": 240},
     "n_results": 241,
     "tolerance": {"mode": "top_q", "value": 0.1},
     "q": 0.1,

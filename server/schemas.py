@@ -424,6 +424,7 @@ class ZonePublic(BaseModel):
     )
     counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
     jobs: list[str]
+    samplers: dict[str, int] = Field(description="the explored results per sampler that produced them")
     analysis: ZoneAnalysisPublic
 
 
@@ -436,6 +437,7 @@ class ZoneSummaryPublic(BaseModel):
     direction: Literal["maximize", "minimize"]
     counts: dict[str, int]
     jobs: list[str]
+    samplers: dict[str, int] = Field(description="the explored results per sampler that produced them")
     n_results: int
     tolerance: dict[str, Any]
     q: float

@@ -300,6 +300,7 @@ class _ZoneData:
     configs: dict[str, dict[str, Any]]
     job_ids: list[str]
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    samplers: dict[str, int] = field(default_factory=dict)  # explored results per sampler that produced them
     _importance: dict[str, float] | None = None
     _importance_done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -378,7 +379,7 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
     with session_scope(url) as s:
         jobs = list(
             s.execute(
-                sa.select(Job.id, Job.study_name, Job.space)
+                sa.select(Job.id, Job.study_name, Job.space, Job.sampler)
                 .where(Job.task == task, Job.optimizer == optimizer)
                 .order_by(Job.created_at, Job.id)
             ).all()
@@ -398,11 +399,13 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
     # ids follow the rows it keeps, the complete ones with a finite value, in the same order
     records: list[TrialRecord] = []
     kept: list[tuple[str, str, TrialRecord]] = []  # (origin, id, record) of each row
-    for job_id, study_name, _ in jobs:
+    samplers: dict[str, int] = {}
+    for job_id, study_name, _, sampler in jobs:
         for r in load_results(url, study_name):
             records.append(r)
             if _is_row(r):
                 kept.append(("explored", f"{job_id}/{r.number}", r))
+                samplers[sampler] = samplers.get(sampler, 0) + 1
     for c in contributed:
         r = TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config})
         records.append(r)
@@ -425,8 +428,9 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
     return _ZoneData(
         table,
         {i: r.config for _, i, r in kept},
-        [j for j, _, _ in jobs],
-        _bounds([space for _, _, space in jobs], optimizer),
+        [j for j, _, _, _ in jobs],
+        _bounds([space for _, _, space, _ in jobs], optimizer),
+        samplers,
     )
 
 
@@ -604,6 +608,7 @@ def _compute_zone(
         "reference_K": reference_k(optimizer),
         "counts": counts,
         "jobs": data.job_ids,
+        "samplers": data.samplers,
         "analysis": analysis,
     }
 
@@ -614,7 +619,7 @@ def _summarise(view: dict[str, Any]) -> dict[str, Any]:
     for name, m in a["marginals"].items():
         filled = [i for i, n in enumerate(m["top_counts"]) if n]
         ranges[name] = [m["edges"][filled[0]], m["edges"][filled[-1] + 1]] if filled else None
-    data = {k: view[k] for k in ("task", "optimizer", "metric", "direction", "counts", "jobs")}
+    data = {k: view[k] for k in ("task", "optimizer", "metric", "direction", "counts", "jobs", "samplers")}
     data.update(
         n_results=a["n_trials"],
         tolerance=a["tolerance"],

@@ -63,7 +63,9 @@ function drawCounts(zone) {
     el("span", { class: "chip" }, el("strong", {}, (c.explored || 0).toLocaleString()), "explored"),
     el("span", { class: "chip" }, el("strong", {}, (c.contributed || 0).toLocaleString()), "contributed"),
     el("span", { class: "chip" }, el("strong", {}, (c.verified || 0).toLocaleString()), "verified"),
-    el("span", { class: "chip" }, el("strong", {}, String(zone.jobs.length)), zone.jobs.length === 1 ? "job" : "jobs"));
+    el("span", { class: "chip" }, el("strong", {}, String(zone.jobs.length)), zone.jobs.length === 1 ? "job" : "jobs"),
+    ...Object.entries(zone.samplers || {}).map(([name, n]) =>
+      el("span", { class: "chip sampler", "data-sampler": name }, el("strong", {}, n.toLocaleString()), `by the ${name} sampler`)));
 }
 
 /** The trials' view: what the tolerance selects among the results themselves. */
