@@ -66,13 +66,13 @@ def test_k_interval_covers_on_a_lopsided_band_with_a_divergence_cliff():
     assert tpe.mean() >= 0.9, f"TPE coverage at 20 trials {tpe.mean():.2f}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TPE learns nothing from failed trials: on the lopsided band 50 of its 60 trials diverge past the cliff, "
-    "and K's interval at 60 trials covers in about 75% of repetitions (the zone sampler of issue 15 is the fix)",
-)
-def test_k_interval_covers_lopsided_band_under_tpe_at_60_trials():
-    assert pooled("lopsided", "tpe", "k_cover", ns=(60,)).mean() >= 0.9
+def test_k_interval_on_a_lopsided_band_under_tpe_at_60_trials_is_short_of_the_target():
+    # A known gap, measured here so that it cannot grow unnoticed: TPE learns nothing from failed trials, so on the
+    # lopsided band about 50 of its 60 trials diverge past the cliff, and K's interval covers in 80-85% of the
+    # repetitions (benchmarks/zone_calibration.py: 0.85 over 20), short of 90%. The zone sampler avoids it.
+    cover = pooled("lopsided", "tpe", "k_cover", ns=(60,))
+    assert cover.mean() >= 0.7, f"coverage {cover.mean():.2f}"
+    assert abs(pooled("lopsided", "tpe", "k_err", ns=(60,)).mean()) <= 0.05
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
