@@ -109,20 +109,22 @@ def location(landscape: Landscape, rep: int) -> float:
 
 
 def sample_trials(
-    landscape: Landscape, p: float, n: int, seed: int, *, sampler: str = "random", noise: float = 0.003
+    landscape: Landscape, p: float, n: int, seed: int, *, sampler: Any = "random", noise: float = 0.003
 ) -> TrialTable:
     """``n`` trials (finished and diverged) with seed noise ``noise`` (reported as each trial's noise variance),
-    placed at random (log-uniform) or by Optuna's TPE (seeded; diverged trials are told as failed)."""
+    placed at random (log-uniform), by Optuna's TPE (seeded), or by the given Optuna sampler (diverged trials are
+    told as failed)."""
     rng = np.random.default_rng(seed)
     if sampler == "random":
         c = 10.0 ** rng.uniform(*_LOG[C_SCALING], n)
         v = 10.0 ** rng.uniform(*_LOG[V_COEFFICIENT], n)
         y = landscape.metric(c, v, p) + rng.normal(0.0, noise, n)
-    elif sampler == "tpe":
+    elif sampler == "tpe" or not isinstance(sampler, str):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        chosen = optuna.samplers.TPESampler(seed=seed) if sampler == "tpe" else sampler
+        study = optuna.create_study(direction="maximize", sampler=chosen)
         cs, vs, ys = [], [], []
         for _ in range(n):
             trial = study.ask()
@@ -140,7 +142,7 @@ def sample_trials(
             ys.append(yt)
         c, v, y = np.array(cs), np.array(vs), np.array(ys)
     else:
-        raise ValueError(f"sampler must be 'random' or 'tpe', got {sampler!r}")
+        raise ValueError(f"sampler must be 'random', 'tpe' or an Optuna sampler, got {sampler!r}")
     y = np.minimum(y, landscape.cap)
     ok = np.isfinite(y)
     return TrialTable(
@@ -172,7 +174,7 @@ def prefix(table: TrialTable, n: int) -> TrialTable:
     )
 
 
-def calibration_rows(landscape: Landscape, sampler: str, rep: int, ns: Sequence[int], **kwargs: Any) -> dict[int, dict]:
+def calibration_rows(landscape: Landscape, sampler: Any, rep: int, ns: Sequence[int], **kwargs: Any) -> dict[int, dict]:
     """One repetition of the calibration study: a new location and a study of ``max(ns)`` trials, analysed after
     each n in ``ns``. Per n: K's ``status``, the warning ``codes``, ``n_done`` (finished trials), and where reported
     ``k_err`` (decades), ``k_cover``, ``v_err`` and ``v_cover`` against the truth. ``kwargs`` go to model_zone."""
