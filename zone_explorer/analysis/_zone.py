@@ -367,10 +367,14 @@ def model_zone(
     # each draw's best is its value where the model's mean peaks: the maximum over all points of a draw would be
     # biased upwards (the largest of many noisy values), shrinking every zone
     mean_all = np.concatenate([model.predict(node_feat)[0], mean_vol])
-    top = draws[:, int(np.argmax(mean_all))]
+    peak = int(np.argmax(mean_all))
+    top = draws[:, peak]
+    n_nodes = node_feat.shape[0]
+    peak_cols = {k: v[node_in] for k, v in node_cols.items()} if peak < n_nodes else vol_cols
+    peak_params = {name: float(peak_cols[name][peak if peak < n_nodes else peak - n_nodes]) for name in box.names}
     inside = draws >= (top - delta)[:, None]
-    node_p = inside[:, : node_feat.shape[0]].mean(axis=0)
-    vol_in = inside[:, node_feat.shape[0] :]
+    node_p = inside[:, :n_nodes].mean(axis=0)
+    vol_in = inside[:, n_nodes:]
 
     flat = np.full(grid_size * grid_size, np.nan)
     flat[node_in] = node_p
@@ -401,12 +405,10 @@ def model_zone(
         hit_chance = [{"trials": k, "probability": float(1.0 - (1.0 - v_est) ** k)} for k in (1, 10, 20, 50)]
     vol_summary["confidence"] = confidence
     s = sign_of(table.direction)
-    mean_best, sd_best = model.predict(vol_feat[best_i : best_i + 1])
-    best_draws = top
     best = {
-        "params": base,
-        "value": float(s * np.median(best_draws)),
-        "interval": sorted(float(s * q) for q in np.quantile(best_draws, [(1 - confidence) / 2, (1 + confidence) / 2])),
+        "params": peak_params,
+        "value": float(s * np.median(top)),
+        "interval": sorted(float(s * q) for q in np.quantile(top, [(1 - confidence) / 2, (1 + confidence) / 2])),
     }
     zone = {
         "delta": delta,

@@ -174,7 +174,9 @@ def prefix(table: TrialTable, n: int) -> TrialTable:
     )
 
 
-def calibration_rows(landscape: Landscape, sampler: Any, rep: int, ns: Sequence[int], **kwargs: Any) -> dict[int, dict]:
+def calibration_rows(
+    landscape: Landscape, sampler: Any, rep: int, ns: Sequence[int], **kwargs: Any
+) -> dict[int, dict[str, Any]]:
     """One repetition of the calibration study: a new location and a study of ``max(ns)`` trials, analysed after
     each n in ``ns``. Per n: K's ``status``, the warning ``codes``, ``n_done`` (finished trials), and where reported
     ``k_err`` (decades), ``k_cover``, ``v_err`` and ``v_cover`` against the truth. ``kwargs`` go to model_zone."""
@@ -187,6 +189,7 @@ def calibration_rows(landscape: Landscape, sampler: Any, rep: int, ns: Sequence[
     for n in ns:
         table = prefix(full, n)
         z = model_zone(table, C_SCALING, V_COEFFICIENT, bounds=BOUNDS, seed=rep, **kwargs)
+        assert z.k is not None  # the landscapes search c and v
         row: dict[str, Any] = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}, "n_done": len(table)}
         if z.k["estimate"] is not None:
             lo, hi = (math.log10(b) for b in z.k["interval"])
