@@ -165,7 +165,8 @@ def run_study(problem: Problem, sampler: str, seed: int, max_trials: int) -> dic
         else:
             study.tell(trial, value)
         obs.append(Observation(c, v, value, [] if value is None else [value]))
-        if n in CHECKPOINTS or n == max_trials:
+        # once the target is reached, only the K errors' checkpoints are still needed
+        if (n in CHECKPOINTS and not math.isfinite(cost(scores))) or n in K_AT or n == max_trials:
             scores[n] = evaluate(problem, obs)
     return scores
 
@@ -176,8 +177,10 @@ def run_grid(problem: Problem, seed: int) -> dict[int, dict[str, Any]]:
 
     space = Space.from_dict(problem.grid["space"])
     rng = np.random.default_rng([seed, 7919])
-    scores = {}
+    scores: dict[int, dict[str, Any]] = {}
     for k in GRID_K:
+        if math.isfinite(cost(scores)) and k * k > max(K_AT):
+            break  # reached, and the K errors' grids are done
         axes = space.grid(k)
         obs = []
         for c in axes["c_scaling"]:
@@ -205,8 +208,8 @@ def k_error_at(scores: dict[int, dict[str, Any]], n: int) -> float:
 # ---------------------------------------------------------------------------------------------------------
 # ask time
 # ---------------------------------------------------------------------------------------------------------
-def ask_time(n_total: int = 210, timed_from: int = 190) -> float:
-    """Median seconds of ZoneSampler's ``study.ask()`` plus the two suggestions over trials ``timed_from``..
+def ask_time(n_total: int = 210, timed_from: int = 190) -> list[float]:
+    """The seconds of ZoneSampler's ``study.ask()`` plus the two suggestions over trials ``timed_from``..
     ``n_total`` (1-based) of a bump study sampled by the zone sampler throughout."""
     from zone_explorer.analysis import landscapes
     from zone_explorer.core.spaces import Space
@@ -230,7 +233,7 @@ def ask_time(n_total: int = 210, timed_from: int = 190) -> float:
             study.tell(trial, min(y, ls.cap))
         else:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return statistics.median(times)
+    return times
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -333,10 +336,11 @@ def main() -> None:
     if "zone" in args.samplers:
         targets(results, args.max_trials)
     if not args.no_ask_time:
-        t = ask_time()
-        ok = t <= TARGET_ASK_S
+        times = ask_time()
+        t = statistics.median(times)
         print(
-            f"{'PASS' if ok else 'FAIL'} ask time: median {1000 * t:.0f} ms at trials 190-210 of a bump study (<= 100 ms)"
+            f"{'PASS' if t <= TARGET_ASK_S else 'FAIL'} ask time: median {1000 * t:.0f} ms (max {1000 * max(times):.0f}"
+            f" ms) over trials 190-210 of a 210-trial bump study, target <= {1000 * TARGET_ASK_S:.0f} ms"
         )
     print(f"# {time.perf_counter() - start:.0f} s")
     if args.json:
