@@ -19,6 +19,9 @@ with at most 10, 20 and 40 cells (3 x 3, 4 x 4, 6 x 6).
 Targets (per landscape): the zone sampler needs <= 1/3 of the grid's trials and <= 0.6 of TPE's; ZoneSampler's
 ask (``study.ask()`` and the suggestions, median over trials 190-210 of a 210-trial bump study) takes <= 100 ms.
 
+The zone analyses dominate the run time: digits-cnn and bump at 5 seeds took ~13 min on 2 busy cores, so all
+five landscapes take about half an hour.
+
     python benchmarks/zone_search.py [--seeds 5] [--landscapes bump c_only] [--samplers zone tpe grid]
 """
 
