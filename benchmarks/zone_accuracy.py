@@ -302,16 +302,25 @@ def trial_table(grid: dict[str, Any], obs: list[Observation]) -> Any:
     )
 
 
-def analyse(grid: dict[str, Any], obs: list[Observation], delta: float, view: str, map_size: int) -> dict[str, Any]:
+def analyse(
+    grid: dict[str, Any],
+    obs: list[Observation],
+    delta: float,
+    view: str,
+    map_size: int,
+    *,
+    axes: tuple[str, str] = ("K", "c_scaling"),
+) -> dict[str, Any]:
     """The project's zone analysis of the observations, as JSON: the zone on the model (``model_zone``, what
-    ``ZoneAnalysis.to_dict()`` carries as ``zone``/``k``), or the trials' view (``zone_map`` in delta mode)."""
+    ``ZoneAnalysis.to_dict()`` carries as ``zone``/``k``), or the trials' view (``zone_map`` in delta mode), on the
+    map ``axes`` (x, y)."""
     from zone_explorer.analysis import Tolerance, model_zone, zone_map
 
     table = trial_table(grid, obs)
     if view == "trials":
-        return {"zone_map": zone_map(table, "K", "c_scaling", Tolerance.within(delta), map_size).to_dict()}
+        return {"zone_map": zone_map(table, *axes, Tolerance.within(delta), map_size).to_dict()}
     bounds = {k: (d["low"], d["high"]) for k, d in grid["space"]["params"].items() if d["type"] == "float"}
-    return model_zone(table, "K", "c_scaling", delta=delta, bounds=bounds, grid_size=map_size).to_dict()
+    return model_zone(table, *axes, delta=delta, bounds=bounds, grid_size=map_size).to_dict()
 
 
 # ---------------------------------------------------------------------------------------------------------
