@@ -33,7 +33,7 @@ BAD_JOBS = [
     ({**QUICK_JOB, "seeds": "0"}, "seeds", "valid list"),
     ({**QUICK_JOB, "seeds": [1, 1]}, "seeds", "distinct"),
     ({**QUICK_JOB, "space": []}, "space", "valid dictionary"),
-    ({**QUICK_JOB, "sampler": "bayes"}, "sampler", "must be one of tpe, gp, cmaes, qmc, random, grid"),
+    ({**QUICK_JOB, "sampler": "bayes"}, "sampler", "must be one of zone, tpe, gp, cmaes, qmc, random, grid"),
     ({**QUICK_JOB, "pruner": "asha"}, "pruner", "must be one of median, hyperband, none"),
     ({**QUICK_JOB, "epochs": 0}, "epochs", "must be an integer in [1, 1000], got 0"),
     ({**QUICK_JOB, "seeds": list(range(17))}, "seeds", "up to 16 distinct integers"),

@@ -189,15 +189,16 @@ def test_zone_map_k_card_and_volume(site, page) -> None:
 
 
 def test_a_zone_of_few_trials_warns(site, page) -> None:
-    """Six trials: the model zone is drawn (P(in zone), its outline, its volume) with a visible too_few_trials note,
-    and no K."""
+    """Six trials: the model zone is drawn as a sketch (P(in zone), its outline) with a visible too_few_trials note,
+    and neither its volume nor K is reported."""
     open_page(page, site, "/zones/tabular-mlp/fsgdm")  # the seeded study of six trials
     heat = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'membership')")
     assert heat is not None and any(p is not None for row in heat["z"] for p in row)
     assert page.evaluate("() => document.getElementById('zone-map').data.some(d => d.uid === 'outline')")
     note = page.locator('#zone-warnings .zone-warning[data-code="too_few_trials"]')
     assert note.is_visible() and "finished trials" in note.inner_text()
-    assert "of the searched space" in page.locator("#zone-volume-interval").inner_text()
+    assert "too few trials to size the zone" in page.locator("#zone-volume-interval").inner_text()
+    assert page.locator("#zone-volume").inner_text() == "–"
     assert page.locator("#k-estimate").inner_text() == "–"
     assert page.locator("#k-status [data-status]").get_attribute("data-status") == "too_few_trials"
     screenshot(page, "zone-few-trials")
