@@ -73,6 +73,9 @@ WARNING_CODES = (
 LEVEL_SET_MARGIN = 0.1
 #: the modelled best closer than this (share of a parameter's range) to a bound: the zone may extend beyond it
 BOUNDARY_SHARE = 0.02
+#: the slab along a bound where a zone crowding against it is measured (share of the range), and how crowded
+EDGE_SLAB = 0.05
+EDGE_CROWDING = 2.5
 #: the learning-rate parameter (K scales as 1/lr)
 LR = "lr"
 
@@ -448,7 +451,7 @@ def model_zone(
             f"{at_best} of {n} trials reach the best value {s * g.max():g}: the metric saturates, so the zone is a "
             "plateau and where in it is best cannot be told; use a harder task, or a metric that does not cap",
         )
-    edges = _boundary_edges(box, base, sobol, mean_vol, model, delta)
+    edges = _boundary_edges(box, base, sobol, mean_vol, model, delta, vol_in.mean(axis=0))
     if edges:
         warn(
             "zone_on_search_boundary",
@@ -483,25 +486,40 @@ def model_zone(
 
 
 def _boundary_edges(
-    box: SearchBox, base: Mapping[str, float], unit: np.ndarray, mean: np.ndarray, model: MetricModel, delta: float
+    box: SearchBox,
+    base: Mapping[str, float],
+    unit: np.ndarray,
+    mean: np.ndarray,
+    model: MetricModel,
+    delta: float,
+    membership: np.ndarray,
 ) -> list[str]:
-    """The bounds the modelled best lies on while the metric still improves towards them.
+    """The bounds the zone is cut by: the modelled best lies on one (within ``BOUNDARY_SHARE`` of its range, or
+    within ``EDGE_SLAB`` for the second test) and either
 
-    The best (of the posterior mean over the Sobol points) sitting on a bound says nothing by itself: a band that
-    crosses the box touches its edges everywhere it crosses. The zone is cut by the bound when the best on that
-    edge beats the best of the points away from it (more than ``BOUNDARY_SHARE`` of the range inside) by more
-    than a quarter of ``delta``.
+    * the metric still improves towards it: the best on that edge beats the best of the points away from it by more
+      than a quarter of ``delta``; or
+    * the zone crowds against it: P(in zone) in the slab along the bound (``EDGE_SLAB`` of the range) is more than
+      ``EDGE_CROWDING`` times its mean over the box.
+
+    The best sitting on a bound says nothing by itself: a band that crosses the box touches its edges wherever it
+    crosses, with no more of the zone there than anywhere along it.
     """
     g = model.warp.inverse(mean)
     best_i = int(np.argmax(g))
+    overall = float(membership.mean())
     out = []
     for i, name in enumerate(box.names):
         u = unit[best_i, i]
         side = "low" if u < 0.5 else "high"
-        if min(u, 1.0 - u) >= BOUNDARY_SHARE:
+        edge = min(u, 1.0 - u)
+        if edge >= EDGE_SLAB:
             continue
+        slab = unit[:, i] < EDGE_SLAB if side == "low" else unit[:, i] > 1.0 - EDGE_SLAB
+        crowded = overall > 0 and slab.any() and float(membership[slab].mean()) > EDGE_CROWDING * overall
         away = unit[:, i] >= BOUNDARY_SHARE if side == "low" else unit[:, i] <= 1.0 - BOUNDARY_SHARE
-        if not away.any() or g[best_i] - float(g[away].max()) > 0.25 * delta:
+        rising = edge < BOUNDARY_SHARE and (not away.any() or g[best_i] - float(g[away].max()) > 0.25 * delta)
+        if rising or crowded:
             bound = box.low[i] if side == "low" else box.high[i]
             out.append(f"{name} {side} ({base[name]:.4g}, bound {bound:.4g})")
     return out
