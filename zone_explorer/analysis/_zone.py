@@ -472,7 +472,7 @@ def model_zone(
 
     k = None
     if box.has_k:
-        k = _k_block(box, table, reference, cols, model, vol_cols, vol_in, bool(edges), n, confidence, rng, diagnostics)
+        k = _k_block(box, table, reference, cols, g, model, vol_cols, vol_in, bool(edges), confidence, rng, diagnostics)
         if k["status"] == KStatus.NOT_A_LEVEL_SET:
             warn(
                 "not_a_level_set",
@@ -559,25 +559,22 @@ def _k_block(
     table: TrialTable,
     reference: ReferenceZone | None,
     cols: dict[str, np.ndarray],
+    goodness: np.ndarray,
     model: MetricModel,
     vol_cols: dict[str, np.ndarray],
     vol_in: np.ndarray,
     on_boundary: bool,
-    n: int,
     confidence: float,
     rng: np.random.Generator,
     diagnostics: dict[str, Any],
 ) -> dict[str, Any]:
     c, v = cols[C_SCALING], cols[V_COEFFICIENT]
-    y = model.warp(
-        sign_of(table.direction) * table.values[np.all([np.isfinite(table.params[nm]) for nm in box.names], axis=0)]
-    )
-    explained = level_set_explained(c, v, y, rng)
+    explained = level_set_explained(c, v, model.warp(goodness), rng)
     diagnostics["level_set"] = {
         "explained": explained,
         "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the warped metric on each log axis",
     }
-    if n <= MIN_TRIALS:
+    if goodness.size <= MIN_TRIALS:
         absent = _k_absent(box, table, reference, KStatus.TOO_FEW_TRIALS)
         assert absent is not None
         return absent

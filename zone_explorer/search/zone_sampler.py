@@ -109,13 +109,14 @@ class ZoneSampler(BaseSampler):
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number and _has(t, names)]
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         values = np.array([t.value for t in done], dtype=np.float64)
-        model = self._fit(box, done, failed, sign * values, len(done))
+        done_cols = _columns(done, names)
+        model = self._fit(box, done_cols, failed, sign * values)
         delta = self._delta if self._delta is not None else default_delta(values, study.direction.name.lower())
         rng = np.random.default_rng([self._seed, trial.number])
         unit = rng.random((self._n_candidates, box.dim))
         mean, sd = model.predict(box.unit_features(unit))
         # the threshold on the model's warped scale: the best modelled value (at the candidates and the trials)
-        at_trials, _ = model.predict(box.unit_features(box.to_unit(_columns(done, names))))
+        at_trials, _ = model.predict(box.unit_features(box.to_unit(done_cols)))
         best = model.warp.inverse(np.array([max(float(mean.max()), float(at_trials.max()))]))[0]
         threshold = float(model.warp(np.array([best - delta]))[0])
         score = 1.96 * sd - np.abs(mean - threshold)
@@ -144,15 +145,15 @@ class ZoneSampler(BaseSampler):
         return out
 
     def _fit(
-        self, box: SearchBox, done: list[FrozenTrial], failed: list[FrozenTrial], goodness: np.ndarray, n: int
+        self, box: SearchBox, done: dict[str, np.ndarray], failed: list[FrozenTrial], goodness: np.ndarray
     ) -> MetricModel:
-        names = list(box.names)
+        n = goodness.size
         refit = self._theta is None or n - self._theta_at >= _REFIT_EVERY
         model = fit_model(
             box,
-            _columns(done, names),
+            done,
             goodness,
-            diverged=_columns(failed, names) if failed else None,
+            diverged=_columns(failed, box.names) if failed else None,
             seed=self._seed,
             theta=None if refit else self._theta,
         )
