@@ -10,6 +10,7 @@ import optuna
 from fastapi import FastAPI
 
 from server.api import api_router, health
+from server.docs import install_api_docs
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware
 from server.metrics import install_metrics
@@ -67,7 +68,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by install_api_docs, with Swagger UI from an installed package (no CDN)
         redoc_url=None,
     )
     app.state.settings = settings
@@ -88,6 +89,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(api_router, prefix="/api/v1")
+    install_api_docs(app)
     install_pages(app)
     install_metrics(app, url)
     return app
