@@ -87,10 +87,19 @@ TRIAL: Example = {
 }
 TRIAL_PAGE: Example = {"items": [TRIAL], "limit": 100, "offset": 0, "has_more": False}
 EXPORT_CSV = (
-    "number,state,outcome,value,value_std,seed_values,reason,datetime_start,datetime_complete,c_scaling,lr\n"
-    "0,COMPLETE,complete,0.95,,0.95,,2025-01-31T12:00:01,2025-01-31T12:00:40,0.03,0.01\n"
+    "job_id,task,optimizer,epochs,seeds,number,state,outcome,value,value_std,seed_values,reason,datetime_start,"
+    "datetime_complete,K,c_scaling,lr,v_coefficient\n"
+    f"{JOB_ID},digits-cnn,fsgdm,10,0;1,0,COMPLETE,complete,0.95,0.002,0.948;0.952,,2025-01-31T12:00:01,"
+    "2025-01-31T12:00:40,32.61666666666667,0.03,0.01,0.95\n"
 )
-EXPORT_JSON: Example = {"job": JOB_ID, "task": "digits-cnn", "optimizer": "fsgdm", "trials": [TRIAL]}
+EXPORT_JSON: Example = {
+    "job": JOB_ID,
+    "task": "digits-cnn",
+    "optimizer": "fsgdm",
+    "epochs": 10,
+    "seeds": [0, 1],
+    "trials": [TRIAL],
+}
 
 TASK: Example = {
     "name": "digits-cnn",

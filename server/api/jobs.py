@@ -11,6 +11,7 @@ from server import examples as ex
 from server.deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
 from server.errors import ApiError, error_responses
 from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, Name, TrialPage
+from zone_explorer.core.job_ids import ID_PREFIX_PATTERN, MAX_ID_LENGTH
 from zone_explorer.core.statuses import JobStatus
 from zone_explorer.engine.jobs import (
     JobSpec,
@@ -96,12 +97,24 @@ def get_jobs(
     status: JobStatus | None = None,
     task: Annotated[Name | None, Query()] = None,
     optimizer: Annotated[Name | None, Query()] = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_ID_LENGTH,
+            pattern=ID_PREFIX_PATTERN,
+            description="only the jobs whose id starts with this (the job with exactly this id first): how a "
+            "client turns the first characters of an id into the job, or lists the jobs they could mean",
+        ),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> JobPage:
-    """Newest first, filtered by status, task and optimizer."""
+    """Newest first, filtered by status, task, optimizer and the start of the id."""
     limit = page_limit(limit, settings)
-    jobs, total = list_jobs(url, status=status, task=task, optimizer=optimizer, limit=limit, offset=offset)
+    jobs, total = list_jobs(
+        url, status=status, task=task, optimizer=optimizer, id_prefix=id_prefix, limit=limit, offset=offset
+    )
     return JobPage(items=[JobPublic.of(j) for j in jobs], total=total, limit=limit, offset=offset)
 
 

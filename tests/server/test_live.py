@@ -89,7 +89,7 @@ def test_cli_verbs(live, tmp_path) -> None:
     assert made.exit_code == 0, made.output
     job = json.loads(made.stdout)
     assert job["optimizer"] == "lion" and job["n_trials"] == 2
-    shown = runner.invoke(cli, ["status", job["id"], "--url", live.base_url])
+    shown = runner.invoke(cli, ["status", job["id"], "--json", "--url", live.base_url])
     assert shown.exit_code == 0 and json.loads(shown.stdout)["progress"]["finished"] == 0
     listed = runner.invoke(cli, ["status", "--url", live.base_url])
     assert listed.exit_code == 0 and job["id"][:8] in listed.stdout

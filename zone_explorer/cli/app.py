@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail
+from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
 from zone_explorer.core.limits import DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
 
@@ -44,6 +44,17 @@ def _job_or_fail(url: str, job_id: str) -> Job:
     if job is None:
         fail(f"job {job_id!r} not found", USAGE)
     return job
+
+
+def _typed_job(url: str, typed: str, field: str) -> Job:
+    """The job a user typed on the command line as ``field``: its id or the first characters of one job's id."""
+    from zone_explorer.core.errors import FieldError, NotFound
+    from zone_explorer.engine.jobs import resolve_job_id
+
+    try:
+        return _job_or_fail(url, resolve_job_id(url, typed, field))
+    except (FieldError, NotFound) as e:
+        fail_job_id(e)
 
 
 @app.command()
@@ -226,7 +237,7 @@ def _print_zone(
 @app.command()
 def worker(
     db: str | None = DB_OPTION,
-    job: str | None = typer.Option(None, help="Work on this job only."),
+    job: str | None = typer.Option(None, help="Work on this job only (its id or the id's first characters)."),
     exit_when_idle: bool = typer.Option(False, help="Exit when no job has work left (default: wait for new jobs)."),
     threads: int = typer.Option(1, min=1, help="torch threads per worker (1 is best with one worker per core)."),
     heartbeat: float = typer.Option(5.0, min=0.1, help="Seconds between heartbeats."),
@@ -262,6 +273,8 @@ def worker(
     except ValueError as e:
         fail(f"--log-format: {e}", USAGE)
     url = init_db(db)
+    if job is not None:
+        job = _typed_job(url, job, "--job").id
     w = Worker(
         url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads)
     )
@@ -274,7 +287,7 @@ def worker(
 
 @app.command()
 def jobs(
-    job_id: str | None = typer.Argument(None, help="Show one job in detail."),
+    job_id: str | None = typer.Argument(None, help="Show one job in detail (its id or the id's first characters)."),
     status: JobStatus | None = typer.Option(None, help="Filter by status."),
     cancel: bool = typer.Option(False, "--cancel", help="Cancel JOB_ID."),
     limit: int = typer.Option(20, min=1, max=1000),
@@ -287,28 +300,27 @@ def jobs(
     url = init_db(db)
     if job_id is None:
         rows, total = list_jobs(url, status=status, limit=limit)
-        table = Table(title=f"Jobs ({len(rows)} of {total})")
-        for col in ("id", "status", "task", "optimizer", "trials", "created"):
-            table.add_column(col)
-        for j in rows:
-            p = job_progress(url, j)
-            table.add_row(
+        listed = [
+            (
                 j.id,
                 j.status,
                 j.task,
                 j.optimizer,
-                f"{p.finished}/{j.n_trials}",
+                f"{job_progress(url, j).finished}/{j.n_trials}",
                 j.created_at.strftime("%Y-%m-%d %H:%M"),
             )
-        console.print(table)
+            for j in rows
+        ]
+        console.print(jobs_table(f"Jobs ({len(rows)} of {total})", listed))
         return
-    shown = cancel_job(url, job_id) if cancel else get_job(url, job_id)
+    job = _typed_job(url, job_id, "JOB_ID")
+    shown = cancel_job(url, job.id) if cancel else get_job(url, job.id)
     if shown is None:
-        fail(f"job {job_id!r} not found", USAGE)
+        fail(f"job {job.id!r} not found", USAGE)
     console.print_json(
         json.dumps(
             {
-                "job": job_id,
+                "job": shown.id,
                 "task": shown.task,
                 "optimizer": shown.optimizer,
                 "error": shown.error,
@@ -321,7 +333,9 @@ def jobs(
 
 @app.command()
 def zones(
-    job: str | None = typer.Option(None, "--job", help="Job id (or give --storage and --study)."),
+    job: str | None = typer.Option(
+        None, "--job", help="Job id or its first characters (or give --storage and --study)."
+    ),
     storage: str | None = typer.Option(
         None, help="An Optuna storage URL (sqlite:///file.db, postgresql://...): analyse any study in it."
     ),
@@ -349,7 +363,8 @@ def zones(
     if job is not None:
         from zone_explorer.store.db import init_db
 
-        _print_zone(init_db(db), job, x, y, top_q, delta, json_out)
+        url = init_db(db)
+        _print_zone(url, _typed_job(url, job, "--job").id, x, y, top_q, delta, json_out)
         return
     if storage is None or study is None:
         fail("--storage and --study go together", USAGE)
@@ -378,7 +393,7 @@ def zones(
 
 @app.command()
 def export(
-    job: str | None = typer.Option(None, "--job", help="Job id: write its trials."),
+    job: str | None = typer.Option(None, "--job", help="Job id or its first characters: write its trials."),
     all_: bool = typer.Option(
         False, "--all", help="Write the whole database (every study and table) as JSON, for `import`."
     ),
@@ -401,7 +416,7 @@ def export(
     else:
         from zone_explorer.io.export import export_trials
 
-        text = export_trials(url, _job_or_fail(url, job), fmt)
+        text = export_trials(url, _typed_job(url, job, "--job"), fmt)
     if output is None:
         sys.stdout.write(text)
     else:

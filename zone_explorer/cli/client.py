@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from zone_explorer.core.job_ids import CANDIDATES_SHOWN, check_id_prefix, pick_job_id
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES
 
 __all__ = ["ApiError", "DEFAULT_URL", "ZoneExplorerClient"]
@@ -133,10 +134,27 @@ class ZoneExplorerClient:
         status: str | None = None,
         task: str | None = None,
         optimizer: str | None = None,
+        id_prefix: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> dict[str, Any]:
-        return self._get("/api/v1/jobs", status=status, task=task, optimizer=optimizer, limit=limit, offset=offset)
+        return self._get(
+            "/api/v1/jobs",
+            status=status,
+            task=task,
+            optimizer=optimizer,
+            id_prefix=id_prefix,
+            limit=limit,
+            offset=offset,
+        )
+
+    def resolve_job_id(self, typed: str, field: str = "job_id") -> str:
+        """The full id of the job ``typed`` names (its id, or the first characters of exactly one job's id), asked
+        of the server in one bounded request. Raises the errors of :func:`zone_explorer.core.job_ids.pick_job_id`
+        (``NotFound``; ``FieldError`` listing the candidates of an ambiguous prefix)."""
+        check_id_prefix(typed, field)
+        page = self.jobs(id_prefix=typed, limit=CANDIDATES_SHOWN + 1)
+        return pick_job_id(typed, [j["id"] for j in page["items"]], page["total"], field)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._json("POST", f"/api/v1/jobs/{job_id}/cancel", retry=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-__all__ = ["DB_OPTION", "USAGE", "console", "err", "fail"]
+from zone_explorer.core.errors import FieldError, NotFound
+
+__all__ = ["DB_OPTION", "USAGE", "console", "err", "fail", "fail_job_id", "jobs_table"]
 
 console = Console()
 err = Console(stderr=True)
@@ -28,3 +32,22 @@ def fail(message: str, code: int) -> NoReturn:
     """Print ``error: MESSAGE`` on stderr and exit with ``code``."""
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def fail_job_id(error: FieldError | NotFound) -> NoReturn:
+    """A job id that names no job, or several (the message lists them): the caller typed it wrongly."""
+    fail(f"{error.field}: {error.message}", USAGE)
+
+
+def jobs_table(title: str, rows: Sequence[tuple[str, str, str, str, str, str]]) -> Table:
+    """The job listing of `jobs` and `status`: id, status, task, optimizer, trials, created.
+
+    The id column never shrinks on a narrow terminal (the other columns wrap instead): a cut id cannot be typed
+    back into another command."""
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True, min_width=max((len(row[0]) for row in rows), default=2))
+    for col in ("status", "task", "optimizer", "trials", "created"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    return table

@@ -1,5 +1,5 @@
 """Commands of the REST service: `serve`, `token create|list|revoke`, and the client verbs `submit`, `status`,
-`contribute` (these talk to a running server through :mod:`zone_explorer.cli.client`)."""
+`cancel`, `contribute` (these talk to a running server through :mod:`zone_explorer.cli.client`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail
+from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
 
 __all__ = ["register"]
 
@@ -38,9 +38,12 @@ def _call(fn, *args: Any, **kwargs: Any) -> Any:
     import httpx
 
     from zone_explorer.cli.client import ApiError
+    from zone_explorer.core.errors import FieldError, NotFound
 
     try:
         return fn(*args, **kwargs)
+    except (FieldError, NotFound) as e:  # a job id typed wrongly (checked before any request, or none matched)
+        fail_job_id(e)
     except ApiError as e:
         fail(f"{e.status} {e.error}: {e.field + ': ' if e.field else ''}{e.detail}", 1)
     except httpx.TransportError as e:
@@ -275,25 +278,80 @@ def submit(
     console.print_json(json.dumps(created))
 
 
+JSON_OPTION = typer.Option(False, "--json", help="Print the server's JSON answer as it is.")
+
+
 def status(
-    job_id: str | None = typer.Argument(None, help="A job id; without one, the latest jobs."),
+    job_id: str | None = typer.Argument(None, help="A job id or its first characters; without one, the latest jobs."),
     limit: int = typer.Option(20, min=1, max=500),
+    json_out: bool = JSON_OPTION,
     url: str | None = URL_OPTION,
 ) -> None:
     """Show a job's status and progress, or list the latest jobs, from a running server."""
     with _client(url, None) as api:
         if job_id is not None:
-            console.print_json(json.dumps(_call(api.job, job_id)))
+            detail = _call(api.job, _call(api.resolve_job_id, job_id, "JOB_ID"))
+            _print_job(detail, api.base_url, json_out)
             return
         page = _call(api.jobs, limit=limit)
-    from rich.table import Table
+    if json_out:
+        console.print_json(json.dumps(page))
+        return
+    rows = [
+        (j["id"], j["status"], j["task"], j["optimizer"], str(j["n_trials"]), j["created_at"][:16])
+        for j in page["items"]
+    ]
+    console.print(jobs_table(f"Jobs ({len(rows)} of {page['total']})", rows))
 
-    table = Table(title=f"Jobs ({len(page['items'])} of {page['total']})")
-    for col in ("id", "status", "task", "optimizer", "trials", "created"):
-        table.add_column(col)
-    for j in page["items"]:
-        table.add_row(j["id"], j["status"], j["task"], j["optimizer"], str(j["n_trials"]), j["created_at"][:16])
-    console.print(table)
+
+def cancel(
+    job_id: str = typer.Argument(..., help="A job id or its first characters."),
+    json_out: bool = JSON_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Cancel a job on a running server (its owner's token or an admin's); running trials stop within one epoch."""
+    with _client(url, token) as api:
+        detail = _call(api.cancel, _call(api.resolve_job_id, job_id, "JOB_ID"))
+        _print_job(detail, api.base_url, json_out)
+
+
+def _print_job(detail: dict[str, Any], base_url: str, json_out: bool) -> None:
+    """A job's detail (``GET /api/v1/jobs/{id}``) for people, one ``key  value`` line each, or as its JSON."""
+    if json_out:
+        console.print_json(json.dumps(detail))
+        return
+    from urllib.parse import quote
+
+    from rich.table import Table
+    from rich.text import Text
+
+    p = detail["progress"]
+    seeds = detail["seeds"]
+    outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(p["outcomes"].items()) if n)
+    lines = {
+        "job": detail["id"],
+        "status": detail["status"] + (f": {detail['error']}" if detail["error"] else ""),
+        "task": detail["task"],
+        "optimizer": detail["optimizer"],
+        "budget": f"{detail['epochs']} epoch(s) x {len(seeds)} seed(s) ({', '.join(map(str, seeds))})",
+        "trials": f"{p['finished']}/{detail['n_trials']} finished, {p['running']} running"
+        + (f" ({outcomes})" if outcomes else ""),
+        "best value": "none yet" if p["best_value"] is None else f"{p['best_value']:.6g}",
+    }
+    if p["best_config"]:
+        lines["best config"] = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in p["best_config"].items())  # fmt: skip
+    if p["eta_seconds"] is not None:
+        lines["eta"] = f"{p['eta_seconds']:.0f} s"
+    lines["zone"] = f"{base_url}/zones/{quote(detail['task'], safe='')}/{quote(detail['optimizer'], safe='')}"
+    lines["job page"] = f"{base_url}/jobs/{detail['id']}"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")  # ids and links wrap whole rather than end in an ellipsis
+    for key, value in lines.items():
+        grid.add_row(key, Text(value))  # Text: a value's brackets are not rich markup
+    console.print(grid)
 
 
 def contribute(
@@ -333,4 +391,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
     app.command()(submit)
     app.command()(status)
+    app.command()(cancel)
     app.command()(contribute)

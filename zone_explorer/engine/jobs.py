@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.job_ids import CANDIDATES_SHOWN, check_id_prefix, pick_job_id
 from zone_explorer.core.limits import DEFAULT_SAMPLER, INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
@@ -39,6 +40,7 @@ __all__ = [
     "job_progress",
     "job_run_length",
     "list_jobs",
+    "resolve_job_id",
     "run_length",
 ]
 
@@ -287,11 +289,18 @@ def list_jobs(
     status: str | None = None,
     task: str | None = None,
     optimizer: str | None = None,
+    id_prefix: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Job], int]:
-    """Jobs, newest first, with the total count for pagination."""
+    """Jobs, newest first, with the total count for pagination; ``id_prefix`` keeps the ids that start with it
+    (the job whose id it is whole comes first)."""
     query = sa.select(Job)
+    order: list[sa.ColumnElement[Any]] = []
+    if id_prefix:
+        # autoescape: "_" is a LIKE wildcard but a plain character of an id
+        query = query.where(Job.id.startswith(id_prefix, autoescape=True))
+        order.append(sa.case((Job.id == id_prefix, 0), else_=1))
     if status:
         query = query.where(Job.status == status)
     if task:
@@ -300,8 +309,19 @@ def list_jobs(
         query = query.where(Job.optimizer == optimizer)
     with session_scope(url) as s:
         total = s.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        jobs = list(s.scalars(query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)))
+        jobs = list(s.scalars(query.order_by(*order, Job.created_at.desc(), Job.id).limit(limit).offset(offset)))
     return jobs, int(total or 0)
+
+
+def resolve_job_id(url: str, typed: str, field: str = "job_id") -> str:
+    """The full id of the job ``typed`` names: its id, or a prefix of exactly one job's id.
+
+    A :class:`~zone_explorer.core.errors.FieldError` (naming ``field``) for a malformed or ambiguous prefix (it
+    lists the candidates), :class:`~zone_explorer.core.errors.NotFound` when no id starts with it.
+    """
+    check_id_prefix(typed, field)
+    jobs, total = list_jobs(url, id_prefix=typed, limit=CANDIDATES_SHOWN + 1)
+    return pick_job_id(typed, [j.id for j in jobs], total, field)
 
 
 def cancel_job(url: str, job_id: str) -> Job | None:
