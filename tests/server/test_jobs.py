@@ -200,7 +200,8 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
     csv_text = api.get(f"/api/v1/jobs/{job['id']}/export")
     assert csv_text.headers["content-type"].startswith("text/csv")
     assert (
-        csv_text.text.splitlines()[0].startswith("number,state,outcome,value") and len(csv_text.text.splitlines()) == 4
+        csv_text.text.splitlines()[0].startswith("job_id,task,optimizer,epochs,seeds,number,state,outcome,value")
+        and len(csv_text.text.splitlines()) == 4
     )
     exported = api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "json"})
     assert json.loads(exported.text)["job"] == job["id"] and len(exported.json()["trials"]) == 3
