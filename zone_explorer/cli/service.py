@@ -340,8 +340,9 @@ def _print_job(detail: dict[str, Any], base_url: str, json_out: bool) -> None:
         "best value": "none yet" if p["best_value"] is None else f"{p['best_value']:.6g}",
     }
     if p["best_config"]:
-        lines["best config"] = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                                         for k, v in p["best_config"].items())  # fmt: skip
+        lines["best config"] = ", ".join(
+            f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in p["best_config"].items()
+        )
     if p["eta_seconds"] is not None:
         lines["eta"] = f"{p['eta_seconds']:.0f} s"
     lines["zone"] = f"{base_url}/zones/{quote(detail['task'], safe='')}/{quote(detail['optimizer'], safe='')}"
