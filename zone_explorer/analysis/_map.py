@@ -9,8 +9,12 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import distance_transform_edt, gaussian_filter
 
+from zone_explorer.core.zone_constant import zone_constant
+
 from zone_explorer.analysis._contour import contour_polygons
 from zone_explorer.analysis._table import (
+    C_SCALING,
+    V_COEFFICIENT,
     Tolerance,
     TrialTable,
     axis_column,
@@ -26,8 +30,11 @@ from zone_explorer.analysis._table import (
     to_natural,
 )
 
-__all__ = ["ZoneMap", "zone_map"]
+__all__ = ["ZoneMap", "colour_scale", "zone_map"]
 
+#: Tukey's far fences: a value more than this many interquartile ranges beyond the quartiles is an outlier, and the
+#: map's colour scale does not stretch to it
+FENCE_IQRS = 3.0
 #: strata per axis for the scatter sample of the trials outside the zone
 _STRATA = 20
 #: multiples of Scott's bandwidth tried by leave-one-out cross-validation (smooth to sharp)
@@ -70,6 +77,8 @@ class ZoneMap:
     n_used: int
     n_dropped: int
     n_zone: int
+    colours: dict[str, Any]
+    diverged: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +110,64 @@ class ZoneMap:
             "n_used": self.n_used,
             "n_dropped": self.n_dropped,
             "n_zone": self.n_zone,
+            "colour_scale": self.colours,
+            "diverged": self.diverged,
         }
+
+
+def colour_scale(values: np.ndarray) -> dict[str, Any]:
+    """The metric range the map's colours span, so that one diverged-but-finite run cannot turn the map one colour.
+
+    The rule: Tukey's far fences, ``[Q1 - 3 IQR, Q3 + 3 IQR]`` over the values (the whole range when the IQR is 0,
+    e.g. most runs at chance); the scale spans the lowest to the highest value inside them. ``n_below`` and
+    ``n_above`` count the values outside (drawn in the end colours); ``clipped`` says whether any are.
+    Quantiles such as the 2nd-98th percentile would not do: below 50 results they interpolate towards the outlier.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"low": None, "high": None, "n_below": 0, "n_above": 0, "clipped": False, "fence_iqrs": FENCE_IQRS}
+    q1, q3 = np.percentile(v, [25.0, 75.0])
+    iqr = float(q3 - q1)
+    if iqr > 0:
+        inside = v[(v >= q1 - FENCE_IQRS * iqr) & (v <= q3 + FENCE_IQRS * iqr)]
+    else:
+        inside = v
+    low, high = float(inside.min()), float(inside.max())
+    n_below, n_above = int((v < low).sum()), int((v > high).sum())
+    return {
+        "low": low,
+        "high": high,
+        "n_below": n_below,
+        "n_above": n_above,
+        "clipped": bool(n_below or n_above),
+        "fence_iqrs": FENCE_IQRS,
+    }
+
+
+def _diverged_points(table: TrialTable, x: str, y: str, xlog: bool, ylog: bool, max_points: int) -> dict[str, Any]:
+    """Where the diverged trials (failed, no value: the table's ``diverged`` rows) lie on the map's axes: at most
+    ``max_points`` of them (the first), those lacking an axis (or off a log axis) left out."""
+
+    def column(name: str) -> np.ndarray | None:
+        div = table.diverged
+        if name in div:
+            return div[name]
+        if table.is_derived(name) and C_SCALING in div and V_COEFFICIENT in div:
+            return np.asarray(zone_constant(div[C_SCALING], div[V_COEFFICIENT]), dtype=np.float64)
+        return None
+
+    dx, dy = column(x), column(y)
+    n_total = len(next(iter(table.diverged.values()), []))
+    if dx is None or dy is None:
+        return {"x": [], "y": [], "n": n_total, "n_shown": 0}
+    ok = np.isfinite(dx) & np.isfinite(dy)
+    if xlog:
+        ok &= dx > 0
+    if ylog:
+        ok &= dy > 0
+    rows = np.flatnonzero(ok)[:max_points]
+    return {"x": dx[rows].tolist(), "y": dy[rows].tolist(), "n": n_total, "n_shown": int(rows.size)}
 
 
 def _robust_scale(t: np.ndarray) -> float:
@@ -393,4 +459,6 @@ def zone_map(
         n_used=n,
         n_dropped=int(len(table) - n),
         n_zone=int(members.sum()),
+        colours=colour_scale(vals),
+        diverged=_diverged_points(table, x, y, xlog, ylog, max_points),
     )
