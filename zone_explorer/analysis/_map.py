@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import distance_transform_edt, gaussian_filter
 
-from zone_explorer.core.zone_constant import zone_constant
-
 from zone_explorer.analysis._contour import contour_polygons
+from zone_explorer.analysis._robust import FENCE_IQRS, tukey_fences
 from zone_explorer.analysis._table import (
     C_SCALING,
     V_COEFFICIENT,
@@ -29,12 +28,10 @@ from zone_explorer.analysis._table import (
     threshold_goodness,
     to_natural,
 )
+from zone_explorer.core.zone_constant import zone_constant
 
 __all__ = ["ZoneMap", "colour_scale", "zone_map"]
 
-#: Tukey's far fences: a value more than this many interquartile ranges beyond the quartiles is an outlier, and the
-#: map's colour scale does not stretch to it
-FENCE_IQRS = 3.0
 #: strata per axis for the scatter sample of the trials outside the zone
 _STRATA = 20
 #: multiples of Scott's bandwidth tried by leave-one-out cross-validation (smooth to sharp)
@@ -118,21 +115,17 @@ class ZoneMap:
 def colour_scale(values: np.ndarray) -> dict[str, Any]:
     """The metric range the map's colours span, so that one diverged-but-finite run cannot turn the map one colour.
 
-    The rule: Tukey's far fences, ``[Q1 - 3 IQR, Q3 + 3 IQR]`` over the values (the whole range when the IQR is 0,
-    e.g. most runs at chance); the scale spans the lowest to the highest value inside them. ``n_below`` and
-    ``n_above`` count the values outside (drawn in the end colours); ``clipped`` says whether any are.
-    Quantiles such as the 2nd-98th percentile would not do: below 50 results they interpolate towards the outlier.
+    The rule: Tukey's far fences (:func:`~zone_explorer.analysis._robust.tukey_fences`, ``[Q1 - 3 IQR,
+    Q3 + 3 IQR]``); the scale spans the lowest to the highest value inside them. ``n_below`` and ``n_above`` count
+    the values outside (drawn in the end colours); ``clipped`` says whether any are. Quantiles such as the
+    2nd-98th percentile would not do: below 50 results they interpolate towards the outlier.
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return {"low": None, "high": None, "n_below": 0, "n_above": 0, "clipped": False, "fence_iqrs": FENCE_IQRS}
-    q1, q3 = np.percentile(v, [25.0, 75.0])
-    iqr = float(q3 - q1)
-    if iqr > 0:
-        inside = v[(v >= q1 - FENCE_IQRS * iqr) & (v <= q3 + FENCE_IQRS * iqr)]
-    else:
-        inside = v
+    lo, hi = tukey_fences(v)
+    inside = v[(v >= lo) & (v <= hi)]
     low, high = float(inside.min()), float(inside.max())
     n_below, n_above = int((v < low).sum()), int((v > high).sum())
     return {

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import Tolerance, TrialTable, zone_map
-from zone_explorer.analysis._map import FENCE_IQRS, colour_scale
+from zone_explorer.analysis._map import colour_scale
+from zone_explorer.analysis._robust import FENCE_IQRS
 from zone_explorer.core.zone_constant import zone_constant
 
 
