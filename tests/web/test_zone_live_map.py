@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -60,7 +59,14 @@ def add_trials(
                     "INSERT INTO trials (trial_id, number, study_id, state, datetime_start, datetime_complete) "
                     "VALUES (:t, :n, :s, :state, :a, :b)"
                 ),
-                {"t": tid, "n": number, "s": study_id, "state": state, "a": start, "b": start + dt.timedelta(seconds=1)},
+                {
+                    "t": tid,
+                    "n": number,
+                    "s": study_id,
+                    "state": state,
+                    "a": start,
+                    "b": start + dt.timedelta(seconds=1),
+                },
             )
             if value is not None:
                 conn.execute(
@@ -77,7 +83,10 @@ def add_trials(
                     ),
                     {"t": tid, "p": name, "v": val, "d": dists[name]},
                 )
-            attrs = {"config": {**params, "weight_decay": 0.0}, "outcome": "complete" if value is not None else "diverged"}
+            attrs = {
+                "config": {**params, "weight_decay": 0.0},
+                "outcome": "complete" if value is not None else "diverged",
+            }
             if value is not None:
                 attrs["seed_values"] = [value]
             for key, val in attrs.items():
@@ -166,3 +175,123 @@ def test_the_surface_colour_scale_is_clipped_to_the_fences(quiet_site, page) -> 
     scale = quiet_site.get("/pages-api/zones/tabular-mlp/sgd").json()["zone"]["analysis"]["zone_map"]["colour_scale"]
     surface = page.evaluate("() => document.getElementById('surface-check').data.find((d) => d.uid === 'surface')")
     assert (surface["zmin"], surface["zmax"]) == (scale["low"], scale["high"])
+
+
+class ZoneRequests:
+    """The page's zone requests: how many, and the most ever in flight at once."""
+
+    def __init__(self, page, path: str) -> None:
+        self.path, self.count, self.open, self.most = path, 0, 0, 0
+        page.on("request", self._start)
+        page.on("requestfinished", self._end)
+        page.on("requestfailed", self._end)
+
+    def _mine(self, request) -> bool:
+        return request.url.split("?")[0].endswith(self.path)
+
+    def _start(self, request) -> None:
+        if self._mine(request):
+            self.count += 1
+            self.open += 1
+            self.most = max(self.most, self.open)
+
+    def _end(self, request) -> None:
+        if self._mine(request):
+            self.open -= 1
+
+
+def test_the_zone_page_fills_in_while_a_job_runs(quiet_site, page) -> None:
+    url = quiet_site.db_url
+    job = new_job(url, "charlm-pydoc", "sgd", 30)  # queued: no worker here, the test writes its results
+    requests = ZoneRequests(page, "/pages-api/zones/charlm-pydoc/sgd")
+    open_page(page, quiet_site, "/zones/charlm-pydoc/sgd")
+    # no results yet: the empty state, and the page follows the queued job
+    page.wait_for_selector("body[data-empty=true][data-live=on]")
+    assert "1 job runs" in page.locator("#live-state").inner_text()
+
+    set_status(url, job, "running")
+    add_trials(url, job, losses(5, seed=3), seed=4)
+    page.wait_for_selector("body[data-result-count='5']", timeout=30_000)
+    page.wait_for_selector("#zone-map .main-svg")
+    assert page.locator("#result-count").inner_text() == "5 results"
+    assert page.locator("#zone-empty").is_hidden() and page.locator("#zone-body").is_visible()
+    drawn = int(page.evaluate("() => document.body.dataset.zoneVersion"))
+
+    add_trials(url, job, [*losses(6, seed=5), None], seed=6)  # and one diverged
+    page.wait_for_selector("body[data-result-count='11']", timeout=30_000)
+    page.wait_for_function(f"() => Number(document.body.dataset.zoneVersion) > {drawn}")
+    assert page.locator("#result-count").inner_text() == "11 results"
+    assert (
+        page.evaluate("() => document.getElementById('zone-map').data.find((d) => d.uid === 'diverged').x.length") == 1
+    )
+    screenshot(page, "zone-live")
+
+    set_status(url, job, "completed")
+    page.wait_for_selector("body[data-live=off][data-poll=stopped]", timeout=30_000)
+    assert page.locator("#live-state").inner_text() == ""
+    assert requests.most == 1  # one request at a time
+    assert page.evaluate("() => performance.getEntriesByType('navigation').length") == 1  # never reloaded
+
+
+def test_copy_call_computes_the_run_length_by_the_engines_rule(quiet_site, page, console) -> None:
+    url = quiet_site.db_url
+    job = new_job(url, "tabular-mlp", "fsgdm", 12)
+    add_trials(url, job, losses(12, seed=9), seed=10, axes=FSGDM_AXES)
+    set_status(url, job, "completed")
+    profile, task = get_profile("fsgdm"), get_task("tabular-mlp")
+    open_page(page, quiet_site, "/zones/tabular-mlp/fsgdm")
+    form = page.locator("#call-calculator")
+    form.wait_for(state="visible")
+
+    def computed() -> dict:
+        return json.loads(form.get_attribute("data-computed") or "{}")
+
+    # prefilled from the task: its steps per epoch and default epochs
+    assert page.locator("#call-steps").input_value() == str(task.steps_per_epoch())
+    assert page.locator("#call-epochs").input_value() == str(task.default_epochs)
+    expected = profile.derive_run_length(task.steps_per_epoch(), task.default_epochs)
+    page.wait_for_function(
+        "(want) => document.getElementById('call-calculator').dataset.computed === want",
+        arg=json.dumps(expected, separators=(",", ":")),
+    )
+    assert computed() == expected
+
+    # the user's run: 123 steps per epoch, 7 epochs
+    page.locator("#call-steps").fill("123")
+    page.locator("#call-epochs").fill("7")
+    expected = profile.derive_run_length(123, 7)
+    assert expected == {"sigma": 861, "n_stages": 7}
+    page.wait_for_selector("#call-run-length dd[data-param=sigma]:text-is('861')")
+    assert computed() == expected
+    assert page.locator("#call-run-length dd[data-param=n_stages]").inner_text() == "7"
+    code = page.locator("#snippet-code").inner_text()
+    assert "sigma=861" in code and "n_stages=7" in code
+    # another row's call uses the same run length
+    page.locator("#best-table tbody tr[data-rank='2']").click()
+    page.wait_for_function("() => document.getElementById('snippet-title').textContent.startsWith('Rank 2')")
+    page.wait_for_function("() => document.getElementById('snippet-code').textContent.includes('sigma=861')")
+    screenshot(page, "zone-copy-call")
+
+    # invalid input: a message naming the field, and the call stays the last valid one
+    console.allow(422)
+    for field, selector, text in (
+        ("epochs", "#call-epochs", "0"),
+        ("epochs", "#call-epochs", "-3"),
+        ("epochs", "#call-epochs", "2.5"),
+        ("epochs", "#call-epochs", "99999999999"),
+        ("steps_per_epoch", "#call-steps", "lots"),
+    ):
+        page.locator(selector).fill(text)
+        error = page.locator(f".field[data-field={field}] .field-error")
+        error.wait_for(state="visible")
+        assert error.inner_text().startswith(f"{field}:") and "whole number" in error.inner_text(), error.inner_text()
+        assert form.get_attribute("data-invalid") == field
+        page.locator("#call-steps").fill("123")
+        page.locator("#call-epochs").fill("7")
+        error.wait_for(state="hidden")
+    # a run longer than a 32-bit step counter: the product is refused, naming epochs
+    page.locator("#call-steps").fill("100000")
+    page.locator("#call-epochs").fill("100000")
+    page.locator(".field[data-field=epochs] .field-error").wait_for(state="visible")
+    assert "steps" in page.locator(".field[data-field=epochs] .field-error").inner_text()
+    assert "sigma=861" in page.locator("#snippet-code").inner_text()

@@ -30,13 +30,16 @@ export class LiveZone {
     if (!this.ticking) this.arm();
   }
 
+  /** Schedule the next poll while a job runs; `<body data-poll>` says "armed" or, with none to follow, "stopped". */
   arm() {
     if (this.running > 0 && this.timer === null) this.timer = setTimeout(() => this.tick(), this.interval);
+    document.body.dataset.poll = this.timer === null ? "stopped" : "armed";
   }
 
   async tick() {
     this.timer = null;
     this.ticking = true;
+    document.body.dataset.poll = "fetching";
     try {
       await this.refresh();
     } finally {
