@@ -1,7 +1,8 @@
 """Tukey's far fences: where a metric value stops being part of the landscape and becomes an outlier.
 
 One diverged-but-finite run (a validation log-loss of 6.5e6 among values near 0.1-2) would otherwise set the map's
-colour scale and the zone model's variance alone. The same rule serves both, so the page can say one clip.
+colour scale alone, and the map would be one colour. The map's colour scale (:func:`~zone_explorer.analysis._map.colour_scale`) and the page's
+note about such runs follow this rule.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from scipy.stats import qmc
 
 from zone_explorer.analysis._contour import contour_polygons
 from zone_explorer.analysis._model import MetricModel, SearchBox, fit_model
-from zone_explorer.analysis._robust import tukey_fences
 from zone_explorer.analysis._table import (
     C_SCALING,
     DERIVED_K,
@@ -329,9 +328,6 @@ def model_zone(
     values = table.values[ok]
     n = int(values.size)
     g = sign_of(table.direction) * values
-    # a run worse than the far fence (a diverged-but-finite one) is just bad: how bad would set the model's variance
-    # alone and flatten P(in zone) everywhere, so it enters at the fence (the map's colour scale uses the same rule)
-    g = np.maximum(g, tukey_fences(g)[0])
     noise_var = None if table.noise_var is None else table.noise_var[ok]
     diverged = None
     if table.diverged and all(name in table.diverged for name in box.names):

@@ -116,20 +116,17 @@ function colourRange(zm) {
 }
 
 /** What the page says about the results beyond Tukey's far fences (null when there are none): on the smoothed
- * metric they take the colour scale's end colour; the zone model takes the worse ones at the fence. */
+ * metric they take the colour scale's end colour; over P(in zone) the page names them, as they weigh on the model. */
 export function colourNote(zone) {
   const c = zone.analysis.zone_map.colour_scale;
   if (!c || !c.clipped) return null;
-  const plural = (n) => `${n.toLocaleString()} result${n === 1 ? "" : "s"}`;
+  const n = c.n_below + c.n_above;
+  const results = `${n.toLocaleString()} result${n === 1 ? "" : "s"}`;
   const range = `[${num(c.low, 4)}, ${num(c.high, 4)}]`;
   const rule = `more than ${c.fence_iqrs} interquartile ranges beyond the quartiles`;
-  if (!modelZone(zone)) {
-    return `Colour scale clipped to ${range}: ${plural(c.n_below + c.n_above)} outside (${rule}) take the end colour.`;
-  }
-  const worse = zone.direction === "minimize" ? c.n_above : c.n_below;
-  if (!worse) return null;
-  return `${plural(worse)} outside ${range} (${rule}) count as just bad in the zone model: their size does not `
-    + "flatten P(in zone).";
+  if (!modelZone(zone)) return `Colour scale clipped to ${range}: ${results} outside (${rule}) take the end colour.`;
+  return `${results} far outside the others' range ${range} (${rule}): a diverged but finite run? `
+    + `The zone model takes ${n === 1 ? "it" : "them"} as measured.`;
 }
 
 /** The diverged trials (no value) as their own marker, never a colour. */
