@@ -29,7 +29,7 @@ const state = {
   mode: page.initial.delta !== null ? "delta" : "top_q",
   params: page.initial.delta !== null ? { delta: page.initial.delta } : { top_q: page.initial.top_q ?? 0.1 },
   zone: null, snippets: [], request: 0, version: 0, controller: null,
-  loading: false, dataVersion: null,  // a user's load in flight; the data version drawn (X-Data-Version)
+  loading: false, dataVersion: null,  // a zone request in flight; the data version drawn (X-Data-Version)
 };
 const points = pointPanel($("#point-details"), page.api.point, page.task.metric);
 const calls = page.calls ? new CallCalculator($("#call-calculator"), { ...page.calls, onCall: () => {} }) : null;
@@ -228,12 +228,12 @@ async function load({ poll = false } = {}) {
   performance.mark("zone:fetched");
   if (data.empty) { ui.loading.hidden = true; live.update(null, data.running_jobs); showEmpty(); return; }
   delete document.body.dataset.empty;
+  ui.error.hidden = true;
   live.update(data.zone.analysis.n_trials, data.running_jobs);
   if (poll && version !== null && version === state.dataVersion) return;  // nothing new since the last draw
   state.dataVersion = version;
   ui.body.hidden = false;  // a job's first results replace the empty state
   ui.empty.hidden = true;
-  ui.error.hidden = true;
   ui.loading.hidden = true;
   state.zone = data.zone;
   state.snippets = data.snippets;
