@@ -25,7 +25,8 @@ from server.views.compare import compare_task
 from server.views.filters import FilterRequestError, filter_view
 from server.views.home import home_view
 from server.views.jobs import job_live, job_public
-from server.views.zone import point_details, zone_bundle
+from server.views.snippets import run_length_call
+from server.views.zone import point_details, running_jobs, zone_bundle
 from web import STATIC_DIR, TEMPLATES_DIR, asset_version, plotly_js
 from zone_explorer.contrib import (
     CSV_COLUMNS,
@@ -35,7 +36,8 @@ from zone_explorer.contrib import (
     list_optimizers,
     list_tasks,
 )
-from zone_explorer.core.errors import NotFound
+from zone_explorer.core.errors import FieldError, NotFound
+from zone_explorer.core.profiles import get_profile
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import get_job, list_jobs
 
@@ -190,8 +192,25 @@ def zone_page(
         "initial": {"x": x, "y": y, "top_q": top_q, "delta": delta},
         "api": {"zone": f"/pages-api/zones/{base}", "point": f"/pages-api/zones/{base}/points/"},
     }
+    # the copy-call calculator, for an optimizer whose call depends on the run length
+    run_length_params = list(get_profile(opt_info["name"]).run_length_params)
+    if run_length_params:
+        data["calls"] = {
+            "api": f"/pages-api/calls/{quote(optimizer, safe='')}",
+            "defaults": {
+                "steps_per_epoch": task_info.get("steps_per_epoch"),
+                "epochs": task_info.get("default_epochs"),
+            },
+        }
     return render(
-        request, "zone.html", page="zone", title=f"{optimizer} on {task}", data=data, task=task_info, optimizer=opt_info
+        request,
+        "zone.html",
+        page="zone",
+        title=f"{optimizer} on {task}",
+        data=data,
+        task=task_info,
+        optimizer=opt_info,
+        run_length_params=run_length_params,
     )
 
 
@@ -317,7 +336,10 @@ def zone_json(
     except ZoneRequestError as err:
         if not _too_few(err):
             raise
-        return JSONResponse({"empty": True, "detail": err.message})
+        # a queued job will fill the zone: the page polls while one is queued or running
+        return JSONResponse(
+            {"empty": True, "detail": err.message, "running_jobs": running_jobs(answers.url, task, optimizer)}
+        )
     return Response(body, media_type="application/json", headers={"X-Data-Version": version})
 
 
@@ -366,6 +388,24 @@ def filter_json(
     if not isinstance(parsed, dict):
         raise FilterRequestError("config", "must be a JSON object of hyperparameter -> value")
     return filter_view(optimizer, parsed, task=task, epochs=epochs)
+
+
+@pages_api.get("/calls/{optimizer}")
+def call_json(
+    optimizer: OptimizerName,
+    config: Annotated[str, Query(max_length=4000)] = "{}",
+    steps_per_epoch: Annotated[str, Query(max_length=40)] = "",
+    epochs: Annotated[str, Query(max_length=40)] = "",
+) -> dict[str, Any]:
+    """The zone page's copy-call calculator: ``config``'s (JSON) constructor call with the run-length
+    hyperparameters (FSGDM's sigma and n_stages, AutoSGM's window) of ``epochs`` epochs of ``steps_per_epoch``."""
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as err:
+        raise FieldError("config", f"malformed JSON: {err.msg}") from None
+    if not isinstance(parsed, dict):
+        raise FieldError("config", "must be a JSON object of hyperparameter -> value")
+    return run_length_call(optimizer, parsed, steps_per_epoch, epochs)
 
 
 @pages_api.get("/compare/{task}")

@@ -388,7 +388,8 @@ class ZoneAnalysisPublic(BaseModel):
 
     zone_map: dict[str, Any] = Field(
         description="the trials' view: their smoothed metric, the trials within the tolerance and the points "
-        "(each with its origin)"
+        "(each with its origin); colour_scale: the metric range the colours span (Tukey's far fences, with the "
+        "count of values outside); diverged: where the diverged trials lie on the axes"
     )
     best_configs: list[dict[str, Any]]
     marginals: dict[str, dict[str, Any]] = Field(description="each parameter's distribution over the best trials")

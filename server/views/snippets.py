@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from optimizers.registry import get_optimizer
+from zone_explorer.core.errors import FieldError, NotFound
+from zone_explorer.core.limits import INT32_MAX, MAX_CONTRIBUTED_EPOCHS
 from zone_explorer.core.profiles import get_profile
 
-__all__ = ["constructor_call"]
+__all__ = ["constructor_call", "run_length_call"]
 
 
 def _literal(value: Any) -> str:
@@ -66,3 +69,35 @@ def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
     if snippet.factory:
         return f"from {module} import {snippet.factory}\n\noptimizer = {_call(snippet.factory, cfg)}"
     return f"from {module} import {cls}\n\noptimizer = {_call(cls, cfg)}"
+
+
+def _whole(text: str, field: str, high: int) -> int:
+    """A count typed into a form: digits only, from 1 to ``high``."""
+    text = text.strip()
+    value = int(text) if re.fullmatch(r"[0-9]{1,12}", text) else 0
+    if not 1 <= value <= high:
+        raise FieldError(field, f"must be a whole number from 1 to {high:,}, got {text!r}")
+    return value
+
+
+def run_length_call(optimizer: str, config: Mapping[str, Any], steps_per_epoch: str, epochs: str) -> dict[str, Any]:
+    """The copy-call calculator: the run-length hyperparameters of the user's run (``steps_per_epoch`` and
+    ``epochs`` as typed) by the rule the engine uses (the optimizer profile's
+    :meth:`~zone_explorer.core.profiles.Profile.derive_run_length`), and ``config``'s constructor call with them.
+
+    ``{"run_length": {...}, "call": "..."}``; ``run_length`` is empty for an optimizer that derives nothing from
+    the run length. Counts that are not whole numbers in range raise :class:`FieldError` naming the field; the run
+    (``steps_per_epoch * epochs`` steps) must fit a signed 32-bit step counter, like every step count.
+    """
+    spe = _whole(steps_per_epoch, "steps_per_epoch", INT32_MAX)
+    n_epochs = _whole(epochs, "epochs", MAX_CONTRIBUTED_EPOCHS)
+    if spe * n_epochs > INT32_MAX:
+        raise FieldError(
+            "epochs", f"the run is {spe * n_epochs:,} steps (steps_per_epoch x epochs); at most {INT32_MAX:,}"
+        )
+    try:
+        spec = get_optimizer(optimizer)
+    except ValueError as err:
+        raise NotFound("optimizer", str(err).split(": ", 1)[-1]) from None
+    derived = get_profile(spec.name).derive_run_length(spe, n_epochs)
+    return {"run_length": derived, "call": constructor_call(optimizer, {**config, **derived})}

@@ -5,14 +5,32 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
+
 from server.services.zone_answers import ZoneAnswers
 from server.views.snippets import constructor_call
 from zone_explorer.contrib import get_contribution
 from zone_explorer.core.errors import NotFound
+from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES
 from zone_explorer.engine.jobs import get_job
+from zone_explorer.store.db import read_scope
+from zone_explorer.store.models import Job
 from zone_explorer.store.trials import load_trials
 
-__all__ = ["point_details", "zone_bundle"]
+__all__ = ["point_details", "running_jobs", "zone_bundle"]
+
+
+def running_jobs(url: str, task: str, optimizer: str) -> int:
+    """How many jobs of the task+optimizer are queued or running: while any is, the zone page polls its zone.
+
+    Read on every request (never cached with the zone): a job's status moves without changing the data version."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(Job)
+        .where(Job.task == task, Job.optimizer == optimizer, Job.status.in_(ACTIVE_JOB_STATUSES))
+    )
+    with read_scope(url) as conn:
+        return int(conn.scalar(query) or 0)
 
 
 def zone_bundle(
@@ -26,15 +44,24 @@ def zone_bundle(
     delta: float | None = None,
     grid_size: int = 60,
 ) -> tuple[bytes, str]:
-    """``({"zone": <the API's zone view>, "snippets": [...]}, data version)`` as JSON bytes.
+    """``({"zone": <the API's zone view>, "snippets": [...], "running_jobs": n}, data version)`` as JSON bytes.
 
     The zone is the app's cached answer (already serialised); the snippets are the Python constructor calls
-    of its best configurations, in the same order.
+    of its best configurations, in the same order; ``running_jobs`` (:func:`running_jobs`) is read fresh.
     """
     result = answers.view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
     best = result.data["analysis"]["best_configs"]
     snippets = [constructor_call(optimizer, row.get("config") or row.get("params") or {}) for row in best]
-    body = b'{"snippets":' + json.dumps(snippets).encode() + b',"zone":' + result.json_bytes + b"}"
+    running = running_jobs(answers.url, task, optimizer)
+    body = (
+        b'{"running_jobs":'
+        + str(running).encode()
+        + b',"snippets":'
+        + json.dumps(snippets).encode()
+        + b',"zone":'
+        + result.json_bytes
+        + b"}"
+    )
     return body, result.version
 
 

@@ -10,7 +10,10 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt, gaussian_filter
 
 from zone_explorer.analysis._contour import contour_polygons
+from zone_explorer.analysis._robust import FENCE_IQRS, tukey_fences
 from zone_explorer.analysis._table import (
+    C_SCALING,
+    V_COEFFICIENT,
     Tolerance,
     TrialTable,
     axis_column,
@@ -25,8 +28,9 @@ from zone_explorer.analysis._table import (
     threshold_goodness,
     to_natural,
 )
+from zone_explorer.core.zone_constant import zone_constant
 
-__all__ = ["ZoneMap", "zone_map"]
+__all__ = ["ZoneMap", "colour_scale", "zone_map"]
 
 #: strata per axis for the scatter sample of the trials outside the zone
 _STRATA = 20
@@ -70,6 +74,8 @@ class ZoneMap:
     n_used: int
     n_dropped: int
     n_zone: int
+    colours: dict[str, Any]
+    diverged: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +107,60 @@ class ZoneMap:
             "n_used": self.n_used,
             "n_dropped": self.n_dropped,
             "n_zone": self.n_zone,
+            "colour_scale": self.colours,
+            "diverged": self.diverged,
         }
+
+
+def colour_scale(values: np.ndarray) -> dict[str, Any]:
+    """The metric range the map's colours span, so that one diverged-but-finite run cannot turn the map one colour.
+
+    The rule: Tukey's far fences (:func:`~zone_explorer.analysis._robust.tukey_fences`, ``[Q1 - 3 IQR,
+    Q3 + 3 IQR]``); the scale spans the lowest to the highest value inside them. ``n_below`` and ``n_above`` count
+    the values outside (drawn in the end colours); ``clipped`` says whether any are. Quantiles such as the
+    2nd-98th percentile would not do: below 50 results they interpolate towards the outlier.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"low": None, "high": None, "n_below": 0, "n_above": 0, "clipped": False, "fence_iqrs": FENCE_IQRS}
+    lo, hi = tukey_fences(v)
+    inside = v[(v >= lo) & (v <= hi)]
+    low, high = float(inside.min()), float(inside.max())
+    n_below, n_above = int((v < low).sum()), int((v > high).sum())
+    return {
+        "low": low,
+        "high": high,
+        "n_below": n_below,
+        "n_above": n_above,
+        "clipped": bool(n_below or n_above),
+        "fence_iqrs": FENCE_IQRS,
+    }
+
+
+def _diverged_points(table: TrialTable, x: str, y: str, xlog: bool, ylog: bool, max_points: int) -> dict[str, Any]:
+    """Where the diverged trials (failed, no value: the table's ``diverged`` rows) lie on the map's axes: at most
+    ``max_points`` of them (the first), those lacking an axis (or off a log axis) left out."""
+
+    def column(name: str) -> np.ndarray | None:
+        div = table.diverged
+        if name in div:
+            return div[name]
+        if table.is_derived(name) and C_SCALING in div and V_COEFFICIENT in div:
+            return np.asarray(zone_constant(div[C_SCALING], div[V_COEFFICIENT]), dtype=np.float64)
+        return None
+
+    dx, dy = column(x), column(y)
+    n_total = len(next(iter(table.diverged.values()), []))
+    if dx is None or dy is None:
+        return {"x": [], "y": [], "n": n_total, "n_shown": 0}
+    ok = np.isfinite(dx) & np.isfinite(dy)
+    if xlog:
+        ok &= dx > 0
+    if ylog:
+        ok &= dy > 0
+    rows = np.flatnonzero(ok)[:max_points]
+    return {"x": dx[rows].tolist(), "y": dy[rows].tolist(), "n": n_total, "n_shown": int(rows.size)}
 
 
 def _robust_scale(t: np.ndarray) -> float:
@@ -393,4 +452,6 @@ def zone_map(
         n_used=n,
         n_dropped=int(len(table) - n),
         n_zone=int(members.sum()),
+        colours=colour_scale(vals),
+        diverged=_diverged_points(table, x, y, xlog, ylog, max_points),
     )

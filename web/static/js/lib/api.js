@@ -17,15 +17,23 @@ async function parse(response) {
   return body;
 }
 
-export async function getJSON(url, { signal } = {}) {
-  let response;
+async function fetchJSON(url, signal) {
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, signal });
+    return await fetch(url, { headers: { Accept: "application/json" }, signal });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, { error: "network", detail: "cannot reach the server; is it running?" });
   }
-  return parse(response);
+}
+
+export async function getJSON(url, { signal } = {}) {
+  return parse(await fetchJSON(url, signal));
+}
+
+/** getJSON with the answer's X-Data-Version header (null without one): what a poll compares to skip a redraw. */
+export async function getVersionedJSON(url, { signal } = {}) {
+  const response = await fetchJSON(url, signal);
+  return { body: await parse(response), version: response.headers.get("X-Data-Version") };
 }
 
 /** send("POST", url, {token, json}) or {token, body, contentType} */

@@ -1,14 +1,16 @@
 // The zone explorer: axis pickers, tolerance slider, the map and its companions, all from one zone request.
 
-import { getJSON, query } from "../lib/api.js";
+import { getVersionedJSON, query } from "../lib/api.js";
 import { $, el, fillSelect, pageData, replace } from "../lib/dom.js";
 import { num, pct } from "../lib/format.js";
 import { drawBest } from "../zone/best.js";
 import { drawImportance } from "../zone/importance.js";
 import { loadPlotly, plotlyReady } from "../lib/plot.js";
-import { drawMap, modelZone } from "../zone/map.js";
+import { colourNote, drawMap, modelZone } from "../zone/map.js";
 import { drawMarginals } from "../zone/marginals.js";
 import { levelSetText, lrText, referenceText, statusNode, volumeText, warningNotes } from "../zone/notes.js";
+import { CallCalculator } from "../zone/call.js";
+import { LiveZone } from "../zone/live.js";
 import { pointPanel } from "../zone/points.js";
 import { sketchMap } from "../zone/sketch.js";
 import * as tol from "../zone/tolerance.js";
@@ -17,6 +19,7 @@ const page = pageData();
 const ui = {
   body: $("#zone-body"), empty: $("#zone-empty"), error: $("#zone-error"), status: $("#zone-status"),
   x: $("#axis-x"), y: $("#axis-y"), slider: $("#tolerance"), sliderOut: $("#tolerance-value"),
+  colourNote: $("#colour-note"),
   map: $("#zone-map"), sketch: $("#zone-sketch"), loading: $("#map-loading"), note: $("#map-note"), counts: $("#counts"),
   facts: $("#zone-facts"), kCard: $("#k-card"), zoneCard: $("#zone-card"), warnings: $("#zone-warnings"), legend: $("#map-legend"), marginals: $("#marginals"), marginalQ: $("#marginal-q"),
   importance: $("#importance"), importanceNote: $("#importance-note"), best: $("#best-table"), snippet: $("#best-snippet"),
@@ -26,8 +29,11 @@ const state = {
   mode: page.initial.delta !== null ? "delta" : "top_q",
   params: page.initial.delta !== null ? { delta: page.initial.delta } : { top_q: page.initial.top_q ?? 0.1 },
   zone: null, snippets: [], request: 0, version: 0, controller: null,
+  loading: false, dataVersion: null,  // a zone request in flight; the data version drawn (X-Data-Version)
 };
 const points = pointPanel($("#point-details"), page.api.point, page.task.metric);
+const calls = page.calls ? new CallCalculator($("#call-calculator"), { ...page.calls, onCall: () => {} }) : null;
+const live = new LiveZone(() => load({ poll: true }), { count: $("#result-count"), state: $("#live-state") });
 
 function setBusy(busy, text) {
   ui.status.textContent = text;
@@ -93,6 +99,12 @@ function drawFacts(zone) {
       + "The outline encloses the best trials on the smoothed surface; the model zone needs at least 3 results.";
 }
 
+function drawColourNote(zone) {
+  const text = colourNote(zone);
+  ui.colourNote.hidden = !text;
+  ui.colourNote.textContent = text || "";
+}
+
 function drawWarnings(zone) {
   replace(ui.warnings, warningNotes(zone.analysis.warnings));
 }
@@ -155,6 +167,7 @@ function drawAll(zone, snippets) {
   }, plotlyFailed);
   drawCounts(zone);
   drawFacts(zone);
+  drawColourNote(zone);
   drawWarnings(zone);
   drawZoneCard(zone);
   drawK(zone);
@@ -163,7 +176,7 @@ function drawAll(zone, snippets) {
   requestAnimationFrame(() => setTimeout(() => {
     drawMarginals(ui.marginals, zone.analysis.marginals);
     drawImportance(ui.importance, ui.importanceNote, zone.analysis.importance, zone.analysis.importance_evaluator, zone.analysis.n_trials);
-    drawBest(ui.best, ui.snippet, zone, snippets, page.task.name);
+    drawBest(ui.best, ui.snippet, zone, snippets, page.task.name, calls);
     performance.mark("zone:complete");
   }, 0));
 }
@@ -189,24 +202,38 @@ function showError(err) {
   document.body.dataset.ready = "true";
 }
 
-async function load() {
+/** Fetch the zone and draw it. A poll (`{ poll: true }`) leaves the page alone while a load the user started is
+ * in flight, and redraws only when the answer's data version moved. */
+async function load({ poll = false } = {}) {
+  if (poll && state.loading) return;
   const id = ++state.request;
   if (state.controller) state.controller.abort();
   state.controller = new AbortController();
-  ui.loading.hidden = !!state.zone;  // the first load covers the map; later ones keep it visible
-  setBusy(true, state.zone ? "Updating the zone…" : "Computing the zone…");
+  if (!poll) {
+    ui.loading.hidden = !!state.zone;  // the first load covers the map; later ones keep it visible
+    setBusy(true, state.zone ? "Updating the zone…" : "Computing the zone…");
+  }
+  state.loading = true;
   let data;
+  let version;
   try {
-    data = await getJSON(page.api.zone + query({ x: state.x, y: state.y, ...state.params }), { signal: state.controller.signal });
+    ({ body: data, version } = await getVersionedJSON(page.api.zone + query({ x: state.x, y: state.y, ...state.params }), { signal: state.controller.signal }));
   } catch (err) {
     if (err.name === "AbortError") return;
-    if (id === state.request) { ui.loading.hidden = true; showError(err); }
+    if (id === state.request) { state.loading = false; ui.loading.hidden = true; showError(err); }
     return;
   }
   if (id !== state.request) return;
+  state.loading = false;
   performance.mark("zone:fetched");
-  if (data.empty) { ui.loading.hidden = true; showEmpty(); return; }
+  if (data.empty) { ui.loading.hidden = true; live.update(null, data.running_jobs); showEmpty(); return; }
+  delete document.body.dataset.empty;
   ui.error.hidden = true;
+  live.update(data.zone.analysis.n_trials, data.running_jobs);
+  if (poll && version !== null && version === state.dataVersion) return;  // nothing new since the last draw
+  state.dataVersion = version;
+  ui.body.hidden = false;  // a job's first results replace the empty state
+  ui.empty.hidden = true;
   ui.loading.hidden = true;
   state.zone = data.zone;
   state.snippets = data.snippets;

@@ -29,14 +29,32 @@ async function copy(text, button) {
   setTimeout(() => { button.textContent = before; }, 1500);
 }
 
-function showSnippet(panel, row, snippet) {
-  panel.hidden = false;
-  replace(panel.querySelector("#snippet-title"), `Rank ${row.rank} · ${row.id}`);
-  replace(panel.querySelector("#snippet-code"), snippet);
-  current = snippet;
+function showCall(panel, text) {
+  replace(panel.querySelector("#snippet-code"), text);
+  current = text;
 }
 
-export function drawBest(table, panel, zone, snippets, taskName) {
+/** `calls` (a CallCalculator, or null) rewrites the call with the user's run length once it is computed. */
+function showSnippet(panel, row, snippet, calls) {
+  panel.hidden = false;
+  replace(panel.querySelector("#snippet-title"), `Rank ${row.rank} · ${row.id}`);
+  showCall(panel, snippet);
+  if (calls) calls.show(row);
+}
+
+/** The text a row's "Copy call" copies: with the calculator, the call for the run length typed (null while the
+ * run length is invalid: the calculator says why). */
+async function callText(row, snippet, calls) {
+  if (!calls) return snippet;
+  try {
+    return (await calls.callFor(row)).call;
+  } catch {
+    return null;
+  }
+}
+
+export function drawBest(table, panel, zone, snippets, taskName, calls = null) {
+  if (calls) calls.onCall = (text) => showCall(panel, text);
   const rows = zone.analysis.best_configs;
   const params = Array.from(new Set(rows.flatMap((r) => Object.keys(r.params))));
   const hasK = rows.some((r) => r.derived && r.derived.K !== undefined);
@@ -53,7 +71,12 @@ export function drawBest(table, panel, zone, snippets, taskName) {
   const body = el("tbody");
   rows.forEach((row, i) => {
     const copyBtn = el("button", { type: "button", class: "btn small", "data-rank": row.rank }, "Copy call");
-    copyBtn.addEventListener("click", (ev) => { ev.stopPropagation(); showSnippet(panel, row, snippets[i]); copy(snippets[i], copyBtn); });
+    copyBtn.addEventListener("click", async (ev) => {
+      ev.stopPropagation();
+      showSnippet(panel, row, snippets[i], calls);
+      const text = await callText(row, snippets[i], calls);
+      if (text !== null) copy(text, copyBtn);
+    });
     const tr = el("tr", { "data-rank": row.rank },
       el("td", {}, String(row.rank)),
       el("td", { class: "num" }, num(row.value, 5)),
@@ -65,13 +88,13 @@ export function drawBest(table, panel, zone, snippets, taskName) {
     tr.addEventListener("click", () => {
       for (const other of body.querySelectorAll("tr.selected")) other.classList.remove("selected");
       tr.classList.add("selected");
-      showSnippet(panel, row, snippets[i]);
+      showSnippet(panel, row, snippets[i], calls);
     });
     body.append(tr);
   });
   table.append(body);
   body.firstChild.classList.add("selected");
-  showSnippet(panel, rows[0], snippets[0]);
+  showSnippet(panel, rows[0], snippets[0], calls);
   const button = panel.querySelector("#copy-snippet");
   if (!button.dataset.bound) {
     button.dataset.bound = "1";

@@ -108,11 +108,43 @@ function membershipTrace(z, zone) {
   };
 }
 
+/** The surface's colour range: the server's robust scale (an outlier saturates the end colour instead of
+ * flattening every other value into one colour); Plotly's own min-max when there is none. */
+function colourRange(zm) {
+  const c = zm.colour_scale;
+  return c && c.clipped && c.low !== null && c.high > c.low ? { zmin: c.low, zmax: c.high, zauto: false } : {};
+}
+
+/** What the page says about the results beyond Tukey's far fences (null when there are none): on the smoothed
+ * metric they take the colour scale's end colour; over P(in zone) the page names them, as they weigh on the model. */
+export function colourNote(zone) {
+  const c = zone.analysis.zone_map.colour_scale;
+  if (!c || !c.clipped) return null;
+  const n = c.n_below + c.n_above;
+  const results = `${n.toLocaleString()} result${n === 1 ? "" : "s"}`;
+  const range = `[${num(c.low, 4)}, ${num(c.high, 4)}]`;
+  const rule = `more than ${c.fence_iqrs} interquartile ranges beyond the quartiles`;
+  if (!modelZone(zone)) return `Colour scale clipped to ${range}: ${results} outside (${rule}) take the end colour.`;
+  return `${results} far outside the others' range ${range} (${rule}): a diverged but finite run? `
+    + `The zone model takes ${n === 1 ? "it" : "them"} as measured.`;
+}
+
+/** The diverged trials (no value) as their own marker, never a colour. */
+function divergedTrace(zm) {
+  const d = zm.diverged;
+  if (!d || !d.x.length) return null;
+  return {
+    type: "scatter", mode: "markers", uid: "diverged", name: "diverged", x: d.x, y: d.y,
+    hovertemplate: `<b>diverged</b> (no result)<br>${plotText(zm.x)}: %{x:.4g}<br>${plotText(zm.y)}: %{y:.4g}<extra></extra>`,
+    marker: { symbol: "x-thin-open", size: 9, color: "#ff4d4d", line: { color: "#ff4d4d", width: 2 } },
+  };
+}
+
 function surfaceTrace(zm, zone) {
   const minimize = zone.direction === "minimize";
   return {
     type: "heatmap", uid: "surface", name: "smoothed metric", x: zm.x_grid, y: zm.y_grid, z: zm.surface,
-    colorscale: "Viridis", reversescale: minimize,
+    colorscale: "Viridis", reversescale: minimize, ...colourRange(zm),
     // plotly.js cannot interpolate ("fast") on log axes, and "best" costs a quarter second on a large map
     zsmooth: zm.x_log || zm.y_log ? false : "fast", hoverongaps: false,
     colorbar: colorbar(`${plotText(zone.metric)}<br>${minimize ? "(lower is better)" : "(higher is better)"}`),
@@ -142,6 +174,8 @@ export function drawMap(node, zone, { preview = null } = {}) {
   if (pv) traces.push(pv);
   traces.push(...kTraces(zm, zone.analysis.k));
   traces.push(...pointTraces(zm, zone));
+  const diverged = divergedTrace(zm);
+  if (diverged) traces.push(diverged);
   if (zm.best) {
     traces.push({ type: "scatter", mode: "markers", uid: "best", name: "best result", x: [zm.best.x], y: [zm.best.y],
       customdata: [zm.best.id], hovertemplate: `best: ${plotText(zone.metric)} ${num(zm.best.value, 5)}<br>${plotText(zm.best.id)}<extra></extra>`,

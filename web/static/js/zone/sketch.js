@@ -90,8 +90,10 @@ export function sketchMap(canvas, zone, { preview = null } = {}) {
   const nx = gx.length;
   const ny = gy.length;
   const values = grid.flat().filter((v) => v !== null);
-  const lo = z ? 0 : Math.min(...values);
-  const hi = z ? 1 : Math.max(...values);
+  // the server's robust colour range when it clipped an outlier (as the Plotly map does)
+  const clip = !z && zm.colour_scale && zm.colour_scale.clipped ? zm.colour_scale : null;
+  const lo = z ? 0 : clip ? clip.low : Math.min(...values);
+  const hi = z ? 1 : clip ? clip.high : Math.max(...values);
   const flip = !z && zone.direction === "minimize";
   const cells = new ImageData(nx, ny);
   for (let j = 0; j < ny; j += 1) {
