@@ -283,6 +283,7 @@ MODEL_ZONE: Example = {
         "noise": {"median_seed_std": 0.0021, "model_noise_std": 0.0018},
         "n_diverged": 7,
         "n_used": 241,
+        "n_far_worse": 0,
     },
     "warnings": [
         {

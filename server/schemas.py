@@ -379,7 +379,10 @@ class ZoneDiagnostics(BaseModel):
     level_set: LevelSetDiagnostic | None = Field(description="FSGDM only: whether the zone is a K level set")
     noise: NoiseDiagnostic | None
     n_diverged: int = Field(description="diverged trials the model took as bounds of the zone")
-    n_used: int = Field(description="finished trials with every searched parameter")
+    n_used: int = Field(description="finished trials with every searched parameter, less the far-worse ones")
+    n_far_worse: int = Field(
+        description="finite runs worse than the far fence (Tukey's 3 IQR below the quartile), taken as diverged"
+    )
 
 
 class ZoneAnalysisPublic(BaseModel):

@@ -34,6 +34,7 @@ from scipy.stats import qmc
 
 from zone_explorer.analysis._contour import contour_polygons
 from zone_explorer.analysis._model import MetricModel, SearchBox, fit_model
+from zone_explorer.analysis._robust import tukey_fences
 from zone_explorer.analysis._table import (
     C_SCALING,
     DERIVED_K,
@@ -332,8 +333,29 @@ def model_zone(
     diverged = None
     if table.diverged and all(name in table.diverged for name in box.names):
         diverged = {name: table.diverged[name] for name in box.names}
+    # a finite run far worse than the rest (a diverged log-loss of 6.5e6 among values near 1) says "bad here" as a
+    # diverged run does, not how bad: taken as measured it would set the warp's scale alone and flatten the model
+    far_bad = g < tukey_fences(g)[0]
+    n_far = int(far_bad.sum())
+    if not 0 < n_far <= n - 3:
+        n_far = 0
+    if n_far:
+        diverged = {
+            name: np.concatenate([cols[name][far_bad], diverged[name] if diverged else np.empty(0)])
+            for name in box.names
+        }
+        cols = {name: c[~far_bad] for name, c in cols.items()}
+        g, values = g[~far_bad], values[~far_bad]
+        noise_var = None if noise_var is None else noise_var[~far_bad]
+        n -= n_far
 
-    diagnostics: dict[str, Any] = {"level_set": None, "noise": None, "n_diverged": 0, "n_used": n}
+    diagnostics: dict[str, Any] = {
+        "level_set": None,
+        "noise": None,
+        "n_diverged": 0,
+        "n_used": n,
+        "n_far_worse": n_far,  # finite runs beyond the far fence, taken as diverged
+    }
     if n < 3:
         warn(
             "too_few_trials",

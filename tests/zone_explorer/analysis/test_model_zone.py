@@ -91,6 +91,31 @@ class TestMembership:
         # the core is inside the outline
         assert (prob >= 0.9).sum() <= predicted.sum()
 
+    def test_one_far_worse_finite_run_does_not_flatten_the_zone(self):
+        # a loss landscape (minimize) with one diverged-but-finite run: the model takes it as diverged, and the
+        # zone is the one without it (taken as measured, it set the warp's scale and P(in zone) went flat)
+        t = k_table(60, seed=4)
+        loss = 1.0 - t.values
+        clean = TrialTable(t.params, loss, "explored", None, LOG_CV, "minimize", noise_var=t.noise_var)
+        spoiled = TrialTable(
+            {name: np.append(col, col[0]) for name, col in t.params.items()},
+            np.append(loss, 6.5e6),
+            "explored",
+            None,
+            LOG_CV,
+            "minimize",
+            noise_var=np.append(t.noise_var, np.nan),
+        )
+        a = model_zone(clean, "c_scaling", "v_coefficient", delta=0.01, bounds=BOUNDS)
+        b = model_zone(spoiled, "c_scaling", "v_coefficient", delta=0.01, bounds=BOUNDS)
+        assert b.diagnostics["n_far_worse"] == a.diagnostics["n_far_worse"] + 1
+        assert b.diagnostics["n_diverged"] == a.diagnostics["n_diverged"] + 1
+        assert b.diagnostics["n_used"] == a.diagnostics["n_used"]
+        pa = np.array(a.zone["membership"]["probability"], dtype=float) >= 0.5
+        pb = np.array(b.zone["membership"]["probability"], dtype=float) >= 0.5
+        assert pa.sum() > 0 and (pa & pb).sum() / (pa | pb).sum() > 0.8
+        assert b.k["status"] == "ok" and b.k["estimate"] == pytest.approx(a.k["estimate"], rel=0.1)
+
     def test_a_k_map_solves_v_and_leaves_the_rest_of_the_box_out(self):
         z = model_zone(k_table(80), "K", "c_scaling", bounds=BOUNDS)
         m = z.zone["membership"]
