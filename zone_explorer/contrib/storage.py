@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zone_explorer.contrib.csv_rows import rows_from_csv
+from zone_explorer.contrib.requests import RequestKey, record_request, replayed_request
 from zone_explorer.contrib.validation import (
     ContributionError,
     TaskBook,
@@ -23,7 +24,6 @@ from zone_explorer.contrib.validation import (
     parse_contribution,
     task_contexts,
 )
-from zone_explorer.contrib.requests import RequestKey, record_request, replayed_request
 from zone_explorer.core.errors import Conflict, Forbidden, NotFound
 from zone_explorer.core.statuses import ContributionStatus, Verdict
 from zone_explorer.store.db import session_scope

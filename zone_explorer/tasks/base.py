@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import math
 import importlib.metadata
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
