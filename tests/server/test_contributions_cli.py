@@ -60,3 +60,11 @@ def test_contributions_commands(live) -> None:
         assert gone.exit_code == 0 and f"{c['id']} withdrawn" in gone.stdout, gone.output
     after = runner.invoke(cli, ["contributions", "list", "--status", "withdrawn", "--url", live.base_url])
     assert c["id"] in after.stdout
+
+
+def test_optimizers_command_lists_the_contributed_bounds() -> None:
+    """The bounds the refusal message points to (`zone-explorer optimizers NAME`) are printed there."""
+    shown = runner.invoke(cli, ["optimizers", "fsgdm"], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0 and "contributed" in shown.stdout
+    lines = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 3}
+    assert "[1e-20, 1e+06]" in lines["c_scaling"] and "[1, 2147483647]" in lines["sigma"]

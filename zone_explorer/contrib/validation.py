@@ -45,6 +45,7 @@ __all__ = [
     "NEW_TASK_FIELDS",
     "TaskBook",
     "TaskContext",
+    "bounds_text",
     "contribution_bounds",
     "fingerprint",
     "is_lookup_name",
@@ -297,14 +298,18 @@ def contribution_bounds(optimizer: str) -> dict[str, tuple[float, float]]:
     return out
 
 
+def bounds_text(low: float, high: float) -> str:
+    """``[1e-20, 1e+06]``, or ``[1, 2147483647]`` for integer bounds."""
+    return "[" + ", ".join(str(x) if isinstance(x, int) else f"{x:g}" for x in (low, high)) + "]"
+
+
 def _check_bounds(spec: OptimizerSpec, cfg: Mapping[str, Any], p: str) -> None:
     bounds = contribution_bounds(spec.name)
     for name, value in cfg.items():
         if name in bounds and value is not None and not bounds[name][0] <= value <= bounds[name][1]:
-            low, high = bounds[name]
             raise ContributionError(
                 f"{p}config.{name}",
-                f"must be in [{low:g}, {high:g}] to be contributed ({spec.name}'s domain "
+                f"must be in {bounds_text(*bounds[name])} to be contributed ({spec.name}'s domain "
                 f"{spec.hyperparameter(name).domain()} within finite bounds; `zone-explorer optimizers {spec.name}` "
                 f"lists them), got {value!r}",
             )
