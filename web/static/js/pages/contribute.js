@@ -136,6 +136,7 @@ async function readUpload() {
 function setEditing(id) {
   editing = id;
   replace(ui.button, id ? `Save changes to ${id}` : "Contribute");
+  $("#contribute-new").hidden = !id;
   document.body.dataset.editing = id || "";
 }
 
