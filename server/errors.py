@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.schemas import UNION_TAGS
-from zone_explorer.core.errors import FieldError, Forbidden, NotFound
+from zone_explorer.core.errors import Conflict, FieldError, Forbidden, NotFound
 from zone_explorer.engine.jobs import JobSpecError
 
 log = logging.getLogger("zone_explorer.server")
@@ -154,6 +154,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.field == "Idempotency-Key":  # the key was used for another job: a conflict, not a bad body
             return error_response(409, exc.message, exc.field)
         return error_response(422, exc.message, exc.field)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, exc.message, exc.field)
 
     @app.exception_handler(FieldError)
     async def _bad_input(_: Request, exc: FieldError) -> JSONResponse:

@@ -80,6 +80,9 @@ class TaskPublic(BaseModel):
     dataset: str
     model: str
     source: str
+    metric_range: list[float | None] = Field(
+        [None, None], description="[low, high] of the metric's valid values (null: unbounded on that side)"
+    )
     kind: Literal["builtin", "plugin", "contributed"]
     verifiable: bool = Field(description="whether contributions on this task can be rerun by a verification job")
 
@@ -110,6 +113,9 @@ class OptimizerPublic(BaseModel):
     hyperparameters: list[HyperparameterPublic]
     default_space: dict[str, Any]
     contribution_required: list[str] = Field(description="hyperparameters a contribution must give")
+    contribution_bounds: dict[str, list[float]] = Field(
+        {}, description="[low, high]: the finite range a contributed numeric hyperparameter must lie in"
+    )
     natural_axes: list[str] = Field(description="the pair a zone is drawn over by default")
 
 
@@ -465,6 +471,8 @@ class NewTask(_In):
     metric: Annotated[str, StringConstraints(min_length=1, max_length=MAX_METRIC_NAME, pattern=r"^[^\x00]+$")]
     direction: Literal["maximize", "minimize"]
     description: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LONG_TEXT, pattern=r"^[^\x00]+$")]
+    metric_low: FiniteFloat | None = Field(None, description="the lowest valid metric value (absent: unbounded)")
+    metric_high: FiniteFloat | None = Field(None, description="the highest valid metric value (absent: unbounded)")
 
 
 class Budget(_In):
@@ -509,6 +517,29 @@ class ContributionCreate(_In):
     hardware: ShortText | None = None
     software: ShortText | None = None
     source: Source
+
+    def raw(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class ContributionEdit(_In):
+    """A correction: each field given replaces the stored one (``config``: the complete config you give); the result
+    is checked like a new contribution and stays the same row."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"value": 0.9712}]})
+
+    task: TaskRef | None = None
+    optimizer: Name | None = None
+    config: dict[str, Any] | None = None
+    value: FiniteFloat | None = None
+    curve: list[FiniteFloat] | None = Field(None, max_length=MAX_CURVE)
+    budget: Budget | None = None
+    seeds: list[Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]] | None = Field(
+        None, min_length=1, max_length=MAX_SEEDS
+    )
+    hardware: ShortText | None = None
+    software: ShortText | None = None
+    source: Source | None = None
 
     def raw(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
@@ -562,11 +593,21 @@ class ContributionPublic(BaseModel):
     updated_at: UtcDatetime
 
 
+class DuplicatePublic(BaseModel):
+    index: int = Field(description="the item (or CSV row, from 0) that was already stored")
+    id: str = Field(description="the contribution it is the same result as")
+
+
 class ContributionList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTRIBUTION_LIST]})
 
-    items: list[ContributionPublic]
-    count: int
+    items: list[ContributionPublic] = Field(description="the contributions stored")
+    count: int = Field(description="how many were stored")
+    duplicates: list[DuplicatePublic] = Field(
+        [],
+        description="items already stored (same task, optimizer, config, budget, seeds, value and owner): merged "
+        "into the stored one, not stored again",
+    )
 
 
 class ContributionPage(BaseModel):

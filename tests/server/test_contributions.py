@@ -164,8 +164,12 @@ def test_csv_upload_raw_and_multipart(service) -> None:
         and first["curve"] == [0.4, 0.11]
         and second["source"] == {"notes": "quoted, with comma"}
     )
+    before = row_counts(service.url)
+    # the same rows again, as a multipart form: both are duplicates, merged into the stored ones
     r = api.post("/api/v1/contributions/csv", files={"file": ("results.csv", CSV.encode(), "text/csv")})
-    assert r.status_code == 201 and r.json()["count"] == 2, r.text
+    assert r.status_code == 201 and r.json()["count"] == 0, r.text
+    assert r.json()["duplicates"] == [{"index": 0, "id": first["id"]}, {"index": 1, "id": second["id"]}]
+    assert row_counts(service.url) == before
 
 
 CSV_BAD = [

@@ -93,8 +93,9 @@ def test_cli_verbs(live, tmp_path) -> None:
     assert shown.exit_code == 0 and json.loads(shown.stdout)["progress"]["finished"] == 0
     listed = runner.invoke(cli, ["status", "--url", live.base_url])
     assert listed.exit_code == 0 and job["id"][:8] in listed.stdout
-    (tmp_path / "one.json").write_text(json.dumps(GOOD))
-    (tmp_path / "many.csv").write_text(CSV)
+    # other values than test_client_round_trip's: the same result from the same token is never stored twice
+    (tmp_path / "one.json").write_text(json.dumps({**GOOD, "value": 0.31}))
+    (tmp_path / "many.csv").write_text(CSV.replace("0.11,2,", "0.21,2,").replace("0.13,2,", "0.23,2,"))
     for name, count in (("one.json", 1), ("many.csv", 2)):
         done = runner.invoke(cli, ["contribute", str(tmp_path / name), *auth])
         assert done.exit_code == 0 and len(done.stdout.split()) == count, done.output

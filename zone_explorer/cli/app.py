@@ -100,11 +100,16 @@ def optimizers(
         spec = get_optimizer(name)
     except ValueError as e:
         fail(str(e), USAGE)
+    from zone_explorer.contrib.validation import bounds_text, contribution_bounds
+
+    bounds = contribution_bounds(spec.name)
     table = Table(title=f"{spec.name}: {spec.description}")
-    for col in ("hyperparameter", "type", "default", "domain", "description"):
+    for col in ("hyperparameter", "type", "default", "domain", "contributed", "description"):
         table.add_column(col)
     for hp in spec.hyperparameters:
-        table.add_row(hp.name, hp.kind, repr(hp.default), hp.domain(), hp.description)
+        # a contributed value must also lie in finite bounds (see zone_explorer.contrib.validation)
+        within = bounds_text(*bounds[hp.name]) if hp.name in bounds else ""
+        table.add_row(hp.name, hp.kind, repr(hp.default), hp.domain(), within, hp.description)
     console.print(table)
     console.print("Default search space:")
     console.print_json(default_space(name).to_json())

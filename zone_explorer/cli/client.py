@@ -214,18 +214,30 @@ class ZoneExplorerClient:
         return self._get(f"/api/v1/zones/{task}/{optimizer}/summary", top_q=top_q, delta=delta)
 
     # ---- contributions ---------------------------------------------------------------------------------------------
-    def contribute(self, contribution: Mapping[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/api/v1/contributions", json=dict(contribution))
+    # every write sends an Idempotency-Key (a fresh one unless given), so a retry after a lost answer writes nothing new
+    def _write(self, method: str, path: str, key: str | None, **kwargs: Any) -> Any:
+        headers = {**kwargs.pop("headers", {}), "Idempotency-Key": key or uuid.uuid4().hex}
+        return self._json(method, path, headers=headers, retry=True, **kwargs)
 
-    def contribute_batch(self, contributions: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return self._json("POST", "/api/v1/contributions/batch", json={"contributions": list(contributions)})["items"]
+    def contribute(self, contribution: Mapping[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        return self._write("POST", "/api/v1/contributions", idempotency_key, json=dict(contribution))
 
-    def contribute_csv(self, data: str | bytes | Path) -> list[dict[str, Any]]:
+    def contribute_batch(
+        self, contributions: list[Mapping[str, Any]], *, idempotency_key: str | None = None
+    ) -> list[dict[str, Any]]:
+        body = {"contributions": list(contributions)}
+        return self._write("POST", "/api/v1/contributions/batch", idempotency_key, json=body)["items"]
+
+    def contribute_csv(self, data: str | bytes | Path, *, idempotency_key: str | None = None) -> list[dict[str, Any]]:
         if isinstance(data, Path):
             data = data.read_bytes()
         content = data.encode() if isinstance(data, str) else data
-        return self._json(
-            "POST", "/api/v1/contributions/csv", content=content, headers={"Content-Type": "text/csv; charset=utf-8"}
+        return self._write(
+            "POST",
+            "/api/v1/contributions/csv",
+            idempotency_key,
+            content=content,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
         )["items"]
 
     def contributions(
@@ -235,6 +247,7 @@ class ZoneExplorerClient:
         optimizer: str | None = None,
         status: str | None = None,
         verdict: str | None = None,
+        owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> dict[str, Any]:
@@ -244,6 +257,7 @@ class ZoneExplorerClient:
             optimizer=optimizer,
             status=status,
             verdict=verdict,
+            owner=owner,
             limit=limit,
             offset=offset,
         )
@@ -251,8 +265,14 @@ class ZoneExplorerClient:
     def contribution(self, contribution_id: str) -> dict[str, Any]:
         return self._get(f"/api/v1/contributions/{contribution_id}")
 
-    def withdraw(self, contribution_id: str) -> dict[str, Any]:
-        return self._json("DELETE", f"/api/v1/contributions/{contribution_id}", retry=True)
+    def edit_contribution(
+        self, contribution_id: str, changes: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Correct a contribution in place: each field given replaces the stored one (``config``: the whole config)."""
+        return self._write("PATCH", f"/api/v1/contributions/{contribution_id}", idempotency_key, json=dict(changes))
 
-    def verify(self, contribution_id: str) -> dict[str, Any]:
-        return self._json("POST", f"/api/v1/contributions/{contribution_id}/verify", retry=True)
+    def withdraw(self, contribution_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        return self._write("DELETE", f"/api/v1/contributions/{contribution_id}", idempotency_key)
+
+    def verify(self, contribution_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        return self._write("POST", f"/api/v1/contributions/{contribution_id}/verify", idempotency_key)

@@ -394,3 +394,6 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command()(cancel)
     app.command()(contribute)
+    from zone_explorer.cli.contributions import contributions_app
+
+    app.add_typer(contributions_app, name="contributions")

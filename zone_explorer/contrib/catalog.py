@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from optimizers.registry import REGISTRY, get_optimizer
-from zone_explorer.contrib.validation import is_lookup_name, required_hyperparameters
+from zone_explorer.contrib.validation import contribution_bounds, is_lookup_name, required_hyperparameters
 from zone_explorer.core.errors import NotFound
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import default_space
@@ -34,6 +34,7 @@ def _contributed_task(row: ContributedTask) -> dict[str, Any]:
         "steps_per_epoch": None,
         "dataset": row.dataset,
         "model": row.model,
+        "metric_range": [row.metric_low, row.metric_high],
         "source": "contributed",
         "kind": "contributed",
         "verifiable": False,
@@ -68,6 +69,7 @@ def describe_optimizer(name: str) -> dict[str, Any]:
         **spec.to_dict(),
         "default_space": default_space(spec.name).to_dict(),
         "contribution_required": required_hyperparameters(spec.name),
+        "contribution_bounds": {k: list(v) for k, v in contribution_bounds(spec.name).items()},
         "natural_axes": list(get_profile(spec.name).natural_axes),
     }
 

@@ -8,7 +8,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from zone_explorer.contrib.validation import NEW_TASK_FIELDS, ContributionError
+from zone_explorer.contrib.validation import METRIC_RANGE_FIELDS, NEW_TASK_FIELDS, ContributionError
 
 __all__ = ["CSV_COLUMNS", "rows_from_csv"]
 
@@ -25,7 +25,7 @@ CSV_COLUMNS = (
     "source_doi",
     "source_url",
     "source_notes",
-    *(f"task_{k}" for k in NEW_TASK_FIELDS[1:]),
+    *(f"task_{k}" for k in NEW_TASK_FIELDS[1:] + METRIC_RANGE_FIELDS),
 )
 
 
@@ -102,7 +102,10 @@ def _row(cells: dict[str, str], where: str) -> dict[str, Any]:
     get = {k: v for k, v in cells.items() if v.strip() != ""}
     item: dict[str, Any] = {}
     if any(k.startswith("task_") for k in get):
-        item["task"] = {"name": get.get("task"), **{k[5:]: v for k, v in get.items() if k.startswith("task_")}}
+        item["task"] = {
+            "name": get.get("task"),
+            **{k[5:]: _cell(v) if k[5:] in METRIC_RANGE_FIELDS else v for k, v in get.items() if k.startswith("task_")},
+        }
     elif "task" in get:
         item["task"] = get["task"]
     for k in ("optimizer", "hardware", "software"):

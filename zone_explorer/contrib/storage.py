@@ -6,13 +6,16 @@ Contributions appear in the zone views (:mod:`server.services.zone_answers`) bes
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from zone_explorer.contrib.csv_rows import rows_from_csv
+from zone_explorer.contrib.requests import RequestKey, record_request, replayed_request
 from zone_explorer.contrib.validation import (
     ContributionError,
     TaskBook,
@@ -21,27 +24,69 @@ from zone_explorer.contrib.validation import (
     parse_contribution,
     task_contexts,
 )
-from zone_explorer.core.errors import Forbidden, NotFound
+from zone_explorer.core.errors import Conflict, Forbidden, NotFound
 from zone_explorer.core.statuses import ContributionStatus, Verdict
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import Contribution, utcnow
 
 __all__ = [
+    "Stored",
     "add_contributions",
     "add_csv",
     "contribution_dicts",
     "contribution_to_dict",
+    "edit_contribution",
     "get_contribution",
     "list_contributions",
+    "store_contributions",
     "withdraw_contribution",
 ]
 
+#: what a PATCH may change; each field given replaces the stored one (``config``: the complete given config)
+EDITABLE = ("task", "optimizer", "config", "value", "curve", "budget", "seeds", "hardware", "software", "source")
+_DUPLICATE_RULE = "same task, optimizer, config, budget, seeds, value and owner"
 
-def add_contributions(
-    url: str, items: list[Any], owner: str | None = None, *, max_items: int = 1000, prefix: str | None = "contributions"
-) -> list[dict[str, Any]]:
+
+@dataclass
+class Stored:
+    """What a write stored: ``items`` (the contributions, as they are now), ``duplicates`` (``{"index", "id"}``: the
+    items that were already stored, as that contribution, and so were not stored again) and ``replayed`` (the answer
+    of an earlier request with the same Idempotency-Key; nothing was written)."""
+
+    items: list[dict[str, Any]]
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    replayed: bool = False
+
+
+def _active_by_fingerprint(s: Session, fingerprints: list[str]) -> dict[str, str]:
+    q = sa.select(Contribution.fingerprint, Contribution.id).where(
+        Contribution.fingerprint.in_(fingerprints), Contribution.status == ContributionStatus.ACTIVE
+    )
+    return {fp: cid for fp, cid in s.execute(q) if fp is not None}
+
+
+def _rows(s: Session, ids: list[str]) -> list[Contribution]:
+    by_id = {c.id: c for c in s.scalars(sa.select(Contribution).where(Contribution.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def store_contributions(
+    url: str,
+    items: list[Any],
+    owner: str | None = None,
+    *,
+    max_items: int = 1000,
+    prefix: str | None = "contributions",
+    request: RequestKey | None = None,
+) -> Stored:
     """Validate and store contributions atomically: one bad item stores nothing, and the error names its path
-    (``contributions[3].config.lr``; without a ``prefix``, for a single contribution: ``config.lr``)."""
+    (``contributions[3].config.lr``; without a ``prefix``, for a single contribution: ``config.lr``).
+
+    A result already stored (:data:`_DUPLICATE_RULE`, an active row or an earlier item of the same request) is
+    merged: not stored again, and listed in ``duplicates``; a single contribution (no ``prefix``) that is one is
+    refused instead (:class:`~zone_explorer.core.errors.Conflict`). With a ``request`` key, a replay answers the
+    first request's rows and stores nothing.
+    """
     where = prefix or "contribution"
     if not isinstance(items, list) or not items:
         raise ContributionError(where, "must be a non-empty list of contributions")
@@ -50,32 +95,63 @@ def add_contributions(
     for attempt in range(2):
         try:
             with session_scope(url) as s:
+                done = replayed_request(s, request)
+                if done is not None:
+                    return Stored(contribution_dicts(url, _rows(s, done.contribution_ids)), done.duplicates, True)
                 book = TaskBook(s)
                 rows = [
                     parse_contribution(item, "" if prefix is None else f"{prefix}[{i}]", book, owner)
                     for i, item in enumerate(items)
                 ]
+                first = _active_by_fingerprint(s, [r.fingerprint for r in rows if r.fingerprint])
+                fresh: list[Contribution] = []
+                duplicates: list[dict[str, Any]] = []
+                for i, row in enumerate(rows):
+                    assert row.fingerprint is not None  # parse_contribution sets it
+                    if row.fingerprint in first:
+                        duplicates.append({"index": i, "id": first[row.fingerprint]})
+                        continue
+                    first[row.fingerprint] = row.id
+                    fresh.append(row)
+                if prefix is None and duplicates:
+                    raise Conflict(
+                        "contribution",
+                        f"already stored as contribution {duplicates[0]['id']} ({_DUPLICATE_RULE}); nothing stored. "
+                        "Edit that one (PATCH) to change it",
+                    )
                 s.add_all(book.new.values())
                 s.flush()  # the new tasks first: a concurrent batch describing the same task fails here
-                s.add_all(rows)
-            return contribution_dicts(url, rows)
+                s.add_all(fresh)
+                record_request(s, request, [r.id for r in fresh], duplicates)
+            return Stored(contribution_dicts(url, fresh), duplicates)
         except IntegrityError:
             if attempt:
                 raise
-            # a concurrent batch described the same new task: validate once more against the stored one
+            # a concurrent request described the same new task, stored the same result or used the same key:
+            # validate once more against what it stored
     raise AssertionError("unreachable")
 
 
-def add_csv(url: str, data: bytes | str, owner: str | None = None, *, max_rows: int = 1000) -> list[dict[str, Any]]:
-    """Contributions from a CSV upload (see :func:`rows_from_csv`), stored atomically like a batch."""
+def add_contributions(
+    url: str, items: list[Any], owner: str | None = None, *, max_items: int = 1000, prefix: str | None = "contributions"
+) -> list[dict[str, Any]]:
+    """:func:`store_contributions` without a key: the contributions stored (duplicates are left out)."""
+    return store_contributions(url, items, owner, max_items=max_items, prefix=prefix).items
+
+
+def add_csv(
+    url: str, data: bytes | str, owner: str | None = None, *, max_rows: int = 1000, request: RequestKey | None = None
+) -> Stored:
+    """Contributions from a CSV upload (see :func:`rows_from_csv`), stored atomically like a batch: uploading the
+    same file twice stores nothing the second time (every row is a duplicate)."""
     rows = rows_from_csv(data, max_rows=max_rows)
     try:
-        return add_contributions(url, [r for _, r in rows], owner, max_items=max_rows, prefix="rows")
+        return store_contributions(url, [r for _, r in rows], owner, max_items=max_rows, prefix="rows", request=request)
     except ContributionError as err:
         m = re.match(r"^rows\[(\d+)\]", err.field)
         if m is None:
             raise
-        raise ContributionError(err.field, f"(CSV line {rows[int(m.group(1))][0]}) {err.message}") from None
+        raise type(err)(err.field, f"(CSV line {rows[int(m.group(1))][0]}) {err.message}") from None
 
 
 def contribution_to_dict(c: Contribution, meta: TaskContext | None = None) -> dict[str, Any]:
@@ -167,22 +243,103 @@ def list_contributions(
     return contribution_dicts(url, rows), int(total or 0)
 
 
+def _owned(s: Session, contribution_id: str, may_act_for: Callable[[str | None], bool], verb: str) -> Contribution:
+    c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
+    if c is None:
+        raise NotFound("id", f"contribution {contribution_id!r} not found")
+    if not may_act_for(c.owner):
+        raise Forbidden(
+            "Authorization",
+            f"contribution {contribution_id} belongs to another token; its owner or an admin may {verb} it",
+        )
+    return c
+
+
 def withdraw_contribution(
-    url: str, contribution_id: str, *, may_act_for: Callable[[str | None], bool]
+    url: str,
+    contribution_id: str,
+    *,
+    may_act_for: Callable[[str | None], bool],
+    request: RequestKey | None = None,
 ) -> dict[str, Any]:
     """Mark a contribution withdrawn (it leaves the zone views). ``may_act_for(owner)`` decides who may."""
     with session_scope(url) as s:
-        c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
-        if c is None:
-            raise NotFound("id", f"contribution {contribution_id!r} not found")
-        if not may_act_for(c.owner):
-            raise Forbidden(
-                "Authorization",
-                f"contribution {contribution_id} belongs to another token; its owner or an admin may withdraw it",
-            )
-        if c.status != ContributionStatus.WITHDRAWN:
-            c.status = ContributionStatus.WITHDRAWN
+        done = replayed_request(s, request)
+        c = _owned(s, contribution_id, may_act_for, "withdraw")
+        if done is None:
+            if c.status != ContributionStatus.WITHDRAWN:
+                c.status = ContributionStatus.WITHDRAWN
+                c.updated_at = utcnow()
+            record_request(s, request, [c.id])
+        s.flush()
+        s.refresh(c)
+    return contribution_dicts(url, [c])[0]
+
+
+def _as_given(c: Contribution) -> dict[str, Any]:
+    """A stored contribution as its contributor would send it (the given config only; run lengths re-derived)."""
+    raw: dict[str, Any] = {
+        "task": c.task,
+        "optimizer": c.optimizer,
+        "config": {k: c.config[k] for k in c.given},
+        "value": c.value,
+        "budget": {k: v for k, v in (("epochs", c.epochs), ("steps", c.steps)) if v is not None},
+        "source": c.source,
+    }
+    for k in ("curve", "seeds", "hardware", "software"):
+        if getattr(c, k) is not None:
+            raw[k] = getattr(c, k)
+    return raw
+
+
+def edit_contribution(
+    url: str,
+    contribution_id: str,
+    changes: Mapping[str, Any],
+    *,
+    may_act_for: Callable[[str | None], bool],
+    request: RequestKey | None = None,
+) -> dict[str, Any]:
+    """Correct a contribution in place (a typo stays one row): each field in ``changes`` (:data:`EDITABLE`) replaces
+    the stored one, and the result is validated like a new contribution. When the claim changes (anything but
+    hardware, software and source), an earlier verification no longer applies and is cleared. Editing it into a
+    result that is already stored is a :class:`~zone_explorer.core.errors.Conflict`."""
+    if not isinstance(changes, Mapping) or not changes:
+        raise ContributionError("contribution", f"give at least one field to change ({', '.join(EDITABLE)})")
+    for key in changes:
+        if key not in EDITABLE:
+            raise ContributionError(str(key), f"unknown field (editable: {', '.join(EDITABLE)})")
+    with session_scope(url) as s:
+        done = replayed_request(s, request)
+        c = _owned(s, contribution_id, may_act_for, "edit")
+        if done is None:
+            if c.status != ContributionStatus.ACTIVE:
+                raise ContributionError("id", f"contribution {c.id} is withdrawn; contribute the result again instead")
+            book = TaskBook(s)
+            new = parse_contribution({**_as_given(c), **changes}, "", book, c.owner)
+            if new.fingerprint != c.fingerprint:
+                clash = s.scalars(
+                    sa.select(Contribution.id).where(
+                        Contribution.fingerprint == new.fingerprint,
+                        Contribution.status == ContributionStatus.ACTIVE,
+                        Contribution.id != c.id,
+                    )
+                ).first()
+                if clash is not None:
+                    raise Conflict(
+                        "contribution",
+                        f"the edited result is already stored as contribution {clash} ({_DUPLICATE_RULE}); "
+                        "withdraw this one instead",
+                    )
+                c.verify_job_id = c.verdict = c.measured_value = c.verdict_detail = None
+            for attr in (
+                "task", "optimizer", "config", "given", "value", "curve", "epochs", "steps", "seeds",
+                "hardware", "software", "source", "fingerprint",
+            ):  # fmt: skip
+                setattr(c, attr, getattr(new, attr))
             c.updated_at = utcnow()
+            s.add_all(book.new.values())
+            record_request(s, request, [c.id])
         s.flush()
         s.refresh(c)
     return contribution_dicts(url, [c])[0]

@@ -3,6 +3,8 @@ its value, curve, budget, seeds and source. Every error names the path of the of
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import secrets
@@ -13,7 +15,7 @@ from typing import Any, Literal, overload
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from optimizers.registry import get_optimizer
+from optimizers.registry import OptimizerSpec, get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.limits import (
     CONTRIBUTED_TASK_NAME,
@@ -36,10 +38,16 @@ from zone_explorer.store.models import ContributedTask, Contribution
 from zone_explorer.tasks import get_task, task_names
 
 __all__ = [
+    "CONTRIBUTED_FLOAT_MAX",
+    "CONTRIBUTED_LOG_MIN",
     "ContributionError",
+    "METRIC_RANGE_FIELDS",
     "NEW_TASK_FIELDS",
     "TaskBook",
     "TaskContext",
+    "bounds_text",
+    "contribution_bounds",
+    "fingerprint",
     "is_lookup_name",
     "parse_contribution",
     "required_hyperparameters",
@@ -51,6 +59,13 @@ _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _FIELDS = ("task", "optimizer", "config", "value", "curve", "budget", "seeds", "hardware", "software", "source")
 #: what describes a new task (its ``name`` and the rest)
 NEW_TASK_FIELDS = ("name", "dataset", "model", "metric", "direction", "description")
+#: a new task's metric range (optional numbers; a missing end is unbounded): values outside are refused
+METRIC_RANGE_FIELDS = ("metric_low", "metric_high")
+#: the finite bounds of a contributed hyperparameter, within its registry domain: no run used a value beyond them,
+#: and one that did (``c_scaling = 1e-300``, ``lr = 1e308``) would stretch every zone's axes. Log-scaled ones (learning
+#: rates, ``c_scaling``, ``eps``) lie in [1e-20, 1e6], the others in [-1e6, 1e6], integers fit 32 bits.
+CONTRIBUTED_FLOAT_MAX = 1e6
+CONTRIBUTED_LOG_MIN = 1e-20
 
 
 class ContributionError(FieldError):
@@ -126,6 +141,45 @@ class TaskContext:
     metric: str
     direction: str
     default_epochs: int | None = None
+    #: the metric's valid range (infinite ends: unbounded)
+    metric_low: float = -math.inf
+    metric_high: float = math.inf
+
+    @classmethod
+    def of_row(cls, row: ContributedTask) -> TaskContext:
+        low, high = row.metric_low, row.metric_high
+        return cls(
+            row.name,
+            False,
+            row.metric,
+            row.direction,
+            metric_low=-math.inf if low is None else low,
+            metric_high=math.inf if high is None else high,
+        )
+
+    @classmethod
+    def of_registered(cls, name: str) -> TaskContext:
+        t = get_task(name)
+        return cls(t.name, True, t.metric, t.direction, t.default_epochs, *t.metric_range)
+
+    def range_text(self) -> str:
+        """The range in words: ``[0, 1]``, ``>= 0``, ``<= 5`` or ``any finite number``."""
+        low, high = self.metric_low, self.metric_high
+        if math.isinf(low) and math.isinf(high):
+            return "any finite number"
+        if math.isinf(high):
+            return f">= {low:g}"
+        if math.isinf(low):
+            return f"<= {high:g}"
+        return f"in [{low:g}, {high:g}]"
+
+    def check(self, value: float, where: str) -> float:
+        """``value`` if it lies in the metric's range, else an error naming ``where`` and the range."""
+        if not self.metric_low <= value <= self.metric_high:
+            raise ContributionError(
+                where, f"must be {self.range_text()} ({self.metric} of task {self.name}), got {value!r}"
+            )
+        return value
 
 
 class TaskBook:
@@ -143,8 +197,7 @@ class TaskBook:
         if isinstance(raw, str):
             _text(raw, where, MAX_NAME, required=True)
             if raw in self.registered:
-                t = get_task(raw)
-                return TaskContext(t.name, True, t.metric, t.direction, t.default_epochs)
+                return TaskContext.of_registered(raw)
             row = self._row(raw) if len(raw) <= 64 else None
             if row is None:
                 raise ContributionError(
@@ -152,16 +205,26 @@ class TaskBook:
                     f"unknown task {raw!r} (registered: {', '.join(sorted(self.registered))}); "
                     "describe a new task as an object with " + ", ".join(NEW_TASK_FIELDS),
                 )
-            return TaskContext(row.name, False, row.metric, row.direction)
+            return TaskContext.of_row(row)
         if not isinstance(raw, Mapping):
             raise ContributionError(
                 where, "required: a task name, or a new task object with " + ", ".join(NEW_TASK_FIELDS)
             )
-        _mapping(raw, where, NEW_TASK_FIELDS)
-        desc = {
+        _mapping(raw, where, NEW_TASK_FIELDS + METRIC_RANGE_FIELDS)
+        desc: dict[str, Any] = {
             k: _text(raw.get(k), f"{where}.{k}", MAX_LONG_TEXT if k == "description" else MAX_SHORT_TEXT, required=True)
             for k in NEW_TASK_FIELDS
         }
+        for k in METRIC_RANGE_FIELDS:
+            desc[k] = None if raw.get(k) is None else _finite(raw.get(k), f"{where}.{k}")
+        if (
+            desc["metric_low"] is not None
+            and desc["metric_high"] is not None
+            and desc["metric_low"] >= desc["metric_high"]
+        ):
+            raise ContributionError(
+                f"{where}.metric_high", f"must be > metric_low ({desc['metric_low']!r}), got {desc['metric_high']!r}"
+            )
         if not _TASK_NAME.match(desc["name"]):
             raise ContributionError(
                 f"{where}.name", "must be 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
@@ -180,13 +243,13 @@ class TaskBook:
         if row is None:
             row = ContributedTask(**desc, owner=owner)
             self.new[row.name] = row
-        elif any(getattr(row, k) != desc[k] for k in NEW_TASK_FIELDS):
+        elif any(getattr(row, k) != desc[k] for k in NEW_TASK_FIELDS + METRIC_RANGE_FIELDS):
             raise ContributionError(
                 f"{where}.name",
                 f"a task named {desc['name']!r} is already described differently; "
                 "name it by string to add to it, or choose a new name",
             )
-        return TaskContext(row.name, False, row.metric, row.direction)
+        return TaskContext.of_row(row)
 
 
 def task_contexts(url: str, names: Iterable[str]) -> dict[str, TaskContext]:
@@ -196,14 +259,13 @@ def task_contexts(url: str, names: Iterable[str]) -> dict[str, TaskContext]:
     rest = []
     for n in set(names):
         if n in registered:
-            t = get_task(n)
-            out[n] = TaskContext(n, True, t.metric, t.direction, t.default_epochs)
+            out[n] = TaskContext.of_registered(n)
         else:
             rest.append(n)
     if rest:
         with session_scope(url) as s:
             for row in s.scalars(sa.select(ContributedTask).where(ContributedTask.name.in_(rest))):
-                out[row.name] = TaskContext(row.name, False, row.metric, row.direction)
+                out[row.name] = TaskContext.of_row(row)
     return out
 
 
@@ -219,6 +281,44 @@ def required_hyperparameters(optimizer: str) -> list[str]:
             if n not in out and n not in skip:
                 out.append(n)
     return out
+
+
+def contribution_bounds(optimizer: str) -> dict[str, tuple[float, float]]:
+    """The finite range each numeric hyperparameter of ``optimizer`` must lie in to be contributed: its registry
+    domain within :data:`CONTRIBUTED_FLOAT_MAX` (and :data:`CONTRIBUTED_LOG_MIN` for log-scaled ones)."""
+    out: dict[str, tuple[float, float]] = {}
+    for hp in get_optimizer(optimizer).hyperparameters:
+        if hp.kind == "float":
+            out[hp.name] = (
+                max(hp.low, CONTRIBUTED_LOG_MIN if hp.log else -CONTRIBUTED_FLOAT_MAX),
+                min(hp.high, CONTRIBUTED_FLOAT_MAX),
+            )
+        elif hp.kind == "int":
+            out[hp.name] = (max(hp.low, -INT32_MAX), min(hp.high, INT32_MAX))
+    return out
+
+
+def bounds_text(low: float, high: float) -> str:
+    """``[1e-20, 1e+06]``, or ``[1, 2147483647]`` for integer bounds."""
+    return "[" + ", ".join(str(x) if isinstance(x, int) else f"{x:g}" for x in (low, high)) + "]"
+
+
+def _check_bounds(spec: OptimizerSpec, cfg: Mapping[str, Any], p: str) -> None:
+    bounds = contribution_bounds(spec.name)
+    for name, value in cfg.items():
+        if name in bounds and value is not None and not bounds[name][0] <= value <= bounds[name][1]:
+            raise ContributionError(
+                f"{p}config.{name}",
+                f"must be in {bounds_text(*bounds[name])} to be contributed ({spec.name}'s domain "
+                f"{spec.hyperparameter(name).domain()} within finite bounds; `zone-explorer optimizers {spec.name}` "
+                f"lists them), got {value!r}",
+            )
+
+
+def fingerprint(c: Contribution) -> str:
+    """What makes two results the same: task, optimizer, full config, budget, seeds, value and owner (SHA-256)."""
+    key = [c.task, c.optimizer, c.config, c.epochs, c.steps, sorted(c.seeds or []), repr(float(c.value)), c.owner]
+    return hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 # ---- one contribution ------------------------------------------------------------------------------------------------
@@ -261,6 +361,7 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
             "(its default search space); other values take their defaults",
         )
     derived = run_length(get_task(task.name), spec.name, epochs) if task.registered and epochs else {}
+    _check_bounds(spec, cfg, p)
     try:
         full = spec.validate({**derived, **cfg})
     except (TypeError, ValueError) as err:
@@ -269,13 +370,14 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
     value = _finite(data.get("value"), f"{p}value") if "value" in data else None
     if value is None:
         raise ContributionError(f"{p}value", f"required, the finite {task.metric} ({task.direction}d)")
+    task.check(value, f"{p}value")
     curve = data.get("curve")
     if curve is not None:
         if not isinstance(curve, list) or len(curve) > MAX_CURVE:
             raise ContributionError(
                 f"{p}curve", f"must be a list of at most {MAX_CURVE} finite numbers (one per epoch or report)"
             )
-        curve = [_finite(v, f"{p}curve[{i}]") for i, v in enumerate(curve)]
+        curve = [task.check(_finite(v, f"{p}curve[{i}]"), f"{p}curve[{i}]") for i, v in enumerate(curve)]
     seeds = data.get("seeds")
     if seeds is not None:
         if not isinstance(seeds, list) or not seeds or len(seeds) > MAX_SEEDS:
@@ -299,7 +401,7 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
         raise ContributionError(f"{p}source.url", "must be an http(s) URL without spaces")
     if not any(src.values()):
         raise ContributionError(f"{p}source", "give at least one of doi, url, notes")
-    return Contribution(
+    row = Contribution(
         id=secrets.token_hex(8),
         status=ContributionStatus.ACTIVE,
         task=task.name,
@@ -316,3 +418,5 @@ def parse_contribution(data: Any, where: str, book: TaskBook, owner: str | None)
         source={k: v for k, v in src.items() if v},
         owner=owner,
     )
+    row.fingerprint = fingerprint(row)
+    return row

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from zone_explorer.contrib.requests import RequestKey, record_request, replayed_request
 from zone_explorer.contrib.storage import contribution_dicts
 from zone_explorer.contrib.validation import ContributionError, is_lookup_name
 from zone_explorer.core.errors import NotFound
@@ -38,12 +39,18 @@ __all__ = [
 ]
 
 
-def request_verification(url: str, contribution_id: str, owner: str | None = None) -> tuple[dict[str, Any], Job, bool]:
-    """Queue (or return the queued) rerun of a contribution: ``(contribution, job, created)``."""
+def request_verification(
+    url: str, contribution_id: str, owner: str | None = None, *, request: RequestKey | None = None
+) -> tuple[dict[str, Any], Job, bool]:
+    """Queue (or return the queued) rerun of a contribution: ``(contribution, job, created)``. A replay of a keyed
+    request answers the contribution and its rerun as they are now, and queues nothing."""
     with session_scope(url) as s:
+        done = replayed_request(s, request)
         c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
     if c is None:
         raise NotFound("id", f"contribution {contribution_id!r} not found")
+    if done is not None and c.verify_job_id and (job := get_job(url, c.verify_job_id)) is not None:
+        return contribution_dicts(url, [c])[0], job, False
     if c.status != ContributionStatus.ACTIVE:
         raise ContributionError("id", f"contribution {c.id} is withdrawn")
     if c.task not in task_names():
@@ -83,5 +90,7 @@ def request_verification(url: str, contribution_id: str, owner: str | None = Non
                 updated_at=utcnow(),
             )
         )
+        if request is not None and replayed_request(s, request) is None:
+            record_request(s, request, [c.id])
         c = s.scalars(sa.select(Contribution).where(Contribution.id == c.id)).one()  # contributions are never deleted
     return contribution_dicts(url, [c])[0], job, created

@@ -7,7 +7,7 @@ a bug or an outage, never the caller's fault.
 
 from __future__ import annotations
 
-__all__ = ["FieldError", "Forbidden", "NotFound"]
+__all__ = ["Conflict", "FieldError", "Forbidden", "NotFound"]
 
 
 class FieldError(ValueError):
@@ -18,6 +18,11 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class Conflict(FieldError):
+    """The request clashes with what is stored (409): an ``Idempotency-Key`` reused for another request, or a result
+    that is already stored; ``field`` names the header or the value at fault."""
 
 
 class NotFound(LookupError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus
@@ -90,6 +90,14 @@ class ContributedTask(Base):
     direction: Mapped[str] = mapped_column(String(8))
     description: Mapped[str] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: the metric's valid range as its contributor declared it; NULL: unbounded on that side (tasks described
+    #: before ranges were asked for)
+    metric_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metric_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+#: only active rows are unique: a withdrawn result may be contributed again
+_ACTIVE = "status = 'active'"
 
 
 class Contribution(Base):
@@ -100,7 +108,16 @@ class Contribution(Base):
     """
 
     __tablename__ = "ze_contributions"
-    __table_args__ = (Index("ix_ze_contributions_task_optimizer", "task", "optimizer", "status"),)
+    __table_args__ = (
+        Index("ix_ze_contributions_task_optimizer", "task", "optimizer", "status"),
+        Index(
+            "uq_ze_contributions_active_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text(_ACTIVE),
+            postgresql_where=text(_ACTIVE),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -124,6 +141,26 @@ class Contribution(Base):
     verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
     measured_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     verdict_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: SHA-256 of what makes two results the same (task, optimizer, config, budget, seeds, value, owner); unique
+    #: among active rows, so a result is never stored twice (NULL for rows stored before it was kept)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ContributionRequest(Base):
+    """A contribution write made with an ``Idempotency-Key``: a replay (same token, key and body) answers the rows it
+    wrote instead of writing again; the same key with another body is refused."""
+
+    __tablename__ = "ze_contribution_requests"
+
+    owner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: which route (``create``, ``batch``, ``csv``, ``edit``, ``withdraw``, ``verify``) and SHA-256 of what it was sent
+    route: Mapped[str] = mapped_column(String(16))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    #: the contributions the request stored or acted on, and how many rows it found already stored
+    contribution_ids: Mapped[list[str]] = mapped_column(JSON)
+    duplicates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ApiToken(Base):

@@ -49,6 +49,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -108,6 +109,9 @@ class Task(ABC):
     default_epochs: int
     dataset: str  # one line, shown in the catalog
     model: str  # one line, shown in the catalog
+    #: the values the metric can take, ``(low, high)`` with infinite ends where it is unbounded (an accuracy lies in
+    #: [0, 1], a loss in [0, inf)); contributed values outside are refused, so declare it when you know it
+    metric_range: tuple[float, float] = (-math.inf, math.inf)
     #: "builtin", or the distribution that provided the task through an entry point
     source: str = "builtin"
 
@@ -130,6 +134,7 @@ class Task(ABC):
             "steps_per_epoch": int(self.steps_per_epoch()),
             "dataset": self.dataset,
             "model": self.model,
+            "metric_range": [None if math.isinf(end) else end for end in self.metric_range],
             "source": getattr(self, "source", "builtin"),
         }
 
@@ -251,6 +256,14 @@ def _validate(task: object) -> Task:
     epochs = getattr(task, "default_epochs", None)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         problems.append("default_epochs must be a positive int")
+    bounds = getattr(task, "metric_range", None)
+    if (
+        not isinstance(bounds, tuple)
+        or len(bounds) != 2
+        or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and not math.isnan(b) for b in bounds)
+        or not bounds[0] < bounds[1]
+    ):
+        problems.append("metric_range must be a (low, high) tuple of numbers with low < high (inf for no bound)")
     if problems:
         raise TypeError(f"invalid task {type(task).__name__}: " + "; ".join(problems))
     return task

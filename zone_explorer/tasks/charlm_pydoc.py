@@ -11,6 +11,7 @@ nats per character on fixed, evenly spaced windows of the validation text.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -132,6 +133,7 @@ class CharLMPydocTask(Task):
     )
     metric = "val_loss"
     direction = "minimize"
+    metric_range = (0.0, math.inf)
     dataset = "pydoc_data.topics (Python's help topics, ~465k chars), 97-symbol vocabulary; first 90% train, last 10% validation"
     model = "char GRU: embedding 48, 1 layer of 128 units, linear read-out; 86k parameters"
 

@@ -65,6 +65,7 @@ class DigitsCNNTask(Task):
     description = "Small CNN classifying 8x8 handwritten digits; validation accuracy on a fixed 20% stratified split."
     metric = "val_accuracy"
     direction = "maximize"
+    metric_range = (0.0, 1.0)
     default_epochs = 10
     dataset = "sklearn load_digits: 1797 8x8 grey images, 10 classes; fixed stratified split 1437 train / 360 val"
     model = "CNN conv3x3(16)-conv3x3(32)-maxpool-fc(64)-fc(10), ReLU, 38k parameters"

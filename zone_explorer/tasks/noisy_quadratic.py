@@ -69,6 +69,7 @@ class NoisyQuadraticTask(Task):
 
     metric = "final_loss"
     direction = "minimize"
+    metric_range = (0.0, math.inf)
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ class TabularMLPTask(Task):
     description = "MLP classifying breast-cancer biopsies (malignant/benign); validation log-loss on a fixed 20% stratified split."
     metric = "val_logloss"
     direction = "minimize"
+    metric_range = (0.0, math.inf)
     default_epochs = 20
     dataset = "sklearn load_breast_cancer: 569 rows x 30 features, binary; fixed stratified split 455 train / 114 val, standardised"
     model = "MLP 30-64-64-1, ReLU, 6k parameters, binary cross-entropy on the logit"

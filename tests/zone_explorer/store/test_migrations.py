@@ -125,3 +125,50 @@ def test_run_length_column_keeps_older_jobs_and_their_claims(request, backend: s
     with get_engine(url).connect() as conn:
         assert "run_length" not in {c["name"] for c in sa.inspect(conn).get_columns("ze_jobs")}
         assert conn.execute(sa.text("SELECT count(*) FROM ze_trial_claims")).scalar() == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_contribution_moderation_keeps_older_contributions(request, backend: str) -> None:
+    """0004 adds a contributed task's metric range, the contributions' fingerprint (unique among active rows) and
+    the keyed requests; rows from before keep NULL (an unbounded range, never a duplicate) and stay editable; the
+    downgrade drops what it added and keeps the rows."""
+    from zone_explorer.contrib import add_contributions, edit_contribution, get_contribution
+
+    url = normalize_url(request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url"))
+    _migrate(url, "upgrade", "0003")
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO ze_contributed_tasks (name, created_at, dataset, model, metric, direction, description) "
+                "VALUES ('old-task', :t, 'd', 'm', 'acc', 'maximize', 'x')"
+            ),
+            {"t": now},
+        )
+        for cid in ("c1", "c2"):  # the same result twice, as the previous release could store it
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ze_contributions (id, created_at, updated_at, status, task, optimizer, config, given, "
+                    "value, source, owner) VALUES (:id, :t, :t, 'active', 'old-task', 'sgd', :config, "
+                    '\'["lr", "momentum", "nesterov"]\', 7.5, \'{"notes": "n"}\', \'tok\')'
+                ),
+                {"id": cid, "t": now, "config": '{"lr": 0.1, "momentum": 0.9, "nesterov": false}'},
+            )
+    _migrate(url, "upgrade", "0004")
+    with get_engine(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT metric_low, metric_high FROM ze_contributed_tasks")).one() == (None, None)
+        assert conn.execute(sa.text("SELECT count(*) FROM ze_contributions WHERE fingerprint IS NULL")).scalar() == 2
+    # an old row is edited like a new one: it gets its fingerprint, and the unbounded range takes any value
+    edited = edit_contribution(url, "c1", {"value": 1e6}, may_act_for=lambda owner: owner == "tok")
+    assert edited["value"] == 1e6 and get_contribution(url, "c2")["value"] == 7.5
+    assert add_contributions(url, [{**_as_sent(edited), "value": 1e6}], "tok") == []  # now a duplicate of c1
+    _migrate(url, "downgrade", "0003")
+    with get_engine(url).connect() as conn:
+        assert "fingerprint" not in {c["name"] for c in sa.inspect(conn).get_columns("ze_contributions")}
+        assert "ze_contribution_requests" not in sa.inspect(conn).get_table_names()
+        assert conn.execute(sa.text("SELECT count(*) FROM ze_contributions")).scalar() == 2
+
+
+def _as_sent(c: dict) -> dict:
+    return {"task": c["task"], "optimizer": c["optimizer"], "config": {k: c["config"][k] for k in c["given"]},
+            "value": c["value"], "source": c["source"]}  # fmt: skip

@@ -46,6 +46,7 @@ CASES = [
 ]
 IDS = [c.name for c in CASES]
 DESCRIBE_KEYS = {
+    "metric_range",
     "name",
     "description",
     "metric",
@@ -216,6 +217,11 @@ def test_loss_and_evaluate_contract(case: Case) -> None:
         assert 0.0 <= value <= 1.0
     else:
         assert value > 0.0
+    low, high = get_task(case.name).metric_range  # the declared range holds what the task measures
+    assert low <= value <= high
+    assert get_task(case.name).describe()["metric_range"] == (
+        [0.0, 1.0] if case.metric.endswith("accuracy") else [0.0, None]
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -370,6 +376,12 @@ def test_register_rejects_malformed_tasks(isolated_registry) -> None:
     with pytest.raises(TypeError, match="direction"):
         register_task(bad)
     assert "bad-direction" not in task_names()
+    for metric_range in ((1.0, 0.0), (0.0, math.nan), (0.0,), [0.0, 1.0], ("0", 1.0)):
+        upside_down = NoisyQuadraticTask(name="bad-range")
+        upside_down.metric_range = metric_range  # type: ignore[assignment]
+        with pytest.raises(TypeError, match="metric_range"):
+            register_task(upside_down)
+    assert "bad-range" not in task_names()
 
 
 DIST_NAME = "zt-demo-tasks"

@@ -36,10 +36,11 @@ export async function getVersionedJSON(url, { signal } = {}) {
   return { body: await parse(response), version: response.headers.get("X-Data-Version") };
 }
 
-/** send("POST", url, {token, json}) or {token, body, contentType} */
-export async function send(method, url, { token, json, body, contentType } = {}) {
+/** send("POST", url, {token, json}) or {token, body, contentType}; an idempotencyKey makes a retried write safe */
+export async function send(method, url, { token, json, body, contentType, idempotencyKey } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(json);

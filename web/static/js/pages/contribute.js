@@ -1,6 +1,6 @@
 // Contribute results: one result from the form, or a CSV/JSON upload. Errors show at the field the API names.
 
-import { ApiError, send } from "../lib/api.js";
+import { ApiError, getJSON, send } from "../lib/api.js";
 import { $, $$, el, pageData, replace } from "../lib/dom.js";
 import { clearErrors, parseIntList, parseNumberList, setMessage, showFieldError } from "../lib/forms.js";
 import { bindTokenField, tokenValue } from "../lib/token.js";
@@ -16,6 +16,9 @@ const ui = { token: $("#token"), task: $("#c-task"), optimizer: $("#c-optimizer"
 const optimizers = Object.fromEntries(page.optimizers.map((o) => [o.name, o]));
 const tasks = Object.fromEntries(page.tasks.map((t) => [t.name, t]));
 let mode = "form";
+// the contribution this form edits (PATCH) instead of adding another: from ?edit=ID, or the one it just stored,
+// so that fixing a typo and sending again corrects that row rather than storing a second one
+let editing = null;
 
 // ---- the form ----------------------------------------------------------------------------------------------------
 function hpField(hp) {
@@ -48,7 +51,14 @@ function onTask() {
   const isNew = ui.task.value === NEW_TASK;
   ui.newTask.hidden = !isNew;
   const t = tasks[ui.task.value];
-  replace(ui.valueHint, t ? `${t.metric}, ${t.direction === "maximize" ? "higher" : "lower"} is better` : "in the new task's metric");
+  replace(ui.valueHint, t ? `${t.metric}, ${t.direction === "maximize" ? "higher" : "lower"} is better, ${rangeText(t.metric_range)}` : "in the new task's metric");
+}
+
+function rangeText([low, high]) {
+  if (low === null && high === null) return "any finite number";
+  if (high === null) return `≥ ${low}`;
+  if (low === null) return `≤ ${high}`;
+  return `in [${low}, ${high}]`;
 }
 
 function fail(field, message) {
@@ -82,6 +92,11 @@ function readForm() {
   if (ui.task.value === NEW_TASK) {
     item.task = { name: text("#nt-name"), dataset: text("#nt-dataset"), model: text("#nt-model"), metric: text("#nt-metric"),
       direction: $("#nt-direction").value, description: text("#nt-description") };
+    for (const [key, id] of [["metric_low", "#nt-metric-low"], ["metric_high", "#nt-metric-high"]]) {
+      if (!text(id)) continue;
+      item.task[key] = Number(text(id));
+      if (!Number.isFinite(item.task[key])) fail(`task.${key}`, `"${text(id)}" is not a finite number`);
+    }
   } else {
     item.task = ui.task.value;
   }
@@ -118,6 +133,36 @@ async function readUpload() {
   return { where, url: "/api/v1/contributions", json: data };
 }
 
+function setEditing(id) {
+  editing = id;
+  replace(ui.button, id ? `Save changes to ${id}` : "Contribute");
+  $("#contribute-new").hidden = !id;
+  document.body.dataset.editing = id || "";
+}
+
+async function loadForEdit(id) {
+  const c = await getJSON(`/api/v1/contributions/${encodeURIComponent(id)}`);
+  ui.task.value = c.task;
+  ui.optimizer.value = c.optimizer;
+  onTask();
+  onOptimizer();
+  for (const name of c.given) {
+    const input = $(`#cfg-${CSS.escape(name)}`);
+    if (input) input.value = typeof c.config[name] === "string" ? JSON.stringify(c.config[name]) : String(c.config[name]);
+  }
+  const set = (sel, v) => { $(sel).value = v === null || v === undefined ? "" : String(v); };
+  set("#c-value", c.value);
+  set("#c-epochs", c.budget.epochs);
+  set("#c-seeds", c.seeds ? c.seeds.join(", ") : "");
+  set("#c-curve", c.curve ? c.curve.join(", ") : "");
+  set("#c-hardware", c.hardware);
+  set("#c-software", c.software);
+  set("#c-doi", c.source.doi);
+  set("#c-url", c.source.url);
+  set("#c-notes", c.source.notes);
+  setEditing(c.id);
+}
+
 function showResult(stored) {
   const zones = new Map();
   for (const c of stored) zones.set(`${c.task}\u0000${c.optimizer}`, c);
@@ -138,7 +183,8 @@ async function submit(ev) {
   if (!token) { showFieldError(form, "Authorization", "Enter an API token with scope contribute."); return; }
   let request;
   try {
-    if (mode === "form") request = { url: "/api/v1/contributions", json: readForm() };
+    if (mode === "form" && editing) request = { method: "PATCH", url: `/api/v1/contributions/${encodeURIComponent(editing)}`, json: readForm() };
+    else if (mode === "form") request = { url: "/api/v1/contributions", json: readForm() };
     else request = await readUpload();
   } catch (err) {
     showFieldError(form, err.field, err.message);
@@ -147,10 +193,15 @@ async function submit(ev) {
   ui.button.disabled = true;
   setMessage(ui.message, "Sending…");
   try {
-    const answer = await send("POST", request.url, { token, json: request.json, body: request.body, contentType: request.contentType });
+    // one key per send: a request the browser repeats stores nothing twice
+    const answer = await send(request.method || "POST", request.url, { token, json: request.json, body: request.body,
+      contentType: request.contentType, idempotencyKey: crypto.randomUUID() });
     const stored = answer.items ? answer.items : [answer];
-    setMessage(ui.message, "Thank you!", "ok");
-    showResult(stored);
+    const duplicates = answer.duplicates ? answer.duplicates.length : 0;
+    setMessage(ui.message, request.method === "PATCH" ? "Saved: the contribution is corrected."
+      : duplicates ? `Thank you! ${duplicates} already stored (not stored again).` : "Thank you!", "ok");
+    if (stored.length) showResult(stored);
+    if (mode === "form") setEditing(stored[0].id);
     document.body.dataset.contributed = String(stored.length);
   } catch (err) {
     let shown = false;
@@ -191,4 +242,7 @@ ui.optimizer.addEventListener("change", onOptimizer);
 ui.tabForm.addEventListener("click", () => selectTab("form"));
 ui.tabUpload.addEventListener("click", () => selectTab("upload"));
 form.addEventListener("submit", submit);
+if (params.get("edit")) {
+  try { await loadForEdit(params.get("edit")); } catch (err) { setMessage(ui.message, `Cannot edit: ${err.message}`, "error"); }
+}
 document.body.dataset.ready = "true";
