@@ -387,7 +387,8 @@ class ZoneDiagnostics(BaseModel):
     n_diverged: int = Field(description="diverged trials the model took as bounds of the zone")
     n_used: int = Field(description="finished trials with every searched parameter, less the far-worse ones")
     n_far_worse: int = Field(
-        description="finite runs worse than the far fence (Tukey's 3 IQR below the quartile), taken as diverged"
+        description="finite runs beyond Tukey's far fence on the worse side (3 IQR past the quartile; metrics other "
+        "than fractions in [0, 1]), taken as diverged"
     )
 
 

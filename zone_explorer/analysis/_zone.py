@@ -334,8 +334,11 @@ def model_zone(
     if table.diverged and all(name in table.diverged for name in box.names):
         diverged = {name: table.diverged[name] for name in box.names}
     # a finite run far worse than the rest (a diverged log-loss of 6.5e6 among values near 1) says "bad here" as a
-    # diverged run does, not how bad: taken as measured it would set the warp's scale alone and flatten the model
-    far_bad = g < tukey_fences(g)[0]
+    # diverged run does, not how bad: taken as measured it would set the warp's scale alone and flatten the model.
+    # A fraction in [0, 1] is exempt: its warp's scale is fixed by the bound, and a cliff down to chance is the
+    # landscape, not an outlier (the lopsided band's volume is biased when its cliff enters as diverged)
+    fraction = n > 0 and g.min() >= 0.0 and g.max() <= 1.0
+    far_bad = np.zeros(n, dtype=bool) if fraction else g < tukey_fences(g)[0]
     n_far = int(far_bad.sum())
     if not 0 < n_far <= n - 3:
         n_far = 0
