@@ -272,9 +272,11 @@ def test_verification_reruns_and_judges(service) -> None:
         "/api/v1/contributions/batch",
         json={"contributions": [GOOD, {**GOOD, "config": {**FSGDM_CONFIG, "c_scaling": 0.2}}]},
     )
-    zone = service.client().get("/api/v1/zones/noisy-quadratic/fsgdm").json()
-    assert zone["counts"] == {"explored": 3, "contributed": 3, "verified": 1}  # the reruns are explored trials too
+    # the reruns are no explored trials of the zone; the disputed claim is left out and listed apart
+    zone = service.client().get("/api/v1/zones/noisy-quadratic/fsgdm", params={"budget": "epochs=2;seeds=1"}).json()
+    assert zone["counts"] == {"explored": 1, "contributed": 0, "verified": 1, "disputed": 1}
     assert zone["analysis"]["zone_map"]["points"]["origin"].count("verified") == 1
+    assert [d["id"] for d in zone["disputed"]] == [f"contribution/{inflated['id']}"]
     # a contribution to a contributed task cannot be rerun
     other = api.post("/api/v1/contributions", json={**GOOD, "task": NEW_TASK}).json()
     r = service.client("submit").post(f"/api/v1/contributions/{other['id']}/verify")

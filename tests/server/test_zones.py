@@ -24,9 +24,10 @@ def _explore(service, n: int = 6, jobs: int = 2) -> list[str]:
     return ids
 
 
-def _contribute(service, values: list[float]) -> list[str]:
+def _contribute(service, values: list[float], **fields) -> list[str]:
+    """Contributions of the explored jobs' budget (2 epochs, 1 seed) unless ``fields`` say otherwise."""
     items = [
-        {**GOOD, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
+        {**GOOD, "seeds": [0], **fields, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
         for i, v in enumerate(values)
     ]
     r = service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items})
@@ -40,12 +41,12 @@ def test_zone_merges_jobs_and_contributions(service, monkeypatch) -> None:
     explored = api.get(ZONE)
     assert explored.status_code == 200, explored.text
     z = explored.json()
-    assert z["counts"] == {"explored": 6, "contributed": 0, "verified": 0} and sorted(z["jobs"]) == sorted(job_ids)
+    assert z["counts"] == {"explored": 6, "contributed": 0, "verified": 0, "disputed": 0} and sorted(z["jobs"]) == sorted(job_ids)
     assert z["samplers"] == {QUICK_JOB.get("sampler", "zone"): 6}  # which sampler produced the trials
     assert (z["x"], z["y"]) == ("c_scaling", "v_coefficient") and z["metric"] == "final_loss"
     contributed = _contribute(service, [1e-4, 0.5, 0.7])  # the first is the best result of all (minimize)
     merged = api.get(ZONE).json()
-    assert merged["counts"] == {"explored": 6, "contributed": 3, "verified": 0}
+    assert merged["counts"] == {"explored": 6, "contributed": 3, "verified": 0, "disputed": 0}
     points = merged["analysis"]["zone_map"]["points"]
     assert sorted(set(points["origin"])) == ["contributed", "explored"] and len(points["origin"]) == 9
     best = merged["analysis"]["best_configs"][0]
@@ -170,5 +171,5 @@ def test_unknown_or_empty_zones(service) -> None:
         == 201
     )
     z = api.get("/api/v1/zones/cifar10-resnet18/fsgdm").json()
-    assert z["direction"] == "maximize" and z["counts"] == {"explored": 0, "contributed": 4, "verified": 0}
+    assert z["direction"] == "maximize" and z["counts"] == {"explored": 0, "contributed": 4, "verified": 0, "disputed": 0}
     assert z["analysis"]["best_configs"][0]["value"] == pytest.approx(0.93)
