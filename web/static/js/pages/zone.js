@@ -4,6 +4,7 @@ import { getJSON, query } from "../lib/api.js";
 import { $, el, fillSelect, pageData, replace } from "../lib/dom.js";
 import { num, pct } from "../lib/format.js";
 import { drawBest } from "../zone/best.js";
+import { bindFilters, drawDisputed, drawFilters, filterParams, initialFilters, markDisputedBest } from "../zone/filters.js";
 import { drawImportance } from "../zone/importance.js";
 import { loadPlotly, plotlyReady } from "../lib/plot.js";
 import { drawMap, modelZone } from "../zone/map.js";
@@ -26,6 +27,7 @@ const state = {
   mode: page.initial.delta !== null ? "delta" : "top_q",
   params: page.initial.delta !== null ? { delta: page.initial.delta } : { top_q: page.initial.top_q ?? 0.1 },
   zone: null, snippets: [], request: 0, version: 0, controller: null,
+  filters: initialFilters(page.filters),
 };
 const points = pointPanel($("#point-details"), page.api.point, page.task.metric);
 
@@ -35,7 +37,7 @@ function setBusy(busy, text) {
 }
 
 function syncUrl() {
-  const q = { x: state.x, y: state.y, ...state.params };
+  const q = { x: state.x, y: state.y, ...state.params, ...filterParams(state.filters) };
   history.replaceState(null, "", `${location.pathname}${query(q)}`);
 }
 
@@ -154,6 +156,8 @@ function drawAll(zone, snippets) {
     document.body.dataset.ready = "true";
   }, plotlyFailed);
   drawCounts(zone);
+  drawFilters(zone, state.filters);
+  drawDisputed(zone, zone.metric);
   drawFacts(zone);
   drawWarnings(zone);
   drawZoneCard(zone);
@@ -164,6 +168,7 @@ function drawAll(zone, snippets) {
     drawMarginals(ui.marginals, zone.analysis.marginals);
     drawImportance(ui.importance, ui.importanceNote, zone.analysis.importance, zone.analysis.importance_evaluator, zone.analysis.n_trials);
     drawBest(ui.best, ui.snippet, zone, snippets, page.task.name);
+    markDisputedBest(ui.best, zone);
     performance.mark("zone:complete");
   }, 0));
 }
@@ -197,7 +202,8 @@ async function load() {
   setBusy(true, state.zone ? "Updating the zone…" : "Computing the zone…");
   let data;
   try {
-    data = await getJSON(page.api.zone + query({ x: state.x, y: state.y, ...state.params }), { signal: state.controller.signal });
+    const q = { x: state.x, y: state.y, ...state.params, ...filterParams(state.filters) };
+    data = await getJSON(page.api.zone + query(q), { signal: state.controller.signal });
   } catch (err) {
     if (err.name === "AbortError") return;
     if (id === state.request) { ui.loading.hidden = true; showError(err); }
@@ -267,6 +273,7 @@ function onAxis(which) {
 }
 
 ui.slider.addEventListener("input", onSlider);
+bindFilters(state.filters, () => load());
 ui.x.addEventListener("change", () => onAxis("x"));
 ui.y.addEventListener("change", () => onAxis("y"));
 for (const radio of document.querySelectorAll('input[name="tol-mode"]')) {
