@@ -35,7 +35,7 @@ def test_client_round_trip(live) -> None:
         stored = api.contribute_csv(CSV) + api.contribute_batch([GOOD]) + [api.contribute({**GOOD, "value": 0.4})]
         assert len(stored) == 4 and api.contribution(stored[0]["id"])["value"] == 0.11
         summary = api.zone_summary("noisy-quadratic", "fsgdm")
-        assert summary["counts"]["contributed"] >= 4
+        assert summary["counts"]["contributed"] >= 3  # the most common budget's (2 epochs x 2 seeds)
         assert api.zone("noisy-quadratic", "fsgdm", top_q=0.5)["analysis"]["tolerance"]["value"] == 0.5
         assert api.withdraw(stored[-1]["id"])["status"] == "withdrawn"
         with pytest.raises(ApiError) as err:

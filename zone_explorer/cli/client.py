@@ -187,13 +187,25 @@ class ZoneExplorerClient:
         top_q: float | None = None,
         delta: float | None = None,
         grid_size: int | None = None,
+        **filters: Any,
     ) -> dict[str, Any]:
-        return self._get(f"/api/v1/zones/{task}/{optimizer}", x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+        """The zone view; ``filters``: ``budget``, ``job``, ``origin`` (comma-separated), ``include_disputed``."""
+        return self._get(
+            f"/api/v1/zones/{task}/{optimizer}",
+            x=x,
+            y=y,
+            top_q=top_q,
+            delta=delta,
+            grid_size=grid_size,
+            **_zone_filters(**filters),
+        )
 
     def zone_summary(
-        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None, **filters: Any
     ) -> dict[str, Any]:
-        return self._get(f"/api/v1/zones/{task}/{optimizer}/summary", top_q=top_q, delta=delta)
+        return self._get(
+            f"/api/v1/zones/{task}/{optimizer}/summary", top_q=top_q, delta=delta, **_zone_filters(**filters)
+        )
 
     # ---- contributions ---------------------------------------------------------------------------------------------
     def contribute(self, contribution: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,3 +250,10 @@ class ZoneExplorerClient:
 
     def verify(self, contribution_id: str) -> dict[str, Any]:
         return self._json("POST", f"/api/v1/contributions/{contribution_id}/verify", retry=True)
+
+
+def _zone_filters(
+    budget: str | None = None, job: str | None = None, origin: str | None = None, include_disputed: bool = False
+) -> dict[str, Any]:
+    """The zone routes' filter parameters (a misspelt filter is a TypeError here, not a filter silently dropped)."""
+    return {"budget": budget, "job": job, "origin": origin, "include_disputed": "true" if include_disputed else None}

@@ -14,6 +14,7 @@ from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.zone_constant import REFERENCE_ZONE
+from zone_explorer.engine.budgets import Budget
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.models import Job
 from zone_explorer.store.trials import TrialRecord, load_results
@@ -159,6 +160,7 @@ def job_zone_summary(
         "job": job.id,
         "task": job.task,
         "optimizer": job.optimizer,
+        "budget": Budget.of(job.epochs, None, job.seeds).to_dict(),
         "metric": task.metric,
         "direction": task.direction,
         "x": x,
