@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
 from zone_explorer.analysis import (
+    ORIGINS,
     ModelZone,
     Tolerance,
     TrialTable,
@@ -300,8 +301,8 @@ def data_version(url: str, task: str, optimizer: str) -> DataVersion:
     return DataVersion(f"{n}.{top}", f"{cn}.{active}.{cmax.isoformat() if cmax is not None else ''}")
 
 
-#: what a zone point can be (see the module's docstring)
-ORIGINS = frozenset({"explored", "contributed", "verified"})
+#: every origin a zone point can have (the analysis' ORIGINS)
+ALL_ORIGINS = frozenset(ORIGINS)
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,7 @@ class ZoneFilters:
 
     budget: str | None = None
     job: str | None = None
-    origin: frozenset[str] = ORIGINS
+    origin: frozenset[str] = ALL_ORIGINS
     include_disputed: bool = False
 
     @classmethod
@@ -329,7 +330,7 @@ class ZoneFilters:
         if job is not None and not is_lookup_name(job, 32):
             raise ZoneRequestError("job", "must be a job id")
         if origin is None:
-            origins = ORIGINS
+            origins = ALL_ORIGINS
         else:
             given = [o.strip() for o in (origin.split(",") if isinstance(origin, str) else origin)]
             unknown = [o for o in given if o not in ORIGINS]
@@ -842,7 +843,7 @@ def _compute_zone(
                 "measured with the others",
             }
         )
-    counts = {o: int((table.origin == o).sum()) for o in sorted(ORIGINS)}
+    counts = {o: int((table.origin == o).sum()) for o in ORIGINS}
     counts["disputed"] = data.n_disputed
     return {
         "task": task,
@@ -870,7 +871,7 @@ def _filtered_note(data: _ZoneData) -> str:
     said = [f"budget {data.budget.label}"] if data.budgets else []
     if f.job is not None:
         said.append(f"job {f.job}")
-    if f.origin != ORIGINS:
+    if f.origin != ALL_ORIGINS:
         said.append(f"origin {','.join(sorted(f.origin))}")
     return f" with {', '.join(said)}" if said else ""
 

@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.web.conftest import open_page
+from tests.web.conftest import open_page, screenshot
 from zone_explorer.contrib import add_contributions
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import Contribution
@@ -91,6 +91,7 @@ def test_a_disputed_result_is_out_of_the_map_and_the_best_list(site, page, budge
     row = page.locator("#disputed-table tr.disputed")
     assert row.count() == 1 and budgets["disputed"] in row.inner_text() and budgets["value"] in row.inner_text()
     assert page.locator("#disputed-card").is_visible()
+    screenshot(page, "zone-disputed-apart")
     # counted on request: on the map, first in the best list and marked
     page.locator("#include-disputed").check()
     page.wait_for_selector("body[data-zone-version='2']")
