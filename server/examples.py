@@ -334,7 +334,26 @@ ZONE_ANALYSIS: Example = {
     "direction": "maximize",
     "n_trials": 241,
 }
+#: which results a zone shows: the budget, the filters, the context and the disputed results left out
+ZONE_SELECTION: Example = {
+    "budget": {"key": "epochs=10;seeds=1", "label": "10 epochs x 1 seed", "epochs": 10, "steps": None, "seeds": 1},
+    "budgets": [
+        {
+            "key": "epochs=10;seeds=1",
+            "label": "10 epochs x 1 seed",
+            "epochs": 10,
+            "steps": None,
+            "seeds": 1,
+            "count": 241,
+        },
+        {"key": "epochs=5;seeds=2", "label": "5 epochs x 2 seeds", "epochs": 5, "steps": None, "seeds": 2, "count": 30},
+    ],
+    "filters": {"job": None, "origin": ["contributed", "explored", "verified"], "include_disputed": False},
+    "context": {"sigma": 2200, "n_stages": 10},
+    "disputed": [],
+}
 ZONE: Example = {
+    **ZONE_SELECTION,
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "metric": "val_accuracy",
@@ -342,12 +361,13 @@ ZONE: Example = {
     "x": "c_scaling",
     "y": "v_coefficient",
     "reference_K": 30.992,
-    "counts": {"explored": 240, "contributed": 0, "verified": 1},
+    "counts": {"explored": 240, "contributed": 0, "verified": 1, "disputed": 0},
     "jobs": [JOB_ID],
     "samplers": {"zone": 240},
     "analysis": ZONE_ANALYSIS,
 }
 ZONE_SUMMARY: Example = {
+    **ZONE_SELECTION,
     "task": "digits-cnn",
     "optimizer": "fsgdm",
     "metric": "val_accuracy",

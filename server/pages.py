@@ -19,8 +19,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.api.zones import Filters as ZoneFilterQuery
 from server.deps import Answers, DbUrl
 from server.schemas import Name
+from server.services.zone_answers import ZoneFilters
 from server.views.compare import compare_task
 from server.views.filters import FilterRequestError, filter_view
 from server.views.home import home_view
@@ -80,6 +82,8 @@ OptimizerName = Annotated[Name, Path()]
 TopQ = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False)]
 Delta = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
 Axis = Annotated[Name | None, Query(max_length=100)]
+#: the zone page's filters as given (its JSON request validates them: a bad one shows as the page's error)
+PageFilter = Annotated[str | None, Query(max_length=100)]
 
 
 class SecurityHeadersMiddleware:
@@ -179,6 +183,10 @@ def zone_page(
     y: Axis = None,
     top_q: TopQ = None,
     delta: Delta = None,
+    budget: PageFilter = None,
+    job: PageFilter = None,
+    origin: PageFilter = None,
+    include_disputed: bool = False,
 ) -> HTMLResponse:
     try:
         task_info = describe_task(url, task)
@@ -190,6 +198,7 @@ def zone_page(
         "task": task_info,
         "optimizer": opt_info,
         "initial": {"x": x, "y": y, "top_q": top_q, "delta": delta},
+        "filters": {"budget": budget, "job": job, "origin": origin, "include_disputed": include_disputed},
         "api": {"zone": f"/pages-api/zones/{base}", "point": f"/pages-api/zones/{base}/points/"},
     }
     # the copy-call calculator, for an optimizer whose call depends on the run length
@@ -324,17 +333,19 @@ def zone_json(
     task: TaskName,
     optimizer: OptimizerName,
     answers: Answers,
+    filters: ZoneFilterQuery,
     x: Axis = None,
     y: Axis = None,
     top_q: TopQ = None,
     delta: Delta = None,
 ) -> Response:
     """The API's zone view plus the Python constructor call of each best configuration; ``{"empty": ...}``
-    (200) while there are fewer than two results, so that a page's empty state logs no failed request."""
+    (200) while there are fewer than two results, so that a page's empty state logs no failed request (with
+    filters that leave fewer than two, the API's 422: the page keeps its controls to change them)."""
     try:
-        body, version = zone_bundle(answers, task, optimizer, x=x, y=y, top_q=top_q, delta=delta)
+        body, version = zone_bundle(answers, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, filters=filters)
     except ZoneRequestError as err:
-        if not _too_few(err):
+        if not _too_few(err) or filters != ZoneFilters():
             raise
         # a queued job will fill the zone: the page polls while one is queued or running
         return JSONResponse(
@@ -344,10 +355,10 @@ def zone_json(
 
 
 @pages_api.get("/zones/{task}/{optimizer}/summary")
-def zone_summary_json(task: TaskName, optimizer: OptimizerName, answers: Answers) -> Response:
+def zone_summary_json(task: TaskName, optimizer: OptimizerName, answers: Answers, filters: ZoneFilterQuery) -> Response:
     """The API's zone summary (for the home grid), or ``{"empty": ...}`` (200) below two results."""
     try:
-        result = answers.summary(task, optimizer)
+        result = answers.summary(task, optimizer, filters=filters)
     except ZoneRequestError as err:
         if not _too_few(err):
             raise

@@ -418,7 +418,48 @@ class ZoneAnalysisPublic(BaseModel):
     n_trials: int
 
 
-class ZonePublic(BaseModel):
+class ZoneBudget(BaseModel):
+    """A zone's budget: epochs (or steps, where a result reported no epochs) and seeds; null where not reported."""
+
+    key: str = Field(description="what the `budget` query parameter takes, e.g. `epochs=10;seeds=2`")
+    label: str = Field(description="for people, e.g. `10 epochs x 2 seeds`")
+    epochs: int | None
+    steps: int | None
+    seeds: int | None = Field(description="the number of seeds each result is the mean of")
+
+
+class ZoneBudgetCount(ZoneBudget):
+    count: int = Field(description="results of this budget under the other filters")
+
+
+class ZoneFiltersPublic(BaseModel):
+    job: str | None = Field(description="one job's explored trials only (null: every job's, and the contributions)")
+    origin: list[Literal["explored", "contributed", "verified"]]
+    include_disputed: bool = Field(description="whether contributions their verification disputed are in the zone")
+
+
+class ZoneDisputed(BaseModel):
+    """A contributed result of the zone's budget that its verification disputed: left out of the zone."""
+
+    id: str
+    value: float
+    config: dict[str, Any]
+
+
+class _ZoneSelection(BaseModel):
+    """Which results a zone shows (one budget, the filters) and what it leaves out."""
+
+    budget: ZoneBudget = Field(description="the budget shown (by default the one with the most results)")
+    budgets: list[ZoneBudgetCount] = Field(description="every budget with results under the filters, most first")
+    filters: ZoneFiltersPublic
+    context: dict[str, float | list[float]] = Field(
+        description="the run-length parameters the budget derives (FSGDM's sigma and n_stages): one value, or the "
+        "sorted values seen; context, never axes"
+    )
+    disputed: list[ZoneDisputed] = Field(description="the budget's disputed contributions, when left out")
+
+
+class ZonePublic(_ZoneSelection):
     """The zone of a task and optimizer over all explored trials and contributions."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [ex.ZONE]})
@@ -433,13 +474,16 @@ class ZonePublic(BaseModel):
         description="the published zone constant of the optimizer's profile (FSGDM's README: 30.992 at lr 0.1); "
         "null if none"
     )
-    counts: dict[str, int] = Field(description="rows by origin: explored, contributed, verified")
+    counts: dict[str, int] = Field(
+        description="rows by origin: explored, contributed, verified; and disputed (the budget's disputed "
+        "contributions, counted in contributed only when include_disputed)"
+    )
     jobs: list[str]
     samplers: dict[str, int] = Field(description="the explored results per sampler that produced them")
     analysis: ZoneAnalysisPublic
 
 
-class ZoneSummaryPublic(BaseModel):
+class ZoneSummaryPublic(_ZoneSelection):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.ZONE_SUMMARY]})
 
     task: str

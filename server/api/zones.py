@@ -9,16 +9,16 @@ bytes: a repeated read costs the data-version query and a copy, not an analysis 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
 from server.deps import Answers
 from server.errors import error_responses
 from server.schemas import Name, ZonePublic, ZoneSummaryPublic
-from server.services.zone_answers import ZoneResult
+from server.services.zone_answers import MAX_BUDGET_KEY, ZoneFilters, ZoneResult
 
 router = APIRouter(prefix="/zones", tags=["zones"])
 
@@ -40,6 +40,35 @@ Delta = Annotated[
     ),
 ]
 Axis = Annotated[Name | None, Query(max_length=100, description="a parameter name, or K for FSGDM")]
+Budget = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_BUDGET_KEY,
+        description="a budget key from `budgets`, e.g. `epochs=10;seeds=2` (default: the budget with the most results)",
+    ),
+]
+JobId = Annotated[str | None, Query(max_length=32, description="one job's explored trials only")]
+Origin = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="comma-separated subset of explored, contributed, verified (default: all)",
+        examples=["explored,verified"],
+    ),
+]
+IncludeDisputed = Annotated[
+    bool, Query(description="count contributions their verification disputed (by default they are listed apart)")
+]
+
+
+def zone_filters(
+    budget: Budget = None, job: JobId = None, origin: Origin = None, include_disputed: IncludeDisputed = False
+) -> ZoneFilters:
+    """The filters of a zone request (a bad one is a 422 naming its field)."""
+    return ZoneFilters.parse(budget, job, origin, include_disputed)
+
+
+Filters = Annotated[ZoneFilters, Depends(zone_filters)]
 
 
 def _json(result: ZoneResult) -> Response:
@@ -56,6 +85,7 @@ async def get_zone(
     task: Task,
     optimizer: Optimizer,
     answers: Answers,
+    filters: Filters,
     x: Axis = None,
     y: Axis = None,
     top_q: TopQ = None,
@@ -67,10 +97,14 @@ async def get_zone(
     ``volume_fraction`` of the searched space with an interval and the ``hit_chance`` of k random trials; ``k``:
     FSGDM's K with its interval, status, lr K and ridge; ``diagnostics`` and coded ``warnings``. Beside it, the
     trials' view: their smoothed metric and the trials within the tolerance (``zone_map``), best configurations,
-    top-q marginals and importance. ``delta`` is also the model zone's tolerance (else a default per metric)."""
-    result = answers.recent_view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+    top-q marginals and importance. ``delta`` is also the model zone's tolerance (else a default per metric).
+
+    One budget at a time (``budget``; ``budgets`` lists the others), narrowed by ``job`` and ``origin``;
+    disputed contributions are left out (listed in ``disputed``) unless ``include_disputed``."""
+    args: dict[str, Any] = {"x": x, "y": y, "top_q": top_q, "delta": delta, "grid_size": grid_size}
+    result = answers.recent_view(task, optimizer, **args, filters=filters)
     if result is None:
-        view = partial(answers.view, task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+        view = partial(answers.view, task, optimizer, **args, filters=filters)
         result = await run_in_threadpool(view)
     return _json(result)
 
@@ -82,11 +116,13 @@ async def get_zone(
     responses=ex.ok(ex.ZONE_SUMMARY) | error_responses(404, 422),
 )
 async def get_zone_summary(
-    task: Task, optimizer: Optimizer, answers: Answers, top_q: TopQ = None, delta: Delta = None
+    task: Task, optimizer: Optimizer, answers: Answers, filters: Filters, top_q: TopQ = None, delta: Delta = None
 ) -> Response:
     """Best configurations (full configs), importance, each parameter's range among the best trials, the zone on
-    the model (volume, outline, membership), for FSGDM K with its interval and status, diagnostics and warnings."""
-    result = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta)
+    the model (volume, outline, membership), for FSGDM K with its interval and status, diagnostics and warnings;
+    the same budget and filters as the zone map."""
+    result = answers.recent_summary(task, optimizer, top_q=top_q, delta=delta, filters=filters)
     if result is None:
-        result = await run_in_threadpool(partial(answers.summary, task, optimizer, top_q=top_q, delta=delta))
+        summary = partial(answers.summary, task, optimizer, top_q=top_q, delta=delta, filters=filters)
+        result = await run_in_threadpool(summary)
     return _json(result)

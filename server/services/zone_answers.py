@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from optimizers.registry import get_optimizer
 from zone_explorer.analysis import (
+    ORIGINS,
     ModelZone,
     Tolerance,
     TrialTable,
@@ -54,6 +55,7 @@ from zone_explorer.core.errors import NotFound
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space, default_space
 from zone_explorer.core.statuses import ContributionStatus, Verdict
+from zone_explorer.engine.budgets import Budget
 from zone_explorer.engine.job_zones import (
     ZoneRequestError,
     default_axes,
@@ -68,7 +70,15 @@ from zone_explorer.store.models import Contribution, Job
 from zone_explorer.store.trials import TrialRecord, load_results
 from zone_explorer.tasks import task_names
 
-__all__ = ["ContributionsVersion", "DataVersion", "ZoneAnswers", "ZoneResult", "data_version", "warm_up"]
+__all__ = [
+    "ContributionsVersion",
+    "DataVersion",
+    "ZoneAnswers",
+    "ZoneFilters",
+    "ZoneResult",
+    "data_version",
+    "warm_up",
+]
 
 log = logging.getLogger("server.services.zone_answers")
 
@@ -291,6 +301,202 @@ def data_version(url: str, task: str, optimizer: str) -> DataVersion:
     return DataVersion(f"{n}.{top}", f"{cn}.{active}.{cmax.isoformat() if cmax is not None else ''}")
 
 
+#: every origin a zone point can have (the analysis' ORIGINS)
+ALL_ORIGINS = frozenset(ORIGINS)
+
+
+@dataclass(frozen=True)
+class ZoneFilters:
+    """Which results a zone shows: one ``budget`` (a :attr:`Budget.key`; None: the most common), one ``job``'s
+    explored trials (None: every job's, and the contributions), the ``origin`` kinds, and whether contributions
+    whose verification disputed them count (by default they are left out and listed apart)."""
+
+    budget: str | None = None
+    job: str | None = None
+    origin: frozenset[str] = ALL_ORIGINS
+    include_disputed: bool = False
+
+    @classmethod
+    def parse(
+        cls,
+        budget: str | None = None,
+        job: str | None = None,
+        origin: str | Iterable[str] | None = None,
+        include_disputed: bool = False,
+    ) -> ZoneFilters:
+        """Filters from a request; a bad one is a :class:`ZoneRequestError` naming its field."""
+        if budget is not None and not (isinstance(budget, str) and 0 < len(budget) <= MAX_BUDGET_KEY):
+            raise ZoneRequestError("budget", f"must be a budget key of up to {MAX_BUDGET_KEY} characters")
+        if job is not None and not is_lookup_name(job, 32):
+            raise ZoneRequestError("job", "must be a job id")
+        if origin is None:
+            origins = ALL_ORIGINS
+        else:
+            given = [o.strip() for o in (origin.split(",") if isinstance(origin, str) else origin)]
+            unknown = [o for o in given if o not in ORIGINS]
+            if unknown or not given:
+                raise ZoneRequestError(
+                    "origin",
+                    f"must be a comma-separated subset of {', '.join(sorted(ORIGINS))}; got {', '.join(unknown) or 'none'}",
+                )
+            origins = frozenset(given)
+        if not isinstance(include_disputed, bool):
+            raise ZoneRequestError("include_disputed", "must be true or false")
+        return cls(budget, job, origins, include_disputed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "origin": sorted(self.origin), "include_disputed": self.include_disputed}
+
+
+#: the longest budget key a request may give (the longest real one is about 40 characters)
+MAX_BUDGET_KEY = 100
+#: a metric or hyperparameter value beyond this magnitude (or nonzero below its inverse) is left out of the
+#: analysis: valid in the database, but its squares and sums overflow a float64 and no zone can be measured with it
+EXTREME_MAGNITUDE = 1e100
+
+
+@dataclass
+class _Row:
+    """One stored result of a task+optimizer with what the filters ask of it. ``origin`` is None for an explored
+    trial that makes no row of the table (a diverged or pruned one): it still bounds the zone."""
+
+    origin: str | None
+    id: str
+    record: TrialRecord
+    budget: Budget
+    job: str | None
+    sampler: str | None = None
+    disputed: bool = False
+    extreme: bool = False
+
+
+@dataclass
+class _ZoneRows:
+    """Every result of a task+optimizer, unfiltered (one per data version), and the filtered zone data made from
+    them (a few kept per filters: each with its own importance and model zones)."""
+
+    rows: list[_Row]
+    job_ids: list[str]
+    spaces: dict[str, dict[str, Any]]
+    optimizer: str
+    direction: str
+    _selections: OrderedDict[ZoneFilters, _ZoneData] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def select(self, filters: ZoneFilters) -> _ZoneData:
+        with self._lock:
+            found = self._selections.get(filters)
+            if found is not None:
+                self._selections.move_to_end(filters)
+                return found
+        made = self._make(filters)  # cheap next to an analysis; two racing threads make equal data
+        with self._lock:
+            found = self._selections.setdefault(filters, made)
+            while len(self._selections) > MAX_SELECTIONS:
+                self._selections.popitem(last=False)
+        return found
+
+    def _make(self, f: ZoneFilters) -> _ZoneData:
+        if f.job is not None and f.job not in self.job_ids:
+            raise ZoneRequestError(
+                "job",
+                f"job {f.job!r} explored no results of {self.optimizer} on this task (or verifies a contribution)",
+            )
+
+        def wanted(r: _Row) -> bool:
+            if f.job is not None and r.job != f.job:
+                return False
+            return r.origin is None or r.origin in f.origin
+
+        candidates = [r for r in self.rows if wanted(r)]
+        counted = [
+            r for r in candidates if r.origin is not None and not r.extreme and (f.include_disputed or not r.disputed)
+        ]
+        tally: dict[Budget, int] = {}
+        for r in counted:
+            tally[r.budget] = tally.get(r.budget, 0) + 1
+        # most common first; a tie goes to the longer budget, then the key (deterministic)
+        ordered = sorted(tally, key=lambda b: (-tally[b], -(b.epochs or 0), -(b.steps or 0), -(b.seeds or 0), b.key))
+        budgets = [{**b.to_dict(), "count": tally[b]} for b in ordered]
+        if f.budget is None:
+            budget = ordered[0] if ordered else Budget()
+        else:
+            matching = [b for b in ordered if b.key == f.budget]
+            if not matching:
+                available = ", ".join(b.key for b in ordered) or "none"
+                raise ZoneRequestError(
+                    "budget", f"no results with budget {f.budget!r}; the budgets here are: {available}"
+                )
+            budget = matching[0]
+        mine = [r for r in candidates if r.budget == budget]
+        disputed = [r for r in mine if r.disputed and r.origin is not None and not r.extreme]
+        kept = [r for r in mine if not r.extreme and (f.include_disputed or not r.disputed)]
+        context_names = get_profile(self.optimizer).run_length_params
+        table_rows = [r for r in kept if r.origin is not None]
+        base = records_table([r.record for r in kept], self.optimizer, self.direction, context=context_names)
+        assert len(base) == len(table_rows), "records_table keeps the complete trials with a finite value"
+        ids = [r.id for r in table_rows]
+        table = TrialTable(
+            params=base.params,
+            values=base.values,
+            origin=np.asarray([r.origin for r in table_rows], dtype=str),
+            ids=np.asarray(ids),
+            log_params=base.log_params,
+            direction=self.direction,
+            noise_var=base.noise_var,
+            diverged=base.diverged,
+            constants=base.constants,
+        )
+        samplers: dict[str, int] = {}
+        for r in table_rows:
+            if r.sampler is not None:
+                samplers[r.sampler] = samplers.get(r.sampler, 0) + 1
+        jobs = list(dict.fromkeys(r.job for r in table_rows if r.job is not None))
+        job_ids = [j for j in self.job_ids if j in jobs]
+        return _ZoneData(
+            table,
+            {r.id: r.record.config for r in table_rows},
+            job_ids,
+            _bounds([self.spaces[j] for j in job_ids], self.optimizer),
+            samplers,
+            budget=budget,
+            budgets=budgets,
+            filters=f,
+            context=_context([r.record.config for r in table_rows], context_names),
+            disputed=[
+                {"id": r.id, "value": r.record.value, "config": r.record.config}
+                for r in disputed
+                if not f.include_disputed
+            ],
+            n_disputed=len(disputed),
+            disputed_ids=frozenset(r.id for r in disputed),
+            n_extreme=sum(r.extreme and r.origin is not None for r in mine),
+        )
+
+
+#: filtered views kept per data version
+MAX_SELECTIONS = 16
+
+
+def _context(configs: list[dict[str, Any]], names: Iterable[str]) -> dict[str, Any]:
+    """Each run-length parameter's value among ``configs``: one value, or the sorted distinct values."""
+    out: dict[str, Any] = {}
+    for name in names:
+        seen = sorted({v for c in configs if isinstance((v := c.get(name)), (int, float)) and math.isfinite(v)})
+        if seen:
+            out[name] = seen[0] if len(seen) == 1 else seen
+    return out
+
+
+def _is_extreme(value: float | None, config: dict[str, Any]) -> bool:
+    """Whether a result holds a value no zone can be measured with (see ``EXTREME_MAGNITUDE``)."""
+    numbers = [value] + [v for v in config.values() if type(v) is float or type(v) is int]
+    return any(
+        v is not None and math.isfinite(v) and (abs(v) > EXTREME_MAGNITUDE or 0 < abs(v) < 1 / EXTREME_MAGNITUDE)
+        for v in numbers
+    )
+
+
 @dataclass
 class _ZoneData:
     """The merged table of a task+optimizer, the full config of each row id, the job ids, the searched ranges (the
@@ -301,6 +507,14 @@ class _ZoneData:
     job_ids: list[str]
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     samplers: dict[str, int] = field(default_factory=dict)  # explored results per sampler that produced them
+    budget: Budget = field(default_factory=Budget)
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # every budget with its count, most common first
+    filters: ZoneFilters = field(default_factory=lambda: ZoneFilters())
+    context: dict[str, Any] = field(default_factory=dict)  # the run-length parameters the budget derives
+    disputed: list[dict[str, Any]] = field(default_factory=list)  # this budget's disputed results, when left out
+    n_disputed: int = 0
+    n_extreme: int = 0  # results left out for values the analysis cannot measure
+    disputed_ids: frozenset[str] = frozenset()
     _importance: dict[str, float] | None = None
     _importance_done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -375,12 +589,20 @@ def _bounds(spaces: list[dict[str, Any]], optimizer: str) -> dict[str, tuple[flo
     return out
 
 
-def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _ZoneData:
+def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _ZoneRows:
+    """Every result of ``task`` x ``optimizer``: each job's trials (the diverged ones and seed values too) but not
+    the reruns that verify a contribution (they measure its config again, they do not explore), and the active
+    contributions, each with its budget."""
+    c = Contribution.__table__
+    verifying = sa.or_(
+        sa.func.coalesce(Job.idempotency_key, "").like("verify:%"),  # NULL would make the NOT below NULL
+        Job.id.in_(sa.select(c.c.verify_job_id).where(c.c.verify_job_id.is_not(None))),
+    )
     with session_scope(url) as s:
         jobs = list(
             s.execute(
-                sa.select(Job.id, Job.study_name, Job.space, Job.sampler)
-                .where(Job.task == task, Job.optimizer == optimizer)
+                sa.select(Job.id, Job.study_name, Job.space, Job.sampler, Job.epochs, Job.seeds)
+                .where(Job.task == task, Job.optimizer == optimizer, sa.not_(verifying))
                 .order_by(Job.created_at, Job.id)
             ).all()
         )
@@ -395,43 +617,38 @@ def _read_zone_data(url: str, task: str, optimizer: str, direction: str) -> _Zon
                 .order_by(Contribution.created_at, Contribution.id)
             )
         )
-    # every record goes to records_table (the explored jobs' diverged trials and seed values too); the origins and
-    # ids follow the rows it keeps, the complete ones with a finite value, in the same order
-    records: list[TrialRecord] = []
-    kept: list[tuple[str, str, TrialRecord]] = []  # (origin, id, record) of each row
-    samplers: dict[str, int] = {}
-    for job_id, study_name, _, sampler in jobs:
+    rows: list[_Row] = []
+    for job_id, study_name, _, sampler, epochs, seeds in jobs:
+        budget = Budget.of(epochs, None, seeds)
         for r in load_results(url, study_name):
-            records.append(r)
-            if _is_row(r):
-                kept.append(("explored", f"{job_id}/{r.number}", r))
-                samplers[sampler] = samplers.get(sampler, 0) + 1
-    for c in contributed:
-        r = TrialRecord(0, 0, "COMPLETE", c.value, attrs={"config": c.config})
-        records.append(r)
-        if _is_row(r):
-            kept.append(("verified" if c.verdict == Verdict.VERIFIED else "contributed", f"contribution/{c.id}", r))
-    base = records_table(records, optimizer, direction)
-    assert len(base) == len(kept), "records_table keeps the complete trials with a finite value"
-    ids = [i for _, i, _ in kept]
-    table = TrialTable(
-        params=base.params,
-        values=base.values,
-        origin=np.asarray([o for o, _, _ in kept]),
-        ids=np.asarray(ids),
-        log_params=base.log_params,
-        direction=direction,
-        noise_var=base.noise_var,
-        diverged=base.diverged,
-        constants=base.constants,
-    )
-    return _ZoneData(
-        table,
-        {i: r.config for _, i, r in kept},
-        [j for j, _, _, _ in jobs],
-        _bounds([space for _, _, space, _ in jobs], optimizer),
-        samplers,
-    )
+            row = _is_row(r)
+            rows.append(
+                _Row(
+                    "explored" if row else None,
+                    f"{job_id}/{r.number}",
+                    r,
+                    budget,
+                    job_id,
+                    sampler if row else None,
+                    extreme=_is_extreme(r.value if row else None, r.config),
+                )
+            )
+    for con in contributed:
+        r = TrialRecord(0, 0, "COMPLETE", con.value, attrs={"config": con.config})
+        if not _is_row(r):
+            continue
+        rows.append(
+            _Row(
+                "verified" if con.verdict == Verdict.VERIFIED else "contributed",
+                f"contribution/{con.id}",
+                r,
+                Budget.of(con.epochs, con.steps, con.seeds),
+                None,
+                disputed=con.verdict == Verdict.DISPUTED,
+                extreme=_is_extreme(con.value, con.config),
+            )
+        )
+    return _ZoneRows(rows, [j for j, *_ in jobs], {j: space for j, _, space, *_ in jobs}, optimizer, direction)
 
 
 def _is_row(r: TrialRecord) -> bool:
@@ -451,8 +668,10 @@ def _task_of(url: str, task: str, optimizer: str) -> TaskContext:
     return meta
 
 
-def _answer_key(task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int) -> tuple:
-    return ("zone", task, optimizer, x, y, tol.mode, tol.value, grid_size)
+def _answer_key(
+    task: str, optimizer: str, x: str | None, y: str | None, tol: Tolerance, grid_size: int, filters: ZoneFilters
+) -> tuple:
+    return ("zone", task, optimizer, x, y, tol.mode, tol.value, grid_size, filters)
 
 
 class ZoneAnswers:
@@ -491,8 +710,10 @@ class ZoneAnswers:
         top_q: float | None = None,
         delta: float | None = None,
         grid_size: int = 60,
+        filters: ZoneFilters = ZoneFilters(),
     ) -> ZoneResult:
-        """The zone of a task+optimizer over all explored trials and contributions (cached per data version)."""
+        """The zone of a task+optimizer over the explored trials and contributions that ``filters`` selects (one
+        budget: the most common unless asked; disputed contributions apart), cached per data version."""
         meta = _task_of(self.url, task, optimizer)
         tol = zone_tolerance(top_q, delta)
         if not isinstance(grid_size, int) or not 10 <= grid_size <= 200:
@@ -500,7 +721,7 @@ class ZoneAnswers:
         for fld, name in (("x", x), ("y", y)):
             if name is not None and not is_lookup_name(name, 100):
                 raise ZoneRequestError(fld, "must be a parameter name")
-        key = _answer_key(task, optimizer, x, y, tol, grid_size)
+        key = _answer_key(task, optimizer, x, y, tol, grid_size, filters)
         generation = self.contributions.value  # read before the version: a write in between forces a recheck
         recent = self._answers.recent(key, generation)
         if recent is not None:
@@ -508,7 +729,8 @@ class ZoneAnswers:
         version = data_version(self.url, task, optimizer)
 
         def compute() -> ZoneResult:
-            data, data_version_ = self._zone_data(task, optimizer, meta.direction, version)
+            rows, data_version_ = self._zone_data(task, optimizer, meta.direction, version)
+            data = rows.select(filters)
             return ZoneResult(_compute_zone(data, task, optimizer, meta, x, y, tol, grid_size), str(data_version_))
 
         result, served = self._answers.get(key, version, compute, may_serve_stale=True, generation=generation)
@@ -517,11 +739,17 @@ class ZoneAnswers:
         return result
 
     def summary(
-        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+        self,
+        task: str,
+        optimizer: str,
+        *,
+        top_q: float | None = None,
+        delta: float | None = None,
+        filters: ZoneFilters = ZoneFilters(),
     ) -> ZoneResult:
         """Best configurations (full configs), importance, each parameter's range among the best trials, the zone on
         the model (volume, outline, membership), for FSGDM K, the diagnostics and the warnings."""
-        return self.view(task, optimizer, top_q=top_q, delta=delta).derived("summary", _summarise)
+        return self.view(task, optimizer, top_q=top_q, delta=delta, filters=filters).derived("summary", _summarise)
 
     def recent_view(
         self,
@@ -533,6 +761,7 @@ class ZoneAnswers:
         top_q: float | None = None,
         delta: float | None = None,
         grid_size: int = 60,
+        filters: ZoneFilters = ZoneFilters(),
     ) -> ZoneResult | None:
         """What ``view`` would answer, when memory alone can answer it (see ``recheck_s``); else None.
 
@@ -542,20 +771,26 @@ class ZoneAnswers:
             tol = zone_tolerance(top_q, delta)
         except ZoneRequestError:
             return None
-        key = _answer_key(task, optimizer, x, y, tol, grid_size)
+        key = _answer_key(task, optimizer, x, y, tol, grid_size, filters)
         return self._answers.recent(key, self.contributions.value)
 
     def recent_summary(
-        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+        self,
+        task: str,
+        optimizer: str,
+        *,
+        top_q: float | None = None,
+        delta: float | None = None,
+        filters: ZoneFilters = ZoneFilters(),
     ) -> ZoneResult | None:
         """What ``summary`` would answer, when memory alone can answer it; else None."""
-        view = self.recent_view(task, optimizer, top_q=top_q, delta=delta)
+        view = self.recent_view(task, optimizer, top_q=top_q, delta=delta, filters=filters)
         return view.derived("summary", _summarise) if view is not None else None
 
     def _zone_data(
         self, task: str, optimizer: str, direction: str, version: DataVersion
-    ) -> tuple[_ZoneData, DataVersion]:
-        """The merged table for ``version`` (an answer being computed is never older than what it was asked
+    ) -> tuple[_ZoneRows, DataVersion]:
+        """Every result for ``version`` (an answer being computed is never older than what it was asked
         for)."""
         return self._tables.get(
             ("table", task, optimizer), version, lambda: _read_zone_data(self.url, task, optimizer, direction)
@@ -576,8 +811,8 @@ def _compute_zone(
     if len(table) < 2:
         raise ZoneRequestError(
             "task",
-            f"{task} x {optimizer} has {len(table)} finished result(s); a zone needs at least 2 "
-            "(submit a job or contribute results)",
+            f"{task} x {optimizer} has {len(table)} finished result(s)"
+            f"{_filtered_note(data)}; a zone needs at least 2 (submit a job or contribute results)",
         )
     if x is None or y is None:
         dx, dy = default_axes(optimizer, table, default_space(optimizer))
@@ -597,7 +832,19 @@ def _compute_zone(
     analysis["importance"], analysis["importance_evaluator"] = imp, ("ped-anova" if imp is not None else None)
     for row in analysis["best_configs"]:
         row["config"] = data.configs.get(row["id"])
-    counts = {o: int((table.origin == o).sum()) for o in ("explored", "contributed", "verified")}
+        if data.filters.include_disputed:
+            row["disputed"] = row["id"] in data.disputed_ids
+    if data.n_extreme:
+        analysis["warnings"].append(
+            {
+                "code": "extreme_values_dropped",
+                "message": f"{data.n_extreme} result(s) left out: a metric or parameter value beyond "
+                f"{EXTREME_MAGNITUDE:.0e} in magnitude (or nonzero below {1 / EXTREME_MAGNITUDE:.0e}) cannot be "
+                "measured with the others",
+            }
+        )
+    counts = {o: int((table.origin == o).sum()) for o in ORIGINS}
+    counts["disputed"] = data.n_disputed
     return {
         "task": task,
         "optimizer": optimizer,
@@ -609,8 +856,24 @@ def _compute_zone(
         "counts": counts,
         "jobs": data.job_ids,
         "samplers": data.samplers,
+        "budget": data.budget.to_dict(),
+        "budgets": data.budgets,
+        "filters": data.filters.to_dict(),
+        "context": data.context,
+        "disputed": data.disputed,
         "analysis": analysis,
     }
+
+
+def _filtered_note(data: _ZoneData) -> str:
+    """What a too-few message says of the filters that left so few (empty when none narrowed the data)."""
+    f = data.filters
+    said = [f"budget {data.budget.label}"] if data.budgets else []
+    if f.job is not None:
+        said.append(f"job {f.job}")
+    if f.origin != ALL_ORIGINS:
+        said.append(f"origin {','.join(sorted(f.origin))}")
+    return f" with {', '.join(said)}" if said else ""
 
 
 def _summarise(view: dict[str, Any]) -> dict[str, Any]:
@@ -619,7 +882,8 @@ def _summarise(view: dict[str, Any]) -> dict[str, Any]:
     for name, m in a["marginals"].items():
         filled = [i for i, n in enumerate(m["top_counts"]) if n]
         ranges[name] = [m["edges"][filled[0]], m["edges"][filled[-1] + 1]] if filled else None
-    data = {k: view[k] for k in ("task", "optimizer", "metric", "direction", "counts", "jobs", "samplers")}
+    names = ("task", "optimizer", "metric", "direction", "counts", "jobs", "samplers", "budget", "budgets", "filters")
+    data = {k: view[k] for k in (*names, "context", "disputed")}
     data.update(
         n_results=a["n_trials"],
         tolerance=a["tolerance"],

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.services.zone_answers import ZoneAnswers
+from server.services.zone_answers import ZoneAnswers, ZoneFilters
 from server.views.snippets import constructor_call
 from zone_explorer.contrib import get_contribution
 from zone_explorer.core.errors import NotFound
@@ -43,13 +43,14 @@ def zone_bundle(
     top_q: float | None = None,
     delta: float | None = None,
     grid_size: int = 60,
+    filters: ZoneFilters = ZoneFilters(),
 ) -> tuple[bytes, str]:
     """``({"zone": <the API's zone view>, "snippets": [...], "running_jobs": n}, data version)`` as JSON bytes.
 
     The zone is the app's cached answer (already serialised); the snippets are the Python constructor calls
     of its best configurations, in the same order; ``running_jobs`` (:func:`running_jobs`) is read fresh.
     """
-    result = answers.view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+    result = answers.view(task, optimizer, x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size, filters=filters)
     best = result.data["analysis"]["best_configs"]
     snippets = [constructor_call(optimizer, row.get("config") or row.get("params") or {}) for row in best]
     running = running_jobs(answers.url, task, optimizer)

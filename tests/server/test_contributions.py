@@ -274,11 +274,12 @@ def test_verification_reruns_and_judges(service) -> None:
     assert [c["id"] for c in listed["items"]] == [honest["id"]]
     api.post(
         "/api/v1/contributions/batch",
-        json={"contributions": [GOOD, {**GOOD, "config": {**FSGDM_CONFIG, "c_scaling": 0.2}}]},
+        json={"contributions": [GOOD, {**GOOD, "config": {**FSGDM_CONFIG, "c_scaling": 0.2, "v_coefficient": 2.5}}]},
     )
     zone = service.client().get("/api/v1/zones/noisy-quadratic/fsgdm").json()
-    assert zone["counts"] == {"explored": 3, "contributed": 3, "verified": 1}  # the reruns are explored trials too
-    assert zone["analysis"]["zone_map"]["points"]["origin"].count("verified") == 1
+    assert zone["counts"] == {"explored": 0, "contributed": 2, "verified": 0, "disputed": 0}  # 2 epochs x 2 seeds
+    # 2 epochs x 1 seed: the trial and the verified claim; not the reruns (they verify), nor the disputed claim
+    assert [(b["key"], b["count"]) for b in zone["budgets"]] == [("epochs=2;seeds=2", 2), ("epochs=2;seeds=1", 2)]
     # a contribution to a contributed task cannot be rerun
     other = api.post("/api/v1/contributions", json={**GOOD, "task": NEW_TASK}).json()
     r = service.client("submit").post(f"/api/v1/contributions/{other['id']}/verify")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 import server.services.zone_answers as answers
 from server.schemas import ZonePublic, ZoneSummaryPublic
 from tests.server.conftest import QUICK_JOB
 from tests.server.test_contributions import GOOD, NEW_TASK
+from zone_explorer.core.statuses import Verdict
 from zone_explorer.engine.worker import Worker, WorkerSettings
+from zone_explorer.store.db import get_engine, session_scope
+from zone_explorer.store.models import Contribution
 
 ZONE = "/api/v1/zones/noisy-quadratic/fsgdm"
 
@@ -24,9 +28,16 @@ def _explore(service, n: int = 6, jobs: int = 2) -> list[str]:
     return ids
 
 
-def _contribute(service, values: list[float]) -> list[str]:
+def _contribute(service, values: list[float], **fields) -> list[str]:
+    """Contributions of the explored jobs' budget (2 epochs, 1 seed) unless ``fields`` say otherwise."""
     items = [
-        {**GOOD, "value": v, "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i}}
+        {
+            **GOOD,
+            "seeds": [0],
+            **fields,
+            "value": v,
+            "config": {**GOOD["config"], "c_scaling": 0.01 * (i + 1), "v_coefficient": 0.5 + i},
+        }
         for i, v in enumerate(values)
     ]
     r = service.client("contribute").post("/api/v1/contributions/batch", json={"contributions": items})
@@ -40,12 +51,14 @@ def test_zone_merges_jobs_and_contributions(service, monkeypatch) -> None:
     explored = api.get(ZONE)
     assert explored.status_code == 200, explored.text
     z = explored.json()
-    assert z["counts"] == {"explored": 6, "contributed": 0, "verified": 0} and sorted(z["jobs"]) == sorted(job_ids)
+    assert z["counts"] == {"explored": 6, "contributed": 0, "verified": 0, "disputed": 0} and sorted(
+        z["jobs"]
+    ) == sorted(job_ids)
     assert z["samplers"] == {QUICK_JOB.get("sampler", "zone"): 6}  # which sampler produced the trials
     assert (z["x"], z["y"]) == ("c_scaling", "v_coefficient") and z["metric"] == "final_loss"
     contributed = _contribute(service, [1e-4, 0.5, 0.7])  # the first is the best result of all (minimize)
     merged = api.get(ZONE).json()
-    assert merged["counts"] == {"explored": 6, "contributed": 3, "verified": 0}
+    assert merged["counts"] == {"explored": 6, "contributed": 3, "verified": 0, "disputed": 0}
     points = merged["analysis"]["zone_map"]["points"]
     assert sorted(set(points["origin"])) == ["contributed", "explored"] and len(points["origin"]) == 9
     best = merged["analysis"]["best_configs"][0]
@@ -170,5 +183,209 @@ def test_unknown_or_empty_zones(service) -> None:
         == 201
     )
     z = api.get("/api/v1/zones/cifar10-resnet18/fsgdm").json()
-    assert z["direction"] == "maximize" and z["counts"] == {"explored": 0, "contributed": 4, "verified": 0}
+    assert z["direction"] == "maximize" and z["counts"] == {
+        "explored": 0,
+        "contributed": 4,
+        "verified": 0,
+        "disputed": 0,
+    }
     assert z["analysis"]["best_configs"][0]["value"] == pytest.approx(0.93)
+
+
+# ---- one budget per zone, filters, disputed results, extreme values (issue 16) ------------------------------------
+def _submit(service, n: int, **fields) -> str:
+    job = {**QUICK_JOB, "n_trials": n, **fields}
+    r = service.client("submit").post("/api/v1/jobs", json=job)
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def _dispute(url: str, contribution_id: str) -> None:
+    """Record the verdict a rerun that did not reproduce the value records (the rule is tested with the reruns)."""
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            sa.update(Contribution)
+            .where(Contribution.id == contribution_id)
+            .values(verdict=Verdict.DISPUTED, measured_value=0.9, verdict_detail="the rerun measured 0.9")
+        )
+
+
+@pytest.fixture
+def budgets(service):
+    """Two jobs of 2 epochs x 1 seed, one of 1 epoch; contributions of 2 epochs x 1 seed (the best one disputed)
+    and of 2 epochs x 2 seeds."""
+    two = [_submit(service, 2, sampler_seed=i) for i in range(2)]
+    one = _submit(service, 3, epochs=1, sampler_seed=5)
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 7
+    best, *_ = _contribute(service, [1e-6, 0.5, 0.7])  # the best of all (minimize), then disputed
+    _dispute(service.url, best)
+    _contribute(service, [0.2, 0.3], seeds=[0, 1])
+    return {"two": two, "one": one, "disputed": f"contribution/{best}"}
+
+
+def test_one_budget_per_zone_the_most_common_by_default(service, budgets) -> None:
+    api = service.client()
+    z = api.get(ZONE).json()
+    assert z["budget"] == {
+        "key": "epochs=2;seeds=1",
+        "label": "2 epochs x 1 seed",
+        "epochs": 2,
+        "steps": None,
+        "seeds": 1,
+    }
+    assert [(b["key"], b["count"]) for b in z["budgets"]] == [
+        ("epochs=2;seeds=1", 6),
+        ("epochs=1;seeds=1", 3),
+        ("epochs=2;seeds=2", 2),
+    ]
+    assert z["counts"] == {"explored": 4, "contributed": 2, "verified": 0, "disputed": 1}
+    assert sorted(z["jobs"]) == sorted(budgets["two"])
+    assert z["filters"] == {"job": None, "origin": ["contributed", "explored", "verified"], "include_disputed": False}
+    ZonePublic.model_validate(z)
+    other = api.get(ZONE, params={"budget": "epochs=1;seeds=1"}).json()
+    assert other["budget"]["label"] == "1 epoch x 1 seed" and other["jobs"] == [budgets["one"]]
+    assert other["counts"] == {"explored": 3, "contributed": 0, "verified": 0, "disputed": 0}
+    summary = api.get(f"{ZONE}/summary", params={"budget": "epochs=2;seeds=2"}).json()
+    assert summary["budget"]["key"] == "epochs=2;seeds=2" and summary["n_results"] == 2
+    ZoneSummaryPublic.model_validate(summary)
+    for route in (ZONE, f"{ZONE}/summary"):
+        r = api.get(route, params={"budget": "epochs=3;seeds=1"})
+        assert r.status_code == 422 and r.json()["field"] == "budget", r.text
+        assert "epochs=2;seeds=1, epochs=1;seeds=1, epochs=2;seeds=2" in r.json()["detail"]
+
+
+def test_run_length_parameters_are_context_not_axes(service, budgets) -> None:
+    z = service.client().get(ZONE).json()
+    assert set(z["context"]) == {"sigma", "n_stages"}
+    a = z["analysis"]
+    for name in ("sigma", "n_stages"):
+        assert name not in a["marginals"] and name not in (a["importance"] or {})
+    assert {"c_scaling", "v_coefficient"} <= set(a["marginals"])
+    # the jobs of 2 epochs derive one sigma; the contributions' configs carry their own: every value is listed
+    sigma = z["context"]["sigma"]
+    assert sigma == sorted(sigma) if isinstance(sigma, list) else sigma > 0
+
+
+def test_disputed_results_are_apart_unless_asked(service, budgets) -> None:
+    api = service.client()
+    z = api.get(ZONE).json()
+    a = z["analysis"]
+    assert [d["id"] for d in z["disputed"]] == [budgets["disputed"]] and z["disputed"][0]["value"] == 1e-6
+    assert budgets["disputed"] not in a["zone_map"]["points"]["id"]
+    assert budgets["disputed"] not in [row["id"] for row in a["best_configs"]]
+    assert a["best_configs"][0]["value"] > 1e-6
+    included = api.get(ZONE, params={"include_disputed": "true"}).json()
+    assert included["disputed"] == [] and included["counts"]["contributed"] == 3
+    best = included["analysis"]["best_configs"][0]
+    assert best["id"] == budgets["disputed"] and best["disputed"] is True
+    assert included["filters"]["include_disputed"] is True
+    summary = api.get(f"{ZONE}/summary").json()
+    assert budgets["disputed"] not in [row["id"] for row in summary["best_configs"]]
+    assert [d["id"] for d in summary["disputed"]] == [budgets["disputed"]]
+
+
+def test_filters_by_job_and_origin(service, budgets) -> None:
+    api = service.client()
+    first = api.get(ZONE, params={"job": budgets["two"][0]}).json()
+    assert first["counts"] == {"explored": 2, "contributed": 0, "verified": 0, "disputed": 0}
+    assert first["jobs"] == [budgets["two"][0]] and first["disputed"] == []
+    # one job's budget is the default when a job is asked for
+    assert api.get(ZONE, params={"job": budgets["one"]}).json()["budget"]["key"] == "epochs=1;seeds=1"
+    # (two contributions of each budget: the tie goes to the longer budget, 2 seeds)
+    assert api.get(ZONE, params={"origin": "contributed"}).json()["budget"]["key"] == "epochs=2;seeds=2"
+    contributed = api.get(ZONE, params={"origin": "contributed", "budget": "epochs=2;seeds=1"}).json()
+    assert contributed["counts"] == {"explored": 0, "contributed": 2, "verified": 0, "disputed": 1}
+    assert set(contributed["analysis"]["zone_map"]["points"]["origin"]) == {"contributed"}
+    assert contributed["filters"]["origin"] == ["contributed"]
+    both = api.get(ZONE, params={"origin": "explored,verified"}).json()
+    assert both["counts"]["explored"] == 4 and both["counts"]["contributed"] == 0
+    for params, field, fragment in (
+        ({"origin": "verified"}, "task", "0 finished result(s) with origin verified"),
+        ({"origin": "explored,bogus"}, "origin", "bogus"),
+        ({"job": "nojob"}, "job", "nojob"),
+        ({"job": "x" * 33}, "job", "32"),
+        ({"include_disputed": "maybe"}, "include_disputed", "bool"),
+    ):
+        for route in (ZONE, f"{ZONE}/summary"):
+            r = api.get(route, params=params)
+            assert r.status_code == 422 and r.json()["field"] == field and fragment in r.json()["detail"], r.text
+
+
+def test_verification_reruns_stay_out_of_the_explored_zone(service, budgets) -> None:
+    contributed = service.client().get("/api/v1/contributions", params={"task": "noisy-quadratic"}).json()["items"]
+    claim = next(c for c in contributed if c["seeds"] == [0] and c["value"] == 0.5)
+    r = service.client("submit").post(f"/api/v1/contributions/{claim['id']}/verify")
+    assert r.status_code == 202, r.text
+    rerun = r.headers["Location"].rsplit("/", 1)[-1]
+    assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1
+    z = service.client().get(ZONE).json()
+    assert rerun not in z["jobs"] and z["counts"]["explored"] == 4
+    assert not any(i.startswith(f"{rerun}/") for i in z["analysis"]["zone_map"]["points"]["id"])
+    r = service.client().get(ZONE, params={"job": rerun})
+    assert r.status_code == 422 and r.json()["field"] == "job"
+
+
+#: finite values the database holds (stored before the metric domains existed) that overflow any sum or square
+EXTREME = [
+    {"value": 1.7e308},
+    {"value": -1.7e308},
+    {"value": 0.3, "config": {"c_scaling": 1e-300}},
+    {"value": 0.4, "config": {"v_coefficient": 1.7e308}},
+]
+
+
+def _store_extreme_rows(url: str) -> list[str]:
+    """Insert the rows with SQLAlchemy, as they are in a database of an older release (no validation)."""
+    ids = []
+    with session_scope(url) as s:
+        for i, row in enumerate(EXTREME):
+            cid = f"extreme{i}"
+            s.add(
+                Contribution(
+                    id=cid,
+                    task="noisy-quadratic",
+                    optimizer="fsgdm",
+                    config={**GOOD["config"], "c_scaling": 0.02 * (i + 1), **row.get("config", {})},
+                    given=sorted(GOOD["config"]),
+                    value=row["value"],
+                    epochs=2,
+                    seeds=[0],
+                    source={"notes": "extreme"},
+                )
+            )
+            ids.append(f"contribution/{cid}")
+    return ids
+
+
+ZONE_ROUTES = [
+    (ZONE, {}),
+    (ZONE, {"x": "K", "y": "c_scaling", "delta": 0.05}),
+    (ZONE, {"include_disputed": "true", "origin": "contributed,explored"}),
+    (f"{ZONE}/summary", {}),
+    ("/pages-api/zones/noisy-quadratic/fsgdm", {}),
+    ("/pages-api/zones/noisy-quadratic/fsgdm/summary", {}),
+]
+
+
+def test_extreme_values_never_break_a_zone(service) -> None:
+    _explore(service, n=4, jobs=1)
+    extreme = _store_extreme_rows(service.url)
+    api = service.client()
+    for route, params in ZONE_ROUTES:
+        r = api.get(route, params=params)
+        assert r.status_code == 200, (route, params, r.text)
+        body = r.json()["zone"] if "snippets" in r.json() else r.json()  # the pages' bundle, or the API's answer
+        a = body.get("analysis", body)  # a view, or a summary
+        warning = next(w for w in a["warnings"] if w["code"] == "extreme_values_dropped")
+        assert warning["message"].startswith("4 result(s) left out")
+        assert not set(extreme) & {row["id"] for row in a["best_configs"]}
+    for page in ("/zones/noisy-quadratic/fsgdm", "/", "/compare/noisy-quadratic"):
+        assert api.get(page).status_code == 200, page
+
+
+def test_a_zone_of_extreme_values_alone_is_too_few(service) -> None:
+    _store_extreme_rows(service.url)
+    for route in (ZONE, f"{ZONE}/summary"):
+        r = service.client().get(route)
+        assert r.status_code == 422 and r.json()["field"] == "task" and "0 finished result" in r.json()["detail"]
+    assert service.client().get("/pages-api/zones/noisy-quadratic/fsgdm").json()["empty"] is True

@@ -101,7 +101,7 @@ def test_a_contribution_from_the_form_shows_on_the_zone_map(site, page) -> None:
             control.fill(values[name])
     page.locator("#c-value").fill("0.9791")
     page.locator("#c-epochs").fill("10")
-    page.locator("#c-seeds").fill("0, 1")
+    page.locator("#c-seeds").fill("0")  # the budget of the explored trials (10 epochs x 1 seed): their zone
     page.locator("#c-notes").fill("from the browser test")
     page.get_by_role("button", name="Contribute").click()
     page.wait_for_selector("#contribute-result:not([hidden])")

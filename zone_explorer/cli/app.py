@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
+from zone_explorer.cli.service import URL_OPTION, _call, _client
 from zone_explorer.core.limits import DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
 
@@ -237,6 +239,10 @@ def _print_zone(
     from zone_explorer.engine.job_zones import render_summary
 
     render_summary(summary, console)
+    console.print(
+        f"[bold]Budget[/]: {summary['budget']['label']}, the job's (`zones --task {summary['task']} "
+        f"--optimizer {summary['optimizer']}` shows every job and contribution of a budget)"
+    )
 
 
 @app.command()
@@ -339,8 +345,24 @@ def jobs(
 @app.command()
 def zones(
     job: str | None = typer.Option(
-        None, "--job", help="Job id or its first characters (or give --storage and --study)."
+        None,
+        "--job",
+        help="Job id or its first characters (or give --storage and --study); with --task and --optimizer: that job's results.",
     ),
+    task: str | None = typer.Option(
+        None, "--task", help="With --optimizer: the zone of every job and contribution, from the server (--url)."
+    ),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="With --task."),
+    budget: str | None = typer.Option(
+        None, "--budget", help="With --task: the budget key, e.g. epochs=10;seeds=1 (default: the most results)."
+    ),
+    origin: str | None = typer.Option(
+        None, "--origin", help="With --task: comma-separated explored, contributed, verified (default: all)."
+    ),
+    include_disputed: bool = typer.Option(
+        False, "--include-disputed", help="With --task: count the contributions their verification disputed."
+    ),
+    url: str | None = URL_OPTION,
     storage: str | None = typer.Option(
         None, help="An Optuna storage URL (sqlite:///file.db, postgresql://...): analyse any study in it."
     ),
@@ -361,8 +383,26 @@ def zones(
 ) -> None:
     """Print a zone: the modelled zone with its volume, FSGDM's K with its interval, warnings, and the best trials.
 
-    Give --job for a Zone Explorer job, or --storage and --study for any Optuna study.
+    Give --job for a Zone Explorer job, --storage and --study for any Optuna study, or --task and --optimizer for
+    the server's zone of every job and contribution (one budget at a time; --job, --budget, --origin and
+    --include-disputed narrow it).
     """
+    if task is not None or optimizer is not None:
+        if task is None or optimizer is None:
+            fail("--task and --optimizer go together", USAGE)
+        if storage is not None or study is not None:
+            fail("give --task and --optimizer, or --storage and --study", USAGE)
+        _print_merged_zone(
+            url,
+            task,
+            optimizer,
+            {"x": x, "y": y, "delta": delta, "top_q": None if delta is not None else top_q},
+            {"budget": budget, "job": job, "origin": origin, "include_disputed": include_disputed},
+            json_out,
+        )
+        return
+    if budget is not None or origin is not None or include_disputed:
+        fail("--budget, --origin and --include-disputed filter the zone of --task and --optimizer", USAGE)
     if (job is None) == (storage is None and study is None):
         fail("give --job, or --storage and --study", USAGE)
     if job is not None:
@@ -394,6 +434,41 @@ def zones(
         console.print_json(json.dumps(summary))
     else:
         render_summary(summary, console)
+
+
+def _print_merged_zone(url: str | None, task: str, optimizer: str, view: dict, filters: dict, json_out: bool) -> None:
+    """The server's zone of ``task`` x ``optimizer`` with ``filters``, and which budget it shows of which."""
+    from zone_explorer.engine.job_zones import render_summary
+
+    with _client(url, None) as client:
+        if filters.get("job"):
+            filters = {**filters, "job": _call(client.resolve_job_id, filters["job"], "--job")}
+        zone = _call(client.zone, task, optimizer, grid_size=20, **view, **filters)
+    if json_out:
+        console.print_json(json.dumps(zone))
+        return
+    render_summary(zone, console)
+    print_budgets(zone, console)
+
+
+def print_budgets(zone: dict, out: Console) -> None:
+    """Which budget a zone shows, the others there are, its filters and the disputed results it left out."""
+    others = [
+        f"{b['label']} ({b['count']}, --budget '{b['key']}')"
+        for b in zone["budgets"]
+        if b["key"] != zone["budget"]["key"]
+    ]
+    out.print(f"[bold]Budget[/]: {zone['budget']['label']} (--budget '{zone['budget']['key']}')")
+    out.print(f"  other budgets: {', '.join(others) if others else 'none'}")
+    f = zone["filters"]
+    out.print(
+        f"  job {f['job'] or 'every job'}; origin {','.join(f['origin'])}; "
+        f"disputed results {'included' if f['include_disputed'] else 'left out'}"
+    )
+    if zone["context"]:
+        out.print("  run length (context): " + ", ".join(f"{k} = {v}" for k, v in zone["context"].items()))
+    for d in zone["disputed"]:
+        out.print(f"  [yellow]disputed, left out:[/] {d['id']} ({d['value']:.5g})")
 
 
 @app.command()

@@ -205,13 +205,25 @@ class ZoneExplorerClient:
         top_q: float | None = None,
         delta: float | None = None,
         grid_size: int | None = None,
+        **filters: Any,
     ) -> dict[str, Any]:
-        return self._get(f"/api/v1/zones/{task}/{optimizer}", x=x, y=y, top_q=top_q, delta=delta, grid_size=grid_size)
+        """The zone view; ``filters``: ``budget``, ``job``, ``origin`` (comma-separated), ``include_disputed``."""
+        return self._get(
+            f"/api/v1/zones/{task}/{optimizer}",
+            x=x,
+            y=y,
+            top_q=top_q,
+            delta=delta,
+            grid_size=grid_size,
+            **_zone_filters(**filters),
+        )
 
     def zone_summary(
-        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None
+        self, task: str, optimizer: str, *, top_q: float | None = None, delta: float | None = None, **filters: Any
     ) -> dict[str, Any]:
-        return self._get(f"/api/v1/zones/{task}/{optimizer}/summary", top_q=top_q, delta=delta)
+        return self._get(
+            f"/api/v1/zones/{task}/{optimizer}/summary", top_q=top_q, delta=delta, **_zone_filters(**filters)
+        )
 
     # ---- contributions ---------------------------------------------------------------------------------------------
     # every write sends an Idempotency-Key (a fresh one unless given), so a retry after a lost answer writes nothing new
@@ -276,3 +288,10 @@ class ZoneExplorerClient:
 
     def verify(self, contribution_id: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
         return self._write("POST", f"/api/v1/contributions/{contribution_id}/verify", idempotency_key)
+
+
+def _zone_filters(
+    budget: str | None = None, job: str | None = None, origin: str | None = None, include_disputed: bool = False
+) -> dict[str, Any]:
+    """The zone routes' filter parameters (a misspelt filter is a TypeError here, not a filter silently dropped)."""
+    return {"budget": budget, "job": job, "origin": origin, "include_disputed": "true" if include_disputed else None}

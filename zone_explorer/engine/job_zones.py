@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.zone_constant import REFERENCE_ZONE
+from zone_explorer.engine.budgets import Budget
 from zone_explorer.engine.jobs import get_job
 from zone_explorer.store.models import Job
 from zone_explorer.store.trials import TrialRecord, load_results
@@ -40,17 +41,27 @@ def _numeric(config: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in config.items() if (type(v) is float or type(v) is int) and math.isfinite(v)}
 
 
+def _without(config: dict[str, float], names: Collection[str]) -> dict[str, float]:
+    return {k: v for k, v in config.items() if k not in names} if names else config
+
+
 def records_table(
-    records: Iterable[TrialRecord], optimizer: str, direction: str, origin: str = "explored"
+    records: Iterable[TrialRecord],
+    optimizer: str,
+    direction: str,
+    origin: str = "explored",
+    *,
+    context: Collection[str] = (),
 ) -> TrialTable:
     """A :class:`TrialTable` of the complete trials: every numeric config value that varies becomes a column, each
     trial's seed variance over its seed count its known noise, and the diverged trials (state FAIL, outcome
     ``diverged``) the table's ``diverged`` rows. Numeric values that every trial shares become ``constants``
-    (the lr of a search that fixes it)."""
+    (the lr of a search that fixes it). The parameters named in ``context`` (the run length a budget derives:
+    FSGDM's sigma and n_stages) are left out: they describe the budget, not a point of the zone."""
     records = list(records)
     rows = [r for r in records if r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)]
     failed = [r for r in records if r.state == "FAIL" and r.attrs.get("outcome") == "diverged" and r.config]
-    configs = [_numeric(r.config) for r in rows]
+    configs = [_without(_numeric(r.config), context) for r in rows]
     names = list(dict.fromkeys(k for cfg in configs for k in cfg))
     columns = {k: np.array([cfg.get(k, math.nan) for cfg in configs]) for k in names}
     # constant columns (fixed values, derived run lengths) carry no zone information
@@ -66,7 +77,7 @@ def records_table(
         seeds = r.attrs.get("seed_values") or []
         if len(seeds) > 1:
             noise[i] = float(np.var(seeds, ddof=1)) / len(seeds)
-    failed_cfgs = [_numeric(r.config) for r in failed]
+    failed_cfgs = [_without(_numeric(r.config), context) for r in failed]
     diverged = {k: np.array([cfg.get(k, math.nan) for cfg in failed_cfgs]) for k in columns}
     spec = get_optimizer(optimizer)
     log = frozenset(
@@ -149,6 +160,7 @@ def job_zone_summary(
         "job": job.id,
         "task": job.task,
         "optimizer": job.optimizer,
+        "budget": Budget.of(job.epochs, None, job.seeds).to_dict(),
         "metric": task.metric,
         "direction": task.direction,
         "x": x,

@@ -20,6 +20,7 @@ CONTRIBUTION = {
     "optimizer": "fsgdm",
     "value": 0.3,
     "seeds": [0],
+    "budget": {"epochs": 1},  # the job's budget: one zone
     "source": {"notes": "test"},
     "config": {"c_scaling": 0.05, "v_coefficient": 2.0, "lr": 0.01, "weight_decay": 5e-4},
 }
@@ -114,12 +115,13 @@ def test_a_contribution_is_seen_by_the_next_read(job) -> None:
         "explored": 3,
         "contributed": 0,
         "verified": 0,
+        "disputed": 0,
     }
     _trials(url, job_id, 1)
     assert _explored(answers.view("noisy-quadratic", "fsgdm")) == 3  # the trial may lag
     _contribute(answers)
     after = answers.view("noisy-quadratic", "fsgdm")
-    assert after.data["counts"] == {"explored": 4, "contributed": 1, "verified": 0}
+    assert after.data["counts"] == {"explored": 4, "contributed": 1, "verified": 0, "disputed": 0}
     summary = answers.summary("noisy-quadratic", "fsgdm")
     assert summary.version == after.version and summary.data["counts"] == after.data["counts"]
 
@@ -201,7 +203,7 @@ def test_the_merged_table_keeps_diverged_trials_noise_and_constants(job) -> None
     _contribute(answers)
     diverged = {**CONTRIBUTION["config"], "c_scaling": 1.5, "v_coefficient": 40.0}
     _diverge(url, job_id, diverged)
-    data = views._read_zone_data(url, "noisy-quadratic", "fsgdm", "minimize")
+    data = views._read_zone_data(url, "noisy-quadratic", "fsgdm", "minimize").select(views.ZoneFilters())
     table = data.table
     assert list(table.origin) == ["explored"] * 4 + ["contributed"] and len(data.configs) == 5
     assert {k: list(v) for k, v in table.diverged.items() if k in ("c_scaling", "v_coefficient")} == {

@@ -82,6 +82,7 @@ def test_zones_command_renders_for_people(finished_job) -> None:
     assert "FSGDM K = v(1 + 1/c)" in out.stdout and "not reported (too_few_trials)" in out.stdout
     assert "K = 30.992 at lr 0.1" in out.stdout and "warning too_few_trials" in out.stdout
     assert "Best configurations" in out.stdout and "its size is not reported with this few trials" in out.stdout
+    assert "Budget: 3 epochs x 1 seed, the job's" in out.stdout  # which budget, and where the others are
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import { getVersionedJSON, query } from "../lib/api.js";
 import { $, el, fillSelect, pageData, replace } from "../lib/dom.js";
 import { num, pct } from "../lib/format.js";
 import { drawBest } from "../zone/best.js";
+import { bindFilters, drawDisputed, drawFilters, filterParams, initialFilters, markDisputedBest } from "../zone/filters.js";
 import { drawImportance } from "../zone/importance.js";
 import { loadPlotly, plotlyReady } from "../lib/plot.js";
 import { colourNote, drawMap, modelZone } from "../zone/map.js";
@@ -30,6 +31,7 @@ const state = {
   params: page.initial.delta !== null ? { delta: page.initial.delta } : { top_q: page.initial.top_q ?? 0.1 },
   zone: null, snippets: [], request: 0, version: 0, controller: null,
   loading: false, dataVersion: null,  // a zone request in flight; the data version drawn (X-Data-Version)
+  filters: initialFilters(page.filters),
 };
 const points = pointPanel($("#point-details"), page.api.point, page.task.metric);
 const calls = page.calls ? new CallCalculator($("#call-calculator"), { ...page.calls, onCall: () => {} }) : null;
@@ -41,7 +43,7 @@ function setBusy(busy, text) {
 }
 
 function syncUrl() {
-  const q = { x: state.x, y: state.y, ...state.params };
+  const q = { x: state.x, y: state.y, ...state.params, ...filterParams(state.filters) };
   history.replaceState(null, "", `${location.pathname}${query(q)}`);
 }
 
@@ -166,6 +168,8 @@ function drawAll(zone, snippets) {
     document.body.dataset.ready = "true";
   }, plotlyFailed);
   drawCounts(zone);
+  drawFilters(zone, state.filters);
+  drawDisputed(zone, zone.metric);
   drawFacts(zone);
   drawColourNote(zone);
   drawWarnings(zone);
@@ -177,6 +181,7 @@ function drawAll(zone, snippets) {
     drawMarginals(ui.marginals, zone.analysis.marginals);
     drawImportance(ui.importance, ui.importanceNote, zone.analysis.importance, zone.analysis.importance_evaluator, zone.analysis.n_trials);
     drawBest(ui.best, ui.snippet, zone, snippets, page.task.name, calls);
+    markDisputedBest(ui.best, zone);
     performance.mark("zone:complete");
   }, 0));
 }
@@ -217,7 +222,8 @@ async function load({ poll = false } = {}) {
   let data;
   let version;
   try {
-    ({ body: data, version } = await getVersionedJSON(page.api.zone + query({ x: state.x, y: state.y, ...state.params }), { signal: state.controller.signal }));
+    const q = { x: state.x, y: state.y, ...state.params, ...filterParams(state.filters) };
+    ({ body: data, version } = await getVersionedJSON(page.api.zone + query(q), { signal: state.controller.signal }));
   } catch (err) {
     if (err.name === "AbortError") return;
     if (id === state.request) { state.loading = false; ui.loading.hidden = true; showError(err); }
@@ -294,6 +300,7 @@ function onAxis(which) {
 }
 
 ui.slider.addEventListener("input", onSlider);
+bindFilters(state.filters, () => load());
 ui.x.addEventListener("change", () => onAxis("x"));
 ui.y.addEventListener("change", () => onAxis("y"));
 for (const radio of document.querySelectorAll('input[name="tol-mode"]')) {
