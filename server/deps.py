@@ -8,7 +8,7 @@ valid token is sent, 403 when its scopes lack the one needed, and 429 past the t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -99,6 +99,14 @@ def require_scope(scope: str) -> Callable[..., Awaitable[TokenInfo]]:
 
 SubmitToken = Annotated[TokenInfo, Depends(require_scope("submit"))]
 ContributeToken = Annotated[TokenInfo, Depends(require_scope("contribute"))]
+
+#: the ``Idempotency-Key`` header's rule, one for every route that takes it (each route says what a replay does)
+IDEMPOTENCY_KEY_HEADER: dict[str, Any] = {
+    "alias": "Idempotency-Key",
+    "min_length": 1,
+    "max_length": 100,
+    "pattern": r"^[\x21-\x7e]+$",
+}
 
 
 def page_limit(limit: int, settings: ServiceSettings) -> int:

@@ -14,7 +14,15 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
-from server.deps import ContributeToken, ContributionWrites, DbUrl, Settings, SubmitToken, page_limit
+from server.deps import (
+    IDEMPOTENCY_KEY_HEADER,
+    ContributeToken,
+    ContributionWrites,
+    DbUrl,
+    Settings,
+    SubmitToken,
+    page_limit,
+)
 from server.errors import ApiError, error_responses
 from server.schemas import (
     ContributionBatch,
@@ -35,10 +43,7 @@ WRITE_ERRORS = error_responses(401, 403, 409, 413, 422, 429)
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=100,
-        pattern=r"^[\x21-\x7e]+$",
+        **IDEMPOTENCY_KEY_HEADER,
         description="Makes retries safe: a repeat with the same key (from the same token) and the same body answers "
         "the first answer with 200 and writes nothing; the same key with another request is a 409.",
     ),

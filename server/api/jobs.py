@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
-from server.deps import DbUrl, JobStatuses, Settings, SubmitToken, page_limit
+from server.deps import IDEMPOTENCY_KEY_HEADER, DbUrl, JobStatuses, Settings, SubmitToken, page_limit
 from server.errors import ApiError, error_responses
 from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, Name, TrialPage
 from zone_explorer.core.job_ids import ID_PREFIX_PATTERN, MAX_ID_LENGTH
@@ -35,10 +35,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=100,
-        pattern=r"^[\x21-\x7e]+$",
+        **IDEMPOTENCY_KEY_HEADER,
         description="Makes retries safe: a repeat with the same key (from the same token) returns the first job with "
         "200 instead of creating another; the same key with a different job is a 409.",
     ),
