@@ -193,6 +193,13 @@ CONTRIBUTION: Example = {
     "curve": CONTRIBUTION_CREATE["curve"],
     "budget": {"epochs": 10, "steps": 460},
     "seeds": [0, 1, 2],
+    "zone_budget": {
+        "key": "epochs=10;seeds=3",
+        "label": "10 epochs x 3 seeds",
+        "epochs": 10,
+        "steps": None,
+        "seeds": 3,
+    },
     "hardware": "1x CPU, 2 cores",
     "software": "torch 2.13, zone-explorer 0.1",
     "source": {"doi": "10.48550/arXiv.2411.19671", "notes": "Table 3"},

@@ -42,6 +42,7 @@ from zone_explorer.core.errors import FieldError, NotFound
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import get_job, list_jobs
+from zone_explorer.tasks import task_names
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SecurityHeadersMiddleware", "install_pages", "pages_api", "pages_router"]
 
@@ -268,6 +269,7 @@ def contributions_page(
         total=total,
         offset=offset,
         limit=50,
+        rerunnable=set(task_names()),  # only a registered task can be rerun: verify is offered for those alone
     )
 
 

@@ -629,6 +629,7 @@ class ContributionPublic(BaseModel):
     curve: list[float] | None
     budget: BudgetPublic
     seeds: list[int] | None
+    zone_budget: ZoneBudget = Field(description="the budget of the zone this result joins (its `budget` query key)")
     hardware: str | None
     software: str | None
     source: dict[str, str]

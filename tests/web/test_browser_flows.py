@@ -107,8 +107,10 @@ def test_a_contribution_from_the_form_shows_on_the_zone_map(site, page) -> None:
     page.wait_for_selector("#contribute-result:not([hidden])")
     assert "Stored 1 contribution" in page.locator("#contribute-result").inner_text()
     screenshot(page, "contribute-stored")
-    page.locator("#contribute-result a.zone-link").click()
-    page.wait_for_url(re.compile(r"/zones/digits-cnn/sgd"))
+    link = page.locator("#contribute-result a.zone-link")
+    assert "10 epochs x 1 seed" in link.inner_text()  # the zone it joins: its budget
+    link.click()
+    page.wait_for_url(re.compile(r"/zones/digits-cnn/sgd\?budget=epochs%3D10%3Bseeds%3D1$"))
     page.wait_for_selector("body[data-ready=true]")
     assert f"{before + 1}contributed" in page.locator("#counts").inner_text().replace("\n", "").replace(" ", "")
     xs = page.evaluate("() => document.getElementById('zone-map').data.find(d => d.uid === 'points-contributed').x")

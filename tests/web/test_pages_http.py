@@ -136,6 +136,37 @@ def test_page_data_cannot_break_out_of_its_script_block(site) -> None:
         json.loads(data)  # the whole block parses: nothing closed it early
 
 
+def test_contributions_page_offers_verify_only_where_a_rerun_can_run(site) -> None:
+    """A contributed task has no training code here: its rows get no Verify button; a registered task's do. Each
+    row links to the zone of its own budget."""
+    own = site.api(
+        "POST",
+        "/api/v1/contributions",
+        json={
+            "task": {
+                "name": "http-verify-task",
+                "dataset": "d",
+                "model": "m",
+                "metric": "acc",
+                "direction": "maximize",
+                "description": "no code here",
+            },
+            "optimizer": "lion",
+            "value": 0.6,
+            "config": {"lr": 2e-4, "beta1": 0.9, "beta2": 0.99},
+            "source": {"notes": "test"},
+        },
+    )
+    assert own.status_code == 201, own.text
+    html = site.get("/contributions").text
+    rows = {row.split('"', 1)[0]: row for row in html.split('<tr id="c-')[1:]}
+    mine = rows[own.json()["id"]].split("</tr>", 1)[0]
+    assert 'data-action="withdraw"' in mine and 'data-action="verify"' not in mine
+    assert '?budget=unspecified"' in mine  # it reported no epochs, steps or seeds
+    registered = [r for r in rows.values() if "/zones/digits-cnn/" in r.split("</tr>", 1)[0] and "withdraw" in r]
+    assert registered and all('data-action="verify"' in r.split("</tr>", 1)[0] for r in registered)
+
+
 def test_zone_bundle_has_a_snippet_per_best_config(site) -> None:
     r = site.get("/pages-api/zones/digits-cnn/fsgdm", params={"top_q": 0.2})
     assert r.status_code == 200

@@ -26,6 +26,7 @@ from zone_explorer.contrib.validation import (
 )
 from zone_explorer.core.errors import Conflict, Forbidden, NotFound
 from zone_explorer.core.statuses import ContributionStatus, Verdict
+from zone_explorer.engine.budgets import Budget
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import Contribution, utcnow
 
@@ -178,6 +179,7 @@ def contribution_to_dict(c: Contribution, meta: TaskContext | None = None) -> di
         "curve": c.curve,
         "budget": {"epochs": c.epochs, "steps": c.steps},
         "seeds": c.seeds,
+        "zone_budget": Budget.of(c.epochs, c.steps, c.seeds).to_dict(),  # the zone this result joins
         "hardware": c.hardware,
         "software": c.software,
         "source": c.source,

@@ -165,13 +165,14 @@ async function loadForEdit(id) {
 
 function showResult(stored) {
   const zones = new Map();
-  for (const c of stored) zones.set(`${c.task}\u0000${c.optimizer}`, c);
+  for (const c of stored) zones.set(`${c.task}\u0000${c.optimizer}\u0000${c.zone_budget.key}`, c);
   ui.result.hidden = false;
   replace(ui.result,
     el("strong", {}, `Stored ${stored.length} contribution${stored.length === 1 ? "" : "s"}.`),
     " They show on the zone maps, marked contributed:",
     el("ul", {}, Array.from(zones.values()).map((c) => el("li", {},
-      el("a", { href: `/zones/${encodeURIComponent(c.task)}/${encodeURIComponent(c.optimizer)}`, class: "zone-link" }, `${c.optimizer} on ${c.task}`)))));
+      el("a", { href: `/zones/${encodeURIComponent(c.task)}/${encodeURIComponent(c.optimizer)}?budget=${encodeURIComponent(c.zone_budget.key)}`, class: "zone-link" },
+        `${c.optimizer} on ${c.task}, ${c.zone_budget.label}`)))));
 }
 
 async function submit(ev) {
