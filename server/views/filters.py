@@ -17,7 +17,6 @@ from zone_explorer.tasks import UnknownTaskError, get_task
 __all__ = ["FilterRequestError", "filter_view"]
 
 
-
 class FilterRequestError(FieldError):
     """A filter view cannot be drawn as asked; ``field`` names the argument or config value."""
 
