@@ -23,7 +23,7 @@ varying, consistent part) and which it suppresses (high :math:`\omega`: the alte
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,14 +133,20 @@ def momentum_filter(optimizer: str, config: Mapping[str, Any], step: int = 1) ->
     return _BUILDERS[optimizer](config, step)
 
 
-def fsgdm_stage_filters(config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """FSGDM's filter on each stage of the run: ``[{"stage", "first_step", "filter"}, ...]``.
+def fsgdm_stage_filters(config: Mapping[str, Any], stages: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """FSGDM's filter on each stage of the run: ``[{"stage", "first_step", "filter"}, ...]``; only the stages
+    numbered in ``stages`` (each in ``0 .. n_stages - 1``) when given, so that drawing a few of a long run's stages
+    costs what it returns.
 
     Stage k covers calls ``k*delta .. (k+1)*delta - 1`` (stage 0 starts at call 1), ``delta = sigma // n_stages``.
     """
-    delta = config["sigma"] // config["n_stages"]
-    stages = []
-    for k in range(config["n_stages"]):
+    n_stages = config["n_stages"]
+    delta = config["sigma"] // n_stages
+    picked = range(n_stages) if stages is None else stages
+    out = []
+    for k in picked:
+        if not 0 <= k < n_stages:
+            raise ValueError(f"stage must be in 0 .. {n_stages - 1}, got {k!r}")
         first = max(1, k * delta)
-        stages.append({"stage": k, "first_step": first, "filter": _fsgdm(config, first)})
-    return stages
+        out.append({"stage": k, "first_step": first, "filter": _fsgdm(config, first)})
+    return out

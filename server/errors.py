@@ -41,6 +41,11 @@ ERROR_NAMES = {
     503: "unavailable",
 }
 
+#: the headers of a 500. Starlette's outermost middleware sends it, outside the app's own middleware, so it carries
+#: its own nosniff; and the server drops the connection after an unhandled error, so the answer says so
+#: (``Connection: close``): a keep-alive client that was not told would send its next request into a closed socket
+CRASH_HEADERS = {"Connection": "close", "X-Content-Type-Options": "nosniff"}
+
 
 class ErrorPublic(BaseModel):
     """The body of every error response."""
@@ -131,7 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and detail == "There was an error parsing the body":
-            # FastAPI's answer to a body that is not even text: the same kind of error as malformed JSON
+            # FastAPI's answer to a body that is not even text, or nested past the parser's recursion limit: the
+            # same kind of error as malformed JSON
+            if isinstance(exc.__cause__, RecursionError):
+                return error_response(422, "malformed request body: JSON nested too deeply", "body")
             return error_response(422, "malformed request body: not valid UTF-8 JSON", "body")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.url.path}; the API lives under /api/v1 (docs: /api/v1/docs)"
@@ -175,7 +183,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         # not the client's fault, whatever its type: a ValueError here is a bug, a PermissionError an unwritable file
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, f"internal error ({type(exc).__name__}); the server log has the traceback")
+        return error_response(
+            500, f"internal error ({type(exc).__name__}); the server log has the traceback", headers=CRASH_HEADERS
+        )
 
 
 _DESCRIPTIONS = {

@@ -8,7 +8,6 @@ Every route calls the engine (through ``server.views``) and shapes the answer; n
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -21,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.zones import Filters as ZoneFilterQuery
 from server.deps import Answers, DbUrl
+from server.query_json import JsonQuery, json_object
 from server.schemas import Name
 from server.services.zone_answers import ZoneFilters
 from server.views.compare import compare_task
-from server.views.filters import FilterRequestError, filter_view
+from server.views.filters import filter_view
 from server.views.home import home_view
 from server.views.jobs import job_live, job_public
 from server.views.snippets import run_length_call
@@ -38,7 +38,8 @@ from zone_explorer.contrib import (
     list_optimizers,
     list_tasks,
 )
-from zone_explorer.core.errors import FieldError, NotFound
+from zone_explorer.core.errors import NotFound
+from zone_explorer.core.limits import INT32_MAX
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import get_job, list_jobs
@@ -61,8 +62,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
+#: on every answer, the API's included: never guess a content type, never be framed, send no referrer off-site
 SECURITY_HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
@@ -83,26 +84,35 @@ OptimizerName = Annotated[Name, Path()]
 TopQ = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False)]
 Delta = Annotated[float | None, Query(ge=0, allow_inf_nan=False)]
 Axis = Annotated[Name | None, Query(max_length=100)]
+#: ``<job id>/<trial number>`` or ``contribution/<id>``; the trial number is bounded here (9 digits), before the
+#: database compares it with a 32-bit column
+PointId = Annotated[
+    str, Path(max_length=140, pattern=r"^(contribution/[A-Za-z0-9_-]{1,64}|[A-Za-z0-9_-]{1,64}/[0-9]{1,9})$")
+]
 #: the zone page's filters as given (its JSON request validates them: a bad one shows as the page's error)
 PageFilter = Annotated[str | None, Query(max_length=100)]
 
 
 class SecurityHeadersMiddleware:
-    """Adds the CSP and friends to every answer outside ``/api/`` (the API's own docs page loads Swagger UI)."""
+    """Adds :data:`SECURITY_HEADERS` to every answer, and the CSP to those outside ``/api/`` (the API's own docs
+    page loads Swagger UI, whose page has an inline script)."""
 
-    def __init__(self, app: ASGIApp, skip_prefixes: tuple[str, ...] = ("/api/",)) -> None:
+    def __init__(self, app: ASGIApp, csp_skip_prefixes: tuple[str, ...] = ("/api/",)) -> None:
         self.app = app
-        self.skip_prefixes = skip_prefixes
+        self.csp_skip_prefixes = csp_skip_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefixes):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = dict(SECURITY_HEADERS)
+        if not scope["path"].startswith(self.csp_skip_prefixes):
+            added["content-security-policy"] = CONTENT_SECURITY_POLICY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for key, value in SECURITY_HEADERS.items():
+                for key, value in added.items():
                     if key not in headers:
                         headers[key] = value
             await send(message)
@@ -369,9 +379,7 @@ def zone_summary_json(task: TaskName, optimizer: OptimizerName, answers: Answers
 
 
 @pages_api.get("/zones/{task}/{optimizer}/points/{point_id:path}")
-def zone_point(
-    task: TaskName, optimizer: OptimizerName, point_id: Annotated[str, Path(max_length=120)], url: DbUrl
-) -> dict[str, Any]:
+def zone_point(task: TaskName, optimizer: OptimizerName, point_id: PointId, url: DbUrl) -> dict[str, Any]:
     """Configuration, metric, seeds and source of one point of the zone map."""
     return point_details(url, task, optimizer, point_id)
 
@@ -380,7 +388,7 @@ def zone_point(
 def job_live_json(
     job_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     url: DbUrl,
-    zone_for: Annotated[int | None, Query(ge=0)] = None,
+    zone_for: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
 ) -> dict[str, Any]:
     """Progress, history, curves and (when trials finished since ``zone_for``) the job's zone map."""
     return job_live(url, job_id, zone_for=zone_for)
@@ -389,36 +397,24 @@ def job_live_json(
 @pages_api.get("/filters/{optimizer}")
 def filter_json(
     optimizer: OptimizerName,
-    config: Annotated[str, Query(max_length=4000)] = "{}",
+    config: JsonQuery = "{}",
     task: Annotated[Name | None, Query()] = None,
     epochs: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> dict[str, Any]:
     """|H(e^jw)| of the optimizer's momentum filter for ``config`` (JSON), stage by stage for FSGDM."""
-    try:
-        parsed = json.loads(config)
-    except json.JSONDecodeError as err:
-        raise FilterRequestError("config", f"malformed JSON: {err.msg}") from None
-    if not isinstance(parsed, dict):
-        raise FilterRequestError("config", "must be a JSON object of hyperparameter -> value")
-    return filter_view(optimizer, parsed, task=task, epochs=epochs)
+    return filter_view(optimizer, json_object(config, "config"), task=task, epochs=epochs)
 
 
 @pages_api.get("/calls/{optimizer}")
 def call_json(
     optimizer: OptimizerName,
-    config: Annotated[str, Query(max_length=4000)] = "{}",
+    config: JsonQuery = "{}",
     steps_per_epoch: Annotated[str, Query(max_length=40)] = "",
     epochs: Annotated[str, Query(max_length=40)] = "",
 ) -> dict[str, Any]:
     """The zone page's copy-call calculator: ``config``'s (JSON) constructor call with the run-length
     hyperparameters (FSGDM's sigma and n_stages, AutoSGM's window) of ``epochs`` epochs of ``steps_per_epoch``."""
-    try:
-        parsed = json.loads(config)
-    except json.JSONDecodeError as err:
-        raise FieldError("config", f"malformed JSON: {err.msg}") from None
-    if not isinstance(parsed, dict):
-        raise FieldError("config", "must be a JSON object of hyperparameter -> value")
-    return run_length_call(optimizer, parsed, steps_per_epoch, epochs)
+    return run_length_call(optimizer, json_object(config, "config"), steps_per_epoch, epochs)
 
 
 @pages_api.get("/compare/{task}")

@@ -10,6 +10,9 @@ __all__ = [
     "MAX_CONTRIBUTED_EPOCHS",
     "MAX_CURVE",
     "MAX_EPOCHS",
+    "MAX_FILTER_CURVES",
+    "MAX_QUERY_JSON",
+    "MAX_QUERY_JSON_DEPTH",
     "MAX_SEEDS",
     "MAX_LONG_TEXT",
     "MAX_METRIC_NAME",
@@ -45,6 +48,13 @@ MAX_METRIC_NAME = 100
 MAX_SHORT_TEXT = 500
 MAX_LONG_TEXT = 2000
 MAX_NOTES = 5000
+#: a JSON value sent in a query parameter (the pages' ``config=``): characters, and nesting of arrays and objects
+#: (checked before parsing: a deeper one would cost a RecursionError, not a 422); its integers fit 64 bits
+MAX_QUERY_JSON = 4000
+MAX_QUERY_JSON_DEPTH = 8
+#: FSGDM stages the filter page draws (evenly spread, first and last included): only those are computed, so a run
+#: of any length (``n_stages`` and ``sigma`` up to INT32_MAX) costs the same
+MAX_FILTER_CURVES = 24
 
 
 def max_trials() -> int:

@@ -8,7 +8,7 @@ constructor call is written out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +60,14 @@ class Reparametrization:
 class StagedFilter:
     """A momentum filter that changes over the run in stages (FSGDM's): the filter page draws one per stage.
 
-    ``stages(config)`` lists ``{"stage", "first_step", "filter"}`` for a complete flat config (see
-    :func:`optimizers.filters.fsgdm_stage_filters`); ``terminal_dc_gain(config)`` is the DC gain the stages tend to
-    as training ends (FSGDM's zone constant K).
+    ``count(config)`` is the number of stages of a complete flat config; ``stages(config, numbers)`` lists
+    ``{"stage", "first_step", "filter"}`` for those stages only (see
+    :func:`optimizers.filters.fsgdm_stage_filters`), so a page that draws a few stages of a long run builds just
+    those; ``terminal_dc_gain(config)`` is the DC gain the stages tend to as training ends (FSGDM's zone constant K).
     """
 
-    stages: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+    count: Callable[[Mapping[str, Any]], int]
+    stages: Callable[[Mapping[str, Any], Sequence[int]], list[dict[str, Any]]]
     terminal_dc_gain: Callable[[Mapping[str, Any]], float]
 
 

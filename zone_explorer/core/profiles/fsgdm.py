@@ -84,7 +84,9 @@ PROFILES = (
         reparametrizations=(K_C, K_V),
         # the pole rises stage by stage to 1/(1+c), so the DC gain tends to K
         staged_filter=StagedFilter(
-            fsgdm_stage_filters, lambda cfg: zone_constant(cfg["c_scaling"], cfg["v_coefficient"])
+            count=lambda cfg: cfg["n_stages"],
+            stages=fsgdm_stage_filters,
+            terminal_dc_gain=lambda cfg: zone_constant(cfg["c_scaling"], cfg["v_coefficient"]),
         ),
     ),
 )
