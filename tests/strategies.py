@@ -100,6 +100,28 @@ def _bound() -> st.SearchStrategy[Any]:
     return st.one_of(_plausible_floats(), st.integers(min_value=-5, max_value=10**6), extreme_numbers())
 
 
+@st.composite
+def _valid_numeric(draw: st.DrawFn) -> dict[str, Any]:
+    """A float or int dimension that is valid on a positive unbounded domain: log or linear, stepped or not."""
+    kind = draw(st.sampled_from(["float", "int"]))
+    if kind == "int":
+        low = draw(st.integers(min_value=1, max_value=10**6))
+        high = low + draw(
+            st.one_of(st.integers(min_value=1, max_value=60), st.integers(min_value=1, max_value=10**15 - low))
+        )
+        step = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=max(1, (high - low) // 3))))
+    else:
+        low = draw(_plausible_floats())
+        high = low * draw(st.floats(min_value=1.5, max_value=1e3))
+        step = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=40).map(lambda k: (high - low) / k)))
+    dim: dict[str, Any] = {"type": kind, "low": low, "high": high}
+    if step is not None:
+        dim["step"] = step
+    elif draw(st.booleans()):
+        dim["log"] = True
+    return dim
+
+
 def dimensions(number: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Any]:
     """A dimension of any type: float and int (``log``, ``step``, bounds at the extremes), categorical, fixed, or
     an object that is no dimension at all. ``number`` draws the bounds (default: plausible and extreme ones)."""
@@ -116,9 +138,11 @@ def dimensions(number: st.SearchStrategy[Any] | None = None) -> st.SearchStrateg
     fixed = st.fixed_dictionaries({"type": st.just("fixed"), "value": st.one_of(bound, hostile_values())})
     hostile = st.one_of(
         hostile_values(),
-        st.dictionaries(st.sampled_from(["type", "low", "high", "log", "step", "choices", "value", "x"]), hostile_values()),
+        st.dictionaries(
+            st.sampled_from(["type", "low", "high", "log", "step", "choices", "value", "x"]), hostile_values()
+        ),
     )
-    return st.one_of(numeric, numeric, categorical, fixed, hostile)
+    return st.one_of(_valid_numeric(), numeric, categorical, fixed, hostile)
 
 
 def _ordered_dimension(dim: Any) -> Any:

@@ -97,7 +97,9 @@ class FloatDim:
             return _distinct([min(self.low + i * self.step, top) for i in picks])
         if n == 1:
             # the geometric middle through logs: low * high underflows to 0 for a tiny low
-            return [math.exp((math.log(self.low) + math.log(self.high)) / 2) if self.log else (self.low + self.high) / 2]
+            return [
+                math.exp((math.log(self.low) + math.log(self.high)) / 2) if self.log else (self.low + self.high) / 2
+            ]
         if self.log:
             a, b = math.log(self.low), math.log(self.high)
             inner = [math.exp(a + (b - a) * i / (n - 1)) for i in range(1, n - 1)]
@@ -137,8 +139,8 @@ class IntDim:
         count = self.size()
         if count <= n:
             return list(range(self.low, self.low + count * self.step, self.step))
-        if n == 1:
-            return [math.isqrt(self.low * self.high) if self.log else self.low + (count - 1) // 2 * self.step]
+        if n == 1 and self.log:
+            return [math.isqrt(self.low * self.high)]  # the geometric middle
         if self.log:  # step is 1 (validation refuses a step on a log axis)
             a, b = math.log(self.low), math.log(self.high)
             targets = [round(math.exp(a + (b - a) * i / (n - 1))) - self.low for i in range(n)]
@@ -150,8 +152,10 @@ class IntDim:
 
 
 def _spread_indices(count: int, n: int) -> list[int]:
-    """``n`` evenly spaced indices of ``count > n >= 2`` items, first and last included (exact integer arithmetic:
-    ``count`` may be far beyond a float's 2**53)."""
+    """``n`` evenly spaced indices of ``count > n`` items, first and last included (the middle one for ``n = 1``),
+    in exact integer arithmetic: ``count`` may be far beyond a float's 2**53."""
+    if n == 1:
+        return [(count - 1) // 2]
     return [(2 * i * (count - 1) + n - 1) // (2 * (n - 1)) for i in range(n)]
 
 
@@ -448,7 +452,9 @@ def _in_domain(hp: Hyperparameter, value: Any, where: str) -> Any:
     try:
         return hp.validate(value)
     except OverflowError:  # an integer beyond any float, for a float hyperparameter
-        raise SpaceError(where, f"{hp.name} must be {hp.domain()}, got an integer of {len(str(abs(value)))} digits") from None
+        raise SpaceError(
+            where, f"{hp.name} must be {hp.domain()}, got an integer of {len(str(abs(value)))} digits"
+        ) from None
     except (TypeError, ValueError) as err:
         raise SpaceError(where, str(err)) from None
 
@@ -456,7 +462,11 @@ def _in_domain(hp: Hyperparameter, value: Any, where: str) -> Any:
 def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
     value = raw.get(key)
     # an int is checked by size, not by math.isfinite: that converts it to a float, and 10**400 overflows
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (isinstance(value, int) or math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (isinstance(value, int) or math.isfinite(value))
+    ):
         raise SpaceError(f"{where}.{key}", f"required, a finite number; got {value!r}")
     if abs(value) > MAX_DIMENSION_BOUND:
         shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) else repr(value)
@@ -512,9 +522,10 @@ def _parse_dim(spec: OptimizerSpec, reparam: str | None, name: str, raw: Any) ->
     if log and low <= 0:
         raise SpaceError(f"{where}.low", f"must be > 0 on a log axis, got {low!r}")
     step = raw.get("step")
-    if step is not None:
+    # an int axis's step of 1 is its default, which its stored form lists, log or not
+    if step is not None and not (kind == "int" and log and step == 1 and not isinstance(step, bool)):
         if log:
-            raise SpaceError(f"{where}.step", "cannot be combined with log")
+            raise SpaceError(f"{where}.step", "cannot be combined with log (except an int axis's step of 1)")
         step = _number(raw, "step", where)
         if step <= 0 or step > high - low:
             raise SpaceError(f"{where}.step", f"must be in (0, high - low], got {step!r}")
@@ -531,7 +542,10 @@ def _parse_dim(spec: OptimizerSpec, reparam: str | None, name: str, raw: Any) ->
         ):
             raise SpaceError(where, "int dimensions need integer low, high and step")
         return IntDim(int(low), int(high), log=log, step=int(step or 1))
-    return FloatDim(float(low), float(high), log=log, step=step)
+    dim = FloatDim(float(low), float(high), log=log, step=step)
+    if dim.size() == 1:  # a step a hair above high - low, which the float subtraction rounded away
+        raise SpaceError(f"{where}.step", f"must be in (0, high - low], got {step!r} (it leaves low alone)")
+    return dim
 
 
 def default_space(optimizer: str) -> Space:
