@@ -7,6 +7,10 @@ import os
 __all__ = [
     "CONTRIBUTED_TASK_NAME",
     "INT32_MAX",
+    "MAX_AXIS_STEPS",
+    "MAX_CHOICES",
+    "MAX_DIMENSION_BOUND",
+    "MAX_GRID_POINTS",
     "MAX_CONTRIBUTED_EPOCHS",
     "MAX_CURVE",
     "MAX_EPOCHS",
@@ -22,6 +26,7 @@ __all__ = [
     "PRUNERS",
     "DEFAULT_SAMPLER",
     "SAMPLERS",
+    "max_job_epochs",
     "max_trials",
 ]
 
@@ -36,6 +41,16 @@ MAX_SEEDS = 16
 MAX_EPOCHS = 1000
 #: seeds, sampler seeds and step counts fit a signed 32-bit integer (every RNG and database column takes one)
 INT32_MAX = 2**31 - 1
+#: a searched dimension's ``low``, ``high`` and ``step`` are at most this in magnitude: Optuna stores every value as
+#: a float, which keeps an integer exact up to 2**53, and the width of a range stays finite
+MAX_DIMENSION_BOUND = 10**15
+#: steps of a float dimension with a ``step``, (high - low) / step: a finer step is continuous in all but cost
+MAX_AXIS_STEPS = 10**9
+#: choices of a categorical dimension
+MAX_CHOICES = 100
+#: points of a grid job's grid: every worker of the job holds them all (with n_trials, the grid also has at least
+#: 2 values per numeric axis and every choice of a categorical one)
+MAX_GRID_POINTS = 200_000
 #: a contribution's learning curve (one value per epoch or report) and its epoch budget
 MAX_CURVE = 10_000
 MAX_CONTRIBUTED_EPOCHS = 100_000
@@ -60,3 +75,9 @@ MAX_FILTER_CURVES = 24
 def max_trials() -> int:
     """The cap on ``n_trials`` per job (``ZONE_EXPLORER_MAX_TRIALS``, default 100000), read when a job is parsed."""
     return int(os.environ.get("ZONE_EXPLORER_MAX_TRIALS", "100000"))
+
+
+def max_job_epochs() -> int:
+    """The cap on a job's training epochs, ``n_trials x epochs x len(seeds)`` (``ZONE_EXPLORER_MAX_JOB_EPOCHS``,
+    default 10000000), read when a job is parsed: one job cannot queue years of work."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_JOB_EPOCHS", "10000000"))

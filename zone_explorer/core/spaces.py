@@ -28,6 +28,7 @@ Reparametrisations search along axes the theory suggests and derive the optimize
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optimizers.hyperparams import Hyperparameter, closest_name
 from optimizers.registry import OptimizerSpec, get_optimizer
 from zone_explorer.core.errors import FieldError
+from zone_explorer.core.limits import MAX_AXIS_STEPS, MAX_CHOICES, MAX_DIMENSION_BOUND, MAX_GRID_POINTS
 from zone_explorer.core.profiles import PROFILES, Reparametrization, get_profile
 
 __all__ = [
@@ -74,17 +76,37 @@ class FloatDim:
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
+    def size(self) -> int | None:
+        """How many values the axis holds: ``None`` (continuous) unless it has a ``step``."""
+        return None if self.step is None else self._stepped()[0]
+
+    def _stepped(self) -> tuple[int, float]:
+        """The number of values of a stepped axis and its last one, as Optuna counts them: it moves ``high`` down to
+        the last whole step, in decimal arithmetic (validation capped the quotient at MAX_AXIS_STEPS, well inside
+        Decimal's 28 digits)."""
+        assert self.step is not None
+        low, step = decimal.Decimal(str(self.low)), decimal.Decimal(str(self.step))
+        steps = (decimal.Decimal(str(self.high)) - low) // step
+        return int(steps) + 1, float(steps * step + low)
+
     def grid(self, n: int) -> list[float]:
+        """Up to ``n`` distinct values, evenly spread (geometrically on a log axis), both ends included."""
         if self.step is not None:
-            count = int(round((self.high - self.low) / self.step)) + 1
-            idx = sorted({round(i * (count - 1) / max(n - 1, 1)) for i in range(n)}) if count > n else range(count)
-            return [self.low + i * self.step for i in idx]
+            count, top = self._stepped()
+            picks = range(count) if count <= n else _spread_indices(count, n)
+            return _distinct([min(self.low + i * self.step, top) for i in picks])
         if n == 1:
-            return [math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2]
+            # the geometric middle through logs: low * high underflows to 0 for a tiny low
+            return [
+                math.exp((math.log(self.low) + math.log(self.high)) / 2) if self.log else (self.low + self.high) / 2
+            ]
         if self.log:
             a, b = math.log(self.low), math.log(self.high)
-            return [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
-        return [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
+            inner = [math.exp(a + (b - a) * i / (n - 1)) for i in range(1, n - 1)]
+        else:
+            inner = [self.low + (self.high - self.low) * i / (n - 1) for i in range(1, n - 1)]
+        # the ends exactly (exp(log(x)) may miss x by an ulp, and leave the domain); the inside clamped to them
+        return _distinct([self.low, *(min(max(v, self.low), self.high) for v in inner), self.high])
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high, "log": self.log}
@@ -107,18 +129,51 @@ class IntDim:
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
+    def size(self) -> int:
+        """How many values the axis holds (Optuna drops a last partial step)."""
+        return (self.high - self.low) // self.step + 1
+
     def grid(self, n: int) -> list[int]:
-        values = list(range(self.low, self.high + 1, self.step))
-        if len(values) <= n:
-            return values
-        if self.log:
+        """Up to ``n`` distinct values, evenly spread (geometrically on a log axis), both ends included; computed
+        by arithmetic, so a range of 10**15 integers costs what a small one does."""
+        count = self.size()
+        if count <= n:
+            return list(range(self.low, self.low + count * self.step, self.step))
+        if n == 1 and self.log:
+            return [math.isqrt(self.low * self.high)]  # the geometric middle
+        if self.log:  # step is 1 (validation refuses a step on a log axis)
             a, b = math.log(self.low), math.log(self.high)
-            picks = {int(round(math.exp(a + (b - a) * i / (n - 1)))) for i in range(n)}
-            return sorted(v for v in values if v in picks) or values[:n]
-        return [values[round(i * (len(values) - 1) / (n - 1))] for i in range(n)]
+            targets = [round(math.exp(a + (b - a) * i / (n - 1))) - self.low for i in range(n)]
+            return [self.low + i for i in _increasing(targets, count)]
+        return [self.low + i * self.step for i in _spread_indices(count, n)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "int", "low": self.low, "high": self.high, "log": self.log, "step": self.step}
+
+
+def _spread_indices(count: int, n: int) -> list[int]:
+    """``n`` evenly spaced indices of ``count > n`` items, first and last included (the middle one for ``n = 1``),
+    in exact integer arithmetic: ``count`` may be far beyond a float's 2**53."""
+    if n == 1:
+        return [(count - 1) // 2]
+    return [(2 * i * (count - 1) + n - 1) // (2 * (n - 1)) for i in range(n)]
+
+
+def _increasing(targets: list[int], count: int) -> list[int]:
+    """``targets`` moved as little as needed to be strictly increasing indices in ``[0, count)`` (``count`` is at
+    least ``len(targets)``): rounding packs a log grid's low end onto the same integers."""
+    out = list(targets)
+    for i in range(len(out)):
+        out[i] = max(out[i], out[i - 1] + 1 if i else 0)
+    for i in reversed(range(len(out))):
+        out[i] = min(out[i], out[i + 1] - 1 if i + 1 < len(out) else count - 1)
+    return out
+
+
+def _distinct(values: list[float]) -> list[float]:
+    """Sorted values without repeats: on a range a few ulps wide, evenly spread floats coincide, and a grid point
+    listed twice would be run twice."""
+    return sorted(set(values))
 
 
 @dataclass(frozen=True)
@@ -131,6 +186,9 @@ class CategoricalDim:
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, self.choices)
+
+    def size(self) -> int:
+        return len(self.choices)
 
     def grid(self, n: int) -> list[Any]:
         return list(self.choices)
@@ -271,6 +329,59 @@ class Space:
             raise ValueError(f"points_per_axis must be >= 1, got {points_per_axis}")
         return {k: d.grid(points_per_axis) for k, d in self.searched().items()}
 
+    def grid_size(self) -> int | None:
+        """How many distinct points a grid over this space can have at most: ``None`` when an axis is continuous."""
+        total = 1
+        for dim in self.searched().values():
+            size = dim.size()
+            if size is None:
+                return None
+            total *= size
+        return total
+
+    def job_grid(self, n_trials: int) -> dict[str, list[Any]]:
+        """The grid a ``grid`` job of ``n_trials`` evaluates: every choice of a categorical axis and, on the numeric
+        axes, the fewest values (at least 2, as even as the axes allow) that give ``n_trials`` distinct points.
+
+        Raises :class:`SpaceError` (field ``params``) when the space holds fewer than ``n_trials`` points or the
+        grid would have more than ``MAX_GRID_POINTS``. Everything is counted before a value is listed.
+        """
+        searched = self.searched()
+
+        def counts(per_axis: int) -> dict[str, int]:
+            return {k: _grid_count(d, per_axis) for k, d in searched.items()}
+
+        most = self.grid_size()
+        if most is not None and most < n_trials:
+            raise SpaceError("params", f"a grid over this space has {most} points, fewer than n_trials={n_trials}")
+        # the smallest per-axis count that reaches n_trials (monotone in it: bisect), then, from one less, raise
+        # the axes one by one until it does: the grid exceeds n_trials by less than one axis step
+        low, high = 2, max(2, n_trials)
+        while low < high:
+            mid = (low + high) // 2
+            if math.prod(counts(mid).values()) >= n_trials:
+                high = mid
+            else:
+                low = mid + 1
+        chosen = counts(max(low - 1, 2))
+        for k in searched:
+            if math.prod(chosen.values()) >= n_trials:
+                break
+            chosen[k] = counts(low)[k]
+        total = math.prod(chosen.values())
+        if total > MAX_GRID_POINTS:
+            raise SpaceError(
+                "params",
+                f"a grid of {n_trials} trials over this space has {total} points (at least 2 per numeric axis and "
+                f"every choice); the cap is {MAX_GRID_POINTS}: search fewer axes or choices, or use another sampler",
+            )
+        grid = {k: searched[k].grid(chosen[k]) for k in searched}
+        # evenly spread floats on a range a few ulps wide coincide, and are listed once
+        distinct = math.prod(len(values) for values in grid.values())
+        if distinct < n_trials:
+            raise SpaceError("params", f"a grid over this space has {distinct} distinct points, fewer than {n_trials}")
+        return grid
+
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Sample the searched axes from ``trial`` (fixed values included in the result)."""
         values: dict[str, Any] = {}
@@ -296,6 +407,15 @@ class Space:
                 axes.pop(axis)
         cfg.update(axes)
         return self.spec.validate(cfg)
+
+
+def _grid_count(dim: SearchedDim, per_axis: int) -> int:
+    """How many values of ``dim`` a grid with ``per_axis`` values per numeric axis takes: every choice of a
+    categorical axis, ``per_axis`` of a numeric one or all its values if it has fewer."""
+    if isinstance(dim, CategoricalDim):
+        return dim.size()
+    size = dim.size()
+    return per_axis if size is None else min(per_axis, size)
 
 
 def _upper(dim: Dim) -> float:
@@ -331,14 +451,26 @@ def _domain_for(spec: OptimizerSpec, reparam: str | None, name: str) -> Hyperpar
 def _in_domain(hp: Hyperparameter, value: Any, where: str) -> Any:
     try:
         return hp.validate(value)
+    except OverflowError:  # an integer beyond any float, for a float hyperparameter
+        raise SpaceError(
+            where, f"{hp.name} must be {hp.domain()}, got an integer of {len(str(abs(value)))} digits"
+        ) from None
     except (TypeError, ValueError) as err:
         raise SpaceError(where, str(err)) from None
 
 
 def _number(raw: Mapping[str, Any], key: str, where: str) -> float:
     value = raw.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # an int is checked by size, not by math.isfinite: that converts it to a float, and 10**400 overflows
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (isinstance(value, int) or math.isfinite(value))
+    ):
         raise SpaceError(f"{where}.{key}", f"required, a finite number; got {value!r}")
+    if abs(value) > MAX_DIMENSION_BOUND:
+        shown = f"an integer of {len(str(abs(value)))} digits" if isinstance(value, int) else repr(value)
+        raise SpaceError(f"{where}.{key}", f"must be at most {MAX_DIMENSION_BOUND:.0e} in magnitude; got {shown}")
     return value
 
 
@@ -370,6 +502,8 @@ def _parse_dim(spec: OptimizerSpec, reparam: str | None, name: str, raw: Any) ->
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
             raise SpaceError(f"{where}.choices", "must be a non-empty list")
+        if len(choices) > MAX_CHOICES:
+            raise SpaceError(f"{where}.choices", f"at most {MAX_CHOICES} choices, got {len(choices)}")
         if len(set(map(json.dumps, choices))) != len(choices):
             raise SpaceError(f"{where}.choices", "must not repeat a value")
         return CategoricalDim(tuple(_in_domain(hp, c, f"{where}.choices[{i}]") for i, c in enumerate(choices)))
@@ -388,19 +522,30 @@ def _parse_dim(spec: OptimizerSpec, reparam: str | None, name: str, raw: Any) ->
     if log and low <= 0:
         raise SpaceError(f"{where}.low", f"must be > 0 on a log axis, got {low!r}")
     step = raw.get("step")
-    if step is not None:
+    # an int axis's step of 1 is its default, which its stored form lists, log or not
+    if step is not None and not (kind == "int" and log and step == 1 and not isinstance(step, bool)):
         if log:
-            raise SpaceError(f"{where}.step", "cannot be combined with log")
+            raise SpaceError(f"{where}.step", "cannot be combined with log (except an int axis's step of 1)")
         step = _number(raw, "step", where)
         if step <= 0 or step > high - low:
             raise SpaceError(f"{where}.step", f"must be in (0, high - low], got {step!r}")
+        # a float quotient: (high - low) / 5e-324 is inf, which compares (and rounding it would raise)
+        if kind == "float" and (high - low) / step > MAX_AXIS_STEPS:
+            raise SpaceError(
+                f"{where}.step",
+                f"at most {MAX_AXIS_STEPS:.0e} steps from low to high; {step!r} makes {(high - low) / step:.3g} "
+                "(leave step out for a continuous axis)",
+            )
     if kind == "int":
         if not all(isinstance(x, int) for x in (raw["low"], raw["high"])) or (
             step is not None and not float(step).is_integer()
         ):
             raise SpaceError(where, "int dimensions need integer low, high and step")
         return IntDim(int(low), int(high), log=log, step=int(step or 1))
-    return FloatDim(float(low), float(high), log=log, step=step)
+    dim = FloatDim(float(low), float(high), log=log, step=step)
+    if dim.size() == 1:  # a step a hair above high - low, which the float subtraction rounded away
+        raise SpaceError(f"{where}.step", f"must be in (0, high - low], got {step!r} (it leaves low alone)")
+    return dim
 
 
 def default_space(optimizer: str) -> Space:

@@ -17,7 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.job_ids import CANDIDATES_SHOWN, check_id_prefix, pick_job_id
-from zone_explorer.core.limits import DEFAULT_SAMPLER, INT32_MAX, MAX_EPOCHS, MAX_SEEDS, PRUNERS, SAMPLERS, max_trials
+from zone_explorer.core.limits import (
+    DEFAULT_SAMPLER,
+    INT32_MAX,
+    MAX_EPOCHS,
+    MAX_SEEDS,
+    PRUNERS,
+    SAMPLERS,
+    max_job_epochs,
+    max_trials,
+)
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
@@ -139,6 +148,15 @@ class JobSpec:
         sampler_seed = data.get("sampler_seed")
         if sampler_seed is not None:
             sampler_seed = _int(sampler_seed, "sampler_seed", 0, INT32_MAX)
+        work, cap = n_trials * epochs * len(seeds), max_job_epochs()
+        if work > cap:
+            raise JobSpecError(
+                "n_trials",
+                f"n_trials x epochs x seeds = {n_trials} x {epochs} x {len(seeds)} = {work} training epochs; a job may "
+                f"have at most {cap}: ask for fewer trials, epochs or seeds, or split the job",
+            )
+        if sampler == "grid":
+            _check_grid(space, n_trials)
         derived = run_length(task, optimizer, epochs)
         # The default point of the space must be a valid config: catches e.g. a fixed n_stages above sigma.
         probe = {k: (d.value if isinstance(d, FixedDim) else d.grid(1)[0]) for k, d in space.params.items()}
@@ -160,6 +178,22 @@ class JobSpec:
             "epochs": self.epochs,
             "sampler_seed": self.sampler_seed,
         }
+
+
+def _check_grid(space: Space, n_trials: int) -> None:
+    """A grid job runs each point once: refuse ``n_trials`` beyond the points the space holds (counted, not listed),
+    and a grid beyond the cap (each axis's values are listed, their product of points never is)."""
+    most = space.grid_size()
+    if most is not None and n_trials > most:
+        raise JobSpecError(
+            "n_trials",
+            f"the grid sampler runs each point once and this space holds {most} points; ask for at most {most} "
+            "trials, or widen the space",
+        )
+    try:
+        space.job_grid(n_trials)
+    except SpaceError as err:
+        raise JobSpecError(f"space.{err.field}", err.message) from None
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:

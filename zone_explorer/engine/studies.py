@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -106,15 +105,9 @@ class _JobGridSampler(optuna.samplers.GridSampler):
 
 
 def grid_for(space: Space, n_trials: int) -> dict[str, list[Any]]:
-    """An even grid with at least ``n_trials`` points (the job evaluates ``n_trials`` of them): a classic zone map."""
-    searched = space.searched()
-    numeric = [k for k, d in searched.items() if d.type in ("float", "int")]
-    fixed_size = 1
-    for k, d in searched.items():
-        if k not in numeric:
-            fixed_size *= len(d.grid(0))
-    per_axis = max(2, math.ceil((max(n_trials, 1) / fixed_size) ** (1 / max(len(numeric), 1)) - 1e-9)) if numeric else 1
-    return space.grid(per_axis)
+    """An even grid with at least ``n_trials`` points (the job evaluates ``n_trials`` of them): a classic zone map.
+    See :meth:`Space.job_grid`; a job's validation refused the spaces it cannot build a grid for."""
+    return space.job_grid(n_trials)
 
 
 def make_pruner(name: str, *, epochs: int) -> optuna.pruners.BasePruner:
