@@ -10,6 +10,7 @@ __all__ = [
     "MAX_CONTRIBUTED_EPOCHS",
     "MAX_CURVE",
     "MAX_EPOCHS",
+    "MAX_IMPORTED_TEXT",
     "MAX_SEEDS",
     "MAX_LONG_TEXT",
     "MAX_METRIC_NAME",
@@ -45,6 +46,9 @@ MAX_METRIC_NAME = 100
 MAX_SHORT_TEXT = 500
 MAX_LONG_TEXT = 2000
 MAX_NOTES = 5000
+#: characters of one text cell, or of one attribute as JSON, in a dump that `zone-explorer import` reads (a column
+#: with a declared length keeps that length)
+MAX_IMPORTED_TEXT = 100_000
 
 
 def max_trials() -> int:
