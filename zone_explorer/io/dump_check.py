@@ -303,10 +303,9 @@ def _optional_datetime(value: Any, path: str) -> dt.datetime | None:
 
 def _trial(raw: Any, path: str, n_objectives: int) -> optuna.trial.FrozenTrial:
     d = _mapping(raw, path)
-    state_name = d.get("state")
-    states = tuple(s.name for s in optuna.trial.TrialState)
-    _one_of(state_name, f"{path}.state", states)
-    state = optuna.trial.TrialState[state_name]
+    states = {s.name: s for s in optuna.trial.TrialState}
+    _one_of(d.get("state"), f"{path}.state", tuple(states))
+    state = states[d["state"]]
     values = None
     if state == optuna.trial.TrialState.COMPLETE:
         raw_values = _list(d.get("values"), f"{path}.values")
