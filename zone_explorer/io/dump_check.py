@@ -9,7 +9,8 @@ checks:
   where the column declares none), integers within 32 bits, floats finite;
 * every job as a submitted job is checked (:meth:`JobSpec.parse`: ``n_trials``, ``epochs`` and ``seeds`` within
   the caps of :mod:`zone_explorer.core.limits`, a valid space, a known sampler and pruner) and its status;
-* the statuses, outcomes and verdicts of claims and contributions, and tokens' scopes;
+* the statuses, outcomes and verdicts of claims and contributions; a contribution's config (plain values), curve,
+  seeds and epochs within their caps; a contributed task's name and metric range; tokens' scopes;
 * that the parts agree: primary and unique keys are unique, each job's study is in the dump, each claim's job is,
   and a claim's trial number is a trial of that job's study.
 
@@ -30,7 +31,14 @@ import optuna
 import sqlalchemy as sa
 
 from zone_explorer.core.errors import FieldError
-from zone_explorer.core.limits import INT32_MAX, MAX_CURVE, MAX_IMPORTED_TEXT, MAX_SEEDS
+from zone_explorer.core.limits import (
+    CONTRIBUTED_TASK_NAME,
+    INT32_MAX,
+    MAX_CONTRIBUTED_EPOCHS,
+    MAX_CURVE,
+    MAX_IMPORTED_TEXT,
+    MAX_SEEDS,
+)
 from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus, Outcome, Verdict
 from zone_explorer.engine.jobs import JobSpec, JobSpecError
 from zone_explorer.store.models import Base
@@ -174,6 +182,9 @@ def _job_row(row: dict[str, Any], path: str) -> None:
         JobSpec.parse(raw)
     except JobSpecError as err:
         raise _fail(f"{path}.{err.field}", err.message) from None
+    if row.get("run_length") is not None:
+        for key, value in _mapping(row["run_length"], f"{path}.run_length").items():
+            _int(value, f"{path}.run_length.{key}", 0)
 
 
 def _claim_row(row: dict[str, Any], path: str) -> None:
@@ -193,8 +204,14 @@ def _int_list(value: Any, path: str, max_items: int) -> None:
 def _contribution_row(row: dict[str, Any], path: str) -> None:
     _given_one_of(row, "status", path, _values(ContributionStatus))
     _given_one_of(row, "verdict", path, _values(Verdict))
-    _mapping(row["config"], f"{path}.config")
+    for name, value in _mapping(row["config"], f"{path}.config").items():
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise _fail(f"{path}.config.{name}", f"must be a number, a string or a boolean, got {type(value).__name__}")
+        if isinstance(value, float):
+            _number(value, f"{path}.config.{name}")
     _mapping(row["source"], f"{path}.source")
+    if row.get("epochs") is not None:
+        _int(row["epochs"], f"{path}.epochs", 1, MAX_CONTRIBUTED_EPOCHS)
     for i, name in enumerate(_list(row["given"], f"{path}.given")):
         _text(name, f"{path}.given[{i}]", _OPTUNA_NAME)
     if row.get("curve") is not None:
@@ -209,6 +226,11 @@ def _contribution_row(row: dict[str, Any], path: str) -> None:
 
 def _task_row(row: dict[str, Any], path: str) -> None:
     _given_one_of(row, "direction", path, ("minimize", "maximize"))
+    if not re.match(CONTRIBUTED_TASK_NAME, row["name"]):
+        raise _fail(f"{path}.name", "must be lower case letters, digits, '.', '_' and '-' (at most 64)")
+    low, high = row.get("metric_low"), row.get("metric_high")
+    if low is not None and high is not None and not low < high:
+        raise _fail(f"{path}.metric_high", f"must be > metric_low ({low}), got {high}")
 
 
 def _token_row(row: dict[str, Any], path: str) -> None:

@@ -146,6 +146,16 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         _set(lambda d: d["tables"]["ze_contributions"][0], "karma", 1),
         "tables.ze_contributions[0].karma: unknown column",
     ),
+    (
+        "a contributed config value that is a list",
+        _set(lambda d: d["tables"]["ze_contributions"][0]["config"], "lr", [0.1]),
+        "tables.ze_contributions[0].config.lr",
+    ),
+    (
+        "absurd contributed epochs",
+        _set(lambda d: d["tables"]["ze_contributions"][0], "epochs", 10**9),
+        "tables.ze_contributions[0].epochs",
+    ),
     ("tables that are not an object", _set(lambda d: d, "tables", []), "tables: must be a JSON object"),
 ]
 
