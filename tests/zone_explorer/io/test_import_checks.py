@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ from zone_explorer.cli import app
 from zone_explorer.contrib import add_contributions
 from zone_explorer.engine.jobs import JobSpec, create_job
 from zone_explorer.engine.worker import Worker
-from zone_explorer.io.transfer import export_database
+from zone_explorer.io.transfer import dumps, export_database
 from zone_explorer.store.db import get_engine, init_db
 from zone_explorer.store.models import Base
 from zone_explorer.store.tokens import authenticate, create_token
@@ -236,3 +237,54 @@ def test_a_token_row_is_checked_too(source, sqlite_url, tmp_path) -> None:
     code, output = _import(_write(tmp_path, "bad.json", bad), url, "--with-tokens")
     assert code == 2 and "tables.ze_api_tokens[0].scopes[0]" in output, output
     assert row_counts(url) == before
+
+
+def test_every_trial_state_and_value_kind_imports_as_optuna_stored_it(tmp_path) -> None:
+    """The import writes Optuna's tables itself (in its one transaction): what Optuna reads back is what it wrote."""
+    src = init_db(f"sqlite:///{tmp_path / 'src.db'}")
+    study = optuna.create_study(study_name="states", storage=src, directions=["minimize", "maximize"])
+    study.set_user_attr("note", {"nested": [1, 2]})
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1), "k": optuna.distributions.CategoricalDistribution("ab")}
+    for state, values in (
+        (optuna.trial.TrialState.COMPLETE, [float("inf"), -float("inf")]),
+        (optuna.trial.TrialState.COMPLETE, [0.25, 3.0]),
+        (optuna.trial.TrialState.PRUNED, None),
+        (optuna.trial.TrialState.FAIL, None),
+        (optuna.trial.TrialState.RUNNING, None),
+        (optuna.trial.TrialState.WAITING, None),
+    ):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                values=values,
+                params={"x": 0.5, "k": "b"},
+                distributions=dist,
+                user_attrs={"u": "v"},
+                system_attrs={"s": 1},
+                intermediate_values={0: 1.0, 1: float("nan"), 2: float("inf")},
+            )
+        )
+    dst = init_db(f"sqlite:///{tmp_path / 'dst.db'}")
+    code, output = _import(_write(tmp_path, "all.json", json.loads(dumps(export_database(src)))), dst)
+    assert code == 0, output
+
+    def seen(url: str) -> list[tuple[Any, ...]]:
+        loaded = optuna.load_study(study_name="states", storage=url)
+        assert loaded.user_attrs == {"note": {"nested": [1, 2]}}
+        return [
+            (
+                t.number,
+                t.state,
+                t.values,
+                t.params,
+                t.distributions,
+                t.user_attrs,
+                t.system_attrs,
+                str(t.intermediate_values),  # nan != nan: compared as text
+                t.datetime_start,
+                t.datetime_complete,
+            )
+            for t in loaded.get_trials(deepcopy=False)
+        ]
+
+    assert seen(dst) == seen(src)
