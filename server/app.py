@@ -74,7 +74,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db_url = url
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_s)
-    app.state.token_verifier = TokenVerifier(url, settings.token_cache_s)
+    app.state.token_verifier = TokenVerifier(url)
     app.state.job_statuses = RecentAnswers(settings.poll_cache_s)
     # the app's caches are its own: tests build many apps in one process
     app.state.contributions_version = ContributionsVersion()

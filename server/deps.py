@@ -65,11 +65,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[TokenInfo]]:
                 "Authorization",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        verifier = request.app.state.token_verifier
-        # a token seen recently is checked in memory; otherwise the database lookup runs off the event loop
-        token = verifier.recall(credentials.credentials) or await run_in_threadpool(
-            verifier.verify, credentials.credentials
-        )
+        # read on every request (off the event loop), so a revoked token is refused at once in every API process
+        token = await run_in_threadpool(request.app.state.token_verifier.verify, credentials.credentials)
         if token is None:
             raise ApiError(
                 401,

@@ -330,9 +330,13 @@ def verify(
 ) -> dict:
     """Queues a 1-trial job fixing the contributed config, on its seeds and epochs (registered tasks only). When
     it finishes, reads show the measured value and a verdict: `verified` when within max(0.01, 5% of |claim|,
-    2 x seed std) of the claim, else `disputed`. Needs scope `submit`."""
+    2 x seed std) of the claim, else `disputed`. Needs scope `submit`, and to be its owner or an admin."""
     contribution, job, created = contrib.request_verification(
-        url, contribution_id, owner=token.id, request=_key(token.id, idempotency_key, "verify", {"id": contribution_id})
+        url,
+        contribution_id,
+        owner=token.id,
+        may_act_for=token.may_act_for,
+        request=_key(token.id, idempotency_key, "verify", {"id": contribution_id}),
     )
     written.bump()
     response.status_code = 202 if created else 200

@@ -11,6 +11,7 @@ from server import examples as ex
 from server.deps import IDEMPOTENCY_KEY_HEADER, DbUrl, JobStatuses, Settings, SubmitToken, page_limit
 from server.errors import ApiError, error_responses
 from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, Name, TrialPage
+from zone_explorer.contrib import check_may_cancel_rerun
 from zone_explorer.core.job_ids import ID_PREFIX_PATTERN, MAX_ID_LENGTH
 from zone_explorer.core.statuses import JobStatus
 from zone_explorer.engine.jobs import (
@@ -143,12 +144,14 @@ async def get_one_job(job_id: JobId, url: DbUrl, statuses: JobStatuses) -> Respo
     responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429),
 )
 def cancel(job_id: JobId, url: DbUrl, token: SubmitToken, statuses: JobStatuses) -> JobDetail:
-    """Running trials stop within one epoch; finished jobs stay as they are. The job's owner or an admin."""
+    """Running trials stop within one epoch; finished jobs stay as they are. The job's owner or an admin (and for
+    the rerun that verifies a contribution, that contribution's owner or an admin too)."""
     job = _job(url, job_id)
     if not token.may_act_for(job.owner):
         raise ApiError(
             403, f"job {job.id} belongs to another token; its owner or an admin may cancel it", "Authorization"
         )
+    check_may_cancel_rerun(url, job.id, token.may_act_for)
     cancelled = cancel_job(url, job.id)
     statuses.discard(job.id)
     if cancelled is None:  # deleted since it was read

@@ -1,4 +1,5 @@
-"""The service's request-time token checks: a short in-process memory of verified tokens, and per-token rate limits."""
+"""The service's request-time token checks: each token is read from the database on every request (so a revocation
+holds at once in every API process), and per-token rate limits."""
 
 from __future__ import annotations
 
@@ -7,46 +8,25 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from zone_explorer.store.tokens import TokenInfo, authenticate, hash_token
+from zone_explorer.store.tokens import TokenInfo, authenticate
 
 __all__ = ["RateLimiter", "TokenVerifier"]
 
 
 class TokenVerifier:
-    """:func:`authenticate` with a short in-process memory of tokens verified recently.
+    """:func:`authenticate` on every request that presents a token.
 
-    Verified tokens are remembered for ``ttl`` seconds, keyed by their SHA-256, so a busy client costs one
-    database lookup per ``ttl`` instead of one per request; a revocation therefore takes effect within ``ttl``
-    seconds in a running server. Unknown or wrong tokens are never remembered.
+    Nothing is remembered between requests: each write reads its token's row (a primary-key lookup, beside the
+    write's own statements), so a revocation refuses the very next request in every API process. A memory of
+    verified tokens would save that lookup but let a revoked token work on for its lifetime in each process.
     """
 
-    def __init__(self, url: str, ttl: float = 10.0, max_entries: int = 10_000) -> None:
-        self.url, self.ttl, self.max_entries = url, ttl, max_entries
-        self._seen: dict[str, tuple[float, TokenInfo]] = {}
-        self._lock = threading.Lock()
-
-    def recall(self, token: str) -> TokenInfo | None:
-        """The token's info if it was verified within ``ttl`` seconds (no database access)."""
-        if self.ttl <= 0:
-            return None
-        key = hash_token(token)
-        with self._lock:
-            hit = self._seen.get(key)
-        if hit is None or time.monotonic() - hit[0] > self.ttl:
-            return None
-        return hit[1]
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def verify(self, token: str) -> TokenInfo | None:
-        info = self.recall(token)
-        if info is not None:
-            return info
-        info = authenticate(self.url, token)
-        if info is not None and self.ttl > 0:
-            with self._lock:
-                if len(self._seen) >= self.max_entries:
-                    self._seen.clear()
-                self._seen[hash_token(token)] = (time.monotonic(), info)
-        return info
+        """The token's info, or None when it is malformed, unknown, revoked or wrong."""
+        return authenticate(self.url, token)
 
 
 @dataclass

@@ -40,8 +40,6 @@ class ServiceSettings(BaseSettings):
     #: writes per token per window; 0 turns rate limiting off
     rate_limit: int = Field(600, ge=0)
     rate_window_s: float = Field(60.0, gt=0)
-    #: seconds a verified token is remembered in process (a revocation takes effect within this time)
-    token_cache_s: float = Field(10.0, ge=0)
     zone_cache_size: int = Field(32, ge=0, description="zone results kept in memory (0: no cache)")
     #: while trials keep finishing, a zone answer may lag the newest trials by this long (contributions never lag)
     zone_refresh_s: float = Field(

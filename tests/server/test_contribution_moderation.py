@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from zone_explorer.contrib import request_verification
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import ContributedTask, Contribution, ContributionRequest, Job
+from zone_explorer.store.tokens import authenticate
 
 FSGDM_CONFIG = {"c_scaling": 0.05, "v_coefficient": 1.5, "lr": 0.01, "weight_decay": 5e-4}
 DIGITS = {
@@ -207,12 +209,51 @@ def test_withdraw_and_verify_take_keys(service) -> None:
     r = service.client("other").delete(f"/api/v1/contributions/{other['id']}")
     assert r.status_code == 403 and stored(service.url, other["id"]).status == "active"
 
-    submit = service.client("submit")
+    admin = service.client("admin")  # the contribution is another token's: its owner has no scope submit
     vkey = {"Idempotency-Key": "v-1"}
-    first = submit.post(f"/api/v1/contributions/{other['id']}/verify", headers=vkey)
+    first = admin.post(f"/api/v1/contributions/{other['id']}/verify", headers=vkey)
     assert first.status_code == 202, first.text
     mid = counts(service.url)
-    again = submit.post(f"/api/v1/contributions/{other['id']}/verify", headers=vkey)
+    again = admin.post(f"/api/v1/contributions/{other['id']}/verify", headers=vkey)
     assert again.status_code == 200 and again.headers["Location"] == first.headers["Location"]
     assert counts(service.url) == mid == {**before, "ze_jobs": before["ze_jobs"] + 1,
                                           "ze_contribution_requests": before["ze_contribution_requests"] + 1}  # fmt: skip
+
+
+def test_only_the_owner_or_an_admin_verifies_a_result_or_cancels_its_rerun(service) -> None:
+    """A verdict is public: another token may neither queue a rerun of someone's result nor cancel one (a cancelled
+    rerun turns the verdict to `unverified`); the refusal is a 403 and the verdict stays as it was."""
+    owner, stranger, admin = service.client("other"), service.client("submit"), service.client("admin")
+    c = owner.post("/api/v1/contributions", json=QUAD).json()
+    verify = f"/api/v1/contributions/{c['id']}/verify"
+    before = counts(service.url)
+    r = stranger.post(verify)
+    assert r.status_code == 403 and r.json()["field"] == "Authorization" and "owner or an admin" in r.json()["detail"]
+    assert counts(service.url) == before and stored(service.url, c["id"]).verdict is None
+
+    # the owner's rerun: another token may not cancel it; its owner may
+    mine = owner.post(verify)
+    assert mine.status_code == 202, mine.text
+    job = mine.json()["verification"]["job_id"]
+    assert stranger.post(f"/api/v1/jobs/{job}/cancel").status_code == 403
+    assert stored(service.url, c["id"]).verdict == "pending" and _job_status(service, job) == "queued"
+    assert owner.post(f"/api/v1/jobs/{job}/cancel").status_code == 200
+    assert stored(service.url, c["id"]).verdict == "unverified"
+
+    # an admin's rerun: not even the result's owner may cancel it (it would undo a disputing rerun)
+    job = admin.post(verify).json()["verification"]["job_id"]
+    r = owner.post(f"/api/v1/jobs/{job}/cancel")
+    assert r.status_code == 403 and stored(service.url, c["id"]).verdict == "pending"
+
+    # a rerun queued by another token before this rule: its queuer may not cancel it either
+    assert admin.post(f"/api/v1/jobs/{job}/cancel").status_code == 200
+    stranger_id = authenticate(service.url, service.tokens["submit"]).id
+    legacy, _, _ = request_verification(service.url, c["id"], owner=stranger_id, may_act_for=lambda _: True)
+    job = legacy["verification"]["job_id"]
+    r = stranger.post(f"/api/v1/jobs/{job}/cancel")
+    assert r.status_code == 403 and f"reruns contribution {c['id']}" in r.json()["detail"], r.text
+    assert stored(service.url, c["id"]).verdict == "pending" and _job_status(service, job) == "queued"
+
+
+def _job_status(service, job_id: str) -> str:
+    return service.client().get(f"/api/v1/jobs/{job_id}").json()["status"]

@@ -252,14 +252,16 @@ def test_verification_reruns_and_judges(service) -> None:
     honest = api.post("/api/v1/contributions", json=claim).json()
     inflated = api.post("/api/v1/contributions", json={**claim, "value": trial["value"] / 10}).json()
     assert service.client("contribute").post(f"/api/v1/contributions/{honest['id']}/verify").status_code == 403
-    queued = service.client("submit").post(f"/api/v1/contributions/{honest['id']}/verify")
+    # a submit token that is not the claim's owner: 403 (its owner, with scope submit, or an admin may)
+    assert service.client("submit").post(f"/api/v1/contributions/{honest['id']}/verify").status_code == 403
+    queued = service.client("admin").post(f"/api/v1/contributions/{honest['id']}/verify")
     assert queued.status_code == 202, queued.text
     assert queued.json()["verification"]["verdict"] == "pending"
     verify_job = queued.headers["Location"].rsplit("/", 1)[-1]
     assert queued.json()["verification"]["job_id"] == verify_job
-    again = service.client("submit").post(f"/api/v1/contributions/{honest['id']}/verify")
+    again = service.client("admin").post(f"/api/v1/contributions/{honest['id']}/verify")
     assert again.status_code == 200 and again.json()["verification"]["job_id"] == verify_job  # one rerun per claim
-    assert service.client("submit").post(f"/api/v1/contributions/{inflated['id']}/verify").status_code == 202
+    assert service.client("admin").post(f"/api/v1/contributions/{inflated['id']}/verify").status_code == 202
     rerun = service.client().get(f"/api/v1/jobs/{verify_job}").json()
     assert rerun["n_trials"] == 1 and rerun["seeds"] == [0] and rerun["epochs"] == 2
     assert all(d["type"] == "fixed" for d in rerun["space"]["params"].values())
@@ -282,7 +284,7 @@ def test_verification_reruns_and_judges(service) -> None:
     assert [(b["key"], b["count"]) for b in zone["budgets"]] == [("epochs=2;seeds=2", 2), ("epochs=2;seeds=1", 2)]
     # a contribution to a contributed task cannot be rerun
     other = api.post("/api/v1/contributions", json={**GOOD, "task": NEW_TASK}).json()
-    r = service.client("submit").post(f"/api/v1/contributions/{other['id']}/verify")
+    r = service.client("admin").post(f"/api/v1/contributions/{other['id']}/verify")
     assert r.status_code == 422 and r.json()["field"] == "task"
 
 
@@ -315,13 +317,13 @@ def test_a_verdict_is_recorded_when_its_rerun_ends_and_reads_never_write(service
         "/api/v1/contributions",
         json={**GOOD, "value": 0.3, "config": {**FSGDM_CONFIG, "c_scaling": 0.2, "v_coefficient": 3.0}},
     )
-    submit = service.client("submit")
-    first = submit.post(f"/api/v1/contributions/{claim['id']}/verify").json()["verification"]["job_id"]
+    admin = service.client("admin")  # the claim is another token's
+    first = admin.post(f"/api/v1/contributions/{claim['id']}/verify").json()["verification"]["job_id"]
     # cancelled before any worker took it: the cancellation records the verdict
-    assert submit.post(f"/api/v1/jobs/{first}/cancel").status_code == 200
+    assert admin.post(f"/api/v1/jobs/{first}/cancel").status_code == 200
     cancelled = _verification(service, claim["id"])
     assert cancelled["verdict"] == "unverified" and f"job {first} ended cancelled" in cancelled["detail"]
-    queued = submit.post(f"/api/v1/contributions/{claim['id']}/verify")
+    queued = admin.post(f"/api/v1/contributions/{claim['id']}/verify")
     assert queued.status_code == 202 and queued.json()["verification"]["job_id"] != first
     # the worker records the verdict in the transaction that completes the job
     assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1
@@ -355,7 +357,7 @@ def test_a_verdict_is_recorded_when_the_reaper_ends_its_rerun(service) -> None:
     claim with that result, which ends the job, and the verdict is recorded in that same transaction."""
     claim = service.client("contribute").post("/api/v1/contributions", json={**GOOD, "seeds": [0], "curve": None})
     cid = claim.json()["id"]
-    job_id = service.client("submit").post(f"/api/v1/contributions/{cid}/verify").json()["verification"]["job_id"]
+    job_id = service.client("admin").post(f"/api/v1/contributions/{cid}/verify").json()["verification"]["job_id"]
     assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1
     judged = _verification(service, cid)
     # undo what the dead worker did not get to do: its claim still running (and stale), the job and verdict open

@@ -51,7 +51,7 @@ def test_contributions_commands(live) -> None:
     assert stored(live.url, c["id"]).value == 0.32 and stored(live.url, c["id"]).status == "active"
 
     verify = runner.invoke(
-        cli, ["contributions", "verify", c["id"], "--url", live.base_url, "--token", live.tokens["submit"]]
+        cli, ["contributions", "verify", c["id"], "--url", live.base_url, "--token", live.tokens["admin"]]
     )
     assert verify.exit_code == 0 and "(pending)" in verify.stdout and "rerun: job" in verify.output, verify.output
     key = ["--idempotency-key", "cli-w-1"]

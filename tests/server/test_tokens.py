@@ -70,6 +70,28 @@ def test_rate_limit_answers_429(db_url) -> None:
         assert r.status_code == 202
 
 
+def test_a_revocation_refuses_the_very_next_request_in_every_api_process(db_url) -> None:
+    """Two apps on one database stand for two API processes: each has just accepted the token (so a memory of it,
+    if there were one, would be warm in both); after `token revoke` both refuse its next request."""
+    info, token = create_token(db_url, "soon-revoked", "submit")
+    transports = [SyncASGITransport(create_app(app_settings(db_url, migrate=False))) for _ in range(2)]
+    auth = {"Authorization": f"Bearer {token}"}
+    clients = [httpx.Client(transport=t, base_url="http://t", headers=auth) for t in transports]
+    try:
+        # cancelling a job that does not exist: 404 once the token is accepted, 401 when it is not (writes nothing)
+        assert [c.post("/api/v1/jobs/0000000000000000/cancel").status_code for c in clients] == [404, 404]
+        revoked = CliRunner().invoke(cli, ["token", "revoke", info.id, "--db", db_url])
+        assert revoked.exit_code == 0 and "refused from its next request on" in revoked.output
+        for c in clients:
+            r = c.post("/api/v1/jobs/0000000000000000/cancel")
+            assert r.status_code == 401 and r.json()["field"] == "Authorization", r.text
+    finally:
+        for c in clients:
+            c.close()
+        for t in transports:
+            t.close()
+
+
 def test_token_commands(sqlite_url) -> None:
     runner = CliRunner()
     made = runner.invoke(cli, ["token", "create", "--name", "alice", "--scopes", "submit,admin", "--db", sqlite_url])

@@ -314,7 +314,7 @@ def test_filters_by_job_and_origin(service, budgets) -> None:
 def test_verification_reruns_stay_out_of_the_explored_zone(service, budgets) -> None:
     contributed = service.client().get("/api/v1/contributions", params={"task": "noisy-quadratic"}).json()["items"]
     claim = next(c for c in contributed if c["seeds"] == [0] and c["value"] == 0.5)
-    r = service.client("submit").post(f"/api/v1/contributions/{claim['id']}/verify")
+    r = service.client("admin").post(f"/api/v1/contributions/{claim['id']}/verify")
     assert r.status_code == 202, r.text
     rerun = r.headers["Location"].rsplit("/", 1)[-1]
     assert Worker(service.url, settings=WorkerSettings(poll_interval=0.05)).run(exit_when_idle=True) == 1

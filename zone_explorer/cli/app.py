@@ -507,9 +507,22 @@ def export(
 @app.command("import")
 def import_(
     dump: Path = typer.Argument(..., help="A file written by `zone-explorer export --all`."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check the dump and rehearse the import against the database; write no rows."
+    ),
+    with_tokens: bool = typer.Option(
+        False,
+        "--with-tokens",
+        help="Import the dump's API tokens too (left out by default: whoever wrote the dump knows their secrets).",
+    ),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Load a whole-database dump into an empty (or disjoint) database, e.g. a SQLite dump into PostgreSQL."""
+    """Load a whole-database dump into an empty (or disjoint) database, e.g. a SQLite dump into PostgreSQL.
+
+    The whole dump is checked before anything is written, then written in one transaction: on any error nothing
+    is written, and the error names the place in the dump (e.g. tables.ze_jobs[3].n_trials)."""
+    from rich.markup import escape
+
     from zone_explorer.io.transfer import TransferError, import_database
     from zone_explorer.store.db import database_url
 
@@ -517,13 +530,25 @@ def import_(
         data = json.loads(dump.read_text())
     except OSError as e:
         fail(f"cannot read {dump}: {e.strerror}", USAGE)
-    except json.JSONDecodeError as e:
-        fail(f"{dump} is not valid JSON: {e.msg} at line {e.lineno}", USAGE)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        fail(escape(f"{dump} is not valid JSON: {e}"), USAGE)
     try:
-        counts = import_database(data, database_url(db))
+        report = import_database(data, database_url(db), with_tokens=with_tokens, dry_run=dry_run)
     except TransferError as e:
-        fail(str(e), USAGE)
-    err.print("imported " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        fail(escape(f"nothing imported: {e}"), USAGE)
+    written = ", ".join(f"{v} {k}" for k, v in report.counts.items())
+    err.print(f"dry run, nothing written; would import {written}" if report.dry_run else f"imported {written}")
+    for table, n in report.skipped.items():
+        if n:
+            err.print(
+                f"[yellow]skipped {n} rows of {table}[/]: the dump's author knows their secrets; create new tokens "
+                "with `zone-explorer token create`, or import them with --with-tokens"
+            )
+    if report.admin_tokens:
+        err.print(
+            f"[yellow]imported {len(report.admin_tokens)} admin token(s)[/] whose secrets the dump's author knows: "
+            f"{', '.join(report.admin_tokens)}; revoke any you do not trust with `zone-explorer token revoke ID`"
+        )
 
 
 def _register_service_commands() -> None:

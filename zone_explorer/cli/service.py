@@ -218,13 +218,13 @@ def token_list(db: str | None = DB_OPTION) -> None:
 def token_revoke(
     token_id: str = typer.Argument(..., help="The token's id (see `token list`)."), db: str | None = DB_OPTION
 ) -> None:
-    """Revoke a token: requests with it get 401 from then on."""
+    """Revoke a token: its next request gets 401, in every API process (each request reads its token)."""
     from zone_explorer.store.db import init_db
     from zone_explorer.store.tokens import revoke_token
 
     if not revoke_token(init_db(db), token_id):
         fail(f"no active token {token_id!r}", 1)
-    err.print(f"revoked {token_id}")
+    err.print(f"revoked {token_id}: refused from its next request on, by every API process on this database")
 
 
 # ---- client verbs ----------------------------------------------------------------------------------------------------

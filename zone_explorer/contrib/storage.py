@@ -39,6 +39,7 @@ __all__ = [
     "edit_contribution",
     "get_contribution",
     "list_contributions",
+    "owned_contribution",
     "store_contributions",
     "withdraw_contribution",
 ]
@@ -245,7 +246,10 @@ def list_contributions(
     return contribution_dicts(url, rows), int(total or 0)
 
 
-def _owned(s: Session, contribution_id: str, may_act_for: Callable[[str | None], bool], verb: str) -> Contribution:
+def owned_contribution(
+    s: Session, contribution_id: str, may_act_for: Callable[[str | None], bool], verb: str
+) -> Contribution:
+    """The contribution, if ``may_act_for(its owner)``; else :class:`Forbidden` (403) saying who may ``verb`` it."""
     c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
     if c is None:
         raise NotFound("id", f"contribution {contribution_id!r} not found")
@@ -267,7 +271,7 @@ def withdraw_contribution(
     """Mark a contribution withdrawn (it leaves the zone views). ``may_act_for(owner)`` decides who may."""
     with session_scope(url) as s:
         done = replayed_request(s, request)
-        c = _owned(s, contribution_id, may_act_for, "withdraw")
+        c = owned_contribution(s, contribution_id, may_act_for, "withdraw")
         if done is None:
             if c.status != ContributionStatus.WITHDRAWN:
                 c.status = ContributionStatus.WITHDRAWN
@@ -313,7 +317,7 @@ def edit_contribution(
             raise ContributionError(str(key), f"unknown field (editable: {', '.join(EDITABLE)})")
     with session_scope(url) as s:
         done = replayed_request(s, request)
-        c = _owned(s, contribution_id, may_act_for, "edit")
+        c = owned_contribution(s, contribution_id, may_act_for, "edit")
         if done is None:
             if c.status != ContributionStatus.ACTIVE:
                 raise ContributionError("id", f"contribution {c.id} is withdrawn; contribute the result again instead")

@@ -6,14 +6,15 @@ which also holds the rule: :func:`verdict_for`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from zone_explorer.contrib.requests import RequestKey, record_request, replayed_request
-from zone_explorer.contrib.storage import contribution_dicts
-from zone_explorer.contrib.validation import ContributionError, is_lookup_name
-from zone_explorer.core.errors import NotFound
+from zone_explorer.contrib.storage import contribution_dicts, owned_contribution
+from zone_explorer.contrib.validation import ContributionError
+from zone_explorer.core.errors import Forbidden
 from zone_explorer.core.statuses import ContributionStatus, Verdict
 from zone_explorer.engine.jobs import JobSpec, JobSpecError, create_job, get_job
 from zone_explorer.engine.verdicts import (
@@ -34,21 +35,27 @@ __all__ = [
     "VERIFY_STD_FACTOR",
     "record_ended_verifications",
     "record_verdicts",
+    "check_may_cancel_rerun",
     "request_verification",
     "verdict_for",
 ]
 
 
 def request_verification(
-    url: str, contribution_id: str, owner: str | None = None, *, request: RequestKey | None = None
+    url: str,
+    contribution_id: str,
+    owner: str | None = None,
+    *,
+    may_act_for: Callable[[str | None], bool],
+    request: RequestKey | None = None,
 ) -> tuple[dict[str, Any], Job, bool]:
-    """Queue (or return the queued) rerun of a contribution: ``(contribution, job, created)``. A replay of a keyed
-    request answers the contribution and its rerun as they are now, and queues nothing."""
+    """Queue (or return the queued) rerun of a contribution: ``(contribution, job, created)``; the job is ``owner``'s.
+    Only who ``may_act_for`` the contribution's owner (its owner or an admin) may: a verdict is public, and another
+    token could otherwise queue a rerun and cancel it to flip it. A replay of a keyed request answers the
+    contribution and its rerun as they are now, and queues nothing."""
     with session_scope(url) as s:
         done = replayed_request(s, request)
-        c = s.get(Contribution, contribution_id) if is_lookup_name(contribution_id, 32) else None
-    if c is None:
-        raise NotFound("id", f"contribution {contribution_id!r} not found")
+        c = owned_contribution(s, contribution_id, may_act_for, "verify")
     if done is not None and c.verify_job_id and (job := get_job(url, c.verify_job_id)) is not None:
         return contribution_dicts(url, [c])[0], job, False
     if c.status != ContributionStatus.ACTIVE:
@@ -94,3 +101,20 @@ def request_verification(
             record_request(s, request, [c.id])
         c = s.scalars(sa.select(Contribution).where(Contribution.id == c.id)).one()  # contributions are never deleted
     return contribution_dicts(url, [c])[0], job, created
+
+
+def check_may_cancel_rerun(url: str, job_id: str, may_act_for: Callable[[str | None], bool]) -> None:
+    """Refuse (:class:`Forbidden`) cancelling the rerun of a contribution that the caller may not act for: a
+    cancelled rerun records the verdict ``unverified``, so only the contribution's owner or an admin may (on top of
+    the job's own rule). Any other job is left to that rule."""
+    with session_scope(url) as s:
+        owners = s.execute(
+            sa.select(Contribution.id, Contribution.owner).where(Contribution.verify_job_id == job_id)
+        ).all()
+    for contribution_id, contribution_owner in owners:
+        if not may_act_for(contribution_owner):
+            raise Forbidden(
+                "Authorization",
+                f"job {job_id} reruns contribution {contribution_id}, which belongs to another token; its owner or an "
+                "admin may cancel the rerun",
+            )

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_FILTER_CURVES",
     "MAX_QUERY_JSON",
     "MAX_QUERY_JSON_DEPTH",
+    "MAX_IMPORTED_TEXT",
     "MAX_SEEDS",
     "MAX_LONG_TEXT",
     "MAX_METRIC_NAME",
@@ -70,6 +71,9 @@ MAX_QUERY_JSON_DEPTH = 8
 #: FSGDM stages the filter page draws (evenly spread, first and last included): only those are computed, so a run
 #: of any length (``n_stages`` and ``sigma`` up to INT32_MAX) costs the same
 MAX_FILTER_CURVES = 24
+#: characters of one text cell, or of one attribute as JSON, in a dump that `zone-explorer import` reads (a column
+#: with a declared length keeps that length)
+MAX_IMPORTED_TEXT = 100_000
 
 
 def max_trials() -> int:

@@ -32,10 +32,14 @@ __all__ = [
     "OptunaSchemaError",
     "check_optuna_schema",
     "studies",
+    "stored_intermediate_value",
+    "stored_value",
     "study_directions",
+    "study_system_attributes",
     "study_user_attributes",
     "trial_intermediate_values",
     "trial_params",
+    "trial_system_attributes",
     "trial_user_attributes",
     "trial_values",
     "trials",
@@ -87,10 +91,19 @@ studies = _table("StudyModel", "study_id", "study_name")
 study_directions = _table("StudyDirectionModel", "study_id", "objective", "direction")
 study_user_attributes = _table("StudyUserAttributeModel", "study_id", "key", "value_json")
 trials = _table("TrialModel", "trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete")
-trial_values = _table("TrialValueModel", "trial_id", "objective", "value")
+trial_values = _table("TrialValueModel", "trial_id", "objective", "value", "value_type")
 trial_params = _table("TrialParamModel", "trial_id", "param_name", "param_value", "distribution_json")
 trial_user_attributes = _table("TrialUserAttributeModel", "trial_id", "key", "value_json")
-trial_intermediate_values = _table("TrialIntermediateValueModel", "trial_id", "step", "intermediate_value")
+trial_intermediate_values = _table(
+    "TrialIntermediateValueModel", "trial_id", "step", "intermediate_value", "intermediate_value_type"
+)
+# what `zone-explorer import` writes beside them: every attribute, and values with their kind (finite, inf, nan)
+study_system_attributes = _table("StudySystemAttributeModel", "study_id", "key", "value_json")
+trial_system_attributes = _table("TrialSystemAttributeModel", "trial_id", "key", "value_json")
+#: ``value -> (stored value, its kind)`` as Optuna stores an objective value and an intermediate value (inf and nan
+#: are a kind with no value)
+stored_value = _models.TrialValueModel.value_to_stored_repr
+stored_intermediate_value = _models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
 
 
 @lru_cache(maxsize=1)

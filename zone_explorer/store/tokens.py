@@ -1,6 +1,7 @@
 """API tokens: creation (the secret is shown once), authentication and revocation.
 
-The service's in-process token memory and rate limits live in ``server/services/auth.py``.
+The service's request-time check (this lookup on every request, so a revocation holds at once) and its rate
+limits live in ``server/services/auth.py``.
 
 A token reads ``ze_<id>_<secret>``: the id finds the row, and the SHA-256 of the whole token is compared with the
 stored hash in constant time. The secret has 256 bits of entropy, so a plain (unsalted, fast) hash is enough: no
