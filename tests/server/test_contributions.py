@@ -315,7 +315,8 @@ def test_a_verdict_is_recorded_when_its_rerun_ends_and_reads_never_write(service
     claim = api.post("/api/v1/contributions", json={**GOOD, "seeds": [0], "curve": None}).json()
     api.post(
         "/api/v1/contributions",
-        json={**GOOD, "value": 0.3, "config": {**FSGDM_CONFIG, "c_scaling": 0.2, "v_coefficient": 3.0}},
+        # the claim's budget (one seed): the zone read below has two results of it
+        json={**GOOD, "seeds": [0], "value": 0.3, "config": {**FSGDM_CONFIG, "c_scaling": 0.2, "v_coefficient": 3.0}},
     )
     admin = service.client("admin")  # the claim is another token's
     first = admin.post(f"/api/v1/contributions/{claim['id']}/verify").json()["verification"]["job_id"]

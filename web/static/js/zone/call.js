@@ -52,6 +52,17 @@ export class CallCalculator {
     if (!row) return;
     this.row = row;
     const id = ++this.request;
+    // a contributed task states no steps per epoch: ask for them rather than send a request bound to be refused
+    const missing = FIELDS.filter((f) => !this.inputs[f].value.trim());
+    if (missing.length) {
+      this.clearErrors();
+      delete this.form.dataset.computed;
+      this.form.dataset.missing = missing.join(",");
+      replace($("#call-run-length", this.form),
+        el("dd", { class: "muted" }, `Enter ${missing.map((f) => f.replaceAll("_", " ")).join(" and ")} to compute them.`));
+      return;
+    }
+    delete this.form.dataset.missing;
     let answer;
     try {
       answer = await this.callFor(row);
