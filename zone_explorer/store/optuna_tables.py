@@ -36,6 +36,7 @@ __all__ = [
     "study_user_attributes",
     "trial_intermediate_values",
     "trial_params",
+    "trial_system_attributes",
     "trial_user_attributes",
     "trial_values",
     "trials",
@@ -90,6 +91,7 @@ trials = _table("TrialModel", "trial_id", "number", "study_id", "state", "dateti
 trial_values = _table("TrialValueModel", "trial_id", "objective", "value")
 trial_params = _table("TrialParamModel", "trial_id", "param_name", "param_value", "distribution_json")
 trial_user_attributes = _table("TrialUserAttributeModel", "trial_id", "key", "value_json")
+trial_system_attributes = _table("TrialSystemAttributeModel", "trial_id", "key", "value_json")
 trial_intermediate_values = _table("TrialIntermediateValueModel", "trial_id", "step", "intermediate_value")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -73,21 +74,59 @@ def _holds_no_lock(url: str, claim_id: int, trial_id: int) -> bool:
         return False
 
 
-def _stop_inside_a_trial(url: str, job_id: str, worker: subprocess.Popen) -> int:
+def _work(url: str, job_id: str, name: str) -> None:
+    """A worker process of :class:`_Forked`: the job's trials until none is left, on short heartbeats."""
+    from zone_explorer.engine.worker import Worker, WorkerSettings
+
+    settings = WorkerSettings(heartbeat_interval=0.3, grace_period=2.0, poll_interval=0.1)
+    Worker(url, name=name, settings=settings).run(job_id=job_id, exit_when_idle=True)
+
+
+class _Forked:
+    """A worker process forked from a server that has imported torch and the engine once: it starts in a fraction
+    of a second (a fresh interpreter takes seconds), so a test can kill many. Speaks ``subprocess.Popen``'s
+    few words that the helpers here use."""
+
+    _context = multiprocessing.get_context("forkserver")
+    # torch._dynamo: torch imports it at a process's first optimizer, which costs seconds per process otherwise
+    _context.set_forkserver_preload(
+        ["torch", "torch._dynamo", "zone_explorer.engine.worker", "tests.zone_explorer.engine.test_faults"]
+    )
+
+    def __init__(self, url: str, job_id: str, name: str) -> None:
+        self.name = name
+        self.process = self._context.Process(target=_work, args=(url, job_id, name), daemon=True)
+        self.process.start()
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.process.pid, sig)  # type: ignore[arg-type]  # started, so it has a pid
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        self.process.join(timeout)
+        return f"worker {self.name} exited with {self.process.exitcode}", None
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(30)
+
+
+def _stop_inside_a_trial(url: str, job_id: str, worker: subprocess.Popen | _Forked, name: str | None = None) -> int:
     """SIGSTOP ``worker`` while it trains a trial: its claim is running, the Optuna trial is RUNNING, has reported
     an epoch and holds no result yet, and the worker holds no database lock. Returns the claim's id (the worker
-    stays stopped)."""
+    stays stopped). ``name``: the worker's name in the database, where several workers share the job."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert worker.poll() is None, worker.communicate()[0]
         worker.send_signal(signal.SIGSTOP)
         # look only now that it cannot move on: a state seen while it runs may be gone a moment later
         with session_scope(url) as s:
-            claim = s.execute(
-                sa.select(TrialClaim.id, TrialClaim.optuna_trial_id).where(
-                    TrialClaim.job_id == job_id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
-                )
-            ).first()
+            q = sa.select(TrialClaim.id, TrialClaim.optuna_trial_id).where(
+                TrialClaim.job_id == job_id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
+            )
+            claim = s.execute(q if name is None else q.where(TrialClaim.worker == name)).first()
         if claim is not None:
             trial = storage_for(url).get_trial(claim.optuna_trial_id)
             # an epoch reported: its configuration is sampled (a trial just asked for has none yet) and no
@@ -131,6 +170,49 @@ def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retried(db_url: str) 
     _exactly(db_url, job.id, 3)
     _lost_and_retried(db_url, job.id)
     assert _claim_statuses(db_url, job.id) == ["done", "done", "done", "lost"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_twenty_sigkills_mid_trial_lose_no_configuration_and_leave_no_waiting_trial(pg_url: str) -> None:
+    """Kill a worker inside a trial 20 times while another works beside it (it reaps the dead one's claim while
+    a fresh worker waits for a free slot: the race that once let a new configuration take a lost one's slot),
+    then let the last two finish: every lost configuration ran again, each once, and nothing is left waiting."""
+    from zone_explorer.store.db import init_db
+
+    url = init_db(pg_url)
+    n, kills = 4, 20
+    job, _ = create_job(url, JobSpec.parse({**LONG_TRIALS, "n_trials": n}))
+    workers = [_Forked(url, job.id, f"victim-{i}") for i in range(2)]
+    try:
+        for i in range(kills):
+            victim = workers.pop(0)  # the older one; the younger one works on meanwhile
+            _stop_inside_a_trial(url, job.id, victim, victim.name)
+            victim.kill()  # SIGKILL inside the trial
+            workers.append(_Forked(url, job.id, f"victim-{i + 2}"))
+        outs = [w.communicate(timeout=120)[0] for w in workers]
+        assert [w.poll() for w in workers] == [0, 0], outs
+    finally:
+        for w in workers:
+            if w.poll() is None:  # the test failed: leave no worker behind, stopped or not
+                w.kill()
+    _exactly(url, job.id, n)
+    trials = {t.number: t for t in load_trials(url, get_job(url, job.id).study_name)}
+    assert not [t for t in trials.values() if t.state in ("WAITING", "RUNNING")], "a trial was left behind"
+    lost = [t for t in trials.values() if t.attrs.get("outcome") == "lost"]
+    assert len(lost) >= kills  # each kill lost a trial (a worker reaped while alive loses one more)
+    retries: dict[int, list] = {}
+    for t in trials.values():
+        if "retry_of" in t.attrs:
+            retries.setdefault(t.attrs["retry_of"], []).append(t)
+    for t in lost:
+        # follow the retries of a lost configuration: each is queued once, and the last one has a result
+        retry = t
+        while retry.attrs.get("outcome") == "lost":
+            assert len(retries.get(retry.number, [])) == 1, (retry.number, retries.get(retry.number))
+            retry = retries[retry.number][0]
+            assert retry.params == t.params
+        assert retry.attrs["outcome"] in FINISHED, (t.number, retry.number, retry.attrs)
 
 
 @pytest.mark.slow
