@@ -59,7 +59,7 @@ def test_readyz_reports_the_workers_and_is_503_while_one_is_dead(sqlite_url: str
             r = _until("/readyz to see the dead worker", lambda: (r := api.get("/readyz")).status_code == 503 and r)
     finally:
         workers.stop()
-    assert r.json() == {  # type: ignore[union-attr]
+    assert r.json() == {
         "error": "unavailable",
         "detail": "1 of 2 embedded workers alive (the server restarts the others)",
         "field": "workers",
@@ -118,11 +118,11 @@ def test_serve_restarts_a_killed_worker_and_its_workers_die_with_it(sqlite_url: 
             return {pid for pid in _children(serve.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()}
 
         first = _until("two embedded workers", lambda: len(w := workers()) == 2 and w)
-        killed = min(first)  # type: ignore[type-var]
+        killed = min(first)
         os.kill(killed, signal.SIGKILL)
         # a new worker takes its place; the other one runs on
         second = _until("the killed worker's replacement", lambda: len(w := workers() - {killed}) == 2 and w)
-        assert (first - {killed}) < second  # type: ignore[operator]
+        assert (first - {killed}) < second
         everyone = _children(serve.pid)  # the workers, and multiprocessing's helper process
         serve.kill()
         out = serve.communicate(timeout=30)[0]

@@ -102,7 +102,7 @@ class _Forked:
         return self.process.exitcode
 
     def send_signal(self, sig: int) -> None:
-        os.kill(self.process.pid, sig)  # type: ignore[arg-type]  # started, so it has a pid
+        os.kill(self.process.pid, sig)  # started, so it has a pid
 
     def communicate(self, timeout: float | None = None) -> tuple[str, None]:
         self.process.join(timeout)
