@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import multiprocessing
 import os
@@ -17,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from tests import ROOT
-from zone_explorer.engine.jobs import JobSpec, create_job, get_job
+from zone_explorer.core.spaces import Space
+from zone_explorer.engine.jobs import JobSpec, cancel_job, create_job, get_job
 from zone_explorer.engine.studies import storage_for
 from zone_explorer.engine.worker import reap_lost_claims
 from zone_explorer.store.db import get_engine, session_scope
-from zone_explorer.store.models import TrialClaim
+from zone_explorer.store.models import TrialClaim, utcnow
 from zone_explorer.store.trials import load_trials
 from zone_explorer.tasks import register_task
 from zone_explorer.tasks.noisy_quadratic import NoisyQuadraticTask
@@ -213,6 +215,32 @@ def test_twenty_sigkills_mid_trial_lose_no_configuration_and_leave_no_waiting_tr
             retry = retries[retry.number][0]
             assert retry.params == t.params
         assert retry.attrs["outcome"] in FINISHED, (t.number, retry.number, retry.attrs)
+
+
+def test_reaper_queues_the_lost_configuration_as_it_frees_the_slot_and_a_cancel_drops_the_retry(db_url: str) -> None:
+    """A dead worker's claim, built as a worker leaves it (a claim whose Optuna trial drew its configuration):
+    once reaped, the slot is free and the retry already waits with that configuration, which is what the next
+    trial asked for runs; a job cancelled while a retry waits leaves none waiting."""
+    job, _ = create_job(db_url, JobSpec.parse({**LONG_TRIALS, "n_trials": 1}))
+    study = optuna.load_study(study_name=job.study_name, storage=storage_for(db_url))
+    trial = study.ask()
+    config = Space.from_dict(job.space).suggest(trial)
+    long_ago = utcnow() - dt.timedelta(minutes=5)
+    with session_scope(db_url) as s:
+        s.add(TrialClaim(job_id=job.id, slot=0, worker="gone", optuna_trial_id=trial._trial_id, heartbeat_at=long_ago))
+    assert reap_lost_claims(db_url, grace_period=60) == 1
+    assert reap_lost_claims(db_url, grace_period=60) == 0  # closed once
+    assert _claim_statuses(db_url, job.id) == ["lost"]
+    lost, retry = load_trials(db_url, job.study_name)
+    assert (lost.state, lost.attrs["outcome"]) == ("FAIL", "lost") and "no heartbeat" in lost.attrs["fail_reason"]
+    assert (retry.state, retry.attrs["retry_of"]) == ("WAITING", lost.number)
+    again = study.ask()  # what the worker that takes the freed slot asks for
+    assert again._trial_id == retry.trial_id and Space.from_dict(job.space).suggest(again) == config
+    study.tell(again, 1.0)
+    study.enqueue_trial(config)  # a retry queued (as the reaper does) when the job is cancelled
+    cancel_job(db_url, job.id)
+    left = [(t.state, t.attrs.get("outcome")) for t in load_trials(db_url, job.study_name)]
+    assert left == [("FAIL", "lost"), ("COMPLETE", None), ("FAIL", "cancelled")]
 
 
 @pytest.mark.slow
