@@ -93,7 +93,6 @@ class EmbeddedWorkers:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self.restarts = 0
 
     @property
     def processes(self) -> list[BaseProcess]:
@@ -153,7 +152,6 @@ class EmbeddedWorkers:
         elif now >= slot.restart_at and not self._stopping.is_set():
             slot.process.join(0)  # reap the dead one (no zombie left)
             slot.process, slot.started, slot.restart_at = self._spawn(slot.index), now, None
-            self.restarts += 1
             log.info(
                 "embedded worker %d restarted (pid %s)",
                 slot.index,
