@@ -44,7 +44,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         record_ended_verifications(url)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # a serving process's concern, not an app object's (tests build many apps in one process)
         configure_logging(settings.log_format)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # not one "new study created" line per submitted job
@@ -56,6 +56,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             if settings.workers
             else None
         )
+        app.state.embedded_workers = workers  # what /readyz reports
         try:
             yield
         finally:

@@ -62,9 +62,15 @@ class HealthPublic(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class WorkersPublic(BaseModel):
+    expected: int = Field(description="embedded worker processes this server runs (0: workers run elsewhere)")
+    alive: int = Field(description="how many of them run now")
+
+
 class ReadyPublic(BaseModel):
     status: Literal["ready"] = "ready"
     database: str = Field(description="the database backend: sqlite or postgresql")
+    workers: WorkersPublic
 
 
 # ---- catalog -------------------------------------------------------------------------------------------------------

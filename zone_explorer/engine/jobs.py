@@ -30,7 +30,7 @@ from zone_explorer.core.limits import (
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import FixedDim, Space, SpaceError, default_space
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, ClaimStatus, JobStatus, Outcome
-from zone_explorer.engine.studies import storage_for
+from zone_explorer.engine.studies import fail_waiting_trials, storage_for
 from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import read_scope, session_scope, write_scope
@@ -368,6 +368,8 @@ def cancel_job(url: str, job_id: str) -> Job | None:
             job.status = JobStatus.CANCELLED
             job.updated_at = utcnow()
             record_verdicts(s, url, job.id)  # a cancelled rerun's verdict commits with the cancellation
+            # a retry queued for a lost trial will never run now: it ends with the job rather than wait for ever
+            fail_waiting_trials(s.connection(), job.study_name, Outcome.CANCELLED, "job cancelled before the retry ran")
         return job
 
 

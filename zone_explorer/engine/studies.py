@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import warnings
 from collections.abc import Sequence
@@ -16,7 +17,15 @@ from zone_explorer.core.spaces import Space
 from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import engine_kwargs, normalize_url, write_scope
 
-__all__ = ["make_pruner", "make_sampler", "set_running_trial_user_attrs", "storage_for"]
+__all__ = [
+    "fail_and_requeue_trial",
+    "fail_waiting_trials",
+    "make_pruner",
+    "make_sampler",
+    "set_running_trial_user_attrs",
+    "storage_for",
+    "trial_result",
+]
 
 
 @lru_cache(maxsize=8)
@@ -33,7 +42,6 @@ def set_running_trial_user_attrs(url: str, trial_id: int, attrs: dict[str, Any])
     JSON values) at once, under the same rule that a finished trial is never changed.
     """
     trials = optuna_tables.trials
-    user_attrs = optuna_tables.trial_user_attributes
     with write_scope(url) as conn:
         # A write first: it takes the row lock (PostgreSQL) or the write lock (SQLite, where a read first could
         # leave the transaction on a stale snapshot) before checking that the trial still runs.
@@ -42,12 +50,123 @@ def set_running_trial_user_attrs(url: str, trial_id: int, attrs: dict[str, Any])
             sa.update(trials).where(trials.c.trial_id == trial_id, trials.c.state == running).values(state=running)
         ).rowcount:
             return False
-        if attrs:
-            conn.execute(sa.delete(user_attrs).where(user_attrs.c.trial_id == trial_id, user_attrs.c.key.in_(attrs)))
-            conn.execute(
-                sa.insert(user_attrs),
-                [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()],
+        _write_user_attrs(conn, trial_id, attrs)
+    return True
+
+
+def _write_user_attrs(conn: sa.Connection, trial_id: int, attrs: dict[str, Any]) -> None:
+    """Set user attributes of a trial (Optuna's rows: one per key, its value as JSON), replacing those it had."""
+    if not attrs:
+        return
+    user_attrs = optuna_tables.trial_user_attributes
+    conn.execute(sa.delete(user_attrs).where(user_attrs.c.trial_id == trial_id, user_attrs.c.key.in_(attrs)))
+    conn.execute(
+        sa.insert(user_attrs), [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+    )
+
+
+def trial_result(conn: sa.Connection, trial_id: int) -> tuple[str, str | None] | None:
+    """A finished trial's ``outcome`` user attribute and its ``fail_reason``, if it has an outcome; else None."""
+    user_attrs = optuna_tables.trial_user_attributes
+    trials = optuna_tables.trials
+    state = conn.scalar(sa.select(trials.c.state).where(trials.c.trial_id == trial_id))
+    if state is None or not state.is_finished():
+        return None
+    found = dict(
+        conn.execute(
+            sa.select(user_attrs.c.key, user_attrs.c.value_json).where(
+                user_attrs.c.trial_id == trial_id, user_attrs.c.key.in_(("outcome", "fail_reason"))
             )
+        ).all()
+    )
+    if "outcome" not in found:
+        return None
+    reason = found.get("fail_reason")
+    return json.loads(found["outcome"]), None if reason is None else json.loads(reason)
+
+
+def fail_waiting_trials(conn: sa.Connection, study_name: str, outcome: str, reason: str) -> int:
+    """Fail the study's waiting trials (queued retries) with ``outcome`` and ``reason``, in the caller's transaction;
+    returns how many. A job that ends early (cancelled) keeps no trial that no worker will ever run."""
+    trials = optuna_tables.trials
+    studies = optuna_tables.studies
+    waiting = conn.scalars(
+        sa.select(trials.c.trial_id)
+        .join(studies, studies.c.study_id == trials.c.study_id)
+        .where(studies.c.study_name == study_name, trials.c.state == optuna.trial.TrialState.WAITING)
+        .with_for_update(of=trials)
+    ).all()
+    failed = 0
+    for trial_id in waiting:
+        if conn.execute(
+            sa.update(trials)
+            .where(trials.c.trial_id == trial_id, trials.c.state == optuna.trial.TrialState.WAITING)
+            .values(state=optuna.trial.TrialState.FAIL, datetime_complete=datetime.datetime.now())
+        ).rowcount:
+            _write_user_attrs(conn, trial_id, {"fail_reason": reason, "outcome": outcome})
+            failed += 1
+    return failed
+
+
+def fail_and_requeue_trial(conn: sa.Connection, trial_id: int, outcome: str, reason: str, *, requeue: bool) -> bool:
+    """Fail a running trial with ``outcome`` and ``reason`` and, with ``requeue``, queue its configuration again,
+    in the caller's transaction; False (nothing written) if the trial is no longer running.
+
+    The retry is the WAITING trial Optuna's ``study.enqueue_trial(params, user_attrs={"retry_of": number})``
+    would write (its schema: the configuration as the ``fixed_params`` system attribute), so the next trial any
+    worker asks for in this study runs it. The configuration is the parameters the trial drew, over those it was
+    given (a retry lost before it drew them); a trial that has neither had nothing to lose and is not queued.
+    """
+    trials = optuna_tables.trials
+    params_t = optuna_tables.trial_params
+    system_attrs = optuna_tables.trial_system_attributes
+    running = optuna.trial.TrialState.RUNNING
+    # A write first, under the rule that a finished trial is never changed (see set_running_trial_user_attrs)
+    failed = conn.execute(
+        sa.update(trials)
+        .where(trials.c.trial_id == trial_id, trials.c.state == running)
+        .values(state=optuna.trial.TrialState.FAIL, datetime_complete=datetime.datetime.now())  # as Optuna's
+    )
+    if not failed.rowcount:
+        return False
+    _write_user_attrs(conn, trial_id, {"fail_reason": reason, "outcome": outcome})
+    if not requeue:
+        return True
+    study_id, number = conn.execute(
+        sa.select(trials.c.study_id, trials.c.number).where(trials.c.trial_id == trial_id)
+    ).one()
+    given = conn.scalar(
+        sa.select(system_attrs.c.value_json).where(
+            system_attrs.c.trial_id == trial_id, system_attrs.c.key == "fixed_params"
+        )
+    )
+    config: dict[str, Any] = json.loads(given) if given else {}
+    for name, value, distribution in conn.execute(
+        sa.select(params_t.c.param_name, params_t.c.param_value, params_t.c.distribution_json).where(
+            params_t.c.trial_id == trial_id
+        )
+    ):
+        config[name] = optuna.distributions.json_to_distribution(distribution).to_external_repr(value)
+    if not config:
+        return True
+    # Optuna numbers a study's trials under a lock on the study's row, counting those created before
+    studies = optuna_tables.studies
+    conn.execute(sa.select(studies.c.study_id).where(studies.c.study_id == study_id).with_for_update())
+    retry_id = conn.execute(
+        sa.insert(trials).values(study_id=study_id, state=optuna.trial.TrialState.WAITING).returning(trials.c.trial_id)
+    ).scalar_one()
+    conn.execute(
+        sa.update(trials)
+        .where(trials.c.trial_id == retry_id)
+        .values(
+            number=sa.select(sa.func.count())
+            .select_from(trials)
+            .where(trials.c.study_id == study_id, trials.c.trial_id < retry_id)
+            .scalar_subquery()
+        )
+    )
+    conn.execute(sa.insert(system_attrs).values(trial_id=retry_id, key="fixed_params", value_json=json.dumps(config)))
+    _write_user_attrs(conn, retry_id, {"retry_of": number})
     return True
 
 

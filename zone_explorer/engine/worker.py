@@ -6,8 +6,12 @@ Any number of workers on any machines that reach the database cooperate through 
    while fewer than ``n_trials`` claims are running or done. Two workers racing for the last slot cannot both
    insert it, so a job ends with exactly ``n_trials`` finished trials and no trial runs twice.
 2. A running claim's heartbeat is refreshed every ``heartbeat_interval`` seconds. Any worker that finds one
-   older than ``grace_period`` marks it ``lost`` (one conditional UPDATE, so exactly one worker wins), fails its
-   Optuna trial with the reason and enqueues the same configuration again, which frees the slot for a retry.
+   older than ``grace_period`` marks it ``lost``, fails its Optuna trial with the reason and queues the same
+   configuration again as a waiting trial, all in one transaction that starts with a conditional UPDATE of the
+   claim (so exactly one worker wins). Marking it lost frees its slot, and the retry is queued by the same commit:
+   a worker that takes a slot asks Optuna for its trial afterwards, and Optuna hands out waiting trials first, so
+   an idle worker never fills the slot with a new configuration while the lost one is dropped. Every lost
+   configuration runs again, and a job that has all its results holds no waiting trial.
 
 The worker that records a job's last result ends the job: ``completed``, or ``failed`` when none of its trials
 produced a result because every one raised an error (see :func:`_finish_claim`).
@@ -43,7 +47,14 @@ from zone_explorer.core.statuses import (
 )
 from zone_explorer.engine.jobs import job_run_length
 from zone_explorer.engine.objective import TrialOutcome, TrialPlan, evaluate
-from zone_explorer.engine.studies import make_pruner, make_sampler, set_running_trial_user_attrs, storage_for
+from zone_explorer.engine.studies import (
+    fail_and_requeue_trial,
+    make_pruner,
+    make_sampler,
+    set_running_trial_user_attrs,
+    storage_for,
+    trial_result,
+)
 from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
@@ -228,11 +239,19 @@ class Worker:
         study.sampler = make_sampler(job.sampler, plan.space, seed=per_slot_seed, n_trials=job.n_trials)
         trial = study.ask()
         with session_scope(self.url) as s:
-            s.execute(
+            ours = s.execute(
                 sa.update(TrialClaim)
-                .where(TrialClaim.id == claim_id)
+                .where(TrialClaim.id == claim_id, TrialClaim.status == ClaimStatus.RUNNING)
                 .values(optuna_trial_id=trial._trial_id, trial_number=trial.number)
             )
+            if not rows_changed(ours):
+                # Reaped before we asked (paused past the grace period): no claim covers the trial Optuna handed
+                # us, which may be a waiting retry; hand it back in the same way, so its configuration still runs.
+                reason = "claim was reaped before its trial started; trial retried"
+                fail_and_requeue_trial(
+                    s.connection(), trial._trial_id, Outcome.LOST, reason, requeue=_active(s, job.id)
+                )
+                return TrialOutcome(Outcome.CANCELLED, reason="claim was reaped before its trial started")
         beat = _Heartbeat(self.url, claim_id, job.id, self.settings.heartbeat_interval)
         beat.start()
         try:
@@ -410,9 +429,8 @@ class _Heartbeat(threading.Thread):
 def reap_lost_claims(url: str, grace_period: float) -> int:
     """Close running claims whose heartbeat is older than ``grace_period``; returns how many were closed.
 
-    A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
-    claim) is closed as done with that result. Any other is marked lost: its trial fails with the reason and
-    its configuration is queued again, which frees the slot for a retry.
+    Each is closed by :func:`lose_claim`: as done, when its trial already holds its result, else as lost with its
+    configuration queued again for a retry.
     """
     cutoff = utcnow() - dt.timedelta(seconds=grace_period)
     with session_scope(url) as s:
@@ -433,35 +451,38 @@ def reap_lost_claims(url: str, grace_period: float) -> int:
     return closed
 
 
+def _active(s: Session, job_id: str) -> bool:
+    """Whether the job still hands out trials: a lost configuration is queued again only for an active job (a
+    cancelled one must not keep a waiting trial)."""
+    return s.scalar(sa.select(Job.status).where(Job.id == job_id)) in ACTIVE_JOB_STATUSES
+
+
 def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetime | None = None) -> bool:
-    """Close one running claim of a worker that cannot finish it (see :func:`reap_lost_claims`)."""
+    """Close one running claim of a worker that cannot finish it, in one transaction; False if it was not running
+    (another worker closed it first) or, with ``stale_before``, its heartbeat is no longer older than that.
+
+    A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
+    claim) is closed as done with that result. Any other is marked lost, its trial fails with ``reason`` and its
+    configuration is queued again (:func:`fail_and_requeue_trial`): the slot is freed by the same commit that
+    queues the retry, so whichever worker takes a slot of this job next asks Optuna for a trial only once the
+    retry waits there, and runs it.
+    """
     with session_scope(url) as s:
+        # A write first: it takes the claim's row lock (PostgreSQL) or the write lock (SQLite) before we read, so
+        # a second reaper, or the claim's own worker finishing late, waits for our commit and then finds it closed.
+        take = sa.update(TrialClaim).where(TrialClaim.id == claim_id, TrialClaim.status == ClaimStatus.RUNNING)
+        if stale_before is not None:
+            take = take.where(TrialClaim.heartbeat_at < stale_before)
+        if not rows_changed(s.execute(take.values(status=ClaimStatus.RUNNING))):
+            return False
         job_id, trial_id, worker = s.execute(
             sa.select(TrialClaim.job_id, TrialClaim.optuna_trial_id, TrialClaim.worker).where(TrialClaim.id == claim_id)
         ).one()
-        study_name = s.scalar(sa.select(Job.study_name).where(Job.id == job_id))
-    storage = storage_for(url)
-    trial = storage.get_trial(trial_id) if trial_id is not None else None
-    recorded = trial is not None and trial.state.is_finished() and trial.user_attrs.get("outcome") in RESULT_OUTCOMES
-    with session_scope(url) as s:
-        if trial is not None and recorded:
-            return _finish_claim(
-                s,
-                url,
-                job_id,
-                claim_id,
-                ClaimStatus.DONE,
-                trial.user_attrs["outcome"],
-                trial.user_attrs.get("fail_reason"),
-                stale_before=stale_before,
-            )
-        if not _finish_claim(s, url, job_id, claim_id, ClaimStatus.LOST, None, reason, stale_before=stale_before):
-            return False  # another worker closed it first
+        result = trial_result(s.connection(), trial_id) if trial_id is not None else None
+        if result is not None and result[0] in RESULT_OUTCOMES:
+            return _finish_claim(s, url, job_id, claim_id, ClaimStatus.DONE, *result)
+        _finish_claim(s, url, job_id, claim_id, ClaimStatus.LOST, None, reason)
+        if trial_id is not None:
+            fail_and_requeue_trial(s.connection(), trial_id, Outcome.LOST, reason, requeue=_active(s, job_id))
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
-    if trial is not None and trial_id is not None and trial.state == optuna.trial.TrialState.RUNNING:
-        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-        storage.set_trial_user_attr(trial_id, "outcome", Outcome.LOST)
-        if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
-            study = optuna.load_study(study_name=study_name, storage=storage)
-            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
     return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -16,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from tests import ROOT
-from zone_explorer.engine.jobs import JobSpec, create_job, get_job
+from zone_explorer.core.spaces import Space
+from zone_explorer.engine.jobs import JobSpec, cancel_job, create_job, get_job
 from zone_explorer.engine.studies import storage_for
 from zone_explorer.engine.worker import reap_lost_claims
 from zone_explorer.store.db import get_engine, session_scope
-from zone_explorer.store.models import TrialClaim
+from zone_explorer.store.models import TrialClaim, utcnow
 from zone_explorer.store.trials import load_trials
 from zone_explorer.tasks import register_task
 from zone_explorer.tasks.noisy_quadratic import NoisyQuadraticTask
@@ -73,21 +76,59 @@ def _holds_no_lock(url: str, claim_id: int, trial_id: int) -> bool:
         return False
 
 
-def _stop_inside_a_trial(url: str, job_id: str, worker: subprocess.Popen) -> int:
+def _work(url: str, job_id: str, name: str) -> None:
+    """A worker process of :class:`_Forked`: the job's trials until none is left, on short heartbeats."""
+    from zone_explorer.engine.worker import Worker, WorkerSettings
+
+    settings = WorkerSettings(heartbeat_interval=0.3, grace_period=2.0, poll_interval=0.1)
+    Worker(url, name=name, settings=settings).run(job_id=job_id, exit_when_idle=True)
+
+
+class _Forked:
+    """A worker process forked from a server that has imported torch and the engine once: it starts in a fraction
+    of a second (a fresh interpreter takes seconds), so a test can kill many. Speaks ``subprocess.Popen``'s
+    few words that the helpers here use."""
+
+    _context = multiprocessing.get_context("forkserver")
+    # torch._dynamo: torch imports it at a process's first optimizer, which costs seconds per process otherwise
+    _context.set_forkserver_preload(
+        ["torch", "torch._dynamo", "zone_explorer.engine.worker", "tests.zone_explorer.engine.test_faults"]
+    )
+
+    def __init__(self, url: str, job_id: str, name: str) -> None:
+        self.name = name
+        self.process = self._context.Process(target=_work, args=(url, job_id, name), daemon=True)
+        self.process.start()
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.process.pid, sig)  # started, so it has a pid
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        self.process.join(timeout)
+        return f"worker {self.name} exited with {self.process.exitcode}", None
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(30)
+
+
+def _stop_inside_a_trial(url: str, job_id: str, worker: subprocess.Popen | _Forked, name: str | None = None) -> int:
     """SIGSTOP ``worker`` while it trains a trial: its claim is running, the Optuna trial is RUNNING, has reported
     an epoch and holds no result yet, and the worker holds no database lock. Returns the claim's id (the worker
-    stays stopped)."""
+    stays stopped). ``name``: the worker's name in the database, where several workers share the job."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert worker.poll() is None, worker.communicate()[0]
         worker.send_signal(signal.SIGSTOP)
         # look only now that it cannot move on: a state seen while it runs may be gone a moment later
         with session_scope(url) as s:
-            claim = s.execute(
-                sa.select(TrialClaim.id, TrialClaim.optuna_trial_id).where(
-                    TrialClaim.job_id == job_id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
-                )
-            ).first()
+            q = sa.select(TrialClaim.id, TrialClaim.optuna_trial_id).where(
+                TrialClaim.job_id == job_id, TrialClaim.status == "running", TrialClaim.optuna_trial_id.is_not(None)
+            )
+            claim = s.execute(q if name is None else q.where(TrialClaim.worker == name)).first()
         if claim is not None:
             trial = storage_for(url).get_trial(claim.optuna_trial_id)
             # an epoch reported: its configuration is sampled (a trial just asked for has none yet) and no
@@ -131,6 +172,75 @@ def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retried(db_url: str) 
     _exactly(db_url, job.id, 3)
     _lost_and_retried(db_url, job.id)
     assert _claim_statuses(db_url, job.id) == ["done", "done", "done", "lost"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_twenty_sigkills_mid_trial_lose_no_configuration_and_leave_no_waiting_trial(pg_url: str) -> None:
+    """Kill a worker inside a trial 20 times while another works beside it (it reaps the dead one's claim while
+    a fresh worker waits for a free slot: the race that once let a new configuration take a lost one's slot),
+    then let the last two finish: every lost configuration ran again, each once, and nothing is left waiting."""
+    from zone_explorer.store.db import init_db
+
+    url = init_db(pg_url)
+    n, kills = 4, 20
+    job, _ = create_job(url, JobSpec.parse({**LONG_TRIALS, "n_trials": n}))
+    workers = [_Forked(url, job.id, f"victim-{i}") for i in range(2)]
+    try:
+        for i in range(kills):
+            victim = workers.pop(0)  # the older one; the younger one works on meanwhile
+            _stop_inside_a_trial(url, job.id, victim, victim.name)
+            victim.kill()  # SIGKILL inside the trial
+            workers.append(_Forked(url, job.id, f"victim-{i + 2}"))
+        outs = [w.communicate(timeout=120)[0] for w in workers]
+        assert [w.poll() for w in workers] == [0, 0], outs
+    finally:
+        for w in workers:
+            if w.poll() is None:  # the test failed: leave no worker behind, stopped or not
+                w.kill()
+    _exactly(url, job.id, n)
+    trials = {t.number: t for t in load_trials(url, get_job(url, job.id).study_name)}
+    assert not [t for t in trials.values() if t.state in ("WAITING", "RUNNING")], "a trial was left behind"
+    lost = [t for t in trials.values() if t.attrs.get("outcome") == "lost"]
+    assert len(lost) >= kills  # each kill lost a trial (a worker reaped while alive loses one more)
+    retries: dict[int, list] = {}
+    for t in trials.values():
+        if "retry_of" in t.attrs:
+            retries.setdefault(t.attrs["retry_of"], []).append(t)
+    for t in lost:
+        # follow the retries of a lost configuration: each is queued once, and the last one has a result
+        retry = t
+        while retry.attrs.get("outcome") == "lost":
+            assert len(retries.get(retry.number, [])) == 1, (retry.number, retries.get(retry.number))
+            retry = retries[retry.number][0]
+            assert retry.params == t.params
+        assert retry.attrs["outcome"] in FINISHED, (t.number, retry.number, retry.attrs)
+
+
+def test_reaper_queues_the_lost_configuration_as_it_frees_the_slot_and_a_cancel_drops_the_retry(db_url: str) -> None:
+    """A dead worker's claim, built as a worker leaves it (a claim whose Optuna trial drew its configuration):
+    once reaped, the slot is free and the retry already waits with that configuration, which is what the next
+    trial asked for runs; a job cancelled while a retry waits leaves none waiting."""
+    job, _ = create_job(db_url, JobSpec.parse({**LONG_TRIALS, "n_trials": 1}))
+    study = optuna.load_study(study_name=job.study_name, storage=storage_for(db_url))
+    trial = study.ask()
+    config = Space.from_dict(job.space).suggest(trial)
+    long_ago = utcnow() - dt.timedelta(minutes=5)
+    with session_scope(db_url) as s:
+        s.add(TrialClaim(job_id=job.id, slot=0, worker="gone", optuna_trial_id=trial._trial_id, heartbeat_at=long_ago))
+    assert reap_lost_claims(db_url, grace_period=60) == 1
+    assert reap_lost_claims(db_url, grace_period=60) == 0  # closed once
+    assert _claim_statuses(db_url, job.id) == ["lost"]
+    lost, retry = load_trials(db_url, job.study_name)
+    assert (lost.state, lost.attrs["outcome"]) == ("FAIL", "lost") and "no heartbeat" in lost.attrs["fail_reason"]
+    assert (retry.state, retry.attrs["retry_of"]) == ("WAITING", lost.number)
+    again = study.ask()  # what the worker that takes the freed slot asks for
+    assert again._trial_id == retry.trial_id and Space.from_dict(job.space).suggest(again) == config
+    study.tell(again, 1.0)
+    study.enqueue_trial(config)  # a retry queued (as the reaper does) when the job is cancelled
+    cancel_job(db_url, job.id)
+    left = [(t.state, t.attrs.get("outcome")) for t in load_trials(db_url, job.study_name)]
+    assert left == [("FAIL", "lost"), ("COMPLETE", None), ("FAIL", "cancelled")]
 
 
 @pytest.mark.slow
