@@ -226,8 +226,13 @@ def run_random(config, foreach, dtype=torch.float64, steps=12, seed=0):
     return params, opt
 
 
+def config_id(config: dict) -> str:
+    """A test id that is the same in every process (callables by name, not by address: pytest-xdist compares ids)."""
+    return ",".join(f"{k}={getattr(v, '__name__', v)}" for k, v in config.items())
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_single_and_multi_tensor_paths_identical(config, dtype):
     single, opt_s = run_random(config, False, dtype)
     multi, opt_m = run_random(config, True, dtype)
@@ -243,7 +248,7 @@ def test_single_and_multi_tensor_paths_identical(config, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_default_path_matches_generic_and_float64(config, dtype):
     default, _ = run_random(config, None, dtype)
     generic, _ = run_random(config, False, dtype)
@@ -348,7 +353,7 @@ def test_relation_to_plain_momentum_sgd_is_not_a_pure_lr_rescaling():
 
 # ---- (c) the gradient is never written -----------------------------------------------------------------------
 @pytest.mark.parametrize("foreach", FOREACH)
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_grad_is_never_written(config, foreach):
     params = random_problem(3)
     opt = GSGD(params, foreach=foreach, **config)
