@@ -176,7 +176,7 @@ def _script_commands(text: str) -> list[list[str]]:
     for line in joined.splitlines():
         line = line.lstrip("# ").removeprefix("exec ")
         if line.startswith("zone-explorer "):
-            commands.append(shlex.split(line)[1:])
+            commands.append(shlex.split(line, comments=True)[1:])
     return commands
 
 
@@ -203,3 +203,16 @@ def test_slurm_workers_are_real_cli_commands_that_exit_when_idle() -> None:
     (worker,) = [_parse(c) for c in commands if c[0] == "worker"]
     assert worker.params["exit_when_idle"] is True and worker.params["devices"] == "auto"
     assert parse_devices(worker.params["devices"], gpus=lambda: 1).devices == ("cuda:0",)  # --gres=gpu:1
+
+
+def test_readme_scaling_out_commands_are_real() -> None:
+    """The commands "Scaling out" shows (devices, the recipes' usage) parse with the real CLI."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Scaling out\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    commands = [words for block in blocks for words in _script_commands(block)]
+    assert {"worker", "serve", "submit"} <= {c[0] for c in commands}
+    for words in commands:
+        _parse(words)
+    devices = [_parse(c).params["devices"] for c in commands if "--devices" in c]
+    assert len(devices) >= 4 and all(parse_devices(d, gpus=lambda: 2).devices for d in devices)

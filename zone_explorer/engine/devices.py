@@ -72,12 +72,12 @@ def parse_devices(spec: str, *, field: str = "--devices", gpus: Callable[[], int
     if "auto" in entries:
         if len(entries) > 1:
             raise FieldError(field, "auto stands alone (it means every visible GPU); list devices or give auto")
-        count = gpus()
-        if count == 0:
+        visible = gpus()
+        if visible == 0:
             return DevicePlan(("cpu",), note=f"{field} auto: torch sees no CUDA GPU here; trials run on the cpu")
-        return DevicePlan(tuple(f"cuda:{i}" for i in range(count)))
+        return DevicePlan(tuple(f"cuda:{i}" for i in range(visible)))
     devices: list[str] = []
-    count: int | None = None
+    count: int | None = None  # asked once, at the first cuda entry: a cpu-only list never touches CUDA
     for entry in entries:
         if entry == "cpu":
             devices.append("cpu")
@@ -148,7 +148,7 @@ def environment(device: str, *, requested: str | None = None) -> dict[str, Any]:
     if device.startswith("cuda"):
         index = torch.device(device).index or 0
         env["device_name"] = torch.cuda.get_device_name(index)
-        env["cudnn"] = torch.backends.cudnn.version()
+        env["cudnn"] = torch.backends.cudnn.version()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
     else:
         env["device_name"] = _machine()["cpu"]
     env.update(_machine())
