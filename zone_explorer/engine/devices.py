@@ -32,6 +32,8 @@ __all__ = [
 ENVIRONMENT_ATTR = "environment"
 
 _CUDA = re.compile(r"^cuda(?::(\d{1,3}))?$")
+#: characters of a device list: MAX_DEVICES entries of "cuda:NNN," fit
+_MAX_SPEC = MAX_DEVICES * len("cuda:999,")
 
 
 def visible_gpus() -> int:
@@ -64,6 +66,8 @@ def parse_devices(spec: str, *, field: str = "--devices", gpus: Callable[[], int
     """
     if not isinstance(spec, str):
         raise FieldError(field, f"expected a comma-separated list of devices, got {type(spec).__name__}")
+    if len(spec) > _MAX_SPEC:
+        raise FieldError(field, f"at most {_MAX_SPEC} characters (at most {MAX_DEVICES} devices), got {len(spec)}")
     entries = [e.strip().lower() for e in spec.split(",")]
     if not spec.strip() or any(not e for e in entries):
         raise FieldError(field, f"empty device in {spec!r}; give e.g. cpu, cuda:0,cuda:1 or auto")
@@ -84,7 +88,9 @@ def parse_devices(spec: str, *, field: str = "--devices", gpus: Callable[[], int
             continue
         match = _CUDA.match(entry)
         if match is None:
-            raise FieldError(field, f"unknown device {entry!r}; each device is cpu, cuda:N (N = 0, 1, ...) or auto")
+            raise FieldError(
+                field, f"unknown device {entry[:40]!r}; each device is cpu, cuda:N (N = 0, 1, ...) or auto"
+            )
         index = int(match.group(1) or 0)
         count = gpus() if count is None else count
         if count == 0:

@@ -144,13 +144,16 @@ def run_worker_pool(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
     try:
         for p in processes:
+            if asked:  # stopped while starting: start no more
+                break
             p.start()
         for p in processes:
-            p.join()
+            if p.pid is not None:
+                p.join()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    failed = [p for p in processes if p.exitcode != 0]
+    failed = [p for p in processes if p.pid is not None and p.exitcode != 0]
     for p in failed:
         log.warning(
             "worker process %s ended with exit code %s",

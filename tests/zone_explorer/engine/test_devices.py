@@ -71,6 +71,7 @@ def test_auto_without_a_gpu_falls_back_to_the_cpu_and_says_so() -> None:
         ("cuda:2", 2, "cuda:2 does not exist: this machine has 2 CUDA GPU(s): cuda:0, cuda:1"),
         ("cuda:0", 0, "cuda:0 needs a CUDA GPU, but torch sees none here"),
         (",".join(["cpu"] * (MAX_DEVICES + 1)), 0, f"at most {MAX_DEVICES} devices per worker"),
+        ("cpu," * 1000, 0, f"at most {MAX_DEVICES} devices), got 4000"),
     ],
 )
 def test_bad_device_lists_name_the_option_and_the_rule(spec: str, gpus: int, message: str) -> None:
