@@ -3,6 +3,7 @@ FROM python:3.11-slim
 
 # torch first and pinned, so pip never resolves it to something else. Pass a CPU-only wheel spec or index for a
 # small image, e.g. --build-arg TORCH_SPEC="torch==2.13.0" --build-arg PIP_EXTRA="--index-url <your CPU wheel index>".
+# The default wheel for Linux carries CUDA: keep it for GPU workers (`worker --devices auto`, deploy/kubernetes).
 ARG TORCH_SPEC="torch==2.13.0"
 ARG PIP_EXTRA=""
 RUN pip install --no-cache-dir ${PIP_EXTRA} ${TORCH_SPEC}

@@ -22,6 +22,7 @@ from server.services.zone_answers import ContributionsVersion, ZoneAnswers, warm
 from server.workers import EmbeddedWorkers
 from zone_explorer.contrib import record_ended_verifications
 from zone_explorer.core.logs import configure_logging
+from zone_explorer.engine.devices import parse_devices
 from zone_explorer.store.db import database_url, init_db
 
 DESCRIPTION = """\
@@ -37,6 +38,8 @@ Submit tuning jobs, read their trials and the **optimal zones** of momentum opti
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    # a device list that cannot work stops the app here, before it touches the database, with the rule it broke
+    devices = parse_devices(settings.devices, field="ZONE_EXPLORER_DEVICES").devices if settings.workers else ("cpu",)
     url = database_url(settings.database_url)
     if settings.migrate:
         url = init_db(url)  # before serving: a request never meets a half-migrated schema
@@ -51,7 +54,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         threading.Thread(target=warm_up, name="zone-warm-up", daemon=True).start()
         workers = (
             EmbeddedWorkers(
-                url, settings.workers, settings.worker_threads, settings.log_format, settings.worker_nice
+                url,
+                settings.workers,
+                settings.worker_threads,
+                settings.log_format,
+                settings.worker_nice,
+                devices=devices,
             ).start()
             if settings.workers
             else None

@@ -82,15 +82,25 @@ TRIAL: Example = {
     "reason": None,
     "seed_values": [0.9694, 0.975],
     "value_std": 0.0039,
+    "environment": {
+        "device": "cuda:0",
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "cudnn": 91002,
+        "host": "gpu-node-3",
+        "python": "3.11.9",
+        "platform": "Linux-6.8.0-x86_64-with-glibc2.39",
+        "torch": "2.13.0+cu128",
+        "cuda": "12.8",
+    },
     "datetime_start": "2025-01-31T12:01:00",
     "datetime_complete": "2025-01-31T12:01:41",
 }
 TRIAL_PAGE: Example = {"items": [TRIAL], "limit": 100, "offset": 0, "has_more": False}
 EXPORT_CSV = (
     "job_id,task,optimizer,epochs,seeds,number,state,outcome,value,value_std,seed_values,reason,datetime_start,"
-    "datetime_complete,K,c_scaling,lr,v_coefficient\n"
+    "datetime_complete,device,K,c_scaling,lr,v_coefficient\n"
     f"{JOB_ID},digits-cnn,fsgdm,10,0;1,0,COMPLETE,complete,0.95,0.002,0.948;0.952,,2025-01-31T12:00:01,"
-    "2025-01-31T12:00:40,32.61666666666667,0.03,0.01,0.95\n"
+    "2025-01-31T12:00:40,cuda:0,32.61666666666667,0.03,0.01,0.95\n"
 )
 EXPORT_JSON: Example = {
     "job": JOB_ID,

@@ -247,6 +247,12 @@ class TrialPublic(BaseModel):
     reason: str | None
     seed_values: list[float] | None
     value_std: float | None
+    environment: dict[str, Any] | None = Field(
+        None,
+        description="Where the trial ran: device, device_name (the GPU's or the CPU's), torch, cuda (the version "
+        "torch was built with), cudnn (on a GPU), host, python, platform; requested_device when the task could not "
+        "use the worker's device. None for trials from before it was recorded.",
+    )
     datetime_start: str | None
     datetime_complete: str | None
 

@@ -9,7 +9,7 @@ Supervision, both ways:
   with each quick death (:data:`RESTART_BACKOFF_S` up to :data:`RESTART_BACKOFF_MAX_S`), so one that dies at once
   on start does not spin; each death and restart is logged. The trial it was running is retried by the reaper.
 * a worker exits when its server is gone, however the server ended (a SIGKILL runs no shutdown code): it watches
-  its parent process and ends itself within :data:`PARENT_POLL_S`, exactly as a killed worker would, so its
+  its parent process and ends itself within ``PARENT_POLL_S`` (:mod:`zone_explorer.engine.worker_pool`), exactly as a killed worker would, so its
   trial is retried. No worker outlives its server, and a restarted server never adds to orphans.
 """
 
@@ -18,51 +18,24 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
+from zone_explorer.engine.worker_pool import worker_process
+
 log = logging.getLogger("zone_explorer.server")
 
-#: how often the server looks for dead workers, and a worker for its server
+#: how often the server looks for dead workers (a worker looks for its server as often:
+#: zone_explorer.engine.worker_pool.PARENT_POLL_S)
 SUPERVISE_POLL_S = 0.5
-PARENT_POLL_S = 0.5
 #: the first restart's delay, doubled for each death within RESTART_RESET_S of the worker's start, up to the max
 RESTART_BACKOFF_S = 1.0
 RESTART_BACKOFF_MAX_S = 60.0
 #: a worker that ran this long before it died is restarted after the first delay again
 RESTART_RESET_S = 60.0
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this process once ``parent`` is no longer its parent (it died, and the process was adopted)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        log.warning("the server (pid %d) is gone; worker exits", parent, extra={"event": "worker_orphaned"})
-        os._exit(1)  # at once, as if killed with it: its running trial is reaped and retried
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _work(url: str, threads: int, name: str, log_format: str, nice: int, parent: int) -> None:
-    _exit_with_parent(parent)  # first: the server may die while this process imports torch
-    from zone_explorer.engine.priority import lower_priority
-
-    lower_priority(nice)  # the server's requests come first on the cores the workers share with it, from the start
-    from zone_explorer.core.logs import configure_logging
-    from zone_explorer.engine.worker import Worker, WorkerSettings
-
-    configure_logging(log_format)
-    worker = Worker(url, name=name, settings=WorkerSettings(threads=threads))
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    # Ctrl-C reaches the whole process group; the server decides when its workers stop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker.run()
 
 
 @dataclass
@@ -76,6 +49,14 @@ class _Slot:
     restart_at: float | None = None  # set while it is dead and waits for its restart
 
 
+def assign_devices(count: int, devices: tuple[str, ...]) -> list[str]:
+    """The device of each of ``count`` embedded workers: round-robin over ``devices`` (``serve --workers 4
+    --devices cuda:0,cuda:1`` puts two workers on each GPU)."""
+    if not devices:
+        raise ValueError("devices: give at least one device (cpu, cuda:N)")
+    return [devices[i % len(devices)] for i in range(count)]
+
+
 class EmbeddedWorkers:
     def __init__(
         self,
@@ -85,9 +66,12 @@ class EmbeddedWorkers:
         log_format: str = "text",
         nice: int = 10,
         *,
+        devices: tuple[str, ...] = ("cpu",),
         restart_backoff_s: float = RESTART_BACKOFF_S,
     ) -> None:
         self.url, self.count, self.threads, self.log_format, self.nice = url, count, threads, log_format, nice
+        #: worker i runs its trials on devices[i % len(devices)] (a restarted worker keeps its device)
+        self.devices = assign_devices(count, devices)
         self.restart_backoff_s = restart_backoff_s
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
@@ -106,9 +90,12 @@ class EmbeddedWorkers:
 
     def _spawn(self, index: int) -> BaseProcess:
         base = f"{socket.gethostname()}:{os.getpid()}"
+        device = self.devices[index]
+        name = f"{base}/serve-{index}" + ("" if device == "cpu" else f"/{device}")
+        settings = {"threads": self.threads, "device": device}  # WorkerSettings' fields (see worker_process)
         p = multiprocessing.get_context("spawn").Process(
-            target=_work,
-            args=(self.url, self.threads, f"{base}/serve-{index}", self.log_format, self.nice, os.getpid()),
+            target=worker_process,
+            args=(self.url, name, settings, self.log_format, self.nice, os.getpid()),
             daemon=True,
             name=f"zone-explorer-worker-{index}",
         )

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     #: worker processes started inside `serve` (0: the API alone, workers run elsewhere)
     workers: int = Field(1, ge=0, le=256)
     worker_threads: int = Field(1, ge=1, le=64, description="torch threads per embedded worker")
+    #: where embedded workers run their trials, in turn: cpu, cuda:N, a comma-separated list, or auto (checked when
+    #: the app starts: zone_explorer.engine.devices.parse_devices)
+    devices: str = Field("cpu", max_length=2000, description="devices of the embedded workers, e.g. cuda:0,cuda:1")
     #: how far embedded workers lower their CPU priority, so that requests are answered while they train
     worker_nice: int = Field(10, ge=0, le=19, description="niceness added to embedded worker processes")
     #: bring the schema up to date when the app starts (off when a deploy step migrates)

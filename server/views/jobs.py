@@ -21,6 +21,8 @@ MAX_HISTORY = 2000
 #: trials whose per-epoch curves are sent (the latest ones), and the study size above which curves are skipped
 MAX_CURVES = 40
 CURVES_UP_TO = 5000
+#: trials in the "Latest trials" table
+LATEST = 8
 
 
 def job_public(job: Job) -> dict[str, Any]:
@@ -92,9 +94,17 @@ def job_live(url: str, job_id: str, *, zone_for: int | None = None) -> dict[str,
             curves[str(number)] = [
                 [step, value] for step, value in inter[number] if value is not None and math.isfinite(value)
             ]
+    # the latest few with their attributes (where each ran), read for those rows only
+    recent = load_trials(url, job.study_name, limit=LATEST, offset=max(0, len(records) - LATEST))
     latest = [
-        {"number": r.number, "state": r.state, "value": r.value, "params": r.params}
-        for r in sorted(records, key=lambda r: r.number)[-8:][::-1]
+        {
+            "number": r.number,
+            "state": r.state,
+            "value": r.value,
+            "params": r.params,
+            "environment": r.attrs.get("environment"),
+        }
+        for r in recent[::-1]
     ]
     out: dict[str, Any] = {
         "job": job_public(job),

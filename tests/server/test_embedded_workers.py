@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.workers import EmbeddedWorkers
+from server.workers import EmbeddedWorkers, assign_devices
 from tests import ROOT
 from tests.server.conftest import SyncASGITransport, app_settings
+from zone_explorer.core.errors import FieldError
 from zone_explorer.store.db import init_db
 
 
@@ -42,6 +43,16 @@ def test_embedded_workers_run_at_lower_priority_and_stop_with_the_server(sqlite_
         processes = list(workers.processes)
         workers.stop()
     assert not any(p.is_alive() for p in processes)
+
+
+def test_embedded_workers_take_the_devices_in_turn(sqlite_url: str) -> None:
+    assert assign_devices(5, ("cuda:0", "cuda:1")) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
+    assert assign_devices(2, ("cpu",)) == ["cpu", "cpu"]
+    # a device list that cannot work stops the app before it touches the database
+    with pytest.raises(FieldError) as err:
+        create_app(app_settings(sqlite_url, workers=2, devices="cpu,tpu"))
+    assert err.value.field == "ZONE_EXPLORER_DEVICES" and "unknown device 'tpu'" in err.value.message
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
 def test_readyz_reports_the_workers_and_is_503_while_one_is_dead(sqlite_url: str) -> None:

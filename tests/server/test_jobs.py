@@ -203,6 +203,15 @@ def test_trials_pages_and_export_after_a_run(service) -> None:
         csv_text.text.splitlines()[0].startswith("job_id,task,optimizer,epochs,seeds,number,state,outcome,value")
         and len(csv_text.text.splitlines()) == 4
     )
+    # where each trial ran: in the API, on the job page's latest trials, and as the export's device column
+    items = api.get(f"/api/v1/jobs/{job['id']}/trials").json()["items"]
+    assert [t["environment"]["device"] for t in items] == ["cpu"] * 3
+    assert {"device_name", "torch", "cuda", "host", "python"} <= set(items[0]["environment"])
+    latest = api.get(f"/pages-api/jobs/{job['id']}/live").json()["latest"]
+    assert [(t["number"], t["environment"]) for t in latest] == [(t["number"], t["environment"]) for t in items[::-1]]
+    header, *rows = csv_text.text.splitlines()
+    device = header.split(",").index("device")
+    assert [row.split(",")[device] for row in rows] == ["cpu"] * 3
     exported = api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "json"})
     assert json.loads(exported.text)["job"] == job["id"] and len(exported.json()["trials"]) == 3
     assert api.get(f"/api/v1/jobs/{job['id']}/export", params={"format": "xml"}).status_code == 422

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
+from zone_explorer.cli.common import DB_OPTION, DEVICES_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
 from zone_explorer.cli.service import URL_OPTION, _call, _client
 from zone_explorer.core.limits import DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
@@ -249,13 +249,20 @@ def _print_zone(
 def worker(
     db: str | None = DB_OPTION,
     job: str | None = typer.Option(None, help="Work on this job only (its id or the id's first characters)."),
-    exit_when_idle: bool = typer.Option(False, help="Exit when no job has work left (default: wait for new jobs)."),
-    threads: int = typer.Option(1, min=1, help="torch threads per worker (1 is best with one worker per core)."),
+    exit_when_idle: bool = typer.Option(
+        False, help="Exit when no job has work left (default: wait for new jobs); for batch schedulers such as SLURM."
+    ),
+    devices: str = DEVICES_OPTION,
+    threads: int = typer.Option(
+        1, min=1, help="torch threads per worker process (1 is best with one worker per core)."
+    ),
     heartbeat: float = typer.Option(5.0, min=0.1, help="Seconds between heartbeats."),
     grace: float = typer.Option(
         30.0, min=1.0, help="Seconds without a heartbeat after which a trial is presumed lost."
     ),
-    name: str | None = typer.Option(None, help="Worker name in the database (default host:pid)."),
+    name: str | None = typer.Option(
+        None, help="Worker name in the database (default host:pid; with several devices, NAME/DEVICE each)."
+    ),
     nice: int = typer.Option(
         10,
         min=0,
@@ -269,31 +276,52 @@ def worker(
         "text", envvar="ZONE_EXPLORER_LOG_FORMAT", show_envvar=True, help="text, or json for one JSON object per line."
     ),
 ) -> None:
-    """Run trials of queued jobs; start any number, on any machine that reaches the database."""
+    """Run trials of queued jobs; start any number, on any machine that reaches the database.
+
+    With several devices (--devices cuda:0,cuda:1, or auto on a machine with GPUs) it runs one worker process per
+    device, each running one trial at a time on its device."""
     import signal
 
     from zone_explorer.engine.priority import lower_priority
 
     lower_priority(nice)  # before the imports and schema check below: a starting worker is batch work too
+    from zone_explorer.core.errors import FieldError
     from zone_explorer.core.logs import configure_logging
-    from zone_explorer.engine.worker import Worker, WorkerSettings
+    from zone_explorer.engine.devices import parse_devices
+    from zone_explorer.engine.worker import Worker, WorkerSettings, default_worker_name
+    from zone_explorer.engine.worker_pool import run_logged, run_worker_pool
     from zone_explorer.store.db import init_db
 
     try:
         configure_logging(log_format)
     except ValueError as e:
         fail(f"--log-format: {e}", USAGE)
+    try:
+        plan = parse_devices(devices)
+    except FieldError as e:
+        fail(str(e), USAGE)
+    log = logging.getLogger("zone_explorer.engine.worker")
+    if plan.note:
+        log.warning(plan.note, extra={"event": "devices_fallback"})
     url = init_db(db)
     if job is not None:
         job = _typed_job(url, job, "--job").id
-    w = Worker(
-        url, name=name, settings=WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads)
-    )
+    settings = WorkerSettings(heartbeat_interval=heartbeat, grace_period=grace, threads=threads)
+    if len(plan.devices) > 1:
+        code = run_worker_pool(
+            url,
+            plan.devices,
+            base_name=name or default_worker_name(),
+            settings=settings,
+            log_format=log_format,
+            job_id=job,
+            exit_when_idle=exit_when_idle,
+        )
+        raise typer.Exit(code)
+    settings.device = plan.devices[0]
+    w = Worker(url, name=name, settings=settings)
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
-    log = logging.getLogger("zone_explorer.engine.worker")
-    log.info("worker started", extra={"event": "worker_started", "worker": w.name, "database": url.split("@")[-1]})
-    n = w.run(job_id=job, exit_when_idle=exit_when_idle)
-    log.info("worker stopped", extra={"event": "worker_stopped", "worker": w.name, "trials": n})
+    run_logged(w, job_id=job, exit_when_idle=exit_when_idle)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from zone_explorer.core.errors import FieldError, NotFound
 
-__all__ = ["DB_OPTION", "USAGE", "console", "err", "fail", "fail_job_id", "jobs_table"]
+__all__ = ["DB_OPTION", "DEVICES_OPTION", "USAGE", "console", "err", "fail", "fail_job_id", "jobs_table"]
 
 console = Console()
 err = Console(stderr=True)
@@ -25,6 +25,17 @@ DB_OPTION = typer.Option(
     envvar="ZONE_EXPLORER_DATABASE_URL",
     show_envvar=True,
     help="Database URL: sqlite:///file.db (default: sqlite:///zone-explorer.db) or postgresql://user@host/db.",
+)
+
+
+DEVICES_OPTION = typer.Option(
+    "cpu",
+    "--devices",
+    envvar="ZONE_EXPLORER_DEVICES",
+    show_envvar=True,
+    help="Where trials run, one at a time on each device: cpu, cuda:N, a comma-separated list (cuda:0,cuda:1 runs "
+    "two trials at once, one per GPU; a device listed twice runs two on it), or auto (every GPU torch sees, else "
+    "the cpu).",
 )
 
 

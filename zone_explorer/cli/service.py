@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from zone_explorer.cli.common import DB_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
+from zone_explorer.cli.common import DB_OPTION, DEVICES_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
 
 __all__ = ["register"]
 
@@ -57,13 +57,15 @@ def _call(fn, *args: Any, **kwargs: Any) -> Any:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
-    workers: int = typer.Option(
-        1,
+    workers: int | None = typer.Option(
+        None,
         "--workers",
         "-w",
         min=0,
-        help="Worker processes run inside the server; 0 serves the API alone (scale-out layout).",
+        help="Worker processes run inside the server (default: one per device of --devices, so 1 on the cpu); "
+        "0 serves the API alone (scale-out layout).",
     ),
+    devices: str = DEVICES_OPTION,
     worker_threads: int = typer.Option(1, min=1, help="torch threads per embedded worker."),
     db: str | None = DB_OPTION,
     log_level: str = typer.Option("info", help="uvicorn log level."),
@@ -80,13 +82,24 @@ def serve(
         "supervisors and `demo` hand one over; PORT is then only what the logs say.",
     ),
 ) -> None:
-    """Serve the REST API (FastAPI under uvicorn) with embedded workers: one command, a working system."""
+    """Serve the REST API (FastAPI under uvicorn) with embedded workers: one command, a working system.
+
+    Embedded workers take the devices of --devices in turn (--workers 4 --devices cuda:0,cuda:1: two per GPU)."""
     import uvicorn
 
+    from zone_explorer.core.errors import FieldError
+    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.store.db import database_url, init_db
 
     if log_format not in ("text", "json"):
         fail(f"--log-format must be text or json, got {log_format!r}", code=USAGE)
+    try:
+        plan = parse_devices(devices)
+    except FieldError as e:
+        fail(str(e), USAGE)
+    if plan.note and workers != 0:
+        err.print(f"note: {plan.note}")
+    workers = len(plan.devices) if workers is None else workers
     url = database_url(db)
     try:
         init_db(url)  # fail here, with a clear message, rather than inside the app factory
@@ -98,13 +111,15 @@ def serve(
         {
             "ZONE_EXPLORER_DATABASE_URL": url,
             "ZONE_EXPLORER_WORKERS": str(workers),
+            "ZONE_EXPLORER_DEVICES": plan.as_option(),  # auto resolved once, here
             "ZONE_EXPLORER_WORKER_THREADS": str(worker_threads),
             "ZONE_EXPLORER_HOST": host,
             "ZONE_EXPLORER_PORT": str(port),
             "ZONE_EXPLORER_LOG_FORMAT": log_format,
         }
     )
-    err.print(f"serving http://{host}:{port}/api/v1 (docs /api/v1/docs) on {url} with {workers} worker(s)")
+    on = f" on {', '.join(plan.devices)}" if workers else ""
+    err.print(f"serving http://{host}:{port}/api/v1 (docs /api/v1/docs) on {url} with {workers} worker(s){on}")
     uvicorn.run("server.app:create_app", factory=True, host=host, port=port, fd=fd, log_level=log_level)
 
 

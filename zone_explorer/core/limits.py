@@ -13,6 +13,7 @@ __all__ = [
     "MAX_GRID_POINTS",
     "MAX_CONTRIBUTED_EPOCHS",
     "MAX_CURVE",
+    "MAX_DEVICES",
     "MAX_EPOCHS",
     "MAX_FILTER_CURVES",
     "MAX_QUERY_JSON",
@@ -38,6 +39,8 @@ DEFAULT_SAMPLER = "zone"
 PRUNERS = ("median", "hyperband", "none")
 #: seeds a job or a contribution may list (each configuration trains once per seed)
 MAX_SEEDS = 16
+#: devices one worker runs trials on at once (`worker --devices`, `serve --devices`)
+MAX_DEVICES = 64
 #: epochs per trial of a job
 MAX_EPOCHS = 1000
 #: seeds, sampler seeds and step counts fit a signed 32-bit integer (every RNG and database column takes one)

@@ -13,7 +13,9 @@ import optuna
 from optimizers.registry import get_optimizer
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.statuses import Outcome
+from zone_explorer.engine.devices import ENVIRONMENT_ATTR, environment
 from zone_explorer.tasks import get_task
+from zone_explorer.tasks.base import setup_on, takes_device
 
 __all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
 
@@ -42,11 +44,15 @@ class TrialOutcome:
     epochs_run: int = 0
 
 
-def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bool] = lambda: False) -> TrialOutcome:
-    """Run one trial: the configuration on every seed in lockstep, the mean metric reported per epoch.
+def evaluate(
+    trial: optuna.Trial, plan: TrialPlan, *, device: str = "cpu", cancelled: Callable[[], bool] = lambda: False
+) -> TrialOutcome:
+    """Run one trial on ``device``: the configuration on every seed in lockstep, the mean metric reported per epoch.
 
     Seeds advance together so that pruning and cancellation act on the mean, one epoch at a time. A
     non-finite loss or metric ends the trial as ``diverged`` with the place it happened; it never raises.
+    The trial records where it ran (:func:`~zone_explorer.engine.devices.environment`): ``device``, or the cpu
+    for a task that takes no device.
     """
     try:
         values = plan.space.suggest(trial)
@@ -56,13 +62,18 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
     trial.set_user_attr("config", config)
     try:
         task = get_task(plan.task)
-        spec = get_optimizer(plan.optimizer)
-        runs = [task.setup(seed) for seed in plan.seeds]
-        opts = [spec.create(run.model.parameters(), config) for run in runs]
+        where = device if takes_device(task) else "cpu"
+        env = environment(where, requested=device)
     except Exception as err:  # a task that cannot be built must fail the trial, not the worker
-        return TrialOutcome(
-            Outcome.ERROR, reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
-        )
+        return _not_set_up(plan, err, config)
+    # outside the try: a database error while recording is the worker's to handle, not a task's failure
+    trial.set_user_attr(ENVIRONMENT_ATTR, env)
+    try:
+        spec = get_optimizer(plan.optimizer)
+        runs = [setup_on(task, seed, where) for seed in plan.seeds]
+        opts = [spec.create(run.model.parameters(), config) for run in runs]
+    except Exception as err:
+        return _not_set_up(plan, err, config)
 
     metrics: list[float] = []
     for epoch in range(plan.epochs):
@@ -106,4 +117,10 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
             )
     return TrialOutcome(
         Outcome.COMPLETE, value=statistics.fmean(metrics), config=config, seed_values=metrics, epochs_run=plan.epochs
+    )
+
+
+def _not_set_up(plan: TrialPlan, err: Exception, config: dict[str, Any]) -> TrialOutcome:
+    return TrialOutcome(
+        Outcome.ERROR, reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
     )

@@ -59,7 +59,7 @@ from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 
-__all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
+__all__ = ["Worker", "WorkerSettings", "default_worker_name", "reap_lost_claims"]
 
 log = logging.getLogger("zone_explorer.engine.worker")
 
@@ -77,9 +77,13 @@ class WorkerSettings:
     grace_period: float = 30.0
     poll_interval: float = 1.0
     threads: int = 1
+    #: where this worker's trials run, one at a time: ``cpu`` or ``cuda:N`` (see :mod:`zone_explorer.engine.devices`;
+    #: a worker process per device runs several at once)
+    device: str = "cpu"
 
 
-def _default_name() -> str:
+def default_worker_name() -> str:
+    """``host:pid``: what claims record of a worker unless it is given a name."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -96,7 +100,7 @@ class _LoadedJob:
 class Worker:
     def __init__(self, url: str, *, name: str | None = None, settings: WorkerSettings | None = None) -> None:
         self.url = url
-        self.name = name or _default_name()
+        self.name = name or default_worker_name()
         self.settings = settings or WorkerSettings()
         self._stop = threading.Event()
         self._last_reap = 0.0
@@ -118,6 +122,10 @@ class Worker:
         import torch
 
         torch.set_num_threads(self.settings.threads)
+        if self.settings.device.startswith("cuda"):
+            # the current device too, not only where tensors are put: kernels and libraries that allocate on the
+            # current device (cuDNN workspaces, a task's own torch.cuda calls) then stay on this worker's GPU
+            torch.cuda.set_device(torch.device(self.settings.device))
         done = 0
         while not self._stop.is_set() and (max_trials is None or done < max_trials):
             try:
@@ -255,7 +263,7 @@ class Worker:
         beat = _Heartbeat(self.url, claim_id, job.id, self.settings.heartbeat_interval)
         beat.start()
         try:
-            outcome = evaluate(trial, plan, cancelled=beat.job_cancelled)
+            outcome = evaluate(trial, plan, device=self.settings.device, cancelled=beat.job_cancelled)
         except DB_ERRORS:
             # Not the trial's fault: give its slot back for a retry once the database answers again.
             beat.stop()

@@ -33,6 +33,7 @@ _BASE = (
     "reason",
     "datetime_start",
     "datetime_complete",
+    "device",
 )
 #: the optimizer whose configs have a zone constant K, and its two parameters
 _K_OPTIMIZER, _C, _V = "fsgdm", "c_scaling", "v_coefficient"
@@ -73,10 +74,12 @@ def export_trials(url: str, job: Job, fmt: str) -> str:
     writer.writerow([*_JOB, *_BASE, *(["K"] if with_k else []), *config_keys])
     job_cells = [job.id, job.task, job.optimizer, job.epochs, ";".join(map(str, job.seeds))]
     for r in rows:
-        seed_values = r["seed_values"]
-        base = [
-            r[k] if k != "seed_values" else (";".join(map(repr, seed_values)) if seed_values else None) for k in _BASE
-        ]
+        cells = {
+            **r,
+            "seed_values": ";".join(map(repr, r["seed_values"])) if r["seed_values"] else None,
+            "device": (r["environment"] or {}).get("device"),  # the rest of where it ran is in the JSON export
+        }
+        base = [cells[k] for k in _BASE]
         k_cell = [_k(r["config"])] if with_k else []
         writer.writerow(
             job_cells

@@ -30,7 +30,7 @@ __all__ = ["TrialRecord", "best_trial", "load_results", "load_trials"]
 
 # PostgreSQL stores the state as an enum type; compare it as text on every backend.
 _STATE = sa.cast(trials.c.state, sa.String(16))
-_ATTRS = ("config", "outcome", "fail_reason", "seed_values", "value_std", "retry_of")
+_ATTRS = ("config", "outcome", "fail_reason", "seed_values", "value_std", "retry_of", "environment")
 
 
 @dataclass
@@ -59,6 +59,8 @@ class TrialRecord:
             "reason": self.attrs.get("fail_reason"),
             "seed_values": self.attrs.get("seed_values"),
             "value_std": self.attrs.get("value_std"),
+            # where it ran: device, GPU or CPU name, torch, CUDA, host, Python (zone_explorer.engine.devices)
+            "environment": self.attrs.get("environment"),
             "datetime_start": _iso(self.datetime_start),
             "datetime_complete": _iso(self.datetime_complete),
         }

@@ -33,13 +33,15 @@ class MinibatchRun:
     """A :class:`~zone_explorer.tasks.base.TaskRun` over in-memory ``(x, y)`` training tensors.
 
     ``batches(epoch)`` is a fresh permutation per (seed, epoch), drawn from its own generator, split into
-    ``ceil(n / batch_size)`` batches (the last one may be smaller).
+    ``ceil(n / batch_size)`` batches (the last one may be smaller).  The tensors move to the model's device once;
+    the permutation is drawn on the CPU (its generator is a CPU one, so a seed shuffles alike on every device).
     """
 
     def __init__(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> None:
         self.model = model
-        self.x_train = x
-        self.y_train = y
+        self.device = next(model.parameters()).device
+        self.x_train = x.to(self.device)
+        self.y_train = y.to(self.device)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.steps_per_epoch = n_batches(len(x), self.batch_size)
@@ -47,7 +49,7 @@ class MinibatchRun:
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         perm = torch.randperm(len(self.x_train), generator=generator(self.seed, SHUFFLE_STREAM, int(epoch)))
         for start in range(0, len(perm), self.batch_size):
-            take = perm[start : start + self.batch_size]
+            take = perm[start : start + self.batch_size].to(self.device)
             yield self.x_train[take], self.y_train[take]
 
     @abstractmethod

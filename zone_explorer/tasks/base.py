@@ -3,7 +3,7 @@
 A *task* is what one trial trains: a model, its training batches, a training loss and one validation
 metric.  The engine builds the optimizer from ``run.model.parameters()`` and runs::
 
-    run = task.setup(seed)
+    run = task.setup(seed, device=device)   # or task.setup(seed) for a task that takes no device
     for epoch in range(epochs):
         for batch in run.batches(epoch):
             opt.zero_grad(set_to_none=True)
@@ -42,6 +42,14 @@ registered under its ``name`` attribute with ``source`` set to the distribution'
 that fails to import, resolves to something else, or reuses a registered name is skipped; the reason is
 kept in :func:`task_load_errors` (keyed ``"<distribution>:<entry point name>"``) instead of breaking the
 registry.  After installing a package into a running process call ``load_entry_point_tasks()`` again.
+
+Running on a GPU
+----------------
+A worker started with ``--devices cuda:0`` hands each trial its device.  A task whose ``setup`` takes a
+``device`` keyword (``def setup(self, seed, device="cpu")``) gets it and puts the model and every tensor
+``batches``, ``loss`` and ``evaluate`` use on it; :func:`build_module` takes the device too, and initialises on
+the CPU first so that a seed gives the same weights on every device.  A task whose ``setup`` takes only the seed
+runs on the CPU wherever its worker is, and its trials record that (see :func:`setup_on`).
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ __all__ = [
     "get_task",
     "load_entry_point_tasks",
     "register_task",
+    "setup_on",
+    "takes_device",
     "task_load_errors",
     "task_names",
 ]
@@ -121,7 +131,8 @@ class Task(ABC):
 
     @abstractmethod
     def setup(self, seed: int) -> TaskRun:
-        """Build the model and data for one trial, deterministically from ``seed``."""
+        """Build the model and data for one trial, deterministically from ``seed``. Override it as
+        ``setup(self, seed, device="cpu")`` to run on the trial's device (see the module docstring)."""
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary for the catalog."""
@@ -157,13 +168,16 @@ def generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(*keys))
 
 
-def build_module(factory: Callable[[], torch.nn.Module], gen: torch.Generator) -> torch.nn.Module:
-    """Construct ``factory()`` without touching the global RNG and initialise it from ``gen``.
+def build_module(
+    factory: Callable[[], torch.nn.Module], gen: torch.Generator, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    """Construct ``factory()`` without touching the global RNG and initialise it from ``gen``, on ``device``.
 
     The module is built on the meta device (no default initialisation runs), materialised on the CPU and
     initialised like PyTorch's defaults (``Linear``/``Conv``: U(±1/√fan_in) for weights and biases;
     ``GRU``/``LSTM``/``RNN``: U(±1/√hidden); ``Embedding``: N(0, 1); norms: ones and zeros), but drawing
-    from ``gen``.  Other parameterised module types must define ``reset_parameters(generator)``.
+    from ``gen``.  Other parameterised module types must define ``reset_parameters(generator)``.  It moves to
+    ``device`` last: ``gen`` is a CPU generator, and a seed gives the same initial weights on every device.
     """
     with torch.device("meta"):
         module = factory()
@@ -172,7 +186,7 @@ def build_module(factory: Callable[[], torch.nn.Module], gen: torch.Generator) -
         for sub in module.modules():
             _init_submodule(sub, gen)
     module.train()
-    return module
+    return module.to(device)
 
 
 def _uniform(t: torch.Tensor, bound: float, gen: torch.Generator) -> None:
@@ -219,6 +233,23 @@ def _accepts_generator(fn: object) -> TypeGuard[Callable[..., object]]:
         return "generator" in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def takes_device(task: Task) -> bool:
+    """Whether ``task.setup`` takes a ``device`` keyword (the built-in tasks do; a plug-in task may not)."""
+    import inspect
+
+    try:
+        return "device" in inspect.signature(task.setup).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def setup_on(task: Task, seed: int, device: str) -> TaskRun:
+    """``task.setup(seed)`` on ``device`` when the task takes one (:func:`takes_device`), else on the CPU."""
+    if takes_device(task):
+        return task.setup(seed, device=device)  # type: ignore[call-arg]  # checked by takes_device
+    return task.setup(seed)
 
 
 # ---- registry ------------------------------------------------------------------------------------------

@@ -82,13 +82,16 @@ class CharGRU(nn.Module):
 
 
 class _CharLMRun:
-    def __init__(self, task: CharLMPydocTask, seed: int) -> None:
+    """Windows are cut on the CPU (where the text and the generators live) and each batch moves to the device."""
+
+    def __init__(self, task: CharLMPydocTask, seed: int, device: str | torch.device) -> None:
         self.seed = int(seed)
         self.task = task
         self.steps_per_epoch = task.steps_per_epoch()
         self.train_ids, val_ids = _data()
-        self.model = build_module(lambda: CharGRU(task.embed, task.hidden), generator(self.seed, INIT_STREAM))
-        self.val_windows = _val_windows(val_ids, task.eval_windows, task.eval_length)
+        self.model = build_module(lambda: CharGRU(task.embed, task.hidden), generator(self.seed, INIT_STREAM), device)
+        self.device = torch.device(device)
+        self.val_windows = _val_windows(val_ids, task.eval_windows, task.eval_length).to(self.device)
 
     def batches(self, epoch: int) -> Iterator[torch.Tensor]:
         t, b = self.task.seq_len + 1, self.task.batch_size
@@ -100,7 +103,7 @@ class _CharLMRun:
         )
         offsets = torch.arange(t)
         for row in starts:
-            yield self.train_ids[row[:, None] + offsets]  # (batch, seq_len + 1)
+            yield self.train_ids[row[:, None] + offsets].to(self.device)  # (batch, seq_len + 1)
 
     def _nll(self, windows: torch.Tensor) -> torch.Tensor:
         logits = self.model(windows[:, :-1])
@@ -157,5 +160,5 @@ class CharLMPydocTask(Task):
     def steps_per_epoch(self) -> int:
         return self._steps
 
-    def setup(self, seed: int) -> TaskRun:
-        return _CharLMRun(self, seed)
+    def setup(self, seed: int, device: str | torch.device = "cpu") -> TaskRun:
+        return _CharLMRun(self, seed, device)

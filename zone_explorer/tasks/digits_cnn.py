@@ -49,8 +49,9 @@ class DigitsCNN(nn.Module):
 
 class _DigitsRun(MinibatchRun):
     def __init__(self, model: nn.Module, batch_size: int, seed: int) -> None:
-        x_train, y_train, self.x_val, self.y_val = _data()
+        x_train, y_train, x_val, y_val = _data()
         super().__init__(model, x_train, y_train, batch_size, seed)
+        self.x_val, self.y_val = x_val.to(self.device), y_val.to(self.device)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
@@ -76,6 +77,6 @@ class DigitsCNNTask(Task):
     def steps_per_epoch(self) -> int:
         return n_batches(len(_data()[1]), self.batch_size)
 
-    def setup(self, seed: int) -> TaskRun:
-        model = build_module(DigitsCNN, generator(seed, INIT_STREAM))
+    def setup(self, seed: int, device: str | torch.device = "cpu") -> TaskRun:
+        model = build_module(DigitsCNN, generator(seed, INIT_STREAM), device)
         return _DigitsRun(model, self.batch_size, seed)

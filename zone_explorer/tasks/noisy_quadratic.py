@@ -38,17 +38,23 @@ class NoisyQuadratic(nn.Module):
 
 
 class _NoisyQuadraticRun:
-    def __init__(self, task: NoisyQuadraticTask, seed: int) -> None:
+    """The noise is drawn on the CPU (its generator is a CPU one: a seed gives the same run on every device) and
+    moves to the device one epoch at a time."""
+
+    def __init__(self, task: NoisyQuadraticTask, seed: int, device: str | torch.device) -> None:
         self.seed = int(seed)
         self.steps_per_epoch = task.steps_per_epoch()
-        self.h = task.curvatures()
-        self.noise_std = task.noise * self.h.sqrt()
+        self.device = torch.device(device)
+        h = task.curvatures()
+        self.noise_std = (task.noise * h.sqrt()).to(self.device)
         x0 = torch.randn(task.dim, generator=generator(self.seed, INIT_STREAM), dtype=torch.float32) * task.init_scale
-        self.model: nn.Module = NoisyQuadratic(self.h, x0)
+        self.model: nn.Module = NoisyQuadratic(h, x0).to(self.device)
 
     def batches(self, epoch: int) -> Iterator[torch.Tensor]:
-        z = torch.randn(self.steps_per_epoch, len(self.h), generator=generator(self.seed, SHUFFLE_STREAM, int(epoch)))
-        yield from z * self.noise_std  # one noise vector ξ per step
+        z = torch.randn(
+            self.steps_per_epoch, len(self.noise_std), generator=generator(self.seed, SHUFFLE_STREAM, int(epoch))
+        )
+        yield from z.to(self.device) * self.noise_std  # one noise vector ξ per step
 
     def loss(self, batch: torch.Tensor) -> torch.Tensor:
         loss: torch.Tensor = self.model(batch)
@@ -109,5 +115,5 @@ class NoisyQuadraticTask(Task):
     def steps_per_epoch(self) -> int:
         return self._steps
 
-    def setup(self, seed: int) -> TaskRun:
-        return _NoisyQuadraticRun(self, seed)
+    def setup(self, seed: int, device: str | torch.device = "cpu") -> TaskRun:
+        return _NoisyQuadraticRun(self, seed, device)

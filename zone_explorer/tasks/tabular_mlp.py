@@ -39,8 +39,9 @@ def _mlp(n_in: int, hidden: int) -> nn.Module:
 
 class _TabularRun(MinibatchRun):
     def __init__(self, model: nn.Module, batch_size: int, seed: int) -> None:
-        x_train, y_train, self.x_val, self.y_val = _data()
+        x_train, y_train, x_val, y_val = _data()
         super().__init__(model, x_train, y_train, batch_size, seed)
+        self.x_val, self.y_val = x_val.to(self.device), y_val.to(self.device)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
@@ -67,7 +68,7 @@ class TabularMLPTask(Task):
     def steps_per_epoch(self) -> int:
         return n_batches(len(_data()[1]), self.batch_size)
 
-    def setup(self, seed: int) -> TaskRun:
+    def setup(self, seed: int, device: str | torch.device = "cpu") -> TaskRun:
         n_in = _data()[0].shape[1]
-        model = build_module(lambda: _mlp(n_in, self.hidden), generator(seed, INIT_STREAM))
+        model = build_module(lambda: _mlp(n_in, self.hidden), generator(seed, INIT_STREAM), device)
         return _TabularRun(model, self.batch_size, seed)

@@ -93,15 +93,24 @@ function drawZone(data) {
     analysis: { zone_map: z.zone_map, zone: z.zone, k: z.k, warnings: z.warnings } });
 }
 
+// Where a trial ran: its device in the cell, the rest of its record (GPU or CPU, torch, CUDA, host, Python) on hover.
+function ranOn(env) {
+  if (!env) return el("td", { class: "muted" }, "–");
+  const details = [env.device_name, `torch ${env.torch}`, env.cuda ? `CUDA ${env.cuda}` : null, env.host,
+    `Python ${env.python}`, env.requested_device ? `asked for ${env.requested_device}` : null].filter(Boolean);
+  return el("td", { class: "device", title: details.join(" · ") }, env.device);
+}
+
 function drawLatest(data) {
   if (!data.latest.length) return;
   const params = Array.from(new Set(data.latest.flatMap((t) => Object.keys(t.params))));
   replace(ui.latest,
     el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "state"), el("th", { class: "num" }, data.metric),
-      params.map((p) => el("th", { class: "num" }, p)))),
+      params.map((p) => el("th", { class: "num" }, p)), el("th", {}, "ran on"))),
     el("tbody", {}, data.latest.map((t) => el("tr", {},
       el("td", {}, String(t.number)), el("td", {}, t.state.toLowerCase()), el("td", { class: "num" }, num(t.value, 5)),
-      params.map((p) => el("td", { class: "num" }, typeof t.params[p] === "number" ? num(t.params[p], 4) : String(t.params[p] ?? "–")))))));
+      params.map((p) => el("td", { class: "num" }, typeof t.params[p] === "number" ? num(t.params[p], 4) : String(t.params[p] ?? "–"))),
+      ranOn(t.environment)))));
 }
 
 function setLive(on, text) {
