@@ -25,15 +25,14 @@ the paper's method section was not reachable. Its decisions are marked **D#** he
 - **D7**: Nesterov is an extra the sources do not mention.
 
 Design (``LOWRANK.md`` section 3): :class:`LowRankLinear` preallocates its factors at ``r_max`` columns and uses the
-first ``rank`` of them, so no Parameter ever changes shape; the rank is a plain int saved in the module's
-``state_dict`` (``_extra_state``). The optimizers take ordinary parameters (``model.parameters()``, as the engine
-passes them): every forward pass records which layer its ``U``, ``S`` and ``V`` belong to, and ``step()`` updates
-each such layer as a whole (with the hyperparameters of the group holding its ``U``). Every other parameter (a
-bias, a dense layer) gets the plain elementwise rule: heavy-ball for :class:`LowRankHeavyBall`, Adam for
-:class:`LowRankAdam`. On a model without low-rank layers :class:`LowRankHeavyBall` is therefore exactly
-``torch.optim.SGD(lr, momentum, nesterov=nesterov)``, which is also the geometric method's full-rank square limit
-(the check of section 5.2), rather than an error: the registry entry can be built for any task, and its zones on a
-dense model are heavy-ball's.
+first ``rank`` of them, so no Parameter ever changes shape; the rank is a plain int saved in the module's ``state_dict``
+(``_extra_state``). The optimizers take ordinary parameters (``model.parameters()``, as the engine passes them): every
+forward pass (any use of ``factors()``) records which layer its ``U``, ``S`` and ``V`` belong to, and ``step()`` updates
+each such layer as a whole (with the hyperparameters of the group holding its ``U``). Every other parameter (a bias, a
+dense layer) gets the plain elementwise rule: heavy-ball for :class:`LowRankHeavyBall`, Adam for :class:`LowRankAdam`.
+On a model without low-rank layers :class:`LowRankHeavyBall` is therefore exactly ``torch.optim.SGD(lr, momentum,
+nesterov=nesterov)``, which is also the geometric method's full-rank square limit (the check of section 5.2), rather
+than an error: the registry entry can be built for any task, and its zones on a dense model are heavy-ball's.
 """
 
 from __future__ import annotations
@@ -114,8 +113,9 @@ class _Factor:
     layer: weakref.ref[LowRankLinear]
 
 
-#: parameter -> the layer it is a factor of; filled whenever the factors are used (forward, weight()), so it follows the Parameters a module
-#: holds even after ``to_empty``, ``deepcopy`` or ``load_state_dict(assign=True)`` replaced them
+#: parameter -> the layer it is a factor of; filled whenever the factors are used (forward, weight()), so it follows
+#: the Parameters a module holds even after ``to_empty``, ``deepcopy`` or ``load_state_dict(assign=True)`` replaced
+#: them
 _FACTORS: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
