@@ -14,10 +14,11 @@ several seeds:
 Then a rank-adaptive geometric run (theta > 0, start at rank 32 with r_max = 64) reports the final ranks and the
 compression 1 - sum (n + m + r) r / sum n m over the two hidden layers.
 
-A run *converges* when its loss stays finite and its last epoch's mean training loss is below 0.1 (ln 10 = 2.3 at
-the start); the learning-rate range of each arm is the span of the swept rates at which every seed converges.
+Two learning-rate ranges per arm, over the swept rates: where no seed's loss became NaN, and where every seed
+*converged*: its last epoch's mean training loss is below 0.1 (ln 10 = 2.3 at the start).
 
     python benchmarks/lowrank.py [--epochs 40] [--seeds 3] [--lrs 0.01 0.03 0.1 0.3 1.0]
+    python benchmarks/lowrank.py --report      # the tables and the picture again, from the saved JSON
 
 It prints a table and writes ``benchmarks/data/lowrank_digits.json`` and the picture
 ``benchmarks/data/lowrank_digits.svg`` (loss curves at one rate; final accuracy against the rate). ~5 min of one
@@ -190,6 +191,55 @@ def _svg(results: dict[str, Any], lrs: list[float], curve_lr: float, epochs: int
     return "\n".join(parts)
 
 
+def _span(picked: list[float], swept: list[float]) -> str:
+    """``[low, high]`` where the picked rates are a contiguous run of the swept ones, else the rates listed."""
+    if not picked:
+        return "none"
+    first = swept.index(picked[0])
+    if swept[first : first + len(picked)] == picked:
+        return f"[{picked[0]:g}, {picked[-1]:g}]"
+    return ", ".join(f"{lr:g}" for lr in picked)
+
+
+def report(payload: dict[str, Any]) -> None:
+    """Print the tables of a run (fresh, or loaded back with --report)."""
+    results, lrs = payload["results"], payload["lrs"]
+    budget = payload["parameters"]
+    print(f"\nparameters: full rank {budget['full-rank']:,}; rank {RANK} {budget['low-rank']:,} (naive = geometric)")
+    print(
+        f"{payload['epochs']} epochs, {payload['seeds']} seeds, momentum {payload['momentum']}; cell: validation "
+        "accuracy, mean over seeds / last epoch's mean training CE; 'NaN k/n': k of n seeds diverged\n"
+    )
+    print("| arm | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | no NaN for lr in | train CE < 0.1 for lr in |")
+    print("|---" * (len(lrs) + 3) + "|")
+    for arm in ARMS:
+        cells, stable, trains = [], [], []
+        for lr in lrs:
+            runs = results[arm][str(lr)]
+            div = sum(r["diverged"] for r in runs)
+            if div:
+                cells.append(f"NaN {div}/{len(runs)}")
+            else:
+                acc = statistics.fmean(r["accuracy"] for r in runs)
+                cells.append(f"{acc:.3f} / {statistics.fmean(r['curve'][-1] for r in runs):.0e}")
+                stable.append(lr)
+            if all(converged(r) for r in runs):
+                trains.append(lr)
+        print(f"| {arm} | " + " | ".join(cells) + f" | {_span(stable, lrs)} | {_span(trains, lrs)} |")
+    shapes = [(256, 64), (256, 256)]
+    for item in payload["adaptive"]:
+        ok = [r for r in item["runs"] if not r["diverged"]]
+        if not ok:
+            print(f"\nadaptive theta {item['theta']:g}: every seed diverged")
+            continue
+        comp = [compression(r["ranks"], shapes) for r in ok]
+        print(
+            f"\nadaptive theta {item['theta']:g} (start rank 32, r_max 64): final ranks {[r['ranks'] for r in ok]}, "
+            f"compression {statistics.fmean(comp):.1%}, accuracy {statistics.fmean(r['accuracy'] for r in ok):.3f}"
+            f" ({len(item['runs']) - len(ok)} of {len(item['runs'])} diverged)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=40, help="epochs per run (default 40, as LOWRANK.md s4)")
@@ -200,7 +250,15 @@ def main() -> None:
     parser.add_argument("--curve-lr", type=float, default=0.1, help="the rate whose loss curves are drawn")
     parser.add_argument("--theta", type=float, nargs="+", default=[0.05, 0.1], help="adaptive-rank tolerances")
     parser.add_argument("--out", type=Path, default=DATA / "lowrank_digits", help="output path without suffix")
+    parser.add_argument("--report", action="store_true", help="print the tables and redraw the SVG of --out.json")
     args = parser.parse_args()
+    if args.report:
+        payload = json.loads(args.out.with_suffix(".json").read_text())
+        report(payload)
+        args.out.with_suffix(".svg").write_text(
+            _svg(payload["results"], payload["lrs"], args.curve_lr, payload["epochs"])
+        )
+        return
     if args.curve_lr not in args.lrs:
         parser.error(f"--curve-lr {args.curve_lr} must be one of --lrs {args.lrs}")
     torch.set_num_threads(1)
@@ -215,64 +273,31 @@ def main() -> None:
                 f"loss {statistics.fmean(r['curve'][-1] for r in runs):.2e} ({time.time() - start:.0f} s)",
                 flush=True,
             )
-
-    budget = {
-        "full-rank": sum(p.numel() for p in _dense_mlp().parameters()),
-        "low-rank": sum(p.numel() for p in DigitsLowRankMLPTask(rank=RANK).setup(0).model.parameters()),
-    }
-    print(f"\nparameters: full rank {budget['full-rank']:,}; rank {RANK} {budget['low-rank']:,} (naive = geometric)")
-    print(
-        f"\n{args.epochs} epochs, {args.seeds} seeds, momentum {MOMENTUM}; accuracy: mean over seeds (min); 'div' = NaN"
-    )
-    print("| arm | " + " | ".join(f"lr {lr:g}" for lr in args.lrs) + " | converges for lr in |")
-    print("|---" * (len(args.lrs) + 2) + "|")
-    ranges = {}
-    for arm in ARMS:
-        cells, ok = [], []
-        for lr in args.lrs:
-            runs = results[arm][str(lr)]
-            div = sum(r["diverged"] for r in runs)
-            if div:
-                cells.append(f"div {div}/{len(runs)}")
-            else:
-                accs = [r["accuracy"] for r in runs]
-                cells.append(f"{statistics.fmean(accs):.3f} ({min(accs):.3f})")
-            if all(converged(r) for r in runs):
-                ok.append(lr)
-        ranges[arm] = [min(ok), max(ok)] if ok else None
-        span = f"[{min(ok):g}, {max(ok):g}]" if ok else "none"
-        print(f"| {arm} | " + " | ".join(cells) + f" | {span} |")
-
-    adaptive = []
-    shapes = [(256, 64), (256, 256)]
-    for theta in args.theta:
-        runs = [
-            train("geometric", args.curve_lr, s, args.epochs, theta=theta, rank=32, r_max=64) for s in range(args.seeds)
-        ]
-        ok = [r for r in runs if not r["diverged"]]
-        comp = [compression(r["ranks"], shapes) for r in ok]
-        adaptive.append({"theta": theta, "runs": runs, "compression": comp})
-        accs = [r["accuracy"] for r in ok]
-        print(
-            f"\nadaptive theta {theta:g} (lr {args.curve_lr:g}, start rank 32, r_max 64): final ranks "
-            f"{[r['ranks'] for r in ok]}, compression {statistics.fmean(comp):.1%}, "
-            f"accuracy {statistics.fmean(accs):.3f} ({len(runs) - len(ok)} diverged)"
-            if ok
-            else f"\nadaptive theta {theta:g}: every seed diverged"
-        )
-
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    adaptive = [
+        {
+            "theta": theta,
+            "runs": [
+                train("geometric", args.curve_lr, s, args.epochs, theta=theta, rank=32, r_max=64)
+                for s in range(args.seeds)
+            ],
+        }
+        for theta in args.theta
+    ]
     payload = {
         "epochs": args.epochs,
         "seeds": args.seeds,
         "lrs": args.lrs,
         "momentum": MOMENTUM,
         "rank": RANK,
-        "parameters": budget,
-        "converging_lr_range": ranges,
+        "parameters": {
+            "full-rank": sum(p.numel() for p in _dense_mlp().parameters()),
+            "low-rank": sum(p.numel() for p in DigitsLowRankMLPTask(rank=RANK).setup(0).model.parameters()),
+        },
         "results": results,
         "adaptive": adaptive,
     }
+    report(payload)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(payload, allow_nan=True))
     args.out.with_suffix(".svg").write_text(_svg(results, args.lrs, args.curve_lr, args.epochs))
     print(f"\nwrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.svg')} in {time.time() - start:.0f} s")
