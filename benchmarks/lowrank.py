@@ -153,13 +153,16 @@ def _svg(results: dict[str, Any], lrs: list[float], curve_lr: float, epochs: int
                     f'<polyline points="{" ".join(pts)}" fill="none" stroke="{COLOURS[arm]}" stroke-width="1.5" '
                     'opacity="0.8"/>'
                 )
-            if run["diverged"]:
-                x = pad + len(run["curve"]) / epochs * (w - 1.5 * pad)
-                parts.append(f'<text x="{x:.1f}" y="{pad + 12}" fill="{COLOURS[arm]}" font-size="12">NaN</text>')
+        diverged = [run for run in runs if run["diverged"]]
+        if diverged:  # one label per arm, where its first seed went to NaN
+            x = pad + min(len(run["curve"]) for run in diverged) / epochs * (w - 1.5 * pad)
+            y = pad + 14 + 14 * ARMS.index(arm)
+            label = f"{arm}: NaN ({len(diverged)}/{len(runs)} seeds)"
+            parts.append(f'<text x="{x + 4:.1f}" y="{y}" fill="{COLOURS[arm]}" font-size="11">{label}</text>')
 
     # right: final accuracy against lr (mean over seeds; a cross where any seed diverged)
     x0 = w
-    panel(x0, "final validation accuracy", "learning rate (log)", "accuracy")
+    panel(x0, "final validation accuracy (x: a seed went to NaN)", "learning rate (log)", "accuracy")
     llo, lhi = math.log10(min(lrs)), math.log10(max(lrs))
 
     def px(lr: float) -> float:
