@@ -282,7 +282,7 @@ def test_adam_keeps_the_invariants_and_lowers_the_loss() -> None:
     target = _matrix(SIGMA_EY, 30, 20, gen)
     layer = LowRankLinear(20, 30, rank=5, r_max=8, bias=False, dtype=F64)
     opt = adam_from_flat(layer.parameters(), lr=0.05, beta1=0.9, beta2=0.99, theta=0.01)
-    start = float(0.5 * (layer.weight() - target).square().sum())
+    start = float(0.5 * (layer.weight().detach() - target).square().sum())
     for _ in range(40):
         end = _fit(layer, opt, target, 1)
         assert _orthonormality_error(layer) < 1e-12 and 2 <= layer.rank <= 8
