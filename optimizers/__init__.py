@@ -8,5 +8,6 @@ from .autosgm import AutoSGM
 from .fsgdm import FSGDM
 from .gsgd import GSGD
 from .lion import Lion
+from .lowrank import LowRankAdam, LowRankHeavyBall, LowRankLinear
 
-__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion"]
+__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "LowRankAdam", "LowRankHeavyBall", "LowRankLinear"]

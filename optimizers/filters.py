@@ -9,7 +9,8 @@ with pole :math:`u`, zero :math:`\gamma` and gain :math:`b`. Its magnitude respo
 :math:`|H(e^{j\omega})|`, tells which gradient frequencies a step amplifies (low :math:`\omega`: the slowly
 varying, consistent part) and which it suppresses (high :math:`\omega`: the alternating noise).
 
-- SGD momentum (torch): :math:`u = \mu`, :math:`b = 1 - \text{dampening}`; Nesterov adds a zero.
+- SGD momentum (torch): :math:`u = \mu`, :math:`b = 1 - \text{dampening}`; Nesterov adds a zero. The geometric
+  low-rank heavy-ball applies the same filter to the tangent-space gradient, transported between bases.
 - EMA-style momentum: :math:`b = 1 - u`, unit DC gain ("purely attenuating").
 - FSGDM: stage by stage :math:`u = s/(s + c\sigma)`, :math:`b = v`; terminal DC gain :math:`v(1 + 1/c)`.
 - AutoSGM: pole :math:`\beta_i`, zero :math:`\gamma_i`, :math:`b = \eta_i/(1-\gamma_i)` (:math:`\eta_i = 0` means
@@ -116,6 +117,8 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], MomentumFilter]] = {
     "gsgd": _gsgd,
     "lion": _lion,
     "sgd": lambda cfg, step: sgd_filter(cfg["momentum"], cfg.get("dampening", 0.0), cfg.get("nesterov", False)),
+    # heavy-ball on the tangent-space coefficients (and on every other parameter): torch's filter, no dampening
+    "lowrank-hb": lambda cfg, step: sgd_filter(cfg["momentum"], 0.0, cfg.get("nesterov", False)),
     "adam": lambda cfg, step: ema_filter(cfg["beta1"]),
     "adamw": lambda cfg, step: ema_filter(cfg["beta1"]),
 }

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import ParamsT
 
-from . import autosgm, fsgdm, gsgd, lion
+from . import autosgm, fsgdm, gsgd, lion, lowrank
 from .hyperparams import Hyperparameter, closest_name, validate_config
 
 __all__ = ["OptimizerSpec", "get_optimizer", "optimizer_names", "REGISTRY"]
@@ -151,6 +151,15 @@ REGISTRY: dict[str, OptimizerSpec] = {
             lion.from_flat,
             family="sign",
             reference="Xiao, Hu, Toh, arXiv:2307.10053; Chen et al. 2023",
+        ),
+        OptimizerSpec(
+            "lowrank-hb",
+            lowrank.LowRankHeavyBall,
+            "Geometric heavy-ball for low-rank layers W = U S V^T: momentum transported between bases, SVD "
+            "retraction; heavy-ball (torch SGD) on every other parameter.",
+            lowrank.HYPERPARAMETERS,
+            lowrank.LowRankHeavyBall,
+            reference="Schotthöfer, Klein, Kusch, NeurIPS 2025, arXiv:2506.17475",
         ),
         OptimizerSpec(
             "sgd",

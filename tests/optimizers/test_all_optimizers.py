@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from optimizers.hyperparams import Hyperparameter
 from optimizers.registry import REGISTRY, get_optimizer, optimizer_names
 
-OURS = ["fsgdm", "autosgm", "gsgd", "lion"]
+OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb"]
 
 # A configuration per registry entry that trains the digits logistic regression below in 60 full-batch steps.
 TRAIN_CONFIG = {
@@ -20,6 +20,7 @@ TRAIN_CONFIG = {
     "autosgm": dict(lr_init=0.05, num_lrc=0, tau=1, spe=60),
     "gsgd": dict(lr=0.2, momentum=0.9),
     "lion": dict(lr=0.01),
+    "lowrank-hb": dict(lr=0.1, momentum=0.9),  # a dense model: heavy-ball (tests/optimizers/test_lowrank.py: layers)
     "sgd": dict(lr=0.1, momentum=0.9),
     "adam": dict(lr=0.01),
     "adamw": dict(lr=0.01),
@@ -42,7 +43,7 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 
 
 def test_registry_lists_every_optimizer() -> None:
-    assert optimizer_names() == ["fsgdm", "autosgm", "gsgd", "lion", "sgd", "adam", "adamw"]
+    assert optimizer_names() == ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "sgd", "adam", "adamw"]
     assert set(TRAIN_CONFIG) == set(REGISTRY)
 
 

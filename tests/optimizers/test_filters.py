@@ -116,3 +116,10 @@ def test_bad_requests_name_the_argument() -> None:
         momentum_filter("rmsprop", {})
     with pytest.raises(ValueError, match="step must be an integer >= 1"):
         momentum_filter("sgd", {"momentum": 0.9}, step=0)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_lowrank_heavy_ball_has_torch_sgds_filter(nesterov: bool) -> None:
+    """Geometric heavy-ball filters the tangent-space gradient exactly as torch's heavy-ball filters a gradient."""
+    cfg = get_optimizer("lowrank-hb").validate({"momentum": 0.8, "nesterov": nesterov})
+    assert momentum_filter("lowrank-hb", cfg) == sgd_filter(0.8, 0.0, nesterov)

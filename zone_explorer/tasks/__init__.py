@@ -16,6 +16,7 @@ from zone_explorer.tasks.base import (
 )
 from zone_explorer.tasks.charlm_pydoc import CharLMPydocTask
 from zone_explorer.tasks.digits_cnn import DigitsCNNTask
+from zone_explorer.tasks.digits_lowrank_mlp import DigitsLowRankMLPTask
 from zone_explorer.tasks.noisy_quadratic import NoisyQuadraticTask
 from zone_explorer.tasks.tabular_mlp import TabularMLPTask
 
@@ -24,6 +25,7 @@ __all__ = [
     "BUILTIN_TASKS",
     "CharLMPydocTask",
     "DigitsCNNTask",
+    "DigitsLowRankMLPTask",
     "NoisyQuadraticTask",
     "TabularMLPTask",
     "Task",
@@ -43,9 +45,9 @@ BUILTIN_TASKS: tuple[str, ...] = ()
 
 def _register_builtins() -> None:
     global BUILTIN_TASKS
-    for task in (DigitsCNNTask(), CharLMPydocTask(), TabularMLPTask(), NoisyQuadraticTask()):
+    for task in (DigitsCNNTask(), DigitsLowRankMLPTask(), CharLMPydocTask(), TabularMLPTask(), NoisyQuadraticTask()):
         register_task(task, replace=True)  # replace: re-importing the package must not fail
-    BUILTIN_TASKS = ("charlm-pydoc", "digits-cnn", "noisy-quadratic", "tabular-mlp")
+    BUILTIN_TASKS = ("charlm-pydoc", "digits-cnn", "digits-lowrank-mlp", "noisy-quadratic", "tabular-mlp")
 
 
 _register_builtins()

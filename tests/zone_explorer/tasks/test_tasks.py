@@ -40,6 +40,7 @@ class Case:
 
 CASES = [
     Case("digits-cnn", "val_accuracy", "maximize", lr=0.05, min_gain=0.4),  # ~0.1 -> ~0.85
+    Case("digits-lowrank-mlp", "val_accuracy", "maximize", lr=0.05, min_gain=0.3),  # ~0.1 -> ~0.56 (naive momentum)
     Case("charlm-pydoc", "val_loss", "minimize", lr=1.0, min_gain=1.5),  # ~4.57 (ln 97) -> ~1.75
     Case("tabular-mlp", "val_logloss", "minimize", lr=0.01, min_gain=0.1),  # ~0.69 -> ~0.45
     Case("noisy-quadratic", "final_loss", "minimize", lr=0.01, min_gain=2.0),  # ~7 -> ~1
