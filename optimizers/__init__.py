@@ -8,5 +8,6 @@ from .autosgm import AutoSGM
 from .fsgdm import FSGDM
 from .gsgd import GSGD
 from .lion import Lion
+from .signum import Signum
 
-__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion"]
+__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "Signum"]
