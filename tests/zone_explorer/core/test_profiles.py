@@ -64,7 +64,7 @@ def test_run_length_is_derived_from_steps_per_epoch_and_epochs(steps: int, epoch
     task = SimpleNamespace(steps_per_epoch=lambda: steps)
     assert run_length(task, "fsgdm", epochs) == {"sigma": steps * epochs, "n_stages": min(epochs, steps * epochs)}
     assert run_length(task, "autosgm", epochs) == {"tau": epochs, "spe": steps}
-    for name in ("gsgd", "lion", "sgd", "adam", "adamw"):
+    for name in ("gsgd", "lion", "sgd", "adam", "adamw", "signum", "adam-tied"):
         assert run_length(task, name, epochs) == {}
 
 
