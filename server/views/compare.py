@@ -53,10 +53,10 @@ def parse_selection(url: str, optimizers: str = "", jobs: str = "") -> tuple[lis
     """The ``optimizers`` and ``jobs`` query values (comma-separated; job ids may be unique prefixes) checked:
     ``(names or None, full job ids or None)``. A :class:`FieldError` names the field for an unknown optimizer, a
     job that does not exist, or too many; both at once is refused (a series is either an optimizer or a job)."""
-    if optimizers.strip() and jobs.strip():
+    if optimizers.strip(" ,") and jobs.strip(" ,"):
         raise FieldError("jobs", "give optimizers or jobs, not both")
     chosen = None
-    if optimizers.strip():
+    if optimizers.strip(" ,"):
         chosen = []
         for name in _names(optimizers, "optimizers", len(REGISTRY)):
             try:
@@ -64,7 +64,7 @@ def parse_selection(url: str, optimizers: str = "", jobs: str = "") -> tuple[lis
             except ValueError as err:
                 raise FieldError("optimizers", str(err).split(": ", 1)[-1]) from None
     ids = None
-    if jobs.strip():
+    if jobs.strip(" ,"):
         try:
             ids = [resolve_job_id(url, typed, "jobs") for typed in _names(jobs, "jobs", MAX_COMPARED_JOBS)]
         except NotFound as err:
