@@ -22,6 +22,7 @@ import argparse
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,9 @@ def seed_matrix(url: str, job_id: str) -> np.ndarray:
 def zone_level(m: np.ndarray, top: float, sign: float) -> float:
     """Mean of the best ``top`` fraction of configurations (by seed mean, ``sign`` = +1 to maximize, -1 to
     minimize), in "higher is better" units; configurations that failed rank last."""
-    means = sign * np.nanmean(m, axis=1) if m.size else np.array([])
+    with warnings.catch_warnings():  # a failed configuration's row is all NaN: its mean is NaN, ranked last below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = sign * np.nanmean(m, axis=1) if m.size else np.array([])
     means = np.where(np.isfinite(means), means, -np.inf)
     k = max(1, math.ceil(top * means.size))
     best = np.sort(means)[::-1][:k]
