@@ -55,9 +55,11 @@ class Signum(GSGD):
         p_t &= p_{t-1} - \eta\,\operatorname{sign}(m_t)
 
     with :math:`\beta_\text{eff} = \max(\beta, 1 - \eta/\eta_0\,(1-\beta))` and :math:`\eta_0` the group's lr
-    when it was created: at a constant lr :math:`\beta_\text{eff} = \beta` (Signum of Bernstein et al. 2018, up
-    to the first buffer :math:`m_1 = d_1`, which leaves the first step's sign unchanged); when a scheduler lowers
-    lr the momentum step shrinks with it (GSGD's single-timescale coupling). ``momentum=0`` is signSGD.
+    when it was created: at a constant lr :math:`\beta_\text{eff} = \beta`, and this is the Signum of Bernstein
+    et al. (2018) except for the first buffer: theirs starts from :math:`m_0 = 0`, so :math:`m_1 = (1-\beta)d_1`.
+    The first step is the same; later ones weigh :math:`d_1` by :math:`1/(1-\beta)` more, a term that decays as
+    :math:`\beta^t`. When a scheduler lowers lr the momentum step shrinks with it (GSGD's single-timescale
+    coupling). ``momentum=0`` is signSGD.
 
     Args:
         params: parameters or param groups.
