@@ -9,5 +9,6 @@ from .fsgdm import FSGDM
 from .gsgd import GSGD
 from .lion import Lion
 from .lowrank import LowRankAdam, LowRankHeavyBall, LowRankLinear
+from .signum import Signum
 
-__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "LowRankAdam", "LowRankHeavyBall", "LowRankLinear"]
+__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "LowRankAdam", "LowRankHeavyBall", "LowRankLinear", "Signum"]

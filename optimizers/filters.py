@@ -19,6 +19,9 @@ varying, consistent part) and which it suppresses (high :math:`\omega`: the alte
   :math:`b = 1-u+\nu`, :math:`\gamma = \nu/b`.
 - Lion: the linear part inside the sign, :math:`u = \beta_2`, :math:`b = 1-\beta_1`,
   :math:`\gamma = (\beta_2-\beta_1)/(1-\beta_1)`.
+- Signum: the EMA inside the sign, :math:`u = \beta` (GSGD's filter with :math:`\nu = 0`).
+- Adam with :math:`\beta_1 = \beta_2 = \beta` (adam-tied): the first-moment EMA, :math:`u = \beta`; the second
+  moment is the same filter on :math:`g^2`.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 
 from .fsgdm import momentum_coefficient
 
-__all__ = ["MomentumFilter", "ema_filter", "momentum_filter", "fsgdm_stage_filters", "sgd_filter"]
+__all__ = ["MomentumFilter", "ema_filter", "filter_note", "momentum_filter", "fsgdm_stage_filters", "sgd_filter"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,24 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], MomentumFilter]] = {
     "lowrank-hb": lambda cfg, step: sgd_filter(cfg["momentum"], 0.0, cfg.get("nesterov", False)),
     "adam": lambda cfg, step: ema_filter(cfg["beta1"]),
     "adamw": lambda cfg, step: ema_filter(cfg["beta1"]),
+    # lr is constant inside one filter view, so GSGD's beta_eff is the momentum itself (scaling = 1/lr)
+    "signum": lambda cfg, step: ema_filter(cfg["momentum"]),
+    "adam-tied": lambda cfg, step: ema_filter(cfg["beta"]),
+}
+
+#: what the drawn filter is, where that is not plain from the optimizer's name (shown under the filter plot)
+_NOTES: dict[str, str] = {
+    "lion": "The linear filter inside the sign: the step is lr * sign(H g); only the sign of the output matters.",
+    "signum": (
+        "The EMA momentum filter inside the sign: the step is lr * sign(H g), so the filter decides which gradient "
+        "frequencies set the sign of each coordinate's step, and the gain does not matter."
+    ),
+    "adam": "The first-moment filter m = H g; the step divides it by the square root of the second moment.",
+    "adamw": "The first-moment filter m = H g; the step divides it by the square root of the second moment.",
+    "adam-tied": (
+        "The first-moment filter m = H g with pole beta. The second moment v is the same filter on g^2, so the "
+        "step m / sqrt(v) is sign(m) shrunk by the EMA signal-to-noise ratio: Signum with an adaptive trust region."
+    ),
 }
 
 
@@ -134,6 +155,11 @@ def momentum_filter(optimizer: str, config: Mapping[str, Any], step: int = 1) ->
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
     return _BUILDERS[optimizer](config, step)
+
+
+def filter_note(optimizer: str) -> str | None:
+    """A sentence saying what :func:`momentum_filter` draws for ``optimizer`` (None where the name says it)."""
+    return _NOTES.get(optimizer)
 
 
 def fsgdm_stage_filters(config: Mapping[str, Any], stages: Iterable[int] | None = None) -> list[dict[str, Any]]:

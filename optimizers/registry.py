@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import ParamsT
 
-from . import autosgm, fsgdm, gsgd, lion, lowrank
+from . import autosgm, fsgdm, gsgd, lion, lowrank, signum
 from .hyperparams import Hyperparameter, closest_name, validate_config
 
 __all__ = ["OptimizerSpec", "get_optimizer", "optimizer_names", "REGISTRY"]
@@ -105,6 +105,31 @@ def _adam_hps(weight_decay: float) -> tuple[Hyperparameter, ...]:
     )
 
 
+#: "In Search of Adam's Secret Sauce": the paper whose comparison signum, adam-tied and adam reproduce as zones
+SECRET_SAUCE = "Orvieto & Gower, In Search of Adam's Secret Sauce, arXiv:2505.21829"
+
+_ADAM_TIED_HPS = (
+    Hyperparameter("lr", "float", 1e-3, "learning rate", **_LR),
+    Hyperparameter(
+        "beta",
+        "float",
+        0.95,
+        "one pole for both moment EMAs: betas = (beta, beta)",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    ),
+    Hyperparameter("eps", "float", 1e-8, "denominator epsilon", low=0.0, low_open=True, log=True),
+    Hyperparameter("weight_decay", "float", 0.0, "coupled L2 weight decay", low=0.0),
+)
+
+
+def _build_adam_tied(
+    params: ParamsT, *, lr: float, beta: float, eps: float, weight_decay: float, **switches: Any
+) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=(beta, beta), eps=eps, weight_decay=weight_decay, **switches)
+
+
 def _build_adam(cls: type[torch.optim.Adam]) -> Callable[..., torch.optim.Optimizer]:
     def build(
         params: ParamsT, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, **switches: Any
@@ -185,6 +210,24 @@ REGISTRY: dict[str, OptimizerSpec] = {
             _adam_hps(1e-2),
             _build_adam(torch.optim.AdamW),
             family="baseline",
+        ),
+        OptimizerSpec(
+            "signum",
+            signum.Signum,
+            "Signum: the sign of an EMA momentum (GSGD's sign map by name); signSGD at momentum 0.",
+            signum.HYPERPARAMETERS,
+            signum.Signum,
+            family="sign",
+            reference=f"Bernstein et al., ICML 2018 (signSGD); {SECRET_SAUCE}",
+        ),
+        OptimizerSpec(
+            "adam-tied",
+            torch.optim.Adam,
+            "torch.optim.Adam with beta1 = beta2 = beta: one momentum axis, near-optimal Adam in Orvieto & Gower.",
+            _ADAM_TIED_HPS,
+            _build_adam_tied,
+            family="baseline",
+            reference=SECRET_SAUCE,
         ),
     )
 }

@@ -9,7 +9,7 @@ Every route calls the engine (through ``server.views``) and shapes the answer; n
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -23,7 +23,7 @@ from server.deps import Answers, DbUrl
 from server.query_json import JsonQuery, json_object
 from server.schemas import Name
 from server.services.zone_answers import ZoneFilters
-from server.views.compare import compare_task
+from server.views.compare import PRESETS, compare_task, parse_selection
 from server.views.filters import filter_view
 from server.views.home import home_view
 from server.views.jobs import job_live, job_public
@@ -89,6 +89,8 @@ Axis = Annotated[Name | None, Query(max_length=100)]
 PointId = Annotated[
     str, Path(max_length=140, pattern=r"^(contribution/[A-Za-z0-9_-]{1,64}|[A-Za-z0-9_-]{1,64}/[0-9]{1,9})$")
 ]
+#: the compare page's selection: comma-separated optimizer names or job ids (prefixes)
+Selection = Annotated[str, Query(max_length=2000)]
 #: the zone page's filters as given (its JSON request validates them: a bad one shows as the page's error)
 PageFilter = Annotated[str | None, Query(max_length=100)]
 
@@ -294,13 +296,37 @@ def compare_index(request: Request, url: DbUrl) -> Response:
 
 
 @pages_router.get("/compare/{task}", response_class=HTMLResponse)
-def compare_page(request: Request, task: TaskName, url: DbUrl) -> HTMLResponse:
+def compare_page(
+    request: Request, task: TaskName, url: DbUrl, optimizers: Selection = "", jobs: Selection = ""
+) -> HTMLResponse:
+    """One task across optimizers; ``optimizers`` (names) or ``jobs`` (ids) narrows it to a selection, which the
+    page's JSON request checks (a bad one shows as the page's error)."""
     try:
         info = describe_task(url, task)
     except NotFound as err:
         return not_found(request, err.message)
-    data = {"task": info, "tasks": list_tasks(url), "api": {"compare": f"/pages-api/compare/{quote(task, safe='')}"}}
-    return render(request, "compare.html", page="compare", title=f"Compare optimizers on {task}", task=info, data=data)
+    path = quote(task, safe="")
+    selection = {k: v for k, v in (("optimizers", optimizers), ("jobs", jobs)) if v}
+    presets = [
+        {**p, "key": key, "href": f"/compare/{path}?optimizers={quote(','.join(p['optimizers']), safe=',')}"}
+        for key, p in PRESETS.items()
+    ]
+    data = {
+        "task": info,
+        "tasks": list_tasks(url),
+        "selection": selection,
+        "api": {"compare": f"/pages-api/compare/{path}" + (f"?{urlencode(selection)}" if selection else "")},
+    }
+    return render(
+        request,
+        "compare.html",
+        page="compare",
+        title=f"Compare optimizers on {task}",
+        task=info,
+        data=data,
+        presets=presets,
+        selection=selection,
+    )
 
 
 @pages_router.get("/filters", response_class=HTMLResponse)
@@ -418,5 +444,10 @@ def call_json(
 
 
 @pages_api.get("/compare/{task}")
-def compare_json(task: TaskName, url: DbUrl, answers: Answers) -> dict[str, Any]:
-    return compare_task(url, answers, task)
+def compare_json(
+    task: TaskName, url: DbUrl, answers: Answers, optimizers: Selection = "", jobs: Selection = ""
+) -> dict[str, Any]:
+    """The compare page's data; ``optimizers`` (comma-separated names) or ``jobs`` (ids or unique prefixes) keep a
+    selection, each job its own series."""
+    names, ids = parse_selection(url, optimizers, jobs)
+    return compare_task(url, answers, task, names, ids)

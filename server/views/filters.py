@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from optimizers.filters import momentum_filter
+from optimizers.filters import filter_note, momentum_filter
 from optimizers.registry import get_optimizer
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.limits import INT32_MAX, MAX_FILTER_CURVES
@@ -86,4 +86,5 @@ def filter_view(
             c[key] = _finite(c[key])
         c["magnitude"] = [_finite(m) for m in c["magnitude"]]
     summary["terminal_dc_gain"] = _finite(summary["terminal_dc_gain"])
-    return {"optimizer": spec.name, "config": cfg, "derived": derived, "curves": curves, **summary}
+    note = filter_note(spec.name)
+    return {"optimizer": spec.name, "config": cfg, "derived": derived, "curves": curves, "note": note, **summary}

@@ -46,7 +46,8 @@ def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
 
     Values equal to the registry default are kept (so the call does not depend on defaults changing); keys the
     registry does not know are left out. The optimizer's profile says how the call is written
-    (:class:`~zone_explorer.core.profiles.Snippet`): Adam/AdamW/Lion take ``betas=(beta1, beta2)``; AutoSGM's
+    (:class:`~zone_explorer.core.profiles.Snippet`): Adam/AdamW/Lion take ``betas=(beta1, beta2)``, adam-tied
+    ``betas=(beta, beta)``; AutoSGM's
     flat names go through ``from_flat``.
     """
     spec = get_optimizer(optimizer)
@@ -54,12 +55,14 @@ def constructor_call(optimizer: str, config: Mapping[str, Any]) -> str:
     names = [hp.name for hp in spec.hyperparameters]
     cfg = {k: config[k] for k in names if k in config}
     module, cls = spec.cls.__module__, spec.cls.__qualname__
-    if snippet.betas and ("beta1" in cfg or "beta2" in cfg):
-        b1 = cfg.pop("beta1", spec.hyperparameter("beta1").default)
-        b2 = cfg.pop("beta2", spec.hyperparameter("beta2").default)
+    first, second = snippet.betas_from
+    if snippet.betas and (first in cfg or second in cfg):
+        b1 = cfg.get(first, spec.hyperparameter(first).default)
+        b2 = cfg.get(second, spec.hyperparameter(second).default)
+        cfg = {k: v for k, v in cfg.items() if k not in snippet.betas_from}
         ordered: dict[str, Any] = {}
-        for k in names:  # keep the registry order, betas where beta1 was
-            if k == "beta1":
+        for k in names:  # keep the registry order, betas where the first beta was
+            if k == first:
                 ordered["betas"] = _Raw(f"({_literal(b1)}, {_literal(b2)})")
             elif k in cfg:
                 ordered[k] = cfg[k]

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from optimizers.hyperparams import Hyperparameter
 from optimizers.registry import REGISTRY, get_optimizer, optimizer_names
 
-OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb"]
+OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "signum"]
 
 # A configuration per registry entry that trains the digits logistic regression below in 60 full-batch steps.
 TRAIN_CONFIG = {
@@ -24,6 +24,8 @@ TRAIN_CONFIG = {
     "sgd": dict(lr=0.1, momentum=0.9),
     "adam": dict(lr=0.01),
     "adamw": dict(lr=0.01),
+    "signum": dict(lr=0.01, momentum=0.9),
+    "adam-tied": dict(lr=0.01, beta=0.95),
 }
 
 
@@ -43,7 +45,18 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 
 
 def test_registry_lists_every_optimizer() -> None:
-    assert optimizer_names() == ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "sgd", "adam", "adamw"]
+    assert optimizer_names() == [
+        "fsgdm",
+        "autosgm",
+        "gsgd",
+        "lion",
+        "lowrank-hb",
+        "sgd",
+        "adam",
+        "adamw",
+        "signum",
+        "adam-tied",
+    ]
     assert set(TRAIN_CONFIG) == set(REGISTRY)
 
 

@@ -37,6 +37,15 @@ def _sgd_metric(p: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarra
     return 0.975 - 0.12 * np.log10(eff / 0.3) ** 2 + rng.normal(0, 0.006, eff.size)
 
 
+def _lr_metric(best_lr: float) -> Metric:
+    """Accuracy that peaks at ``best_lr`` (the "secret sauce" trio: signum, adam-tied, adam)."""
+
+    def metric(p: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        return 0.97 - 0.1 * np.log10(p["lr"] / best_lr) ** 2 + rng.normal(0, 0.005, p["lr"].size)
+
+    return metric
+
+
 #: optimizer -> (searched axes {name: (low, high, log)}, fixed config values, metric)
 SHAPES: dict[str, tuple[dict[str, tuple[float, float, bool]], dict[str, float], Metric]] = {
     "fsgdm": (
@@ -48,6 +57,17 @@ SHAPES: dict[str, tuple[dict[str, tuple[float, float, bool]], dict[str, float], 
         {"lr": (1e-3, 1.0, True), "momentum": (0.0, 0.99, False)},
         {"weight_decay": 5e-4, "dampening": 0.0, "nesterov": False},
         _sgd_metric,
+    ),
+    "signum": ({"lr": (1e-5, 1e-1, True), "momentum": (0.5, 0.999, False)}, {"weight_decay": 0.0}, _lr_metric(3e-3)),
+    "adam-tied": (
+        {"lr": (1e-5, 1e-1, True), "beta": (0.8, 0.999, False)},
+        {"eps": 1e-8, "weight_decay": 0.0},
+        _lr_metric(1e-3),
+    ),
+    "adam": (
+        {"lr": (1e-5, 1e-1, True), "beta1": (0.8, 0.999, False)},
+        {"beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+        _lr_metric(1e-3),
     ),
 }
 

@@ -18,6 +18,7 @@ PAGES = {
     "compare-empty": "/compare/charlm-pydoc",
     "filters-fsgdm": "/filters?optimizer=fsgdm&task=digits-cnn",
     "filters-autosgm": "/filters?optimizer=autosgm",
+    "filters-signum": "/filters?optimizer=signum&task=digits-cnn",
     "submit": "/submit",
     "contribute": "/contribute",
 }
@@ -58,6 +59,8 @@ def test_page_loads_without_console_errors(site, page, name: str) -> None:
         assert page.get_by_role("link", name="Submit a job").first.is_visible()
     if name.startswith("filters"):
         page.wait_for_selector("#magnitude-plot .main-svg")
+    if name == "filters-signum":  # the note says what the drawn filter is
+        assert "inside the sign" in page.locator("#filter-note").inner_text()
     if name == "compare":
         page.wait_for_selector("#bsf-plot .main-svg")
     if name == "home":

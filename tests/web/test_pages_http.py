@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.web.synthetic import build_study
 from web import COMPILE_HINT, plotly_js_path
 
 PAGES = [
@@ -17,6 +18,7 @@ PAGES = [
     "/jobs",
     "/contributions",
     "/compare/digits-cnn",
+    "/compare/digits-cnn?optimizers=signum,adam-tied,adam",
     "/filters",
     "/submit",
     "/contribute",
@@ -205,7 +207,9 @@ def test_point_details_of_a_trial_and_of_a_contribution(site) -> None:
     assert site.get("/pages-api/zones/digits-cnn/fsgdm/points/nojob/3").status_code == 404
 
 
-@pytest.mark.parametrize("optimizer", ["fsgdm", "sgd", "adam", "adamw", "lion", "gsgd", "autosgm"])
+@pytest.mark.parametrize(
+    "optimizer", ["fsgdm", "sgd", "adam", "adamw", "lion", "gsgd", "autosgm", "signum", "adam-tied"]
+)
 def test_filter_response_of_every_optimizer(site, optimizer: str) -> None:
     r = site.get(f"/pages-api/filters/{optimizer}", params={"task": "digits-cnn", "epochs": 10})
     assert r.status_code == 200, r.text
@@ -219,6 +223,10 @@ def test_filter_response_of_every_optimizer(site, optimizer: str) -> None:
         assert curves[0]["pole"] == 0 and curves[-1]["pole"] > curves[1]["pole"]
     else:
         assert len(curves) == 1
+    if optimizer in ("signum", "adam-tied"):  # an EMA at the searched pole, and a sentence saying what it filters
+        pole = body["config"]["momentum" if optimizer == "signum" else "beta"]
+        assert curves[0]["pole"] == pole and curves[0]["dc_gain"] == pytest.approx(1.0)
+        assert ("inside the sign" if optimizer == "signum" else "first-moment filter") in body["note"]
 
 
 def test_filter_response_errors_name_the_field(site) -> None:
@@ -238,6 +246,46 @@ def test_compare_bundle(site) -> None:
     assert curve == sorted(curve)  # best so far never gets worse (maximize)
     assert by["fsgdm"]["best_configs"][0]["snippet"].startswith("from optimizers.fsgdm import FSGDM")
     assert site.get("/pages-api/compare/nope").status_code == 404
+
+
+def test_compare_a_selection_adams_secret_sauce_and_jobs_side_by_side(site) -> None:
+    """The preset link selects signum, adam-tied and adam (those without a job show as empty series to submit);
+    ``jobs=`` makes each job its own series. noisy-quadratic is this test's own task in the shared site."""
+    html = site.get("/compare/noisy-quadratic").text
+    assert (
+        'href="/compare/noisy-quadratic?optimizers=signum,adam-tied,adam"' in html and "Adam&#39;s secret sauce" in html
+    )
+    ids = {
+        name: build_study(site.db_url, 30, optimizer=name, task="noisy-quadratic", seed=i)
+        for i, name in enumerate(("signum", "adam-tied"))
+    }
+    body = site.get("/pages-api/compare/noisy-quadratic", params={"optimizers": "signum,adam-tied,adam"}).json()
+    assert [o["optimizer"] for o in body["optimizers"]] == ["signum", "adam-tied", "adam"]
+    signum, tied, adam = body["optimizers"]
+    assert signum["n"] == tied["n"] == 30 and adam["n"] == 0 and adam["jobs"] == 0 and "submit" in adam["best_note"]
+    assert tied["best_configs"][0]["snippet"].count("betas=(") == 1
+    b = tied["best_configs"][0]["params"]["beta"]
+    assert f"betas=({b:.6g}, {b:.6g})" in tied["best_configs"][0]["snippet"]
+
+    body = site.get(
+        "/pages-api/compare/noisy-quadratic", params={"jobs": f"{ids['adam-tied']},{ids['signum'][:10]}"}
+    ).json()
+    assert [(o["job"], o["n"]) for o in body["optimizers"]] == [(ids["adam-tied"], 30), (ids["signum"], 30)]
+    assert (
+        body["optimizers"][1]["label"].startswith("signum ") and body["optimizers"][1]["best_configs"][0]["rank"] == 1
+    )
+    best = body["optimizers"][1]["best_configs"][0]["value"]
+    pick = max if body["task"]["direction"] == "maximize" else min
+    assert best == pick(body["optimizers"][1]["values"])
+
+    for params, field in (
+        ({"optimizers": "signum,adamm"}, "optimizers"),
+        ({"jobs": "nosuchjob"}, "jobs"),
+        ({"jobs": ids["signum"], "optimizers": "adam"}, "jobs"),
+        ({"jobs": site.jobs["fsgdm"]}, "jobs"),  # a digits-cnn job
+    ):
+        r = site.get("/pages-api/compare/noisy-quadratic", params=params)
+        assert r.status_code == 422 and r.json()["field"] == field, (params, r.text)
 
 
 def test_job_live_bundle(site) -> None:

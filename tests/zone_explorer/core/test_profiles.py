@@ -33,7 +33,7 @@ def test_profile_agrees_with_the_registry(name: str) -> None:
     if profile.snippet.factory is not None:
         assert callable(getattr(importlib.import_module(spec.cls.__module__), profile.snippet.factory))
     if profile.snippet.betas:
-        assert {"beta1", "beta2"} <= hps
+        assert set(profile.snippet.betas_from) <= hps
 
 
 def test_get_profile_names_the_field_and_suggests() -> None:
@@ -64,7 +64,7 @@ def test_run_length_is_derived_from_steps_per_epoch_and_epochs(steps: int, epoch
     task = SimpleNamespace(steps_per_epoch=lambda: steps)
     assert run_length(task, "fsgdm", epochs) == {"sigma": steps * epochs, "n_stages": min(epochs, steps * epochs)}
     assert run_length(task, "autosgm", epochs) == {"tau": epochs, "spe": steps}
-    for name in ("gsgd", "lion", "sgd", "adam", "adamw"):
+    for name in ("gsgd", "lion", "sgd", "adam", "adamw", "signum", "adam-tied"):
         assert run_length(task, name, epochs) == {}
 
 

@@ -322,3 +322,20 @@ def _wsgi_get(app, path: str) -> str:
     chunks = app(environ, lambda s, headers, exc_info=None: status.setdefault("s", s))
     assert status["s"].startswith("200"), status
     return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "axes"), [("signum", ("lr", "momentum")), ("adam-tied", ("lr", "beta"))], ids=["signum", "adam-tied"]
+)
+def test_signum_and_tied_adam_run_a_job_and_draw_a_zone(sqlite_url: str, optimizer: str, axes: tuple) -> None:
+    """Their default spaces run end to end, and the zone is drawn over their own axes (one beta for adam-tied)."""
+    from zone_explorer.engine.job_zones import job_zone_summary
+    from zone_explorer.store.db import init_db
+
+    url = init_db(sqlite_url)
+    job, _ = create_job(url, JobSpec.parse({**QUICK, "optimizer": optimizer, "n_trials": 3}))
+    assert Worker(url, settings=WorkerSettings(poll_interval=0.01)).run(exit_when_idle=True) == 3
+    trials = _assert_exact(url, job.id, 3)
+    assert all(t.state == "COMPLETE" and set(axes) <= set(t.params) for t in trials)
+    zone = job_zone_summary(url, job.id, with_importance=False, grid_size=12)
+    assert (zone["x"], zone["y"]) == axes and zone["optimizer"] == optimizer

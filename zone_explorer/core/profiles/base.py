@@ -76,11 +76,13 @@ class Snippet:
     """How a flat config becomes a constructor call in copy-ready code.
 
     ``factory``: a function in the optimizer class's module that takes the flat config (None: the class itself
-    takes the flat names). ``betas``: the constructor takes ``beta1``/``beta2`` as one tuple ``betas``.
+    takes the flat names). ``betas``: the constructor takes ``betas_from`` (the flat names, ``beta1``/``beta2`` by
+    default; ``("beta", "beta")`` for Adam with tied betas) as one tuple ``betas``.
     """
 
     factory: str | None = None
     betas: bool = False
+    betas_from: tuple[str, str] = ("beta1", "beta2")
 
 
 @dataclass(frozen=True)

@@ -18,27 +18,29 @@ function colored(node, color) {
 
 function drawBestSoFar(data) {
   const traces = data.optimizers.filter((o) => o.n).map((o, i) => ({
-    type: "scatter", mode: "lines", name: o.optimizer, x: o.curve.x, y: o.curve.y, line: { color: colorOf(i), width: 2.5, shape: "hv" },
-    hovertemplate: `${plotText(o.optimizer)}: best %{y:.5g} after %{x} trials<extra></extra>`,
+    type: "scatter", mode: "lines", name: o.label, x: o.curve.x, y: o.curve.y, line: { color: colorOf(i), width: 2.5, shape: "hv" },
+    hovertemplate: `${plotText(o.label)}: best %{y:.5g} after %{x} trials<extra></extra>`,
   }));
   draw(ui.bsf, traces, layout({ xaxis: axis("finished trials", { log: true }), yaxis: axis(`best ${data.task.metric}`), margin: { t: 10 } }));
 }
 
 function drawDistribution(data) {
   const traces = data.optimizers.filter((o) => o.n).map((o, i) => ({
-    type: "box", name: o.optimizer, y: o.values, boxpoints: o.values.length <= 300 ? "all" : "outliers", jitter: 0.4, pointpos: 0,
+    type: "box", name: o.label, y: o.values, boxpoints: o.values.length <= 300 ? "all" : "outliers", jitter: 0.4, pointpos: 0,
     marker: { color: colorOf(i), size: 4, opacity: 0.6 }, line: { color: colorOf(i) }, fillcolor: "rgba(0,0,0,0.03)",
-    hovertemplate: `${plotText(o.optimizer)}: %{y:.5g}<extra></extra>`,
+    hovertemplate: `${plotText(o.label)}: %{y:.5g}<extra></extra>`,
   }));
   draw(ui.dist, traces, layout({ yaxis: axis(data.task.metric), xaxis: axis(""), showlegend: false, margin: { t: 10 } }));
 }
 
 function drawBest(data) {
   replace(ui.best, data.optimizers.map((o, i) => el("div", { class: "opt-block" },
-    colored(el("h3", {}, o.optimizer), colorOf(i)),
+    colored(el("h3", {}, o.label), colorOf(i)),
     el("p", { class: "muted small" }, `${o.n.toLocaleString()} finished trials in ${o.jobs} job${o.jobs === 1 ? "" : "s"}`
       + (o.best !== null ? ` · best ${num(o.best, 5)}` : ""),
-      " · ", el("a", { href: `/zones/${pathPart(data.task.name)}/${pathPart(o.optimizer)}` }, "zone map")),
+      " · ", o.jobs
+        ? el("a", { href: o.job ? `/jobs/${pathPart(o.job)}` : `/zones/${pathPart(data.task.name)}/${pathPart(o.optimizer)}` }, o.job ? "job" : "zone map")
+        : el("a", { href: `/submit?task=${encodeURIComponent(data.task.name)}&optimizer=${encodeURIComponent(o.optimizer)}` }, "submit a job")),
     o.best_configs.length
       ? el("table", { class: "data-table" }, el("tbody", {}, o.best_configs.map((b) => el("tr", {},
         el("td", {}, `#${b.rank}`), el("td", { class: "num" }, num(b.value, 5)),
@@ -53,7 +55,7 @@ async function load() {
   try {
     const data = await getJSON(page.api.compare);
     ui.loading.hidden = true;
-    if (!data.optimizers.length) {
+    if (!data.optimizers.some((o) => o.jobs)) {
       ui.body.hidden = true;
       ui.empty.hidden = false;
     } else {
@@ -70,5 +72,5 @@ async function load() {
 }
 
 fillSelect(ui.picker, page.tasks.map((t) => t.name), page.task.name);
-ui.picker.addEventListener("change", () => { location.href = `/compare/${pathPart(ui.picker.value)}`; });
+ui.picker.addEventListener("change", () => { location.href = `/compare/${pathPart(ui.picker.value)}${page.selection.optimizers ? `?optimizers=${encodeURIComponent(page.selection.optimizers)}` : ""}`; });
 load();

@@ -12,11 +12,11 @@ const RUN_LENGTH = { fsgdm: ["sigma", "n_stages"], autosgm: ["tau", "spe"] };
 const FILTER_PARAMS = {
   fsgdm: ["c_scaling", "v_coefficient", "n_stages", "sigma"], autosgm: ["beta_i", "gamma_i", "eta_i"],
   gsgd: ["lr", "momentum", "scaling", "nesterov"], lion: ["beta1", "beta2"], sgd: ["momentum", "dampening", "nesterov"],
-  adam: ["beta1"], adamw: ["beta1"],
+  adam: ["beta1"], adamw: ["beta1"], signum: ["momentum"], "adam-tied": ["beta"],
 };
 const ui = {
   form: $("#filter-form"), optimizer: $("#f-optimizer"), task: $("#f-task"), epochs: $("#f-epochs"), fields: $("#hp-fields"),
-  message: $("#filter-message"), loading: $("#filter-loading"), summary: $("#filter-summary"),
+  message: $("#filter-message"), loading: $("#filter-loading"), summary: $("#filter-summary"), note: $("#filter-note"),
   magnitude: $("#magnitude-plot"), gain: $("#gain-plot"), pz: $("#pz-plot"),
 };
 const params = new URLSearchParams(location.search);
@@ -152,6 +152,8 @@ async function update() {
     ui.summary.textContent = data.optimizer === "fsgdm"
       ? `${data.shown} of ${data.stages} stages · last: pole ${num(last.pole, 4)}, DC gain ${num(last.dc_gain, 4)}`
       : `pole ${num(last.pole, 4)} · zero ${num(last.zero, 4)} · gain ${num(last.gain, 4)} · DC gain ${num(last.dc_gain, 4)}`;
+    ui.note.textContent = data.note || "";
+    ui.note.hidden = !data.note;
   } catch (err) {
     if (id !== request) return;
     if (!(err instanceof ApiError) || !showFieldError(ui.form, err.field, err.message)) ui.message.textContent = err.message;
