@@ -14,6 +14,7 @@ from optimizers.registry import get_optimizer
 from zone_explorer.core.spaces import Space
 from zone_explorer.core.statuses import Outcome
 from zone_explorer.tasks import get_task
+from zone_explorer.tasks.external import ExternalTask
 
 __all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
 
@@ -28,6 +29,9 @@ class TrialPlan:
     epochs: int
     seeds: tuple[int, ...]
     run_length: dict[str, int]
+    #: where the job lives: a command trial reads cancellation at each report and stores its log there
+    job_id: str = ""
+    url: str = ""
 
 
 @dataclass
@@ -48,6 +52,11 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
     Seeds advance together so that pruning and cancellation act on the mean, one epoch at a time. A
     non-finite loss or metric ends the trial as ``diverged`` with the place it happened; it never raises.
     """
+    external = _external_task(plan.task)
+    if external is not None:  # the user's own function or command: see zone_explorer.engine.external_trials
+        from zone_explorer.engine.external_trials import run_external
+
+        return run_external(external, trial, plan, cancelled)
     try:
         values = plan.space.suggest(trial)
         config = plan.space.config(values, plan.run_length)
@@ -107,3 +116,11 @@ def evaluate(trial: optuna.Trial, plan: TrialPlan, *, cancelled: Callable[[], bo
     return TrialOutcome(
         Outcome.COMPLETE, value=statistics.fmean(metrics), config=config, seed_values=metrics, epochs_run=plan.epochs
     )
+
+
+def _external_task(name: str) -> ExternalTask | None:
+    try:
+        task = get_task(name)
+    except Exception:
+        return None  # evaluate says why the task cannot be built
+    return task if isinstance(task, ExternalTask) else None
