@@ -39,7 +39,7 @@ from zone_explorer.tasks.external import (
     write_verdict,
 )
 
-__all__ = ["MAX_TRIAL_LOG", "run_external", "set_process_device", "trial_log"]
+__all__ = ["MAX_TRIAL_LOG", "logged_trials", "run_external", "set_process_device", "trial_log"]
 
 #: characters of a command trial's output kept in the database (its end), and of it quoted in a failure reason
 MAX_TRIAL_LOG = 64_000
@@ -357,3 +357,11 @@ def trial_log(url: str, job_id: str, number: int) -> tuple[str, bool] | None:
     with session_scope(url) as s:
         row = s.get(TrialLog, (job_id, number))
         return (row.text, row.truncated) if row is not None else None
+
+
+def logged_trials(url: str, job_id: str) -> list[int]:
+    """The numbers of the job's trials that left a log (its command trials), in order."""
+    with session_scope(url) as s:
+        return list(
+            s.scalars(sa.select(TrialLog.trial_number).where(TrialLog.job_id == job_id).order_by(TrialLog.trial_number))
+        )

@@ -48,8 +48,8 @@ def explore(
     interactive session). ``devices``: one per worker in turn (``trial.device``); default ``cpu``. ``epochs``: how
     many epochs ``train`` reports (the pruner's horizon); ``pruner``: ``median``, ``hyperband`` or ``none``.
     """
-    from zone_explorer.engine.jobs import JobSpec, create_job, get_job
     from zone_explorer.engine.job_zones import job_zone_summary
+    from zone_explorer.engine.jobs import JobSpec, create_job, get_job
     from zone_explorer.store.db import init_db
     from zone_explorer.tasks.base import register_task
     from zone_explorer.tasks.external import save_function_task
