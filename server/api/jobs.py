@@ -190,9 +190,7 @@ def get_trials(
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}, "description": "Its output, the end kept"}, **error_responses(404)},
 )
-def get_trial_log(
-    job_id: JobId, number: Annotated[int, Path(ge=0, le=INT32_MAX)], url: DbUrl
-) -> PlainTextResponse:
+def get_trial_log(job_id: JobId, number: Annotated[int, Path(ge=0, le=INT32_MAX)], url: DbUrl) -> PlainTextResponse:
     """What a command trial printed (stdout and stderr; its last 64 000 characters)."""
     _job(url, job_id)
     found = trial_log(url, job_id, number)

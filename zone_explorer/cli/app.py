@@ -125,7 +125,9 @@ def list_commands(db: str | None = DB_OPTION) -> None:
     for col in ("name", "metric", "direction", "timeout", "command", "directory"):
         table.add_column(col)
     for t in list_command_tasks(init_db(db)):
-        table.add_row(t.name, t.metric, t.direction, f"{t.timeout_s:g} s" if t.timeout_s else "", t.command, t.cwd or "")
+        table.add_row(
+            t.name, t.metric, t.direction, f"{t.timeout_s:g} s" if t.timeout_s else "", t.command, t.cwd or ""
+        )
     console.print(table)
 
 
@@ -223,7 +225,7 @@ def run(
 
     url = init_db(db)
     if (task is None) == (command is None):
-        fail("give either --task NAME or --command \"python3 train.py\"", USAGE)
+        fail('give either --task NAME or --command "python3 train.py"', USAGE)
     if command is not None:
         task = _command_task(url, command, metric, direction, timeout)
     elif metric is not None or direction is not None or timeout is not None:

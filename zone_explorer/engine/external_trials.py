@@ -316,7 +316,11 @@ class _CommandRun:
         if not url or not job_id:
             return
         with session_scope(url) as s:
-            s.merge(TrialLog(job_id=job_id, trial_number=self.ot.number, text=text, truncated=truncated, created_at=utcnow()))
+            s.merge(
+                TrialLog(
+                    job_id=job_id, trial_number=self.ot.number, text=text, truncated=truncated, created_at=utcnow()
+                )
+            )
 
 
 def _tail(path: Path, limit: int) -> tuple[str, bool]:

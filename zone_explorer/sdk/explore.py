@@ -107,7 +107,9 @@ def _devices(devices: Sequence[str] | None) -> list[str]:
         devices = [d.strip() for d in devices.split(",")]
     found = list(devices)
     if not found or not all(isinstance(d, str) and d.strip() for d in found):
-        raise ValueError(f"devices: must be a non-empty list of device names such as 'cpu' or 'cuda:0', got {devices!r}")
+        raise ValueError(
+            f"devices: must be a non-empty list of device names such as 'cpu' or 'cuda:0', got {devices!r}"
+        )
     return [d.strip() for d in found]
 
 

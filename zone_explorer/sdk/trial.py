@@ -243,4 +243,3 @@ def trial(optimizer: str = "fsgdm") -> Trial:
         )
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{TRIAL_ENV}: not a trial a worker wrote ({type(err).__name__}: {err})") from None
-

@@ -131,9 +131,7 @@ def check_external(name: str, metric: str, direction: str, timeout_s: float | No
     if direction not in DIRECTIONS:
         raise ExternalTaskError("direction", f"must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if timeout_s is not None and (
-        isinstance(timeout_s, bool)
-        or not isinstance(timeout_s, (int, float))
-        or not 0 < timeout_s <= MAX_TIMEOUT
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= MAX_TIMEOUT
     ):
         raise ExternalTaskError("timeout", f"must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {timeout_s!r}")
 

@@ -37,7 +37,9 @@ def _workers(url: str, job_id: str, n: int) -> list[threading.Thread]:
 
 def _claims(url: str, job_id: str) -> list[TrialClaim]:
     with session_scope(url) as s:
-        return list(s.scalars(sa.select(TrialClaim).where(TrialClaim.job_id == job_id).order_by(TrialClaim.trial_number)))
+        return list(
+            s.scalars(sa.select(TrialClaim).where(TrialClaim.job_id == job_id).order_by(TrialClaim.trial_number))
+        )
 
 
 def _job(url: str, name: str, n: int):
@@ -108,7 +110,9 @@ def test_command_task_validation_names_the_field(sqlite_url) -> None:
     ):
         args = {"name": "t", "command": "python3 x.py", "metric": "m", "direction": "maximize", **kwargs}
         with pytest.raises(ExternalTaskError) as info:
-            add_command_task(url, args.pop("name"), args.pop("command"), args.pop("metric"), args.pop("direction"), **args)
+            add_command_task(
+                url, args.pop("name"), args.pop("command"), args.pop("metric"), args.pop("direction"), **args
+            )
         assert info.value.field == field
     add_command_task(url, "twice", "python3 x.py", "m", "maximize")
     with pytest.raises(ExternalTaskError, match="already registered"):
