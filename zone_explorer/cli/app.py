@@ -235,7 +235,7 @@ def run(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         fail(f"--seeds: expected comma-separated integers, got {seeds!r}", USAGE)
-    raw = {
+    raw: dict[str, object] = {
         "task": task,
         "optimizer": optimizer,
         "n_trials": trials,

@@ -130,8 +130,7 @@ def _run_function(
     except Exception as err:  # the user's code failed: the trial fails with why, the exploration goes on
         return _outcome(trial, Outcome.ERROR, reason=f"train raised {type(err).__name__}: {err}")
     last = trial.reports[-1][1] if trial.reports else None
-    value = returned if returned is not None else last
-    return _final(trial, value, "train returned None and reported nothing")
+    return _final(trial, returned if returned is not None else last, "train returned None and reported nothing")
 
 
 def _outcome(trial: Trial, state: Outcome, *, value: float | None = None, reason: str | None = None) -> TrialOutcome:
