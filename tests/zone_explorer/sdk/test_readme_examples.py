@@ -69,6 +69,8 @@ def test_the_training_script_runs_alone_and_as_command_trials(tmp_path, monkeypa
     explore[explore.index("--command") + 1] = f"{sys.executable} train.py"
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ZONE_EXPLORER_DATABASE_URL", raising=False)
-    done = CliRunner().invoke(app, explore[1:], env={"COLUMNS": "200"})  # its workers are processes of their own
+    # an absolute URL: this process already holds an engine for the relative default, opened in another directory
+    db = f"sqlite:///{tmp_path / 'zone-explorer.db'}"
+    done = CliRunner().invoke(app, [*explore[1:], "--db", db], env={"COLUMNS": "200"})  # workers: own processes
     assert done.exit_code == 0, done.output[-3000:]
     assert _outcomes(tmp_path / "zone-explorer.db") == [("done", "complete")] * 2
