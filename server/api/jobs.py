@@ -187,8 +187,14 @@ def get_trials(
 @router.get(
     "/{job_id}/trials/{number}/log",
     summary="Show a command trial's log",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "Its output, the end kept"}, **error_responses(404)},
+    response_class=Response,  # the errors stay JSON; the log itself is text/plain
+    responses={
+        200: {
+            "description": "Its output (the end is kept)",
+            "content": {"text/plain": {"example": "epoch 1: val_acc 0.912\nval_acc=0.912\n"}},
+        },
+        **error_responses(404, 422),
+    },
 )
 def get_trial_log(job_id: JobId, number: Annotated[int, Path(ge=0, le=INT32_MAX)], url: DbUrl) -> PlainTextResponse:
     """What a command trial printed (stdout and stderr; its last 64 000 characters)."""
