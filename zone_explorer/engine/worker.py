@@ -58,7 +58,7 @@ from zone_explorer.engine.studies import (
 from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
-from zone_explorer.tasks.external import watch_database
+from zone_explorer.tasks.external import foreign_function_tasks, watch_database
 
 __all__ = ["Worker", "WorkerSettings", "reap_lost_claims"]
 
@@ -209,6 +209,7 @@ class Worker:
         )
         if job_id:
             q = q.where(Job.id == job_id)
+        q = q.where(Job.task.not_in(foreign_function_tasks()))  # another process's ze.explore runs those
         job = s.scalars(q).first()
         if job is None:
             return None

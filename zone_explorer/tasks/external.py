@@ -51,6 +51,7 @@ __all__ = [
     "add_command_task",
     "check_external",
     "external_task",
+    "foreign_function_tasks",
     "function_task_name",
     "list_command_tasks",
     "read_results",
@@ -220,6 +221,23 @@ def save_function_task(url: str, task: FunctionTask) -> None:
     """Store a ``ze.explore`` function's task (its metric and direction may change from one run to the next)."""
     _upsert(url, task, task.target, replace=True)
     watch_database(url)
+
+
+def runnable_functions() -> list[str]:
+    """The function tasks this process can run (``ze.explore`` registered them with their function)."""
+    from zone_explorer.tasks.base import all_tasks
+
+    return [t.name for t in all_tasks() if isinstance(t, FunctionTask) and t.train is not None]
+
+
+def foreign_function_tasks() -> sa.Select[str]:
+    """The names of the function tasks this process cannot run, as a subquery: a worker leaves their jobs to the
+    ``ze.explore`` call that holds the function (a general worker on the same database would only fail them)."""
+    from zone_explorer.store.models import ExternalTaskRow
+
+    return sa.select(ExternalTaskRow.name).where(
+        ExternalTaskRow.kind == "function", ExternalTaskRow.name.not_in(runnable_functions())
+    )
 
 
 def list_command_tasks(url: str) -> list[CommandTask]:

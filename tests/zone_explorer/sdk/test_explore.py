@@ -82,3 +82,22 @@ def test_explore_refuses_bad_arguments_naming_the_field(tmp_path, kwargs, error,
     with pytest.raises(error, match=field):
         ze.explore(**args)
     assert not (tmp_path / "x.db").exists()  # nothing stored on rejection
+
+
+def test_a_worker_leaves_the_jobs_of_a_function_it_does_not_hold(sqlite_url) -> None:
+    """Another process's ``ze.explore`` (its function stored, not registered here with the function) is not claimed:
+    a general worker on the same database would only fail its trials."""
+    from zone_explorer.engine.jobs import JobSpec, create_job
+    from zone_explorer.engine.worker import Worker
+    from zone_explorer.store.db import init_db
+    from zone_explorer.tasks import register_task
+    from zone_explorer.tasks.external import FunctionTask, save_function_task
+
+    url = init_db(sqlite_url)
+    elsewhere = FunctionTask("fn-elsewhere-0123456789", "their_module:train", "val_acc", "maximize")  # no function
+    save_function_task(url, elsewhere)
+    register_task(elsewhere, replace=True)
+    job, _ = create_job(url, JobSpec.parse({"task": elsewhere.name, "optimizer": "fsgdm", "n_trials": 2}))
+    assert Worker(url).run_one(job_id=job.id) is None and Worker(url).run_one() is None
+    register_task(FunctionTask(elsewhere.name, "their_module:train", "val_acc", "maximize", small_train), replace=True)
+    assert Worker(url).run_one(job_id=job.id) is not None  # held here now: claimed and run
