@@ -41,6 +41,7 @@ from zone_explorer.contrib import (
 from zone_explorer.core.errors import NotFound
 from zone_explorer.core.limits import INT32_MAX
 from zone_explorer.core.profiles import get_profile
+from zone_explorer.engine.external_trials import logged_trials
 from zone_explorer.engine.job_zones import ZoneRequestError
 from zone_explorer.engine.jobs import get_job, list_jobs
 from zone_explorer.tasks import task_names
@@ -262,7 +263,8 @@ def job_page(request: Request, job_id: Annotated[str, Path(max_length=64)], url:
         "job": job_public(job),
         "api": {"live": f"/pages-api/jobs/{job.id}/live", "cancel": f"/api/v1/jobs/{job.id}/cancel"},
     }
-    return render(request, "job.html", page="job", title=f"Job {job.id}", data=data, job=job_public(job))
+    logs = [(n, f"/api/v1/jobs/{job.id}/trials/{n}/log") for n in logged_trials(url, job.id)]
+    return render(request, "job.html", page="job", title=f"Job {job.id}", data=data, job=job_public(job), logs=logs)
 
 
 @pages_router.get("/contributions", response_class=HTMLResponse)

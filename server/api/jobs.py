@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from server import examples as ex
@@ -13,7 +14,9 @@ from server.errors import ApiError, error_responses
 from server.schemas import JobCreate, JobDetail, JobPage, JobPublic, Name, TrialPage
 from zone_explorer.contrib import check_may_cancel_rerun
 from zone_explorer.core.job_ids import ID_PREFIX_PATTERN, MAX_ID_LENGTH
+from zone_explorer.core.limits import INT32_MAX
 from zone_explorer.core.statuses import JobStatus
+from zone_explorer.engine.external_trials import trial_log
 from zone_explorer.engine.jobs import (
     JobSpec,
     Progress,
@@ -179,6 +182,28 @@ def get_trials(
     # one row more than asked tells whether another page follows, without counting the study
     rows = load_trials(url, job.study_name, states=[state.upper()] if state else None, limit=limit + 1, offset=offset)
     return TrialPage(items=[r.to_dict() for r in rows[:limit]], limit=limit, offset=offset, has_more=len(rows) > limit)
+
+
+@router.get(
+    "/{job_id}/trials/{number}/log",
+    summary="Show a command trial's log",
+    response_class=Response,  # the errors stay JSON; the log itself is text/plain
+    responses={
+        200: {
+            "description": "Its output (the end is kept)",
+            "content": {"text/plain": {"example": "epoch 1: val_acc 0.912\nval_acc=0.912\n"}},
+        },
+        **error_responses(404, 422),
+    },
+)
+def get_trial_log(job_id: JobId, number: Annotated[int, Path(ge=0, le=INT32_MAX)], url: DbUrl) -> PlainTextResponse:
+    """What a command trial printed (stdout and stderr; its last 64 000 characters)."""
+    _job(url, job_id)
+    found = trial_log(url, job_id, number)
+    if found is None:
+        raise ApiError(404, f"trial {number} of job {job_id} has no log (only command trials leave one)", "number")
+    text, truncated = found
+    return PlainTextResponse(("[beginning cut]\n" if truncated else "") + text)
 
 
 @router.get(

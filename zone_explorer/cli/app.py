@@ -59,9 +59,15 @@ def _typed_job(url: str, typed: str, field: str) -> Job:
         fail_job_id(e)
 
 
-@app.command()
-def tasks() -> None:
-    """List the training tasks (built-in and from installed plug-ins)."""
+tasks_app = typer.Typer(help="List the training tasks; register command tasks (an admin's act).")
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback(invoke_without_command=True)
+def tasks(ctx: typer.Context) -> None:
+    """List the training tasks (built-in and from installed plug-ins); `tasks commands` lists command tasks."""
+    if ctx.invoked_subcommand is not None:
+        return
     from zone_explorer.tasks import all_tasks, task_load_errors
 
     table = Table(title="Tasks")
@@ -80,6 +86,49 @@ def tasks() -> None:
     console.print(table)
     for name, problem in task_load_errors().items():
         err.print(f"[yellow]warning:[/] task plug-in {name} was skipped: {problem}")
+
+
+@tasks_app.command("add-command")
+def add_command(
+    name: str = typer.Argument(..., help="The task's name (lower case, digits, . _ -), what a job names."),
+    command: str = typer.Option(..., "--command", "-c", help='The command line, e.g. "python3 train.py".'),
+    metric: str = typer.Option(..., "--metric", "-m", help="The metric the script reports, e.g. val_acc."),
+    direction: str = typer.Option(..., "--direction", "-d", help="maximize or minimize."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds a trial may run before it is stopped."),
+    cwd: Path | None = typer.Option(None, "--cwd", help="Directory the command runs in (default: the current one)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace a command task of the same name."),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Register a command task: workers launch the command once per trial, with the trial in its environment.
+
+    REST clients may then submit jobs that name it; they never send a command line themselves."""
+    from zone_explorer.store.db import init_db
+    from zone_explorer.tasks.external import ExternalTaskError, add_command_task
+
+    url = init_db(db)
+    try:
+        add_command_task(
+            url, name, command, metric, direction, timeout_s=timeout, cwd=str(cwd or Path.cwd()), replace=replace
+        )
+    except ExternalTaskError as e:
+        fail(f"{e.field}: {e.message}", USAGE)
+    console.print(f"command task [bold]{name}[/] registered: {command}")
+
+
+@tasks_app.command("commands")
+def list_commands(db: str | None = DB_OPTION) -> None:
+    """List the registered command tasks."""
+    from zone_explorer.store.db import init_db
+    from zone_explorer.tasks.external import list_command_tasks
+
+    table = Table(title="Command tasks")
+    for col in ("name", "metric", "direction", "timeout", "command", "directory"):
+        table.add_column(col)
+    for t in list_command_tasks(init_db(db)):
+        table.add_row(
+            t.name, t.metric, t.direction, f"{t.timeout_s:g} s" if t.timeout_s else "", t.command, t.cwd or ""
+        )
+    console.print(table)
 
 
 @app.command()
@@ -137,7 +186,7 @@ def _worker_process(url: str, job_id: str, threads: int) -> None:
 
 @app.command()
 def run(
-    task: str = typer.Option(..., "--task", "-t", help="Task name (see `zone-explorer tasks`)."),
+    task: str | None = typer.Option(None, "--task", "-t", help="Task name (see `zone-explorer tasks`)."),
     optimizer: str = typer.Option(..., "--optimizer", "-o", help="Optimizer name (see `zone-explorer optimizers`)."),
     trials: int = typer.Option(40, "--trials", "-n", help="Number of finished trials the job stops at."),
     sampler: str = typer.Option(
@@ -157,16 +206,36 @@ def run(
     ),
     db: str | None = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the zone summary as JSON."),
+    command: str | None = typer.Option(
+        None,
+        "--command",
+        "-c",
+        help='Your own training script instead of a task, e.g. "python3 train.py": launched once per trial with the '
+        "trial in its environment (read it with ze.trial()); needs --metric and --direction.",
+    ),
+    metric: str | None = typer.Option(None, "--metric", "-m", help="With --command: the metric it reports."),
+    direction: str | None = typer.Option(None, "--direction", "-d", help="With --command: maximize or minimize."),
+    timeout: float | None = typer.Option(None, "--timeout", help="With --command: seconds a trial may run."),
 ) -> None:
-    """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone."""
+    """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone.
+
+    With --command, the task is your own script (see the README's "Your own training")."""
     from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, job_progress
     from zone_explorer.store.db import init_db
+
+    url = init_db(db)
+    if (task is None) == (command is None):
+        fail('give either --task NAME or --command "python3 train.py"', USAGE)
+    if command is not None:
+        task = _command_task(url, command, metric, direction, timeout)
+    elif metric is not None or direction is not None or timeout is not None:
+        fail("--metric, --direction and --timeout go with --command (a task has its own metric)", USAGE)
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         fail(f"--seeds: expected comma-separated integers, got {seeds!r}", USAGE)
-    raw = {
+    raw: dict[str, object] = {
         "task": task,
         "optimizer": optimizer,
         "n_trials": trials,
@@ -183,7 +252,6 @@ def run(
         spec = JobSpec.parse(raw)
     except JobSpecError as e:
         fail(f"{e.field}: {e.message}", USAGE)
-    url = init_db(db)
     job, _ = create_job(url, spec)
     err.print(
         f"job [bold]{job.id}[/] on {url}: {trials} trials of {optimizer} on {task}, {spec.epochs} epochs x {len(seed_list)} seed(s)"
@@ -222,6 +290,24 @@ def run(
         why = f" ({final.error})" if final.error else ""
         fail(f"job ended {final.status}{why}; see `zone-explorer jobs {job.id}`", code=1)
     _print_zone(url, job.id, None, None, 0.1, None, json_out)
+
+
+def _command_task(url: str, command: str, metric: str | None, direction: str | None, timeout: float | None) -> str:
+    """Register ``command`` as this directory's command task (named by a hash of what defines it) and name it."""
+    import hashlib
+
+    from zone_explorer.tasks.external import ExternalTaskError, add_command_task
+
+    if metric is None or direction is None:
+        fail("--command needs --metric (what the script reports) and --direction (maximize or minimize)", USAGE)
+    cwd = str(Path.cwd())
+    digest = hashlib.sha1("\0".join((command, metric, direction, str(timeout), cwd)).encode()).hexdigest()[:12]
+    name = f"cmd-{digest}"
+    try:
+        add_command_task(url, name, command, metric, direction, timeout_s=timeout, cwd=cwd, replace=True)
+    except ExternalTaskError as e:
+        fail(f"--{e.field}: {e.message}", USAGE)
+    return name
 
 
 def _print_zone(

@@ -16,6 +16,7 @@ from zone_explorer.core.statuses import Outcome
 from zone_explorer.engine.devices import ENVIRONMENT_ATTR, environment
 from zone_explorer.tasks import get_task
 from zone_explorer.tasks.base import setup_on, takes_device
+from zone_explorer.tasks.external import ExternalTask
 
 __all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
 
@@ -30,6 +31,9 @@ class TrialPlan:
     epochs: int
     seeds: tuple[int, ...]
     run_length: dict[str, int]
+    #: where the job lives: a command trial reads cancellation at each report and stores its log there
+    job_id: str = ""
+    url: str = ""
 
 
 @dataclass
@@ -54,6 +58,11 @@ def evaluate(
     The trial records where it ran (:func:`~zone_explorer.engine.devices.environment`): ``device``, or the cpu
     for a task that takes no device.
     """
+    external = _external_task(plan.task)
+    if external is not None:  # the user's own function or command: see zone_explorer.engine.external_trials
+        from zone_explorer.engine.external_trials import run_external
+
+        return run_external(external, trial, plan, cancelled, device=device)
     try:
         values = plan.space.suggest(trial)
         config = plan.space.config(values, plan.run_length)
@@ -124,3 +133,11 @@ def _not_set_up(plan: TrialPlan, err: Exception, config: dict[str, Any]) -> Tria
     return TrialOutcome(
         Outcome.ERROR, reason=f"could not set up task {plan.task!r}: {type(err).__name__}: {err}", config=config
     )
+
+
+def _external_task(name: str) -> ExternalTask | None:
+    try:
+        task = get_task(name)
+    except Exception:
+        return None  # evaluate says why the task cannot be built
+    return task if isinstance(task, ExternalTask) else None

@@ -58,6 +58,7 @@ from zone_explorer.engine.studies import (
 from zone_explorer.engine.verdicts import record_verdicts
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
+from zone_explorer.tasks.external import foreign_function_tasks, watch_database
 
 __all__ = ["Worker", "WorkerSettings", "default_worker_name", "reap_lost_claims"]
 
@@ -105,6 +106,7 @@ class Worker:
         self._stop = threading.Event()
         self._last_reap = 0.0
         self._jobs: OrderedDict[str, _LoadedJob] = OrderedDict()
+        watch_database(url)  # a job may name a command task registered there after this process started
 
     def stop(self) -> None:
         self._stop.set()
@@ -215,6 +217,7 @@ class Worker:
         )
         if job_id:
             q = q.where(Job.id == job_id)
+        q = q.where(Job.task.not_in(foreign_function_tasks()))  # another process's ze.explore runs those
         job = s.scalars(q).first()
         if job is None:
             return None
@@ -289,7 +292,14 @@ class Worker:
                 pruner=make_pruner(job.pruner, epochs=job.epochs),
             )
             plan = TrialPlan(
-                job.task, job.optimizer, Space.from_dict(job.space), job.epochs, tuple(job.seeds), job_run_length(job)
+                job.task,
+                job.optimizer,
+                Space.from_dict(job.space),
+                job.epochs,
+                tuple(job.seeds),
+                job_run_length(job),
+                job_id=job.id,
+                url=self.url,
             )
             loaded = self._jobs[job.id] = _LoadedJob(study, plan)
             while len(self._jobs) > JOB_CACHE_SIZE:

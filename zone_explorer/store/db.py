@@ -164,6 +164,9 @@ def init_db(url: str | None = None) -> str:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
             optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+            from zone_explorer.tasks.external import watch_database
+
+            watch_database(url)  # get_task finds the command tasks stored here
             return url
         except sa.exc.OperationalError:
             if attempt == 4 or not url.startswith("sqlite"):

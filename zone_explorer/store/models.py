@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus
@@ -174,3 +174,35 @@ class ApiToken(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# ---- external tasks: a user's command or Python function run as one trial --------------------------------------
+
+
+class ExternalTaskRow(Base):
+    """A task whose trial is a user's code: ``kind`` ``command`` (``command`` is the command line a worker launches,
+    registered by an admin or by ``zone-explorer run --command``) or ``function`` (``command`` is the ``module:name``
+    of a function that ``ze.explore`` runs; stored so that the zone pages know its metric and direction)."""
+
+    __tablename__ = "ze_external_tasks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(8))
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cwd: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrialLog(Base):
+    """The output of one command trial (stdout and stderr), its last ``MAX_TRIAL_LOG`` characters."""
+
+    __tablename__ = "ze_trial_logs"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trial_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    truncated: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -73,6 +73,7 @@ __all__ = [
     "Task",
     "TaskRun",
     "UnknownTaskError",
+    "add_task_resolver",
     "all_tasks",
     "build_module",
     "derive_seed",
@@ -272,6 +273,19 @@ _LOAD_ERRORS: dict[str, str] = {}
 #: entry points ("dist:name") already turned into registered tasks, so a reload does not re-register them
 _LOADED_ENTRY_POINTS: dict[str, str] = {}
 _ENTRY_POINTS_SCANNED = False
+#: asked, in order, for a name the registry lacks (tasks stored in a database: see zone_explorer.tasks.external)
+_RESOLVERS: list[Callable[[str], Task | None]] = []
+
+
+def add_task_resolver(resolver: Callable[[str], Task | None]) -> None:
+    """Let :func:`get_task` ask ``resolver(name)`` for a name the registry lacks; a task it returns is registered.
+
+    A resolver that raises is skipped (a database that is away must not break the built-in tasks). Adding the
+    same resolver twice keeps one.
+    """
+    with _LOCK:
+        if resolver not in _RESOLVERS:
+            _RESOLVERS.append(resolver)
 
 
 def _validate(task: object) -> Task:
@@ -376,6 +390,15 @@ def get_task(name: str) -> Task:
         task = _REGISTRY.get(name) if isinstance(name, str) else None
         if task is not None:
             return task
+        resolvers = list(_RESOLVERS) if isinstance(name, str) else []
+    for resolver in resolvers:  # outside the lock: a resolver may read a database
+        try:
+            found = resolver(name)
+        except Exception:
+            continue
+        if found is not None:
+            return register_task(found, replace=True)
+    with _LOCK:
         known = sorted(_REGISTRY)
     lowered = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6) if isinstance(name, str) else []
