@@ -210,7 +210,7 @@ class Lion(ZoneOptimizer):
                 nesterov=nu if nu > NESTEROV_THRESHOLD else 0.0,
             )
             if group["foreach"] is None and all(p.device.type == "cpu" for p in params):
-                _blocked_lion(params, grads, exp_avgs, **args)
+                _multi_tensor_lion(params, grads, exp_avgs, **args, blocked=True)
             elif self._use_foreach(group, params):
                 _multi_tensor_lion(params, grads, exp_avgs, **args)
             else:
@@ -261,39 +261,18 @@ def _multi_tensor_lion(
     beta2: float,
     weight_decay: float,
     nesterov: float,
+    blocked: bool = False,
 ) -> None:
+    # blocked (the CPU default): run the update block by block over cache-sized slices (see optimizers._blocks),
+    # so that of its passes over p, g and m only the first over each block goes to memory
     for ps, gs, ms in group_by_device_and_dtype(params, grads, exp_avgs):
-        if weight_decay != 0:
-            torch._foreach_mul_(ps, 1.0 - lr * weight_decay)
-        us = torch._foreach_lerp(ms, gs, 1.0 - beta1)
-        torch._foreach_sign_(us)
-        torch._foreach_add_(ps, us, alpha=-lr)
-        del us
-        if nesterov != 0:
-            torch._foreach_add_(ps, gs, alpha=-lr * nesterov)
-        torch._foreach_lerp_(ms, gs, 1.0 - beta2)
-
-
-def _blocked_lion(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    weight_decay: float,
-    nesterov: float,
-) -> None:
-    # The multi-tensor update, run block by block (see optimizers._blocks): of its passes over p, g and m only
-    # the first over each block goes to memory, the others find the block in cache.
-    for ps, gs, ms in group_by_device_and_dtype(params, grads, exp_avgs):
-        for bp, bg, bm in cache_blocks([ps, gs, ms]):
+        for bp, bg, bm in cache_blocks([ps, gs, ms]) if blocked else [[ps, gs, ms]]:
             if weight_decay != 0:
                 torch._foreach_mul_(bp, 1.0 - lr * weight_decay)
-            bu = torch._foreach_lerp(bm, bg, 1.0 - beta1)
-            torch._foreach_sign_(bu)
-            torch._foreach_add_(bp, bu, alpha=-lr)
+            us = torch._foreach_lerp(bm, bg, 1.0 - beta1)
+            torch._foreach_sign_(us)
+            torch._foreach_add_(bp, us, alpha=-lr)
+            del us
             if nesterov != 0:
                 torch._foreach_add_(bp, bg, alpha=-lr * nesterov)
             torch._foreach_lerp_(bm, bg, 1.0 - beta2)
