@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from ._base import TensorList, ZoneOptimizer, group_by_device_and_dtype
+from ._blocks import cache_blocks
 from .hyperparams import Hyperparameter, closest_name, reject_unknown_keywords, validate_tuple
 from .windows import window_value
 
@@ -532,6 +533,94 @@ def _multi_tensor_autosgm(params: list[Tensor], grads: list[Tensor], states: lis
             torch._foreach_add_(g_sms, gs, alpha=-cfg.gamma_i * cfg.eta_i)
 
 
+# ---- the fused CPU path -----------------------------------------------------------------------------------
+#: dtypes of torch's fused Adam kernel that the fused path uses (half precision keeps the generic rounding)
+_FUSED_DTYPES = (torch.float32, torch.float64)
+#: the step count handed to the kernel: large enough that its bias corrections 1 - b^S are 1 (see _fused_autosgm)
+_KERNEL_STEP = 2.0**40
+
+
+def _fused_applies(cfg: _Cfg, params: Sequence[Tensor]) -> bool:
+    """Whether torch's fused Adam kernel can carry this group's update (see :func:`_fused_autosgm`)."""
+    return (
+        cfg.aoptlr
+        and cfg.num_lrc == 0
+        and cfg.gamma_i == 0.0
+        and not cfg.repeat_eps
+        and 1.0 / (1.0 + cfg.eta_i) < 1.0
+        and 1.0 / (1.0 + cfg.eta_a) < 1.0
+        and hasattr(torch, "_fused_adam_")
+        and all(p.device.type == "cpu" and p.dtype in _FUSED_DTYPES for p in params)
+    )
+
+
+def _fused_autosgm(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: _Cfg) -> None:
+    r"""The Adam-like update (aoptlr, num_lrc = 0, gamma_i = 0, repeat_eps off) through torch's fused Adam kernel.
+
+    The kernel reads p, g, m, v and writes p, m, v in one pass over memory. With a step count S, bias
+    corrections :math:`c_{1,2} = 1 - b_{1,2}^S`, and :math:`G = g + \lambda_k p` (its Adam mode) or a decay
+    :math:`p \leftarrow p(1 - l\lambda_k)` first (its AdamW mode), it computes
+
+    .. math::
+        m \leftarrow b_1 m + (1-b_1) G, \quad v \leftarrow b_2 v + (1-b_2) G^2, \quad
+        p \leftarrow p - \frac{l}{c_1}\,\frac{m}{\sqrt{v}/\sqrt{c_2} + \epsilon_k}.
+
+    Handed AutoSGM's filter states :math:`s_i, s_a` as m and v, with :math:`b = 1/(1+\eta)`, it leaves
+    :math:`b_1 q_i` and :math:`b_2 q_a` in them, where :math:`q = s + \eta G` is each filter's pre-state. The
+    parameter update needs only those: with :math:`\mu = \sqrt{b_2/c_2}`, :math:`\epsilon_k = \mu e` and
+    :math:`l = C c_1 \mu / b_1` it is AutoSGM's :math:`p \leftarrow p - C q_i/(\sqrt{q_a} + e)`. The new states
+    are :math:`s = \beta q`, so one pass rescales m by :math:`\beta_i(1+\eta_i)` and v by
+    :math:`\beta_a(1+\eta_a)`, block by block while they are still in cache. (The kernel's gains
+    :math:`b` and :math:`1-b` add up to 1; AutoSGM's :math:`\beta` and :math:`\beta\eta` do not, hence that pass.)
+    """
+    scalars = _ScalarCache(cfg)
+    sign = -1.0 if cfg.maximize else 1.0
+    b1, b2 = 1.0 / (1.0 + cfg.eta_i), 1.0 / (1.0 + cfg.eta_a)
+    rescale_i, rescale_a = cfg.beta_i * (1.0 + cfg.eta_i), cfg.beta_a * (1.0 + cfg.eta_a)
+    # the kernel reads its step count from a tensor; S = 2**40 makes b**S underflow to 0 (bias corrections of 1)
+    # for any b below 1 - 1e-9, and the corrections are computed here the same way for the rest
+    c1, c2 = 1.0 - b1**_KERNEL_STEP, 1.0 - b2**_KERNEL_STEP
+    mu = math.sqrt(b2) / math.sqrt(c2)  # kernel denominator = mu (sqrt(q_a) + e)
+    for ps, gs, sts in group_by_device_and_dtype(params, grads, states):
+        by_t: dict[float, list[int]] = {}
+        for i, state in enumerate(sts):
+            state["step"] = state["step"] + 1.0
+            by_t.setdefault(state["step"], []).append(i)
+        g_vars = [_buffer(state, "g_var", p) for state, p in zip(sts, ps)]
+        g_sms = [state["g_sm"] for state in sts]
+        kernel_step = torch.tensor(_KERNEL_STEP, dtype=torch.float32)
+        for t, idx in by_t.items():
+            ts = scalars[t]
+            step = sign * ts.rho * cfg.lr0
+            coef = step * ts.ci / ts.sa  # p -= coef * q_i / (sqrt(q_a) + eps / sa)
+            lr = coef * c1 * mu / b1
+            lists = [[ps[i] for i in idx], [gs[i] for i in idx], [g_sms[i] for i in idx], [g_vars[i] for i in idx]]
+            adam, weight_decay = torch._fused_adam_, cfg.coupled  # coupled L2: G = g + lambda p in the kernel
+            if cfg.decoupled:
+                # p <- p (1 - decay) first: the kernel's AdamW mode with lr * weight_decay = decay
+                adam, decay = torch._fused_adamw_, step * cfg.decoupled
+                weight_decay = decay / lr if lr else 0.0
+                if decay and not lr:  # lr underflowed to 0 while the decay did not: decay apart
+                    torch._foreach_mul_(lists[0], 1.0 - decay)
+            for bp, bg, bm, bv in cache_blocks(lists):
+                adam(
+                    bp,
+                    bg,
+                    bm,
+                    bv,
+                    [],
+                    [kernel_step] * len(bp),
+                    lr=lr,
+                    beta1=b1,
+                    beta2=b2,
+                    weight_decay=weight_decay,
+                    eps=mu * cfg.eps / ts.sa,
+                    amsgrad=False,
+                    maximize=False,
+                )
+                torch._foreach_mul_(bm + bv, [rescale_i] * len(bm) + [rescale_a] * len(bv))
+
+
 class AutoSGM(ZoneOptimizer):
     r"""AutoSGM: a lowpass-filtered, normalised gradient step with an automatic step size and a window.
 
@@ -595,7 +684,10 @@ class AutoSGM(ZoneOptimizer):
         wd_cfg: ``(weight_decay, wd_level)``.
         eps_cfg: ``(eps, repeat_eps)``.
         maximize: maximize the objective.
-        foreach: use the multi-tensor ``torch._foreach_*`` path (default: on accelerators only).
+        foreach: ``None`` (default) runs the Adam-like configurations (aoptlr, ``num_lrc = 0``, ``gamma_i = 0``,
+            ``repeat_eps`` off; float32/float64 on CPU) through torch's fused Adam kernel, equal to the other
+            paths up to rounding, and the rest on the multi-tensor path on accelerators and the single-tensor
+            path on CPU. ``True``/``False`` force the multi-tensor ``torch._foreach_*``/single-tensor path.
     """
 
     hyperparameters = (_LIVE_LR, _MAXIMIZE)
@@ -662,7 +754,9 @@ class AutoSGM(ZoneOptimizer):
                     state["g_sm"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 states.append(state)
             cfg = _group_cfg(group)
-            if self._use_foreach(group, params):
+            if group["foreach"] is None and _fused_applies(cfg, params):
+                _fused_autosgm(params, grads, states, cfg)
+            elif self._use_foreach(group, params):
                 _multi_tensor_autosgm(params, grads, states, cfg)
             else:
                 _single_tensor_autosgm(params, grads, states, cfg)

@@ -140,8 +140,7 @@ class FSGDM(ZoneOptimizer):
                     self.state[p]["momentum_buffer"] = torch.empty_like(p, memory_format=torch.preserve_format)
             bufs = [self.state[p]["momentum_buffer"] for p in params]
             args = (group["lr"], group["weight_decay"], u, group["v_coefficient"])
-            # With u = 0 (the first stage) torch's fused kernel drops the buffer, so it applies from u > 0 on.
-            if u > 0 and self._use_fused(group, params):
+            if self._use_fused(group, params):
                 _fused_fsgdm(params, grads, bufs, first, *args)
             elif self._use_foreach(group, params):
                 _multi_tensor_fsgdm(params, grads, bufs, first, *args)
@@ -224,22 +223,50 @@ def _fused_fsgdm(
 ) -> None:
     # torch's fused SGD computes m = momentum*m + (1-dampening)*(g + wd*p), with m = g + wd*p on the first
     # step, then p -= lr*m: FSGDM's update with momentum=u and dampening=1-v, in one pass over memory.
-    for is_first in (True, False):
-        idx = [i for i, f in enumerate(first) if f is is_first]
-        if not idx:
-            continue
-        for ps, gs, ms in group_by_device_and_dtype(
-            [params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]
-        ):
-            torch._fused_sgd_(
-                ps,
-                gs,
-                ms,
-                weight_decay=weight_decay,
-                momentum=u,
-                lr=lr,
-                dampening=1.0 - v,
-                nesterov=False,
-                maximize=False,
-                is_first_step=is_first,
-            )
+    # With momentum = 0 the kernel keeps no buffer, so the first stage (u = 0: m = v*d, or d on a first step)
+    # runs as first steps: m = d and p -= lr*d. That is the update for v = 1; for other v the kernel steps
+    # p -= (lr*v)*d and one pass scales the buffer to v*d.
+    firsts = [i for i, f in enumerate(first) if f]
+    later = [i for i, f in enumerate(first) if not f]
+    if u > 0.0:
+        _fused_sgd_calls(params, grads, bufs, firsts, lr, weight_decay, u, v, is_first=True)
+        _fused_sgd_calls(params, grads, bufs, later, lr, weight_decay, u, v, is_first=False)
+    elif v == 1.0:
+        _fused_sgd_calls(params, grads, bufs, firsts + later, lr, weight_decay, u, v, is_first=True)
+    else:
+        _fused_sgd_calls(params, grads, bufs, firsts, lr, weight_decay, u, v, is_first=True)
+        _fused_sgd_calls(params, grads, bufs, later, lr * v, weight_decay, u, v, is_first=True)
+        if later:
+            torch._foreach_mul_([bufs[i] for i in later], v)
+
+
+def _fused_sgd_calls(
+    params: list[Tensor],
+    grads: list[Tensor],
+    bufs: list[Tensor],
+    idx: list[int],
+    lr: float,
+    weight_decay: float,
+    u: float,
+    v: float,
+    *,
+    is_first: bool,
+) -> None:
+    """One ``torch._fused_sgd_`` call per device and dtype over the tensors ``idx``."""
+    if not idx:
+        return
+    for ps, gs, ms in group_by_device_and_dtype(
+        [params[i] for i in idx], [grads[i] for i in idx], [bufs[i] for i in idx]
+    ):
+        torch._fused_sgd_(
+            ps,
+            gs,
+            ms,
+            weight_decay=weight_decay,
+            momentum=u if u else 1.0,  # a first step ignores the value, but the kernel needs it nonzero to keep m
+            lr=lr,
+            dampening=1.0 - v,
+            nesterov=False,
+            maximize=False,
+            is_first_step=is_first,
+        )

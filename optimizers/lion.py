@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
+from ._blocks import cache_blocks
 from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config, validate_tuple
 
 __all__ = ["BETAS", "FLAT_HYPERPARAMETERS", "HYPERPARAMETERS", "Lion", "effective_betas", "from_flat"]
@@ -118,7 +119,9 @@ class Lion(ZoneOptimizer):
             the group is created (also for groups added with ``add_param_group``).
         weight_decay: decoupled weight decay :math:`\lambda \ge 0`.
         nesterov_momentum: :math:`\nu \ge 0`, coefficient of the extra gradient term.
-        foreach: use the multi-tensor path (None: on accelerators only). Both paths give identical results.
+        foreach: ``None`` (default) runs the multi-tensor update on CPU block by block over cache-sized slices
+            (:mod:`optimizers._blocks`) and as one multi-tensor update on accelerators; ``True``/``False`` force
+            the plain multi-/single-tensor path. All paths give identical results.
 
     State per parameter: ``exp_avg`` (:math:`m_t`).
     """
@@ -206,7 +209,9 @@ class Lion(ZoneOptimizer):
                 weight_decay=group["weight_decay"],
                 nesterov=nu if nu > NESTEROV_THRESHOLD else 0.0,
             )
-            if self._use_foreach(group, params):
+            if group["foreach"] is None and all(p.device.type == "cpu" for p in params):
+                _multi_tensor_lion(params, grads, exp_avgs, **args, blocked=True)
+            elif self._use_foreach(group, params):
                 _multi_tensor_lion(params, grads, exp_avgs, **args)
             else:
                 _single_tensor_lion(params, grads, exp_avgs, **args)
@@ -256,14 +261,18 @@ def _multi_tensor_lion(
     beta2: float,
     weight_decay: float,
     nesterov: float,
+    blocked: bool = False,
 ) -> None:
+    # blocked (the CPU default): run the update block by block over cache-sized slices (see optimizers._blocks),
+    # so that of its passes over p, g and m only the first over each block goes to memory
     for ps, gs, ms in group_by_device_and_dtype(params, grads, exp_avgs):
-        if weight_decay != 0:
-            torch._foreach_mul_(ps, 1.0 - lr * weight_decay)
-        us = torch._foreach_lerp(ms, gs, 1.0 - beta1)
-        torch._foreach_sign_(us)
-        torch._foreach_add_(ps, us, alpha=-lr)
-        del us
-        if nesterov != 0:
-            torch._foreach_add_(ps, gs, alpha=-lr * nesterov)
-        torch._foreach_lerp_(ms, gs, 1.0 - beta2)
+        for bp, bg, bm in cache_blocks([ps, gs, ms]) if blocked else [[ps, gs, ms]]:
+            if weight_decay != 0:
+                torch._foreach_mul_(bp, 1.0 - lr * weight_decay)
+            us = torch._foreach_lerp(bm, bg, 1.0 - beta1)
+            torch._foreach_sign_(us)
+            torch._foreach_add_(bp, us, alpha=-lr)
+            del us
+            if nesterov != 0:
+                torch._foreach_add_(bp, bg, alpha=-lr * nesterov)
+            torch._foreach_lerp_(bm, bg, 1.0 - beta2)

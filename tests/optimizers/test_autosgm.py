@@ -739,3 +739,124 @@ def test_rcm3_with_a_valid_base_trains() -> None:
     out = _train(lambda ps: AutoSGM(ps, rc_cfg=(3, 0, 0, 0.5, 1, 2, 3, 1, 0)), steps=7)
     assert all(torch.isfinite(x).all() for x in out)
     assert math.isfinite(window_value(4, rcm=3, inseq=1, x=0.0, n=0.5, m=0, tau=2, spe=3, cfact=1, e=0.0))
+
+
+# ---- the fused CPU path (torch's fused Adam kernel, foreach=None) -----------------------------------------
+@pytest.fixture
+def kernel_calls(monkeypatch) -> list[str]:
+    """Names of the fused Adam kernels called, in order (the real kernels still run)."""
+    calls: list[str] = []
+    for name in ("_fused_adam_", "_fused_adamw_"):
+        real = getattr(torch, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    return calls
+
+
+FUSED_ENTRIES = [n for n in entries("AutoSGM") if n.startswith(("adam_like", "adamw_like_decoupled"))]
+
+
+@pytest.mark.parametrize("name", FUSED_ENTRIES)
+def test_reference_vectors_on_the_fused_path(name: str, kernel_calls: list[str]) -> None:
+    """The Adam-like entries go through the fused kernel by default and still reproduce the reference."""
+    assert len(FUSED_ENTRIES) == 2
+    cfg = _config(name)
+    expected = entries("AutoSGM")[name]
+    params, states = _protocol(cfg, None, W0 + cfg["eps_cfg"][0] * (W0.abs() < cfg["eps_cfg"][0]))
+    assert kernel_calls == ["_fused_adamw_" if cfg["wd_cfg"][1] else "_fused_adam_"] * 5
+    for t in range(5):
+        ref = torch.tensor(expected["params_after_step"][t], dtype=torch.float64)
+        torch.testing.assert_close(params[t], ref, rtol=1e-9, atol=1e-14)
+        _check_state(states[t], expected["extras_after_step"][t])
+
+
+@pytest.mark.parametrize("target", ["adam", "adam_l2", "adamw"])
+def test_fused_path_reduces_to_torch_optim(target: str, kernel_calls: list[str]) -> None:
+    make_torch, cfg = REDUCTIONS[target]
+    ours = _train(lambda ps: AutoSGM(ps, **cfg))
+    assert len(kernel_calls) == 60
+    for a, b in zip(ours, _train(make_torch)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+
+
+FUSED_CONFIGS = {
+    "adam_like": dict(lr_cfg=(True, 1e-2, 0), eps_cfg=(1e-8, False)),
+    "coupled_eta_window": dict(
+        lr_cfg=(True, 3e-2, 0),
+        beta_cfg=(0.9, 0.99, 0.8, 0, 0.3, True),
+        rc_cfg=(1, 0, 0.1, 2, 0, 2, 5, 3, 0.2),
+        wd_cfg=(0.05, 0),
+        eps_cfg=(1e-6, False),
+    ),
+    "decoupled_max_no_debias": dict(
+        lr_cfg=(True, 2e-2, 0),
+        beta_cfg=(0.9, 0.95, 0.7, 0, 0, False),
+        wd_cfg=(0.1, 1),
+        eps_cfg=(1e-8, False),
+        maximize=True,
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", list(FUSED_CONFIGS))
+def test_fused_path_equals_single_tensor_path(
+    name: str, dtype: torch.dtype, tol: float, kernel_calls: list[str], monkeypatch
+) -> None:
+    """Cut into many cache blocks, with a transposed parameter, uneven step counts and an LR change mid-run."""
+    monkeypatch.setattr("optimizers._blocks.CACHE_BLOCK", 128)
+    shapes = [(37, 29), (5,), (3, 4, 2), (200,)]
+
+    def run(foreach: bool | None, run_dtype: torch.dtype) -> tuple[list[torch.Tensor], AutoSGM]:
+        gen = torch.Generator().manual_seed(5)
+        ps = [torch.randn(s, generator=gen, dtype=torch.float64).to(run_dtype) for s in shapes]
+        ps[0] = ps[0].t()  # non-contiguous: goes to the kernel whole
+        ps = [p.requires_grad_(True) for p in ps]
+        opt = AutoSGM(ps, foreach=foreach, **FUSED_CONFIGS[name])
+        for t in range(12):
+            if t == 6:
+                opt.param_groups[0]["lr"] *= 0.3
+            for k, p in enumerate(ps):
+                g = torch.randn(p.shape, generator=gen, dtype=torch.float64).to(run_dtype)
+                p.grad = None if (k == 1 and t < 3) else (g.t().contiguous().t() if k == 0 else g)
+            grads = [None if p.grad is None else p.grad.clone() for p in ps]
+            opt.step()
+            for p, g in zip(ps, grads):
+                assert (p.grad is None and g is None) or torch.equal(p.grad, g)  # never written
+        return [p.detach() for p in ps], opt
+
+    ref, ref_opt = run(False, torch.float64)
+    assert not kernel_calls
+    fused, fused_opt = run(None, dtype)
+    # a call per step count (two from t = 3 on) and per block: 21 calls if the tensors went to the kernel whole
+    assert len(kernel_calls) > 12 + 9
+    for a, b, pa, pb in zip(fused, ref, fused_opt.state, ref_opt.state):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol)
+        for key in ("g_sm", "g_var"):
+            sa, sb = fused_opt.state[pa][key], ref_opt.state[pb][key]
+            torch.testing.assert_close(sa.double(), sb, rtol=tol, atol=tol * sb.abs().max().item())
+        assert fused_opt.state[pa]["step"] == ref_opt.state[pb]["step"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(foreach=False),
+        dict(foreach=True),
+        dict(eps_cfg=(1e-8, True)),
+        dict(beta_cfg=(0.9999, 0.999, 0.9, 0.3, 0, True)),
+        dict(lr_cfg=(True, 1e-2, 3)),
+        dict(lr_cfg=(False, 1e-2, 0)),
+    ],
+    ids=["single", "foreach", "repeat_eps", "gamma", "estimator", "no_aoptlr"],
+)
+def test_fused_path_not_used_where_it_does_not_apply(kwargs: dict, kernel_calls: list[str]) -> None:
+    cfg = dict(lr_cfg=(True, 1e-2, 0), eps_cfg=(1e-8, False)) | kwargs
+    _train(lambda ps: AutoSGM(ps, **cfg), steps=2)
+    _train(lambda ps: AutoSGM(ps, lr_cfg=(True, 1e-2, 0), eps_cfg=(1e-8, False)), steps=2, dtype=torch.bfloat16)
+    assert kernel_calls == []

@@ -161,3 +161,25 @@ def test_counter_advances_without_gradients() -> None:
     opt.step()
     assert opt.param_groups[0]["step"] == 3.0
     assert math.isclose(momentum_coefficient(3.0, 0.033, 2, 4), 2 / (2 + 0.033 * 4))
+
+
+@pytest.mark.parametrize("v", [1.0, 0.4])
+def test_first_stage_runs_the_fused_kernel(v: float, monkeypatch) -> None:
+    """u = 0 (calls 1..delta-1) goes through the one-pass kernel as first steps, then u > 0 as later steps."""
+    calls: list[bool] = []
+    real = torch._fused_sgd_
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["is_first_step"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_fused_sgd_", spy)
+    cfg = dict(lr=0.05, weight_decay=1e-2, c_scaling=0.2, v_coefficient=v, n_stages=4, sigma=40)  # delta = 10
+    fused = _run_with_scheduler(lambda ps: FSGDM(ps, **cfg), fused_p := _random_problem(torch.float64), 14)
+    assert calls == [True] * 9 + [False] * 5
+    single = _run_with_scheduler(
+        lambda ps: FSGDM(ps, **cfg, fused=False), single_p := _random_problem(torch.float64), 14
+    )
+    assert len(calls) == 14
+    for a, b in zip(fused_p + fused, single_p + single):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

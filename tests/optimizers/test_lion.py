@@ -412,3 +412,26 @@ def test_from_flat():
         from_flat([p], beta_1=0.9)
     with pytest.raises(ValueError, match=r"beta2 must be a float in \[0, 1\)"):
         from_flat([p], beta2=1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("config", CONFIGS[:3], ids=["plain", "decay", "scaled-nesterov"])
+def test_cache_blocked_path_identical_to_single_tensor_path(config, dtype, monkeypatch):
+    """The CPU default cuts the tensors into many blocks here (and keeps a transposed one whole): same bits."""
+    monkeypatch.setattr("optimizers._blocks.CACHE_BLOCK", 256)
+    shapes = ((37, 29), (13,), (3, 4, 2), (500,))
+
+    def run(foreach):
+        params = random_problem(5, dtype, shapes)
+        params[0] = params[0].detach().t().requires_grad_(True)
+        opt = Lion(params, foreach=foreach, **config)
+        for t in range(6):
+            for p, g in zip(params, grads_for(params, t)):
+                p.grad = g.to(dtype)
+            opt.step()
+        return params, opt
+
+    (single, opt_s), (blocked, opt_b) = run(False), run(None)
+    for a, b in zip(single, blocked):
+        assert torch.equal(a, b)
+        assert torch.equal(opt_s.state[a]["exp_avg"], opt_b.state[b]["exp_avg"])
