@@ -39,9 +39,9 @@ def lowrank_mlp(rank: int, hidden: int = 256, r_max: int | None = None) -> nn.Mo
 
 class _Run(MinibatchRun):
     def __init__(self, model: nn.Module, batch_size: int, seed: int) -> None:
-        x_train, y_train, x_val, self.y_val = _data()
-        self.x_val = x_val.flatten(1)
+        x_train, y_train, x_val, y_val = _data()
         super().__init__(model, x_train.flatten(1), y_train, batch_size, seed)
+        self.x_val, self.y_val = x_val.flatten(1).to(self.device), y_val.to(self.device)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
@@ -87,6 +87,8 @@ class DigitsLowRankMLPTask(Task):
     def steps_per_epoch(self) -> int:
         return n_batches(len(_data()[1]), self.batch_size)
 
-    def setup(self, seed: int) -> TaskRun:
-        model = build_module(lambda: lowrank_mlp(self.rank, self.hidden, self.r_max), generator(seed, INIT_STREAM))
+    def setup(self, seed: int, device: str | torch.device = "cpu") -> TaskRun:
+        model = build_module(
+            lambda: lowrank_mlp(self.rank, self.hidden, self.r_max), generator(seed, INIT_STREAM), device
+        )
         return _Run(model, self.batch_size, seed)
