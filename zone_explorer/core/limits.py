@@ -28,6 +28,8 @@ __all__ = [
     "DEFAULT_SAMPLER",
     "SAMPLERS",
     "max_job_epochs",
+    "max_owner_active_jobs",
+    "max_owner_queued_epochs",
     "max_trials",
 ]
 
@@ -85,3 +87,16 @@ def max_job_epochs() -> int:
     """The cap on a job's training epochs, ``n_trials x epochs x len(seeds)`` (``ZONE_EXPLORER_MAX_JOB_EPOCHS``,
     default 10000000), read when a job is parsed: one job cannot queue years of work."""
     return int(os.environ.get("ZONE_EXPLORER_MAX_JOB_EPOCHS", "10000000"))
+
+
+def max_owner_active_jobs() -> int:
+    """Per-token quota: jobs one owner (the token that submits them) may have queued or running at once
+    (``ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS``, default 100), checked when a job is submitted through the API."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS", "100"))
+
+
+def max_owner_queued_epochs() -> int:
+    """Per-token quota: training epochs one owner may have waiting, summed over its queued and running jobs as
+    ``(n_trials - finished trials) x epochs x seeds`` (``ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS``, default 50000000,
+    five full-size jobs), checked when a job is submitted through the API."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS", "50000000"))

@@ -13,6 +13,13 @@ Any number of workers on any machines that reach the database cooperate through 
    an idle worker never fills the slot with a new configuration while the lost one is dropped. Every lost
    configuration runs again, and a job that has all its results holds no waiting trial.
 
+3. **Fair across owners.** Among the jobs with a free slot, a worker claims for the owner (the token that submitted
+   the job; jobs submitted without one, from the CLI, share one owner) served longest ago: the owner whose newest
+   claim on an active job is the oldest, an owner never served first. Owners take turns, claim by claim, so one
+   owner's 100,000-trial job delays another owner's small job by at most one trial per owner ahead of it in the
+   round; an owner's own jobs run first in, first out. (How much one owner may queue at all is capped at submission:
+   see :func:`zone_explorer.engine.jobs.check_owner_quota`.)
+
 The worker that records a job's last result ends the job: ``completed``, or ``failed`` when none of its trials
 produced a result because every one raised an error (see :func:`_finish_claim`).
 """
@@ -199,10 +206,20 @@ class Worker:
             .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(SLOT_TAKING_CLAIMS))
             .scalar_subquery()
         )
+        owner = sa.func.coalesce(Job.owner, "")
+        # rule 3: each owner's newest claim on its active jobs (a claim id grows with every claim, unlike a clock)
+        served = (
+            sa.select(owner.label("owner"), sa.func.max(TrialClaim.id).label("last_claim"))
+            .join(TrialClaim, TrialClaim.job_id == Job.id)
+            .where(Job.status.in_(ACTIVE_JOB_STATUSES))
+            .group_by(owner)
+            .subquery()
+        )
         q = (
             sa.select(Job)
+            .outerjoin(served, served.c.owner == owner)
             .where(Job.status.in_(ACTIVE_JOB_STATUSES), counted < Job.n_trials)
-            .order_by(Job.created_at, Job.id)
+            .order_by(sa.func.coalesce(served.c.last_claim, 0), Job.created_at, Job.id)
             .limit(1)
         )
         if job_id:
