@@ -3,7 +3,9 @@
 Only the project's own errors are the client's fault, and each carries the field at fault: a
 :class:`~zone_explorer.core.errors.FieldError` is a 422 (409 for a reused Idempotency-Key), a
 :class:`~zone_explorer.core.errors.NotFound` a 404, a :class:`~zone_explorer.core.errors.Forbidden` a 403. They
-are mapped here once, so routes just let them propagate. Anything else (a ``ValueError`` from a bug, a
+are mapped here once, so routes just let them propagate. A database that cannot take the request now (read-only,
+disk full, busy, unreachable: :func:`~zone_explorer.store.db.unavailable_reason`) is a 503 naming the reason, for
+every route at once. Anything else (a ``ValueError`` from a bug, a
 ``PermissionError`` from an unwritable database file) is a 500 whose traceback goes to the log.
 """
 
@@ -220,7 +222,10 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
             500, f"internal error ({type(exc).__name__}); the server log has the traceback", headers=CRASH_HEADERS
         )
     log.warning(
-        "database unavailable on %s %s: %s", request.method, request.url.path, reason,
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        reason,
         extra={"event": "db_unavailable", "reason": reason},
     )
     return error_response(
