@@ -11,7 +11,9 @@ Any number of workers on any machines that reach the database cooperate through 
    claim (so exactly one worker wins). Marking it lost frees its slot, and the retry is queued by the same commit:
    a worker that takes a slot asks Optuna for its trial afterwards, and Optuna hands out waiting trials first, so
    an idle worker never fills the slot with a new configuration while the lost one is dropped. Every lost
-   configuration runs again, and a job that has all its results holds no waiting trial.
+   configuration runs again, and a job that has all its results holds no waiting trial. A worker that dies after
+   asking Optuna for its trial but before writing the trial's id on its claim leaves a running trial no claim
+   names: reaping that claim fails and requeues the trial the same way, so none stays RUNNING without an owner.
 
 3. **Fair across owners.** Among the jobs with a free slot, a worker claims for the owner (the token that submitted
    the job; jobs submitted without one, from the CLI, share one owner) served longest ago: the owner whose newest
@@ -63,6 +65,7 @@ from zone_explorer.engine.studies import (
     trial_result,
 )
 from zone_explorer.engine.verdicts import record_verdicts
+from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 
@@ -474,13 +477,43 @@ def _active(s: Session, job_id: str) -> bool:
     return s.scalar(sa.select(Job.status).where(Job.id == job_id)) in ACTIVE_JOB_STATUSES
 
 
+def _orphan_trials(s: Session, job_id: str, started_before: dt.datetime) -> list[int]:
+    """The job's running Optuna trials that no claim names and that started before ``started_before``.
+
+    A worker asks Optuna for its trial right after its claim commits and records the trial on the claim right
+    after that; a trial still unnamed long after it started (older than the stale claim being reaped, so older than
+    the grace period) belongs to a worker that died in between. A live worker's unnamed trial is milliseconds old.
+    """
+    trials, studies = optuna_tables.trials, optuna_tables.studies
+    named = sa.select(TrialClaim.optuna_trial_id).where(
+        TrialClaim.job_id == job_id, TrialClaim.optuna_trial_id.is_not(None)
+    )
+    # Optuna stamps datetime_start with the local time, without a zone
+    local_cutoff = started_before.astimezone().replace(tzinfo=None)
+    return list(
+        s.scalars(
+            sa.select(trials.c.trial_id)
+            .join(studies, studies.c.study_id == trials.c.study_id)
+            .join(Job, Job.study_name == studies.c.study_name)
+            .where(
+                Job.id == job_id,
+                trials.c.state == optuna.trial.TrialState.RUNNING,
+                trials.c.datetime_start < local_cutoff,
+                trials.c.trial_id.not_in(named),
+            )
+        )
+    )
+
+
 def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetime | None = None) -> bool:
     """Close one running claim of a worker that cannot finish it, in one transaction; False if it was not running
     (another worker closed it first) or, with ``stale_before``, its heartbeat is no longer older than that.
 
     A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
     claim) is closed as done with that result. Any other is marked lost, its trial fails with ``reason`` and its
-    configuration is queued again (:func:`fail_and_requeue_trial`): the slot is freed by the same commit that
+    configuration is queued again (:func:`fail_and_requeue_trial`); a reaped claim that names no trial (its worker
+    died after asking Optuna for one, before recording it) has that trial found and handled so (:func:`_orphan_trials`),
+    so no trial is left running without an owner. The slot is freed by the same commit that
     queues the retry, so whichever worker takes a slot of this job next asks Optuna for a trial only once the
     retry waits there, and runs it.
     """
@@ -501,5 +534,16 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
         _finish_claim(s, url, job_id, claim_id, ClaimStatus.LOST, None, reason)
         if trial_id is not None:
             fail_and_requeue_trial(s.connection(), trial_id, Outcome.LOST, reason, requeue=_active(s, job_id))
+        elif stale_before is not None:
+            # The worker died between asking Optuna for its trial and recording the trial on the claim: that
+            # trial runs in no one's name. Fail it and queue its configuration again, as for any lost trial.
+            for orphan in _orphan_trials(s, job_id, stale_before):
+                fail_and_requeue_trial(
+                    s.connection(),
+                    orphan,
+                    Outcome.LOST,
+                    f"{reason} (its worker died before it recorded this trial)",
+                    requeue=_active(s, job_id),
+                )
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
     return True
