@@ -27,6 +27,7 @@ __all__ = [
     "PRUNERS",
     "DEFAULT_SAMPLER",
     "SAMPLERS",
+    "max_imported_study_trials",
     "max_job_epochs",
     "max_owner_active_jobs",
     "max_owner_queued_epochs",
@@ -100,3 +101,10 @@ def max_owner_queued_epochs() -> int:
     ``(n_trials - finished trials) x epochs x seeds`` (``ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS``, default 50000000,
     five full-size jobs), checked when a job is submitted through the API."""
     return int(os.environ.get("ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS", "50000000"))
+
+
+def max_imported_study_trials() -> int:
+    """Trials one study of a dump may bring to `zone-explorer import` (``ZONE_EXPLORER_MAX_IMPORTED_TRIALS``,
+    default twice :func:`max_trials`: a job's trials, with room for lost ones and their retries). A study with more
+    refuses the whole dump before any trial is built."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_IMPORTED_TRIALS", str(2 * max_trials())))
