@@ -79,6 +79,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 #: jobs a worker keeps loaded (its most recent ones)
 JOB_CACHE_SIZE = 8
+#: claims the fair claim rule looks back over (rule 3): far more than the owners that share the workers at once
+FAIR_WINDOW = 2000
 
 
 @dataclass
@@ -210,11 +212,14 @@ class Worker:
             .scalar_subquery()
         )
         owner = sa.func.coalesce(Job.owner, "")
-        # rule 3: each owner's newest claim on its active jobs (a claim id grows with every claim, unlike a clock)
+        # rule 3: each owner's newest claim on its active jobs (a claim id grows with every claim, unlike a clock),
+        # among the latest FAIR_WINDOW claims (a primary-key range: the cost stays bounded however long the
+        # history); an owner not served within them ranks as never served
+        newest = sa.select(sa.func.coalesce(sa.func.max(TrialClaim.id), 0)).scalar_subquery()
         served = (
             sa.select(owner.label("owner"), sa.func.max(TrialClaim.id).label("last_claim"))
             .join(TrialClaim, TrialClaim.job_id == Job.id)
-            .where(Job.status.in_(ACTIVE_JOB_STATUSES))
+            .where(Job.status.in_(ACTIVE_JOB_STATUSES), TrialClaim.id > newest - FAIR_WINDOW)
             .group_by(owner)
             .subquery()
         )
