@@ -205,8 +205,8 @@ def install_error_handlers(app: FastAPI) -> None:
 #: what a client is told when the database cannot take the request now (see ``unavailable_reason``)
 _UNAVAILABLE = {
     "read-only": "the database is read-only at the moment, so this write was not made (reads still work)",
-    "full": "the database's disk is full, so this write was not made (reads still work)",
-    "busy": "the database is busy with other writes",
+    "full": "the database is out of disk space or memory, so this request was not served",
+    "busy": "the database is busy (its write lock held by other writes, or at its connection limit)",
     "unreachable": "the database is unreachable",
 }
 

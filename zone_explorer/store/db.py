@@ -141,16 +141,24 @@ def write_scope(url: str) -> Iterator[sa.Connection]:
 #: (past the busy timeout), READONLY, IOERR, FULL, CANTOPEN
 _SQLITE_UNAVAILABLE = {5: "busy", 6: "busy", 8: "read-only", 10: "unreachable", 13: "full", 14: "unreachable"}
 #: PostgreSQL SQLSTATEs (exact, then by class) with the same meaning: a read-only transaction or hot standby, a full
-#: disk or out of resources, a server shutting down or starting, a broken connection
-_PG_UNAVAILABLE = {"25006": "read-only", "53100": "full", "53200": "full", "57P01": "unreachable"}
-_PG_UNAVAILABLE_CLASSES = {"08": "unreachable", "53": "full", "57": "unreachable"}
+#: disk or out of memory, too many connections, a server shutting down or starting, a broken connection
+_PG_UNAVAILABLE = {
+    "25006": "read-only",
+    "53100": "full",
+    "53200": "full",
+    "53300": "busy",
+    "57P01": "unreachable",
+    "57P02": "unreachable",
+    "57P03": "unreachable",
+}
+_PG_UNAVAILABLE_CLASSES = {"08": "unreachable"}
 
 
 def unavailable_reason(err: BaseException) -> str | None:
     """Why the database cannot serve a request, when ``err`` says so: ``"read-only"`` (a read-only file, a read-only
-    transaction or replica), ``"full"`` (disk full or out of resources), ``"busy"`` (SQLite's write lock held past
-    the busy timeout) or ``"unreachable"`` (no connection); None for
-    any other error, which is a bug and stays one.
+    transaction or replica), ``"full"`` (out of disk space or memory), ``"busy"`` (SQLite's write lock held past
+    the busy timeout, PostgreSQL's connection limit) or ``"unreachable"`` (no connection, a server shutting down or
+    starting); None for any other error, which is a bug and stays one.
 
     Follows ``__cause__`` and SQLAlchemy's ``orig`` down to the driver's error (Optuna's storage wraps SQLAlchemy's),
     and reads its code: SQLite's result code, PostgreSQL's SQLSTATE. A connection that fails before any code exists
