@@ -3,7 +3,9 @@
 Only the project's own errors are the client's fault, and each carries the field at fault: a
 :class:`~zone_explorer.core.errors.FieldError` is a 422 (409 for a reused Idempotency-Key), a
 :class:`~zone_explorer.core.errors.NotFound` a 404, a :class:`~zone_explorer.core.errors.Forbidden` a 403. They
-are mapped here once, so routes just let them propagate. Anything else (a ``ValueError`` from a bug, a
+are mapped here once, so routes just let them propagate. A database that cannot take the request now (read-only,
+disk full, busy, unreachable: :func:`~zone_explorer.store.db.unavailable_reason`) is a 503 naming the reason, for
+every route at once. Anything else (a ``ValueError`` from a bug, a
 ``PermissionError`` from an unwritable database file) is a 500 whose traceback goes to the log.
 """
 
@@ -16,11 +18,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.schemas import UNION_TAGS
-from zone_explorer.core.errors import Conflict, FieldError, Forbidden, NotFound
+from zone_explorer.core.errors import Conflict, FieldError, Forbidden, NotFound, QuotaExceeded
 from zone_explorer.engine.jobs import JobSpecError
+from zone_explorer.store.db import unavailable_reason
 
 log = logging.getLogger("zone_explorer.server")
 
@@ -175,12 +179,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _missing(_: Request, exc: NotFound) -> JSONResponse:
         return error_response(404, exc.message, exc.field)
 
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
+        return error_response(403, exc.message, exc.field, error="quota_exceeded")
+
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return error_response(403, exc.message, exc.field)
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        return _database_error(request, exc)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable_reason(exc) is not None:  # a database error wrapped by Optuna's storage
+            return _database_error(request, exc)
         # not the client's fault, whatever its type: a ValueError here is a bug, a PermissionError an unwritable file
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(
@@ -188,15 +202,49 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+#: what a client is told when the database cannot take the request now (see ``unavailable_reason``)
+_UNAVAILABLE = {
+    "read-only": "the database is read-only at the moment, so this write was not made (reads still work)",
+    "full": "the database is out of disk space or memory, so this request was not served",
+    "busy": "the database is busy (its write lock held by other writes, or at its connection limit)",
+    "unreachable": "the database is unreachable",
+}
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """One answer for every route: 503 with the reason when the database cannot serve now (read-only, full, busy,
+    unreachable), so that a write on a read-only or full database says so instead of answering 500; any other
+    database error is a bug (500, logged)."""
+    reason = unavailable_reason(exc)
+    if reason is None:
+        log.exception("unhandled database error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, f"internal error ({type(exc).__name__}); the server log has the traceback", headers=CRASH_HEADERS
+        )
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        reason,
+        extra={"event": "db_unavailable", "reason": reason},
+    )
+    return error_response(
+        503,
+        f"{_UNAVAILABLE[reason]}; nothing was changed: retry later (the operator sees why on /readyz)",
+        "database",
+        headers={"Retry-After": "5" if reason in ("busy", "unreachable") else "30"},
+    )
+
+
 _DESCRIPTIONS = {
     401: "No valid bearer token",
-    403: "The token lacks the scope, or the resource is another token's",
+    403: "The token lacks the scope, the resource is another token's, or a quota is exceeded (`quota_exceeded`)",
     404: "No such resource",
     409: "Conflict (e.g. an Idempotency-Key reused for a different job)",
     413: "Request body too large",
     422: "Invalid input; `field` names the value at fault",
     429: "Rate limit of the token exceeded (see Retry-After)",
-    503: "The database is unreachable",
+    503: "The database cannot take the request now (read-only, full, busy or unreachable); see Retry-After",
 }
 
 

@@ -8,11 +8,15 @@ Every route calls the engine (through ``server.views``) and shapes the answer; n
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
@@ -123,10 +127,33 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+#: where the page-data routes' own OpenAPI document is served (they stay out of the public API's docs)
+PAGES_OPENAPI_URL = "/pages-api/openapi.json"
+
+
+@functools.cache
+def page_data_openapi() -> dict[str, Any]:
+    """An OpenAPI document of the JSON routes the pages call (``/pages-api/...``): not part of the public API, so
+    left out of its docs, yet described, so that clients and property tests (schemathesis) can exercise them."""
+    routes = []
+    for route in pages_api.routes:
+        if isinstance(route, APIRoute):
+            described = copy.copy(route)  # the router's routes are hidden from the API's schema; a copy is not
+            described.include_in_schema = True
+            routes.append(described)
+    return get_openapi(
+        title="Zone Explorer page data",
+        version="0.1.0",
+        description="The JSON the pages read; not a stable API (use /api/v1 for that).",
+        routes=routes,
+    )
+
+
 def install_pages(app: FastAPI) -> None:
     """Mount the pages on an app (``create_app`` calls this)."""
     app.include_router(pages_router)
     app.include_router(pages_api)
+    app.add_api_route(PAGES_OPENAPI_URL, page_data_openapi, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityHeadersMiddleware)
 

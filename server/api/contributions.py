@@ -39,7 +39,11 @@ from zone_explorer import contrib
 router = APIRouter(prefix="/contributions", tags=["contributions"])
 
 ContributionId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", examples=["9c4e2b7a1d3f5e60"])]
-WRITE_ERRORS = error_responses(401, 403, 409, 413, 422, 429)
+WRITE_ERRORS = error_responses(401, 403, 409, 413, 422, 429, 503)
+#: a batch or CSV write answered again for a replay of its Idempotency-Key (see ``_list``)
+_REPLAY_LIST = ex.ok(
+    ex.CONTRIBUTION_LIST, 200, "A replay of an earlier request with the same Idempotency-Key", ContributionList
+)
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -104,7 +108,7 @@ def contribute(
     status_code=201,
     response_model=ContributionList,
     summary="Contribute a batch",
-    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | WRITE_ERRORS,
+    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | _REPLAY_LIST | WRITE_ERRORS,
 )
 def contribute_batch(
     batch: ContributionBatch,
@@ -154,7 +158,7 @@ _CSV_BODY = {
     response_model=ContributionList,
     summary="Contribute a CSV file",
     openapi_extra={"requestBody": _CSV_BODY},
-    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | error_responses(401, 403, 409, 413, 415, 422, 429),
+    responses=ex.ok(ex.CONTRIBUTION_LIST, 201) | _REPLAY_LIST | error_responses(401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def contribute_csv(
     request: Request,
@@ -248,7 +252,7 @@ def get_contribution(contribution_id: ContributionId, url: DbUrl) -> dict:
     "/{contribution_id}",
     response_model=ContributionPublic,
     summary="Edit a contribution",
-    responses=ex.ok(ex.CONTRIBUTION) | error_responses(401, 403, 404, 409, 422, 429),
+    responses=ex.ok(ex.CONTRIBUTION) | error_responses(401, 403, 404, 409, 422, 429, 503),
 )
 def edit(
     contribution_id: ContributionId,
@@ -277,7 +281,7 @@ def edit(
     "/{contribution_id}",
     response_model=ContributionPublic,
     summary="Withdraw a contribution",
-    responses=ex.ok({**ex.CONTRIBUTION, "status": "withdrawn"}) | error_responses(401, 403, 404, 409, 422, 429),
+    responses=ex.ok({**ex.CONTRIBUTION, "status": "withdrawn"}) | error_responses(401, 403, 404, 409, 422, 429, 503),
 )
 def withdraw(
     contribution_id: ContributionId,
@@ -317,7 +321,7 @@ def withdraw(
             "Rerun queued; Location names the job",
         ),
         **ex.ok(ex.CONTRIBUTION, 200, "A rerun was already queued or has finished", ContributionPublic),
-        **error_responses(401, 403, 404, 409, 422, 429),
+        **error_responses(401, 403, 404, 409, 422, 429, 503),
     },
 )
 def verify(

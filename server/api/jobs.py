@@ -71,7 +71,7 @@ def _detail(job: Job, progress: Progress) -> JobDetail:
     responses={
         **ex.ok(ex.JOB, 202, "Queued; Location names the job"),
         **ex.ok(ex.JOB, 200, "A replay of an earlier request with the same Idempotency-Key", JobPublic),
-        **error_responses(401, 403, 409, 413, 422, 429),
+        **error_responses(401, 403, 409, 413, 422, 429, 503),
     },
 )
 def submit_job(
@@ -144,7 +144,7 @@ async def get_one_job(job_id: JobId, url: DbUrl, statuses: JobStatuses) -> Respo
     "/{job_id}/cancel",
     response_model=JobDetail,
     summary="Cancel a job",
-    responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429),
+    responses=ex.ok({**ex.JOB_DETAIL, "status": "cancelled"}) | error_responses(401, 403, 404, 422, 429, 503),
 )
 def cancel(job_id: JobId, url: DbUrl, token: SubmitToken, statuses: JobStatuses) -> JobDetail:
     """Running trials stop within one epoch; finished jobs stay as they are. The job's owner or an admin (and for

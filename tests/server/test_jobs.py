@@ -270,3 +270,36 @@ def test_poll_cache_zero_reads_every_time(db_url: str) -> None:
         assert service.client().get(f"/api/v1/jobs/{job['id']}").json()["progress"]["finished"] == 0
         assert Worker(service.url).run(job_id=job["id"], max_trials=1) == 1
         assert service.client().get(f"/api/v1/jobs/{job['id']}").json()["progress"]["finished"] == 1
+
+
+def test_per_token_quota_answers_403_naming_it_and_stores_nothing(service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS", "1")
+    api = service.client("submit")
+    first = api.post("/api/v1/jobs", json=QUICK_JOB, headers={"Idempotency-Key": "quota-1"})
+    assert first.status_code == 202, first.text
+    # a replay is no new job: it is answered, quota or not
+    assert api.post("/api/v1/jobs", json=QUICK_JOB, headers={"Idempotency-Key": "quota-1"}).status_code == 200
+    before = row_counts(service.url)
+    # two different jobs at once from the same token: both are over the quota, neither slips through a race
+    clients = [service.client("submit") for _ in range(2)]
+    barrier = threading.Barrier(2)
+    answers: list = [None, None]
+
+    def go(i: int) -> None:
+        barrier.wait()
+        answers[i] = clients[i].post("/api/v1/jobs", json={**QUICK_JOB, "n_trials": 2 + i})
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in answers:
+        assert r.status_code == 403, r.text
+        body = r.json()
+        assert body["error"] == "quota_exceeded" and body["field"] == "Authorization"
+        assert "at most 1 jobs queued or running and this one has 1 already" in body["detail"]
+    assert row_counts(service.url) == before
+    assert service.client("other").post("/api/v1/jobs", json=QUICK_JOB).status_code == 202  # its own quota
+    api.post(f"/api/v1/jobs/{first.json()['id']}/cancel").raise_for_status()
+    assert api.post("/api/v1/jobs", json=QUICK_JOB).status_code == 202  # an ended job frees its place

@@ -7,7 +7,7 @@ a bug or an outage, never the caller's fault.
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "FieldError", "Forbidden", "NotFound"]
+__all__ = ["Conflict", "FieldError", "Forbidden", "NotFound", "QuotaExceeded"]
 
 
 class FieldError(ValueError):
@@ -41,3 +41,8 @@ class Forbidden(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class QuotaExceeded(Forbidden):
+    """The caller's quota would be exceeded (403, ``quota_exceeded``): ``message`` names the quota, its limit and the
+    caller's current usage; ``field`` names the request value that would take it past."""

@@ -28,7 +28,10 @@ __all__ = [
     "PRUNERS",
     "DEFAULT_SAMPLER",
     "SAMPLERS",
+    "max_imported_study_trials",
     "max_job_epochs",
+    "max_owner_active_jobs",
+    "max_owner_queued_epochs",
     "max_trials",
 ]
 
@@ -88,3 +91,23 @@ def max_job_epochs() -> int:
     """The cap on a job's training epochs, ``n_trials x epochs x len(seeds)`` (``ZONE_EXPLORER_MAX_JOB_EPOCHS``,
     default 10000000), read when a job is parsed: one job cannot queue years of work."""
     return int(os.environ.get("ZONE_EXPLORER_MAX_JOB_EPOCHS", "10000000"))
+
+
+def max_owner_active_jobs() -> int:
+    """Per-token quota: jobs one owner (the token that submits them) may have queued or running at once
+    (``ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS``, default 100), checked when a job is submitted through the API."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS", "100"))
+
+
+def max_owner_queued_epochs() -> int:
+    """Per-token quota: training epochs one owner may have waiting, summed over its queued and running jobs as
+    ``(n_trials - finished trials) x epochs x seeds`` (``ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS``, default 50000000,
+    five full-size jobs), checked when a job is submitted through the API."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS", "50000000"))
+
+
+def max_imported_study_trials() -> int:
+    """Trials one study of a dump may bring to `zone-explorer import` (``ZONE_EXPLORER_MAX_IMPORTED_TRIALS``,
+    default twice :func:`max_trials`: a job's trials, with room for lost ones and their retries). A study with more
+    refuses the whole dump before any trial is built."""
+    return int(os.environ.get("ZONE_EXPLORER_MAX_IMPORTED_TRIALS", str(2 * max_trials())))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import secrets
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from optimizers.registry import get_optimizer
-from zone_explorer.core.errors import FieldError
+from zone_explorer.core.errors import FieldError, QuotaExceeded
 from zone_explorer.core.job_ids import CANDIDATES_SHOWN, check_id_prefix, pick_job_id
 from zone_explorer.core.limits import (
     DEFAULT_SAMPLER,
@@ -25,6 +26,8 @@ from zone_explorer.core.limits import (
     PRUNERS,
     SAMPLERS,
     max_job_epochs,
+    max_owner_active_jobs,
+    max_owner_queued_epochs,
     max_trials,
 )
 from zone_explorer.core.profiles import get_profile
@@ -43,6 +46,7 @@ __all__ = [
     "JobSpecError",
     "Progress",
     "cancel_job",
+    "check_owner_quota",
     "create_job",
     "get_job",
     "job_detail",
@@ -220,7 +224,8 @@ def create_job(
     """Store a job and create its Optuna study. Returns ``(job, created)``.
 
     With an ``idempotency_key``, a retry of the same request returns the first job (``created=False``), even
-    when both requests race; reusing a key for a different job raises :class:`JobSpecError`.
+    when both requests race; reusing a key for a different job raises :class:`JobSpecError`. With an ``owner``
+    (the API's submitting token), the owner's quotas hold (:func:`check_owner_quota`), or nothing is stored.
     """
     task = get_task(spec.task)
     job_id = secrets.token_hex(8)
@@ -263,14 +268,73 @@ def create_job(
         # leaves no orphan study), in 4 statements where Optuna's API needs about 10 transactions. A replay is
         # told apart by the key's unique constraint, so a new job costs no lookup first.
         with write_scope(url) as conn:
+            if owner is not None and conn.dialect.name == "postgresql":
+                # one submission per owner at a time, so two racing ones cannot both fit under the quota (SQLite
+                # has one writer at a time anyway, and our first statement is a write)
+                conn.execute(_OWNER_LOCK, {"key": _lock_key(owner)})
             _insert_study(conn, study_name, task.direction, attrs)
             conn.execute(_JOB_INSERT, row)
+            if owner is not None:
+                check_owner_quota(conn, owner, job_id)  # raising rolls both inserts back
     except IntegrityError:
         existing = _job_by_key(url, idempotency_key) if idempotency_key else None
         if existing is None:
             raise
         return _check_replay(existing, spec), False
     return Job(**row), True
+
+
+_OWNER_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _lock_key(owner: str) -> int:
+    """A stable signed 64-bit advisory-lock key for an owner (Python's ``hash`` differs between processes)."""
+    return int.from_bytes(hashlib.sha256(f"ze-owner:{owner}".encode()).digest()[:8], "big", signed=True)
+
+
+def check_owner_quota(conn: sa.Connection, owner: str, new_job_id: str) -> None:
+    """Raise :class:`~zone_explorer.core.errors.QuotaExceeded` when ``owner``'s queued and running jobs, as stored on
+    ``conn`` (the just-inserted ``new_job_id`` included), exceed the per-token quotas of :mod:`zone_explorer.core.limits`:
+
+    * at most ``max_owner_active_jobs()`` jobs queued or running at once;
+    * at most ``max_owner_queued_epochs()`` training epochs waiting, ``(n_trials - finished) x epochs x seeds``
+      summed over those jobs.
+
+    Together with the fair claim rule (:mod:`zone_explorer.engine.worker`) they keep one token from filling the
+    queue: the first bounds what it may hold, the second how long it can delay others once it holds it.
+    """
+    jobs = conn.execute(
+        sa.select(Job.id, Job.n_trials, Job.epochs, Job.seeds).where(
+            Job.owner == owner, Job.status.in_(ACTIVE_JOB_STATUSES)
+        )
+    ).all()
+    most_jobs = max_owner_active_jobs()
+    if len(jobs) > most_jobs:
+        raise QuotaExceeded(
+            "Authorization",
+            f"quota exceeded: a token may have at most {most_jobs} jobs queued or running and this one has "
+            f"{len(jobs) - 1} already; wait for one to finish or cancel one "
+            "(the operator sets the quota with ZONE_EXPLORER_MAX_OWNER_ACTIVE_JOBS)",
+        )
+    done = dict(
+        conn.execute(
+            sa.select(TrialClaim.job_id, sa.func.count())
+            .where(TrialClaim.job_id.in_([j.id for j in jobs]), TrialClaim.status == ClaimStatus.DONE)
+            .group_by(TrialClaim.job_id)
+        ).all()
+    )
+    waiting = {j.id: max(j.n_trials - done.get(j.id, 0), 0) * j.epochs * len(j.seeds) for j in jobs}
+    queued, this_job = sum(waiting.values()), waiting.get(new_job_id, 0)
+    most_epochs = max_owner_queued_epochs()
+    if queued > most_epochs:
+        raise QuotaExceeded(
+            "n_trials",
+            f"quota exceeded: a token may have at most {most_epochs} training epochs (trials x epochs x seeds) "
+            f"waiting over its queued and running jobs; this one has {queued - this_job} and this job would add "
+            f"{this_job}. Ask for fewer trials, "
+            "epochs or seeds, or wait for its jobs to progress "
+            "(the operator sets the quota with ZONE_EXPLORER_MAX_OWNER_QUEUED_EPOCHS)",
+        )
 
 
 def _insert_study(conn: sa.Connection, study_name: str, direction: str, user_attrs: dict[str, Any]) -> None:

@@ -11,7 +11,16 @@ Any number of workers on any machines that reach the database cooperate through 
    claim (so exactly one worker wins). Marking it lost frees its slot, and the retry is queued by the same commit:
    a worker that takes a slot asks Optuna for its trial afterwards, and Optuna hands out waiting trials first, so
    an idle worker never fills the slot with a new configuration while the lost one is dropped. Every lost
-   configuration runs again, and a job that has all its results holds no waiting trial.
+   configuration runs again, and a job that has all its results holds no waiting trial. A worker that dies after
+   asking Optuna for its trial but before writing the trial's id on its claim leaves a running trial no claim
+   names: reaping that claim fails and requeues the trial the same way, so none stays RUNNING without an owner.
+
+3. **Fair across owners.** Among the jobs with a free slot, a worker claims for the owner (the token that submitted
+   the job; jobs submitted without one, from the CLI, share one owner) served longest ago: the owner whose newest
+   claim on an active job is the oldest, an owner never served first. Owners take turns, claim by claim, so one
+   owner's 100,000-trial job delays another owner's small job by at most one trial per owner ahead of it in the
+   round; an owner's own jobs run first in, first out. (How much one owner may queue at all is capped at submission:
+   see :func:`zone_explorer.engine.jobs.check_owner_quota`.)
 
 The worker that records a job's last result ends the job: ``completed``, or ``failed`` when none of its trials
 produced a result because every one raised an error (see :func:`_finish_claim`).
@@ -56,6 +65,7 @@ from zone_explorer.engine.studies import (
     trial_result,
 )
 from zone_explorer.engine.verdicts import record_verdicts
+from zone_explorer.store import optuna_tables
 from zone_explorer.store.db import rows_changed, session_scope
 from zone_explorer.store.models import Job, TrialClaim, utcnow
 from zone_explorer.tasks.external import foreign_function_tasks, watch_database
@@ -70,6 +80,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 #: jobs a worker keeps loaded (its most recent ones)
 JOB_CACHE_SIZE = 8
+#: claims the fair claim rule looks back over (rule 3): far more than the owners that share the workers at once
+FAIR_WINDOW = 2000
 
 
 @dataclass
@@ -209,10 +221,23 @@ class Worker:
             .where(TrialClaim.job_id == Job.id, TrialClaim.status.in_(SLOT_TAKING_CLAIMS))
             .scalar_subquery()
         )
+        owner = sa.func.coalesce(Job.owner, "")
+        # rule 3: each owner's newest claim on its active jobs (a claim id grows with every claim, unlike a clock),
+        # among the latest FAIR_WINDOW claims (a primary-key range: the cost stays bounded however long the
+        # history); an owner not served within them ranks as never served
+        newest = sa.select(sa.func.coalesce(sa.func.max(TrialClaim.id), 0)).scalar_subquery()
+        served = (
+            sa.select(owner.label("owner"), sa.func.max(TrialClaim.id).label("last_claim"))
+            .join(TrialClaim, TrialClaim.job_id == Job.id)
+            .where(Job.status.in_(ACTIVE_JOB_STATUSES), TrialClaim.id > newest - FAIR_WINDOW)
+            .group_by(owner)
+            .subquery()
+        )
         q = (
             sa.select(Job)
+            .outerjoin(served, served.c.owner == owner)
             .where(Job.status.in_(ACTIVE_JOB_STATUSES), counted < Job.n_trials)
-            .order_by(Job.created_at, Job.id)
+            .order_by(sa.func.coalesce(served.c.last_claim, 0), Job.created_at, Job.id)
             .limit(1)
         )
         if job_id:
@@ -475,13 +500,43 @@ def _active(s: Session, job_id: str) -> bool:
     return s.scalar(sa.select(Job.status).where(Job.id == job_id)) in ACTIVE_JOB_STATUSES
 
 
+def _orphan_trials(s: Session, job_id: str, started_before: dt.datetime) -> list[int]:
+    """The job's running Optuna trials that no claim names and that started before ``started_before``.
+
+    A worker asks Optuna for its trial right after its claim commits and records the trial on the claim right
+    after that; a trial still unnamed long after it started (older than the stale claim being reaped, so older than
+    the grace period) belongs to a worker that died in between. A live worker's unnamed trial is milliseconds old.
+    """
+    trials, studies = optuna_tables.trials, optuna_tables.studies
+    named = sa.select(TrialClaim.optuna_trial_id).where(
+        TrialClaim.job_id == job_id, TrialClaim.optuna_trial_id.is_not(None)
+    )
+    # Optuna stamps datetime_start with the local time, without a zone
+    local_cutoff = started_before.astimezone().replace(tzinfo=None)
+    return list(
+        s.scalars(
+            sa.select(trials.c.trial_id)
+            .join(studies, studies.c.study_id == trials.c.study_id)
+            .join(Job, Job.study_name == studies.c.study_name)
+            .where(
+                Job.id == job_id,
+                trials.c.state == optuna.trial.TrialState.RUNNING,
+                trials.c.datetime_start < local_cutoff,
+                trials.c.trial_id.not_in(named),
+            )
+        )
+    )
+
+
 def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetime | None = None) -> bool:
     """Close one running claim of a worker that cannot finish it, in one transaction; False if it was not running
     (another worker closed it first) or, with ``stale_before``, its heartbeat is no longer older than that.
 
     A claim whose Optuna trial already holds its result (the worker died between telling Optuna and closing the
     claim) is closed as done with that result. Any other is marked lost, its trial fails with ``reason`` and its
-    configuration is queued again (:func:`fail_and_requeue_trial`): the slot is freed by the same commit that
+    configuration is queued again (:func:`fail_and_requeue_trial`); a reaped claim that names no trial (its worker
+    died after asking Optuna for one, before recording it) has that trial found and handled so (:func:`_orphan_trials`),
+    so no trial is left running without an owner. The slot is freed by the same commit that
     queues the retry, so whichever worker takes a slot of this job next asks Optuna for a trial only once the
     retry waits there, and runs it.
     """
@@ -502,5 +557,16 @@ def lose_claim(url: str, claim_id: int, reason: str, *, stale_before: dt.datetim
         _finish_claim(s, url, job_id, claim_id, ClaimStatus.LOST, None, reason)
         if trial_id is not None:
             fail_and_requeue_trial(s.connection(), trial_id, Outcome.LOST, reason, requeue=_active(s, job_id))
+        elif stale_before is not None:
+            # The worker died between asking Optuna for its trial and recording the trial on the claim: that
+            # trial runs in no one's name. Fail it and queue its configuration again, as for any lost trial.
+            for orphan in _orphan_trials(s, job_id, stale_before):
+                fail_and_requeue_trial(
+                    s.connection(),
+                    orphan,
+                    Outcome.LOST,
+                    f"{reason} (its worker died before it recorded this trial)",
+                    requeue=_active(s, job_id),
+                )
     log.warning("claim lost", extra={"event": "claim_lost", "job": job_id, "claim": claim_id, "lost_worker": worker})
     return True

@@ -7,6 +7,8 @@ checks:
 
 * every cell against its column: type, null, a string's length (:data:`~zone_explorer.core.limits.MAX_IMPORTED_TEXT`
   where the column declares none), integers within 32 bits, floats finite;
+* every study's trials: at most :func:`~zone_explorer.core.limits.max_imported_study_trials` per study, counted
+  before any is built, each valid as Optuna would store it;
 * every job as a submitted job is checked (:meth:`JobSpec.parse`: ``n_trials``, ``epochs`` and ``seeds`` within
   the caps of :mod:`zone_explorer.core.limits`, a valid space, a known sampler and pruner) and its status;
 * the statuses, outcomes and verdicts of claims and contributions; a contribution's config (plain values), curve,
@@ -38,6 +40,7 @@ from zone_explorer.core.limits import (
     MAX_CURVE,
     MAX_IMPORTED_TEXT,
     MAX_SEEDS,
+    max_imported_study_trials,
 )
 from zone_explorer.core.statuses import ClaimStatus, ContributionStatus, JobStatus, Outcome, Verdict
 from zone_explorer.engine.jobs import JobSpec, JobSpecError
@@ -383,8 +386,16 @@ def _study(raw: Any, path: str) -> CheckedStudy:
         raise _fail(f"{path}.directions", "must name at least one direction")
     for i, d in enumerate(directions):
         _one_of(d, f"{path}.directions[{i}]", ("MINIMIZE", "MAXIMIZE"))
+    raw_trials = _list(s.get("trials"), f"{path}.trials")
+    most = max_imported_study_trials()
+    if len(raw_trials) > most:  # before building any: each costs memory and time
+        raise _fail(
+            f"{path}.trials",
+            f"study {name!r} has {len(raw_trials)} trials; a study may bring at most {most} "
+            "(ZONE_EXPLORER_MAX_IMPORTED_TRIALS)",
+        )
     trials = []
-    for i, t in enumerate(_list(s.get("trials"), f"{path}.trials")):
+    for i, t in enumerate(raw_trials):
         number = _mapping(t, f"{path}.trials[{i}]").get("number")
         if number != i or isinstance(number, bool):
             raise _fail(f"{path}.trials[{i}].number", f"must be {i}: trials are numbered 0, 1, 2, ... in order")

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "database_url",
     "get_engine",
+    "unavailable_reason",
     "init_db",
     "normalize_url",
     "read_scope",
@@ -134,6 +135,54 @@ def write_scope(url: str) -> Iterator[sa.Connection]:
         return
     with _sqlite_writer_lock(url), engine.begin() as conn:
         yield conn
+
+
+#: SQLite's primary result codes (the low byte of an extended one) that mean "not now", not a bug: BUSY and LOCKED
+#: (past the busy timeout), READONLY, IOERR, FULL, CANTOPEN
+_SQLITE_UNAVAILABLE = {5: "busy", 6: "busy", 8: "read-only", 10: "unreachable", 13: "full", 14: "unreachable"}
+#: PostgreSQL SQLSTATEs (exact, then by class) with the same meaning: a read-only transaction or hot standby, a full
+#: disk or out of memory, too many connections, a server shutting down or starting, a broken connection
+_PG_UNAVAILABLE = {
+    "25006": "read-only",
+    "53100": "full",
+    "53200": "full",
+    "53300": "busy",
+    "57P01": "unreachable",
+    "57P02": "unreachable",
+    "57P03": "unreachable",
+}
+_PG_UNAVAILABLE_CLASSES = {"08": "unreachable"}
+
+
+def unavailable_reason(err: BaseException) -> str | None:
+    """Why the database cannot serve a request, when ``err`` says so: ``"read-only"`` (a read-only file, a read-only
+    transaction or replica), ``"full"`` (out of disk space or memory), ``"busy"`` (SQLite's write lock held past
+    the busy timeout, PostgreSQL's connection limit) or ``"unreachable"`` (no connection, a server shutting down or
+    starting); None for any other error, which is a bug and stays one.
+
+    Follows ``__cause__`` and SQLAlchemy's ``orig`` down to the driver's error (Optuna's storage wraps SQLAlchemy's),
+    and reads its code: SQLite's result code, PostgreSQL's SQLSTATE. A connection that fails before any code exists
+    (refused, reset) is a SQLAlchemy ``OperationalError``/``InterfaceError`` without one.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return _SQLITE_UNAVAILABLE.get(code & 0xFF)
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str):
+            return _PG_UNAVAILABLE.get(state) or _PG_UNAVAILABLE_CLASSES.get(state[:2])
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return "unreachable"
+        orig = getattr(current, "orig", None)
+        if isinstance(current, (sa.exc.OperationalError, sa.exc.InterfaceError)) and (
+            orig is None or getattr(orig, "sqlstate", "") is None
+        ):
+            return "unreachable"  # psycopg's connection failures carry no SQLSTATE
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return None
 
 
 def _alembic_config(url: str) -> Config:

@@ -21,7 +21,7 @@ from tests import ROOT
 from zone_explorer.core.spaces import Space
 from zone_explorer.engine.jobs import JobSpec, cancel_job, create_job, get_job
 from zone_explorer.engine.studies import storage_for
-from zone_explorer.engine.worker import reap_lost_claims
+from zone_explorer.engine.worker import Worker, WorkerSettings, reap_lost_claims
 from zone_explorer.store.db import get_engine, session_scope
 from zone_explorer.store.models import TrialClaim, utcnow
 from zone_explorer.store.trials import load_trials
@@ -78,8 +78,6 @@ def _holds_no_lock(url: str, claim_id: int, trial_id: int) -> bool:
 
 def _work(url: str, job_id: str, name: str) -> None:
     """A worker process of :class:`_Forked`: the job's trials until none is left, on short heartbeats."""
-    from zone_explorer.engine.worker import Worker, WorkerSettings
-
     settings = WorkerSettings(heartbeat_interval=0.3, grace_period=2.0, poll_interval=0.1)
     Worker(url, name=name, settings=settings).run(job_id=job_id, exit_when_idle=True)
 
@@ -342,3 +340,29 @@ def test_postgres_restart_mid_job_workers_reconnect_and_nothing_duplicates(pg_ur
     assert all(w.returncode == 0 for w in workers), outs
     assert any("database unavailable" in o for o in outs), "the workers should have seen the outage"
     _exactly(url, job.id, 6)
+
+
+def test_a_worker_dead_between_asking_for_its_trial_and_recording_it_leaves_no_trial_running(db_url: str) -> None:
+    """The worker's own steps, stopped at the crash point: it claimed a slot and asked Optuna for its trial (a queued
+    retry, whose configuration must not be lost a second time), then died before writing the trial's id on its
+    claim. The reaper finds the unnamed running trial, fails it and queues its configuration again; the job then
+    ends with exactly its trials and neither a RUNNING nor a WAITING leftover."""
+    job, _ = create_job(db_url, JobSpec.parse({**LONG_TRIALS, "epochs": 2, "n_trials": 2}))
+    study = optuna.load_study(study_name=job.study_name, storage=storage_for(db_url))
+    config = {"c_scaling": 0.05, "v_coefficient": 0.9}
+    study.enqueue_trial(config)  # a retry of an earlier lost trial waits
+    dead = Worker(db_url, name="dies-after-ask")
+    claimed = dead._claim(job.id)
+    assert claimed is not None
+    orphan = dead._load(claimed[0]).study.ask()  # ... and the process dies here: the claim names no trial
+    assert orphan.params == {} and _claim_statuses(db_url, job.id) == ["running"]
+    assert reap_lost_claims(db_url, grace_period=0) == 1
+    trials = {t.number: t for t in load_trials(db_url, job.study_name)}
+    assert (trials[orphan.number].state, trials[orphan.number].attrs["outcome"]) == ("FAIL", "lost")
+    assert "died before it recorded this trial" in trials[orphan.number].attrs["fail_reason"]
+    (retry,) = [t for t in trials.values() if t.state == "WAITING"]
+    assert retry.attrs["retry_of"] == orphan.number
+    Worker(db_url, name="survivor", settings=WorkerSettings(poll_interval=0.05)).run(job_id=job.id, exit_when_idle=True)
+    finished = _exactly(db_url, job.id, 2)
+    assert sum(1 for t in finished if t.attrs.get("retry_of") == orphan.number) == 1
+    assert not [t for t in load_trials(db_url, job.study_name) if t.state in ("RUNNING", "WAITING")]

@@ -288,3 +288,20 @@ def test_every_trial_state_and_value_kind_imports_as_optuna_stored_it(tmp_path) 
         ]
 
     assert seen(dst) == seen(src)
+
+
+def test_a_study_with_more_trials_than_the_cap_refuses_the_whole_dump(
+    source, sqlite_url, tmp_path, monkeypatch
+) -> None:
+    dump = _order_jobs(source[0])  # its finished job's study first, with 2 trials
+    url = init_db(sqlite_url)
+    before = row_counts(url)
+    monkeypatch.setenv("ZONE_EXPLORER_MAX_IMPORTED_TRIALS", "1")
+    code, output = _import(_write(tmp_path, "all.json", dump), url)
+    study = dump["studies"][0]["name"]
+    assert code == 2, output
+    assert f"nothing imported: studies[0].trials: study '{study}' has 2 trials; a study may bring at most 1" in output
+    assert row_counts(url) == before
+    monkeypatch.setenv("ZONE_EXPLORER_MAX_IMPORTED_TRIALS", "2")  # at the cap: imported
+    code, output = _import(_write(tmp_path, "all.json", dump), url)
+    assert code == 0 and "imported 2 studies, 2 trials" in output, output
