@@ -8,5 +8,6 @@ from .autosgm import AutoSGM
 from .fsgdm import FSGDM
 from .gsgd import GSGD
 from .lion import Lion
+from .schedulefree import AdamWScheduleFree, SGDScheduleFree
 
-__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion"]
+__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "SGDScheduleFree", "AdamWScheduleFree"]
