@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers import FSGDM, GSGD, AutoSGM, Lion
+from optimizers import FSGDM, GSGD, AdamWScheduleFree, AutoSGM, Lion, SGDScheduleFree
 
 
 def resnet18_shapes() -> list[tuple[int, ...]]:
@@ -100,6 +100,7 @@ def main() -> None:
 
     import fsgdm as official_fsgdm
     import lion_pytorch
+    import schedulefree
 
     # (name, factory, tensors read+written per element per step at minimum)
     fsgdm_cfg = dict(lr=0.1, weight_decay=wd, c_scaling=0.033, v_coefficient=1.0, n_stages=300, sigma=117000)
@@ -127,6 +128,18 @@ def main() -> None:
         "lion-pytorch": (lambda ps: lion_pytorch.Lion(ps, lr=1e-4, weight_decay=0.0), 5),
         "Lion (default)": (lambda ps: Lion(ps, lr=1e-4), 5),
         "Lion foreach": (lambda ps: Lion(ps, lr=1e-4, foreach=True), 5),
+        # Schedule-Free: reads g, y, z (and v) and writes y, z (and v) at minimum
+        "schedulefree SGD foreach": (lambda ps: schedulefree.SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
+        "schedulefree SGD for-loop": (
+            lambda ps: schedulefree.SGDScheduleFree(ps, lr=0.1, weight_decay=wd, foreach=False),
+            5,
+        ),
+        "SGDScheduleFree (default)": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
+        "SGDScheduleFree foreach": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd, foreach=True), 5),
+        "schedulefree AdamW foreach": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3), 7),
+        "schedulefree AdamW for-loop": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3, foreach=False), 7),
+        "AdamWScheduleFree (default)": (lambda ps: AdamWScheduleFree(ps, lr=1e-3), 7),
+        "AdamWScheduleFree foreach": (lambda ps: AdamWScheduleFree(ps, lr=1e-3, foreach=True), 7),
     }
     gbps_copy = 0.0
     results: dict[str, dict[str, float]] = {}
@@ -138,6 +151,8 @@ def main() -> None:
             # mid-run (stage 150 of 300): the momentum is on, as for all but the first 1/300 of training
             for group in opt.param_groups:
                 group["step"] = 58500.0
+        if "schedulefree" in name.lower():
+            opt.train()  # schedule-free steps only in train mode
         optimizers[name] = opt
     # Rounds interleave the contestants so a burst of load elsewhere hits them all; keep each one's best round.
     best_seconds = {name: float("inf") for name in contestants}
@@ -176,6 +191,10 @@ def main() -> None:
         ),
         ("Lion / lion-pytorch", results["Lion (default)"]["ms"] / results["lion-pytorch"]["ms"], 1.0),
     ]
+    for kind in ("SGD", "AdamW"):
+        theirs_name, theirs = best(f"schedulefree {kind} foreach", f"schedulefree {kind} for-loop")
+        ours_name, ours = best(f"{kind}ScheduleFree (default)", f"{kind}ScheduleFree foreach")
+        ratios.append((f"{ours_name} / {theirs_name} (each's fastest)", ours / theirs, 1.0))
     print(f"\n{'ratio':55s} {'value':>7s} {'target':>7s}")
     for label, value, target in ratios:
         print(f"{label:55s} {value:7.2f} {'<= ' + format(target, 'g'):>7s} {'ok' if value <= target else 'MISSED'}")

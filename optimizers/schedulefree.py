@@ -82,9 +82,7 @@ def _lr(default: float) -> Hyperparameter:
 
 
 _SHARED: tuple[Hyperparameter, ...] = (
-    Hyperparameter(
-        "weight_decay", "float", 0.0, "L2 decay evaluated at y and added to the step direction d", low=0.0
-    ),
+    Hyperparameter("weight_decay", "float", 0.0, "L2 decay evaluated at y and added to the step direction d", low=0.0),
     Hyperparameter(
         "warmup_steps", "int", 0, "linear warm-up: gamma_k = lr * min(1, (k+1)/warmup_steps); 0 turns it off", low=0
     ),
@@ -142,7 +140,7 @@ ADAMW_FLAT_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (_lr(0.0025), *ADAMW_BE
 def averaging_weight(k: int, lr: float, lr_max: float, r: float, weight_lr_power: float, weighting: str) -> float:
     """``w_k`` of step ``k`` (0-based) at scheduled learning rate ``lr``, ``lr_max`` being the largest so far."""
     base = lr_max if weighting == "lr_max" else lr
-    return ((k + 1) ** r) * (base**weight_lr_power)
+    return float(((k + 1) ** r) * (base**weight_lr_power))
 
 
 class _ScheduleFree(ZoneOptimizer):

@@ -107,6 +107,30 @@ def test_matches_the_schedulefree_package(kind: str, cfg: dict, foreach: bool) -
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [SGDScheduleFree, AdamWScheduleFree])
+def test_chunked_single_tensor_path_equals_the_multi_tensor_path(cls: type) -> None:
+    """Tensors larger than one CPU chunk (1 MiB) and a non-contiguous one go through the chunked kernels."""
+    gen = torch.Generator().manual_seed(2)
+    start = [
+        torch.randn(600, 500, generator=gen),
+        torch.randn(40, 30, generator=gen).t(),
+        torch.randn(7, generator=gen),
+    ]
+    results = []
+    for foreach in (False, True):
+        ps = [t.clone().requires_grad_() for t in start]
+        opt = cls(ps, lr=0.01, weight_decay=0.1, warmup_steps=2, foreach=foreach)
+        opt.train()
+        g = torch.Generator().manual_seed(3)
+        for _ in range(4):
+            for p in ps:
+                p.grad = torch.randn(p.shape, generator=g)
+            opt.step()
+        results.append(ps)
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
 # ---- modes -----------------------------------------------------------------------------------------------
 
 
