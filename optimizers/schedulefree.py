@@ -162,6 +162,13 @@ class _ScheduleFree(ZoneOptimizer):
         group.setdefault("lr_max", -1.0)
         group.setdefault("scheduled_lr", 0.0)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # also what load_state_dict() calls: a checkpoint of the schedulefree package lacks our keys
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("weighting", "lr_max")
+            group.setdefault("foreach", None)
+
     # ---- modes -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def train(self) -> None:

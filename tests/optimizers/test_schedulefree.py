@@ -131,6 +131,31 @@ def test_chunked_single_tensor_path_equals_the_multi_tensor_path(cls: type) -> N
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_checkpoint_of_the_package_resumes_here() -> None:
+    """The package's state_dict (same group counters, z and exp_avg_sq) continues exactly in ours."""
+    gen = torch.Generator().manual_seed(4)
+    grads = [torch.randn(3, 4, generator=gen, dtype=torch.float64) for _ in range(10)]
+    theirs = torch.randn(3, 4, generator=gen, dtype=torch.float64).requires_grad_()
+    ours = theirs.detach().clone().requires_grad_()
+    opt_b = schedulefree.AdamWScheduleFree([theirs], lr=0.01, warmup_steps=3)
+    opt_b.train()
+    for g in grads[:5]:
+        theirs.grad = g.clone()
+        opt_b.step()
+    opt_b.eval()
+    ours.data.copy_(theirs.detach())
+    opt_a = AdamWScheduleFree([ours], lr=0.01, warmup_steps=3)
+    buf = io.BytesIO()
+    torch.save(opt_b.state_dict(), buf)  # (loading it directly would share the buffers between the two)
+    buf.seek(0)
+    opt_a.load_state_dict(torch.load(buf, weights_only=True))
+    opt_a.train(), opt_b.train()
+    for g in grads[5:]:
+        theirs.grad, ours.grad = g.clone(), g.clone()
+        opt_a.step(), opt_b.step()
+    torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-12, atol=1e-14)
+
+
 # ---- modes -----------------------------------------------------------------------------------------------
 
 
