@@ -512,6 +512,16 @@ def _multi_tensor_sgd_sf(
 ) -> None:
     y_coef = -lr * (1.0 - c) * (1.0 - beta)
     for ys, gs, zz in group_by_device_and_dtype(params, grads, zs):
+        if weight_decay != 0 and ys[0].device.type == "cpu":
+            # No temporary for d (a fresh parameter-sized allocation costs more than a pass on CPU): the decay
+            # goes into z directly, and into y as the factor 1 - lr(1-beta)wd before the lerp, since
+            # lerp(m*y, z, c) + y_coef*g = (1-c)(1 - lr(1-beta)wd) y + c z + y_coef*g.
+            torch._foreach_add_(zz, ys, alpha=-lr * weight_decay)
+            torch._foreach_add_(zz, gs, alpha=-lr)
+            torch._foreach_mul_(ys, 1.0 - lr * (1.0 - beta) * weight_decay)
+            torch._foreach_lerp_(ys, zz, c)
+            torch._foreach_add_(ys, gs, alpha=y_coef)
+            continue
         ds = gs if weight_decay == 0 else torch._foreach_add(gs, ys, alpha=weight_decay)
         torch._foreach_add_(zz, ds, alpha=-lr)
         torch._foreach_lerp_(ys, zz, c)
