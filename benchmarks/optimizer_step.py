@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers import FSGDM, GSGD, AutoSGM, Lion
+from optimizers import FSGDM, GSGD, AdamWScheduleFree, AutoSGM, Lion, SGDScheduleFree
 
 
 def resnet18_shapes() -> list[tuple[int, ...]]:
@@ -121,6 +121,7 @@ def main() -> None:
 
     import fsgdm as official_fsgdm
     import lion_pytorch
+    import schedulefree
 
     # (name, factory, tensors read+written per element per step at minimum)
     fsgdm_cfg = dict(lr=0.1, weight_decay=wd, c_scaling=0.033, v_coefficient=1.0, n_stages=300, sigma=117000)
@@ -152,14 +153,29 @@ def main() -> None:
         "Lion (default)": (lambda ps: Lion(ps, lr=1e-4), 5),
         "Lion foreach": (lambda ps: Lion(ps, lr=1e-4, foreach=True), 5),
         "Lion single-tensor": (lambda ps: Lion(ps, lr=1e-4, foreach=False), 5),
+        # Schedule-Free: reads g, y, z (and v) and writes y, z (and v) at minimum
+        "schedulefree SGD foreach": (lambda ps: schedulefree.SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
+        "schedulefree SGD for-loop": (
+            lambda ps: schedulefree.SGDScheduleFree(ps, lr=0.1, weight_decay=wd, foreach=False),
+            5,
+        ),
+        "SGDScheduleFree (default)": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
+        "SGDScheduleFree foreach": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd, foreach=True), 5),
+        "schedulefree AdamW foreach": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3), 7),
+        "schedulefree AdamW for-loop": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3, foreach=False), 7),
+        "AdamWScheduleFree (default)": (lambda ps: AdamWScheduleFree(ps, lr=1e-3), 7),
+        "AdamWScheduleFree foreach": (lambda ps: AdamWScheduleFree(ps, lr=1e-3, foreach=True), 7),
     }
     gbps_copy = 0.0
     results: dict[str, dict[str, float]] = {}
     optimizers = {}
     for name, (factory, _) in contestants.items():
         params = make_params(device)
-        optimizers[name] = factory(params)
-        optimizers[name].step()  # the state exists: every step timed is a later step
+        opt = factory(params)
+        if "schedulefree" in name.lower():
+            opt.train()  # schedule-free steps only in train mode
+        opt.step()  # the state exists: every step timed is a later step
+        optimizers[name] = opt
     # FSGDM's stages: calls 1..389 of the defaults' run use u = 0 (stage 1); the others time mid-run (stage 150 of
     # 300), where the momentum is on, as for all but the first 1/300 of training. Each round starts afresh there.
     fsgdm_start = {name: 2.0 if "stage 1" in name else 58500.0 for name in contestants if "fsgdm" in name.lower()}
@@ -226,6 +242,10 @@ def main() -> None:
             1.05,
         ),
     ]
+    for kind in ("SGD", "AdamW"):
+        theirs_name, theirs = best(f"schedulefree {kind} foreach", f"schedulefree {kind} for-loop")
+        ours_name, ours = best(f"{kind}ScheduleFree (default)", f"{kind}ScheduleFree foreach")
+        ratios.append((f"{ours_name} / {theirs_name} (each's fastest)", ours / theirs, 1.0))
     print(f"\n{'ratio':55s} {'value':>7s} {'target':>7s}")
     for label, value, target in ratios:
         if math.isinf(target):

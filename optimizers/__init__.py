@@ -9,6 +9,18 @@ from .fsgdm import FSGDM
 from .gsgd import GSGD
 from .lion import Lion
 from .lowrank import LowRankAdam, LowRankHeavyBall, LowRankLinear
+from .schedulefree import AdamWScheduleFree, SGDScheduleFree
 from .signum import Signum
 
-__all__ = ["FSGDM", "AutoSGM", "GSGD", "Lion", "LowRankAdam", "LowRankHeavyBall", "LowRankLinear", "Signum"]
+__all__ = [
+    "FSGDM",
+    "AutoSGM",
+    "GSGD",
+    "Lion",
+    "LowRankAdam",
+    "LowRankHeavyBall",
+    "LowRankLinear",
+    "SGDScheduleFree",
+    "AdamWScheduleFree",
+    "Signum",
+]

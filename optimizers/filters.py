@@ -22,6 +22,11 @@ varying, consistent part) and which it suppresses (high :math:`\omega`: the alte
 - Signum: the EMA inside the sign, :math:`u = \beta` (GSGD's filter with :math:`\nu = 0`).
 - Adam with :math:`\beta_1 = \beta_2 = \beta` (adam-tied): the first-moment EMA, :math:`u = \beta`; the second
   moment is the same filter on :math:`g^2`.
+- Schedule-Free (SGD, and AdamW on the normalised gradient, :math:`\beta = \beta_1`): the step of the trained
+  point, :math:`y_{k+1} - y_k = -\gamma H(z) g`, with the averaging coefficient :math:`c` of step k held
+  constant: :math:`u = 1 - c`, :math:`b = 1 - \beta(1-c)`, :math:`\gamma = (1-\beta)(1-c)/b`; unit DC gain, and
+  :math:`H \to 1-\beta` at high frequencies as :math:`c = w_k/\sum_{j\le k} w_j` falls (see
+  :func:`schedulefree_filter`).
 """
 
 from __future__ import annotations
@@ -34,8 +39,21 @@ from typing import Any
 import torch
 
 from .fsgdm import momentum_coefficient
+from .schedulefree import averaging_weight
 
-__all__ = ["MomentumFilter", "ema_filter", "filter_note", "momentum_filter", "fsgdm_stage_filters", "sgd_filter"]
+__all__ = [
+    "MAX_SCHEDULEFREE_STEP",
+    "SCHEDULEFREE_STEPS",
+    "MomentumFilter",
+    "ema_filter",
+    "filter_note",
+    "fsgdm_stage_filters",
+    "momentum_filter",
+    "schedulefree_averaging_coefficient",
+    "schedulefree_filter",
+    "schedulefree_step_filters",
+    "sgd_filter",
+]
 
 
 @dataclass(frozen=True)
@@ -114,11 +132,75 @@ def _lion(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
     return MomentumFilter(pole=b2, gain=1.0 - b1, zero=(b2 - b1) / (1.0 - b1))
 
 
+def schedulefree_filter(beta: float, c: float) -> MomentumFilter:
+    r"""Schedule-free's filter from the gradient to the step of y, with the averaging coefficient ``c`` held fixed.
+
+    From :math:`z_{k+1} = z_k - \gamma g_k`, :math:`x_{k+1} = (1-c)x_k + c z_{k+1}` and
+    :math:`y = (1-\beta)z + \beta x`: :math:`Z = -\gamma G/(\zeta-1)`, :math:`X = c\zeta Z/(\zeta-(1-c))`, so
+    :math:`(\zeta-1)Y = -\gamma G\,H` with
+
+    .. math::
+        H(\zeta) = (1-\beta) + \frac{\beta c}{1 - (1-c)\zeta^{-1}}
+                 = b\,\frac{1 - \gamma_0\zeta^{-1}}{1 - u\zeta^{-1}},\quad u = 1-c,\;
+                 b = 1 - \beta(1-c),\; \gamma_0 = (1-\beta)(1-c)/b.
+
+    ``c`` falls over the run (1/(k+1) with ``r = 0`` at a constant lr), so this is a snapshot at one step.
+    """
+    b = 1.0 - beta * (1.0 - c)
+    return MomentumFilter(pole=1.0 - c, gain=b, zero=(1.0 - beta) * (1.0 - c) / b)
+
+
+#: the largest step :func:`schedulefree_averaging_coefficient` sums up to (a loop of that many terms)
+MAX_SCHEDULEFREE_STEP = 1_000_000
+
+
+def schedulefree_averaging_coefficient(cfg: Mapping[str, Any], step: int) -> float:
+    """``c`` of the ``step``-th call (1-based) at the config's constant lr, warm-up included: O(step) time, so
+    ``step`` is capped at :data:`MAX_SCHEDULEFREE_STEP`."""
+    if not 1 <= step <= MAX_SCHEDULEFREE_STEP:
+        raise ValueError(f"step must be an integer in [1, {MAX_SCHEDULEFREE_STEP}], got {step!r}")
+    lr, warmup = cfg["lr"], cfg["warmup_steps"]
+    lr_max, total, weight = -1.0, 0.0, 0.0
+    for k in range(step):
+        lr_k = lr * ((k + 1) / warmup if k < warmup else 1.0)
+        lr_max = max(lr_max, lr_k)
+        weight = averaging_weight(k, lr_k, lr_max, cfg["r"], cfg["weight_lr_power"], cfg["weighting"])
+        total += weight
+    return weight / total if total else 0.0
+
+
+#: the steps the filter page draws schedule-free's filter at (its averaging coefficient falls as training goes on)
+SCHEDULEFREE_STEPS: tuple[int, ...] = (1, 2, 5, 10, 100, 1000, 10000)
+
+
+def _schedulefree_beta(cfg: Mapping[str, Any]) -> float:
+    return float(cfg["momentum"] if "momentum" in cfg else cfg["beta1"])
+
+
+def _schedulefree(cfg: Mapping[str, Any], step: int) -> MomentumFilter:
+    return schedulefree_filter(_schedulefree_beta(cfg), schedulefree_averaging_coefficient(cfg, step))
+
+
+def schedulefree_step_filters(config: Mapping[str, Any], picked: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """Schedule-free's filter at the steps :data:`SCHEDULEFREE_STEPS` (those numbered in ``picked`` when given):
+    ``[{"stage", "first_step", "label", "filter"}, ...]``, the shape :func:`fsgdm_stage_filters` returns."""
+    indices = range(len(SCHEDULEFREE_STEPS)) if picked is None else picked
+    out = []
+    for i in indices:
+        if not 0 <= i < len(SCHEDULEFREE_STEPS):
+            raise ValueError(f"stage must be in 0 .. {len(SCHEDULEFREE_STEPS) - 1}, got {i!r}")
+        step = SCHEDULEFREE_STEPS[i]
+        out.append({"stage": i, "first_step": step, "label": f"step {step}", "filter": _schedulefree(config, step)})
+    return out
+
+
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], MomentumFilter]] = {
     "fsgdm": _fsgdm,
     "autosgm": _autosgm,
     "gsgd": _gsgd,
     "lion": _lion,
+    "sgd-schedulefree": _schedulefree,
+    "adamw-schedulefree": _schedulefree,
     "sgd": lambda cfg, step: sgd_filter(cfg["momentum"], cfg.get("dampening", 0.0), cfg.get("nesterov", False)),
     # heavy-ball on the tangent-space coefficients (and on every other parameter): torch's filter, no dampening
     "lowrank-hb": lambda cfg, step: sgd_filter(cfg["momentum"], 0.0, cfg.get("nesterov", False)),

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.optim.optimizer import ParamsT
 
-from . import autosgm, fsgdm, gsgd, lion, lowrank, signum
+from . import autosgm, fsgdm, gsgd, lion, lowrank, schedulefree, signum
 from .hyperparams import Hyperparameter, closest_name, validate_config
 
 __all__ = ["OptimizerSpec", "get_optimizer", "optimizer_names", "REGISTRY"]
@@ -185,6 +185,25 @@ REGISTRY: dict[str, OptimizerSpec] = {
             lowrank.HYPERPARAMETERS,
             lowrank.LowRankHeavyBall,
             reference="Schotthöfer, Klein, Kusch, NeurIPS 2025, arXiv:2506.17475",
+        ),
+        OptimizerSpec(
+            "sgd-schedulefree",
+            schedulefree.SGDScheduleFree,
+            "Schedule-Free SGD: gradients at an interpolation y of the SGD iterate z and its running average x, "
+            "evaluated at x; no LR schedule needed (or any, with weighting='scheduled').",
+            schedulefree.SGD_HYPERPARAMETERS,
+            schedulefree.SGDScheduleFree,
+            family="schedule-free",
+            reference="Defazio et al., NeurIPS 2024, arXiv:2405.15682; Pun, Buchholz, Gower, arXiv:2511.07767",
+        ),
+        OptimizerSpec(
+            "adamw-schedulefree",
+            schedulefree.AdamWScheduleFree,
+            "Schedule-Free AdamW: the schedule-free interpolation and average around an Adam-normalised step.",
+            schedulefree.ADAMW_FLAT_HYPERPARAMETERS,
+            schedulefree.adamw_from_flat,
+            family="schedule-free",
+            reference="Defazio et al., NeurIPS 2024, arXiv:2405.15682; Pun, Buchholz, Gower, arXiv:2511.07767",
         ),
         OptimizerSpec(
             "sgd",

@@ -66,7 +66,12 @@ def filter_view(
     if staged is not None:
         count = staged.count(cfg)
         curves = [
-            {"label": f"stage {s['stage']}", "stage": s["stage"], "step": s["first_step"], **s["filter"].response(n)}
+            {
+                "label": s.get("label", f"stage {s['stage']}"),
+                "stage": s["stage"],
+                "step": s["first_step"],
+                **s["filter"].response(n),
+            }
             for s in staged.stages(cfg, _spread(count, MAX_FILTER_CURVES))
         ]
         summary: dict[str, Any] = {

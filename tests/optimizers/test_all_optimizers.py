@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from optimizers.hyperparams import Hyperparameter
 from optimizers.registry import REGISTRY, get_optimizer, optimizer_names
 
-OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "signum"]
+OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "signum", "sgd-schedulefree", "adamw-schedulefree"]
 
 # A configuration per registry entry that trains the digits logistic regression below in 60 full-batch steps.
 TRAIN_CONFIG = {
@@ -21,6 +21,8 @@ TRAIN_CONFIG = {
     "gsgd": dict(lr=0.2, momentum=0.9),
     "lion": dict(lr=0.01),
     "lowrank-hb": dict(lr=0.1, momentum=0.9),  # a dense model: heavy-ball (tests/optimizers/test_lowrank.py: layers)
+    "sgd-schedulefree": dict(lr=0.5, momentum=0.9, warmup_steps=5, weighting="scheduled"),
+    "adamw-schedulefree": dict(lr=0.02, weight_decay=0.01, r=1.0, weight_lr_power=1.0),
     "sgd": dict(lr=0.1, momentum=0.9),
     "adam": dict(lr=0.01),
     "adamw": dict(lr=0.01),
@@ -44,6 +46,26 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     return torch.nn.functional.cross_entropy(model(x.to(model.weight.dtype)), y)
 
 
+#: more configurations of an optimizer for the conventions checks below (ids: name-1, name-2, ...)
+MORE_CONFIGS = {
+    "sgd-schedulefree": [dict(lr=0.5, weight_decay=1e-3, r=0.5)],
+    "adamw-schedulefree": [dict(lr=0.02, beta1=0.8, beta2=0.99, warmup_steps=4, weighting="scheduled")],
+}
+#: (name, config) for every optimizer of ours: its TRAIN_CONFIG first, then its MORE_CONFIGS
+OUR_CASES = [(n, c) for n in OURS for c in [TRAIN_CONFIG[n], *MORE_CONFIGS.get(n, [])]]
+OUR_IDS = [n if i == 0 else f"{n}-{i}" for n in OURS for i in range(1 + len(MORE_CONFIGS.get(n, [])))]
+#: the training-heavy checks (resume, low precision) run the TRAIN_CONFIG only, to keep the suite cheap
+OUR_TRAIN_CASES = [(n, TRAIN_CONFIG[n]) for n in OURS]
+
+
+def _create(name: str, params, cfg: dict, **switches) -> torch.optim.Optimizer:
+    """The registry's optimizer, in train mode where it has one (schedule-free: step() needs train())."""
+    opt = get_optimizer(name).create(params, cfg, **switches)
+    if hasattr(opt, "train"):
+        opt.train()
+    return opt
+
+
 def test_registry_lists_every_optimizer() -> None:
     assert optimizer_names() == [
         "fsgdm",
@@ -51,6 +73,8 @@ def test_registry_lists_every_optimizer() -> None:
         "gsgd",
         "lion",
         "lowrank-hb",
+        "sgd-schedulefree",
+        "adamw-schedulefree",
         "sgd",
         "adam",
         "adamw",
@@ -64,7 +88,7 @@ def test_registry_lists_every_optimizer() -> None:
 def test_loss_falls_on_digits(name: str, digits) -> None:
     x, y = digits
     model = _make_model()
-    opt = get_optimizer(name).create(model.parameters(), TRAIN_CONFIG[name])
+    opt = _create(name, model.parameters(), TRAIN_CONFIG[name])
     start = _loss(model, x, y).item()
     for _ in range(60):
         opt.zero_grad()
@@ -133,34 +157,32 @@ def _train(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer, x, y, 
 
 
 @pytest.mark.parametrize("foreach", [False, True])
-@pytest.mark.parametrize("name", OURS)
-def test_state_dict_resume_equals_uninterrupted(name: str, foreach: bool, digits, tmp_path) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_TRAIN_CASES, ids=OURS)
+def test_state_dict_resume_equals_uninterrupted(name: str, cfg: dict, foreach: bool, digits, tmp_path) -> None:
     x, y = digits
-    spec = get_optimizer(name)
-    cfg = TRAIN_CONFIG[name]
     straight = _make_model(dtype=torch.float64)
-    opt = spec.create(straight.parameters(), cfg, foreach=foreach)
+    opt = _create(name, straight.parameters(), cfg, foreach=foreach)
     _train(name, straight, opt, x, y, 20)
 
     first = _make_model(dtype=torch.float64)
-    opt1 = spec.create(first.parameters(), cfg, foreach=foreach)
+    opt1 = _create(name, first.parameters(), cfg, foreach=foreach)
     _train(name, first, opt1, x, y, 10)
     torch.save({"model": first.state_dict(), "opt": opt1.state_dict()}, tmp_path / "ckpt.pt")
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=True)
     resumed = _make_model(seed=1, dtype=torch.float64)
     resumed.load_state_dict(ckpt["model"])
-    opt2 = spec.create(resumed.parameters(), cfg, foreach=foreach)
+    opt2 = _create(name, resumed.parameters(), cfg, foreach=foreach)
     opt2.load_state_dict(ckpt["opt"])
     _train(name, resumed, opt2, x, y, 10)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_closure_runs_with_grad_and_returns_loss(name: str, digits) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_closure_runs_with_grad_and_returns_loss(name: str, cfg: dict, digits) -> None:
     x, y = digits
     model = _make_model()
-    opt = get_optimizer(name).create(model.parameters(), TRAIN_CONFIG[name])
+    opt = _create(name, model.parameters(), cfg)
 
     def closure():
         opt.zero_grad()
@@ -173,10 +195,10 @@ def test_closure_runs_with_grad_and_returns_loss(name: str, digits) -> None:
     assert isinstance(loss, torch.Tensor) and loss.requires_grad
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_grad_is_never_modified(name: str) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_grad_is_never_modified(name: str, cfg: dict) -> None:
     p = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    opt = get_optimizer(name).create([p], TRAIN_CONFIG[name])
+    opt = _create(name, [p], cfg)
     for _ in range(4):
         g = torch.randn(4, 3, dtype=torch.float64)
         p.grad = g.clone()
@@ -184,20 +206,20 @@ def test_grad_is_never_modified(name: str) -> None:
         torch.testing.assert_close(p.grad, g, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_params_without_grad_are_skipped(name: str) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_params_without_grad_are_skipped(name: str, cfg: dict) -> None:
     used, unused = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
     before = unused.detach().clone()
-    opt = get_optimizer(name).create([used, unused], TRAIN_CONFIG[name])
+    opt = _create(name, [used, unused], cfg)
     used.grad = torch.ones(3)
     opt.step()
     assert torch.equal(unused.detach(), before) and not opt.state[unused]
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_sparse_gradient_is_rejected_clearly(name: str) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_sparse_gradient_is_rejected_clearly(name: str, cfg: dict) -> None:
     emb = torch.nn.Embedding(10, 3, sparse=True)
-    opt = get_optimizer(name).create(emb.parameters(), TRAIN_CONFIG[name])
+    opt = _create(name, emb.parameters(), cfg)
     emb(torch.tensor([1, 2])).sum().backward()
     with pytest.raises(TypeError, match="sparse gradients"):
         opt.step()
@@ -205,22 +227,22 @@ def test_sparse_gradient_is_rejected_clearly(name: str) -> None:
         opt.step()
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_param_groups_equal_separate_optimizers(name: str) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_param_groups_equal_separate_optimizers(name: str, cfg: dict) -> None:
     """A group added with its own lr behaves exactly like an optimizer created with that lr."""
     spec = get_optimizer(name)
-    cfg = spec.validate(TRAIN_CONFIG[name])
+    cfg = spec.validate(cfg)
     lr_key = "lr_init" if name == "autosgm" else "lr"
     a, b = (
         torch.randn(5, dtype=torch.float64, requires_grad=True),
         torch.randn(2, 3, dtype=torch.float64, requires_grad=True),
     )
     a2, b2 = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
-    opt = spec.create([a], cfg)
+    opt = _create(name, [a], cfg)
     assert "lr" in opt.param_groups[0], f"{name} must keep 'lr' in its param groups so LR schedulers work"
     opt.add_param_group({"params": [b], "lr": cfg[lr_key] / 2})
-    opt_a = spec.create([a2], cfg)
-    opt_b = spec.create([b2], {**cfg, lr_key: cfg[lr_key] / 2})
+    opt_a = _create(name, [a2], cfg)
+    opt_b = _create(name, [b2], {**cfg, lr_key: cfg[lr_key] / 2})
     gen = torch.Generator().manual_seed(0)
     for _ in range(5):
         for p, q in ((a, a2), (b, b2)):
@@ -231,36 +253,46 @@ def test_param_groups_equal_separate_optimizers(name: str) -> None:
     torch.testing.assert_close(b, b2, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_add_param_group_is_validated(name: str) -> None:
-    opt = get_optimizer(name).create([torch.zeros(2, requires_grad=True)], TRAIN_CONFIG[name])
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_add_param_group_is_validated(name: str, cfg: dict) -> None:
+    opt = _create(name, [torch.zeros(2, requires_grad=True)], cfg)
     with pytest.raises(ValueError, match="lr"):
         opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "lr": -1.0})
     assert len(opt.param_groups) == 1
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_lr_scheduler_drives_the_step(name: str, digits) -> None:
-    """The lr is read from the group on every step: a scheduler that zeroes it freezes the parameters."""
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_lr_scheduler_drives_the_step(name: str, cfg: dict, digits) -> None:
+    """The lr is read from the group on every step: a scheduler that zeroes it freezes the parameters.
+
+    Schedule-free with the package's averaging (``weighting="lr_max"``) keeps averaging x toward a frozen z, so
+    there the SGD iterate z is what freezes; with ``weighting="scheduled"`` a step at lr 0 has no weight at all.
+    """
     x, y = digits
     model = _make_model()
-    opt = get_optimizer(name).create(model.parameters(), TRAIN_CONFIG[name])
+    opt = _create(name, model.parameters(), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0 if epoch < 3 else 0.0)
     for _ in range(3):
         _train(name, model, opt, x, y, 1)
         sched.step()
-    frozen = [p.detach().clone() for p in model.parameters()]
+    averaging = opt.param_groups[0].get("weighting") == "lr_max"
+
+    def watched() -> list[torch.Tensor]:
+        params = list(model.parameters())
+        return [opt.state[p]["z"].clone() for p in params] if averaging else [p.detach().clone() for p in params]
+
+    frozen = watched()
     _train(name, model, opt, x, y, 3)
-    for p, q in zip(model.parameters(), frozen):
-        torch.testing.assert_close(p.detach(), q, rtol=0, atol=0)
+    for p, q in zip(watched(), frozen):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("name", OURS)
-def test_low_precision_params_train(name: str, dtype: torch.dtype, digits) -> None:
+@pytest.mark.parametrize("name,cfg", OUR_TRAIN_CASES, ids=OURS)
+def test_low_precision_params_train(name: str, cfg: dict, dtype: torch.dtype, digits) -> None:
     x, y = digits
     model = _make_model(dtype=dtype)
-    opt = get_optimizer(name).create(model.parameters(), TRAIN_CONFIG[name])
+    opt = _create(name, model.parameters(), cfg)
     start = _loss(model, x, y).item()
     _train(name, model, opt, x, y, 30)
     assert all(p.dtype == dtype for p in model.parameters())
@@ -273,16 +305,15 @@ def test_low_precision_params_train(name: str, dtype: torch.dtype, digits) -> No
     assert _loss(model, x, y).item() < start
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_foreach_and_single_tensor_paths_agree(name: str) -> None:
-    spec = get_optimizer(name)
+@pytest.mark.parametrize("name,cfg", OUR_CASES, ids=OUR_IDS)
+def test_foreach_and_single_tensor_paths_agree(name: str, cfg: dict) -> None:
     gen = torch.Generator().manual_seed(3)
     shapes = [(6, 4), (4,), (2, 3, 2)]
     start = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
     results = []
     for foreach in (False, True):
         ps = [t.clone().requires_grad_() for t in start]
-        opt = spec.create(ps, TRAIN_CONFIG[name], foreach=foreach)
+        opt = _create(name, ps, cfg, foreach=foreach)
         g = torch.Generator().manual_seed(4)
         for _ in range(15):
             for p in ps:
@@ -295,9 +326,9 @@ def test_foreach_and_single_tensor_paths_agree(name: str) -> None:
 
 def test_state_dict_is_plain_data() -> None:
     """weights_only loading accepts only tensors and plain values; check every optimizer's state survives it."""
-    for name in OURS:
+    for name, cfg in OUR_CASES:
         p = torch.randn(3, requires_grad=True)
-        opt = get_optimizer(name).create([p], TRAIN_CONFIG[name])
+        opt = _create(name, [p], cfg)
         p.grad = torch.ones(3)
         opt.step()
         buf = io.BytesIO()

@@ -208,7 +208,21 @@ def test_point_details_of_a_trial_and_of_a_contribution(site) -> None:
 
 
 @pytest.mark.parametrize(
-    "optimizer", ["fsgdm", "sgd", "adam", "adamw", "lion", "gsgd", "autosgm", "signum", "adam-tied"]
+    "optimizer",
+    [
+        "fsgdm",
+        "sgd",
+        "adam",
+        "adamw",
+        "lion",
+        "gsgd",
+        "autosgm",
+        "lowrank-hb",
+        "signum",
+        "adam-tied",
+        "sgd-schedulefree",
+        "adamw-schedulefree",
+    ],
 )
 def test_filter_response_of_every_optimizer(site, optimizer: str) -> None:
     r = site.get(f"/pages-api/filters/{optimizer}", params={"task": "digits-cnn", "epochs": 10})
@@ -221,6 +235,11 @@ def test_filter_response_of_every_optimizer(site, optimizer: str) -> None:
         c, v = body["config"]["c_scaling"], body["config"]["v_coefficient"]
         assert body["terminal_dc_gain"] == pytest.approx(v * (1 + 1 / c))
         assert curves[0]["pole"] == 0 and curves[-1]["pole"] > curves[1]["pole"]
+    elif optimizer.endswith("schedulefree"):
+        # the y-step filter at several steps: the averaging pole 1 - c climbs toward 1, the DC gain stays 1
+        poles = [c["pole"] for c in curves]
+        assert len(curves) == body["stages"] == 7 and poles == sorted(poles) and poles[-1] > 0.999
+        assert all(c["dc_gain"] == pytest.approx(1.0) for c in curves)
     else:
         assert len(curves) == 1
     if optimizer in ("signum", "adam-tied"):  # an EMA at the searched pole, and a sentence saying what it filters

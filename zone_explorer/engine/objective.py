@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import torch
 
 from optimizers.registry import get_optimizer
 from zone_explorer.core.spaces import Space
@@ -18,7 +19,58 @@ from zone_explorer.tasks import get_task
 from zone_explorer.tasks.base import setup_on, takes_device
 from zone_explorer.tasks.external import ExternalTask
 
-__all__ = ["TrialOutcome", "TrialPlan", "evaluate"]
+__all__ = ["TrialOutcome", "TrialPlan", "evaluate", "recompute_batchnorm_statistics", "set_optimizer_mode"]
+
+#: training batches run through a model's BatchNorm layers to re-estimate their statistics at the averaged weights
+BATCHNORM_REESTIMATE_BATCHES = 50
+
+
+def set_optimizer_mode(opt: torch.optim.Optimizer, *, training: bool) -> bool:
+    """Call ``opt.train()`` or ``opt.eval()`` where the optimizer has them (schedule-free keeps a gradient point y
+    for training and an average x for evaluation); True if it switched, False for an ordinary optimizer."""
+    switch = getattr(opt, "train" if training else "eval", None)
+    if not callable(switch):
+        return False
+    switch()
+    return True
+
+
+def _batchnorm_layers(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+    return [
+        m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+def recompute_batchnorm_statistics(run: Any, epoch: int, max_batches: int = BATCHNORM_REESTIMATE_BATCHES) -> int:
+    """Re-estimate the running statistics of ``run.model``'s BatchNorm layers at its current weights.
+
+    The statistics gathered during an epoch belong to the points gradients were taken at; after a schedule-free
+    optimizer's ``eval()`` the weights are the average x, whose activations differ (the schedule-free README's
+    caveat). The statistics are reset and averaged (``momentum=None``) over up to ``max_batches`` of the epoch's
+    training batches, forward only, without gradients. Returns the number of batches used (0 without BatchNorm).
+    """
+    layers = _batchnorm_layers(run.model)
+    if not layers:
+        return 0
+    momenta = [m.momentum for m in layers]
+    was_training = run.model.training
+    used = 0
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches below
+        run.model.train()
+        with torch.no_grad():
+            for batch in run.batches(epoch):
+                if used == max_batches:
+                    break
+                run.loss(batch)
+                used += 1
+    finally:
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        run.model.train(was_training)
+    return used
 
 
 @dataclass(frozen=True)
@@ -88,6 +140,7 @@ def evaluate(
     for epoch in range(plan.epochs):
         metrics = []
         for seed, run, opt in zip(plan.seeds, runs, opts):
+            set_optimizer_mode(opt, training=True)
             for step, batch in enumerate(run.batches(epoch)):
                 opt.zero_grad(set_to_none=True)
                 loss = run.loss(batch)
@@ -100,6 +153,9 @@ def evaluate(
                     )
                 loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
                 opt.step()
+            # schedule-free: evaluate the average x, with BatchNorm statistics that belong to it
+            if set_optimizer_mode(opt, training=False):
+                recompute_batchnorm_statistics(run, epoch)
             metric = float(run.evaluate())
             if not math.isfinite(metric):
                 return TrialOutcome(

@@ -5,11 +5,14 @@ metric.  The engine builds the optimizer from ``run.model.parameters()`` and run
 
     run = task.setup(seed, device=device)   # or task.setup(seed) for a task that takes no device
     for epoch in range(epochs):
+        opt.train()                         # only optimizers that have it (schedule-free)
         for batch in run.batches(epoch):
             opt.zero_grad(set_to_none=True)
             loss = run.loss(batch)          # non-finite -> the trial diverged
             loss.backward()
             opt.step()
+        opt.eval()                          # schedule-free: the weights become the average x; BatchNorm
+                                            # statistics are then re-estimated on up to 50 of the epoch's batches
         value = run.evaluate()              # task.metric, optimised in task.direction
         report(value, epoch)
 

@@ -12,7 +12,9 @@ const RUN_LENGTH = { fsgdm: ["sigma", "n_stages"], autosgm: ["tau", "spe"] };
 const FILTER_PARAMS = {
   fsgdm: ["c_scaling", "v_coefficient", "n_stages", "sigma"], autosgm: ["beta_i", "gamma_i", "eta_i"],
   gsgd: ["lr", "momentum", "scaling", "nesterov"], lion: ["beta1", "beta2"], sgd: ["momentum", "dampening", "nesterov"],
-  adam: ["beta1"], adamw: ["beta1"], signum: ["momentum"], "adam-tied": ["beta"],
+  adam: ["beta1"], adamw: ["beta1"], signum: ["momentum"], "adam-tied": ["beta"], "lowrank-hb": ["momentum", "nesterov"],
+  "sgd-schedulefree": ["momentum", "warmup_steps", "r", "weight_lr_power", "weighting"],
+  "adamw-schedulefree": ["beta1", "warmup_steps", "r", "weight_lr_power", "weighting"],
 };
 const ui = {
   form: $("#filter-form"), optimizer: $("#f-optimizer"), task: $("#f-task"), epochs: $("#f-epochs"), fields: $("#hp-fields"),
@@ -93,7 +95,8 @@ function drawMagnitude(data) {
 }
 
 function drawGain(data) {
-  const stages = data.curves.map((c) => (c.stage === null ? c.label : c.stage));
+  // FSGDM's curves are numbered stages; schedule-free's are labelled by the step they are drawn at
+  const stages = data.curves.map((c) => (c.stage === null || !c.label.startsWith("stage") ? c.label : c.stage));
   const traces = [
     { type: "scatter", mode: "lines+markers", name: "DC gain (ω = 0)", x: stages, y: data.curves.map((c) => c.dc_gain), line: { color: "#3f3cbb" } },
     { type: "scatter", mode: "lines+markers", name: "Nyquist gain (ω = π)", x: stages, y: data.curves.map((c) => c.nyquist_gain), line: { color: "#21918c", dash: "dot" } },
@@ -151,6 +154,8 @@ async function update() {
     const last = data.curves[data.curves.length - 1];
     ui.summary.textContent = data.optimizer === "fsgdm"
       ? `${data.shown} of ${data.stages} stages · last: pole ${num(last.pole, 4)}, DC gain ${num(last.dc_gain, 4)}`
+      : data.stages !== null
+      ? `${data.shown} steps · ${last.label}: pole 1 − c = ${num(last.pole, 6)}, high-frequency gain ${num(last.nyquist_gain, 4)}`
       : `pole ${num(last.pole, 4)} · zero ${num(last.zero, 4)} · gain ${num(last.gain, 4)} · DC gain ${num(last.dc_gain, 4)}`;
     ui.note.textContent = data.note || "";
     ui.note.hidden = !data.note;
