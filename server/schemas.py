@@ -89,7 +89,7 @@ class TaskPublic(BaseModel):
     metric_range: list[float | None] = Field(
         [None, None], description="[low, high] of the metric's valid values (null: unbounded on that side)"
     )
-    kind: Literal["builtin", "plugin", "contributed"]
+    kind: Literal["builtin", "plugin", "command", "contributed"]
     verifiable: bool = Field(description="whether contributions on this task can be rerun by a verification job")
 
 

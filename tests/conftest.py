@@ -9,6 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# Rich reads COLUMNS once, when a Console is made: import the CLI's consoles now, before any CliRunner(env=COLUMNS)
+# is active, so a test's order (pytest-xdist shares files out differently per run) never freezes their width.
+import zone_explorer.cli.common  # noqa: F401
+
 PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

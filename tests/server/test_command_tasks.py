@@ -33,6 +33,9 @@ def test_a_submit_token_runs_only_registered_command_tasks_and_their_logs_are_se
         # the admin registers it while the API runs: the next request finds it
         command = f"{sys.executable} -c \"print('training...'); print('val_acc=0.75')\""
         add_command_task(url, "my-training", command, "val_acc", "maximize")
+        # the catalog lists it at once, before any job of it ran in this process
+        listed = {t["name"]: t for t in api.get("/api/v1/tasks").json()}
+        assert listed["my-training"]["kind"] == "command" and listed["my-training"]["metric"] == "val_acc"
         r = api.post("/api/v1/jobs", json={**JOB, "task": "my-training"})
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]

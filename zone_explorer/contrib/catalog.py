@@ -15,13 +15,16 @@ from zone_explorer.core.spaces import default_space
 from zone_explorer.store.db import session_scope
 from zone_explorer.store.models import ContributedTask
 from zone_explorer.tasks import get_task, task_names
+from zone_explorer.tasks.external import CommandTask, list_command_tasks
 
 __all__ = ["describe_optimizer", "describe_task", "list_optimizers", "list_tasks"]
 
 
 def _registered_task(name: str) -> dict[str, Any]:
-    d = get_task(name).describe()
-    return {**d, "kind": "builtin" if d.get("source", "builtin") == "builtin" else "plugin", "verifiable": True}
+    task = get_task(name)
+    d = task.describe()
+    kind = "command" if isinstance(task, CommandTask) else "builtin" if d["source"] == "builtin" else "plugin"
+    return {**d, "kind": kind, "verifiable": True}
 
 
 def _contributed_task(row: ContributedTask) -> dict[str, Any]:
@@ -42,10 +45,12 @@ def _contributed_task(row: ContributedTask) -> dict[str, Any]:
 
 
 def list_tasks(url: str) -> list[dict[str, Any]]:
-    """Registered tasks (built-in and plug-ins), then the tasks contributors described."""
+    """Registered tasks (built-in, plug-ins and the command tasks an admin stored, also those this process has not
+    run yet), then the tasks contributors described."""
     with session_scope(url) as s:
         contributed = list(s.scalars(sa.select(ContributedTask).order_by(ContributedTask.name)))
-    return [_registered_task(n) for n in task_names()] + [_contributed_task(r) for r in contributed]
+    registered = sorted({*task_names(), *(t.name for t in list_command_tasks(url))})
+    return [_registered_task(n) for n in registered] + [_contributed_task(r) for r in contributed]
 
 
 def describe_task(url: str, name: str) -> dict[str, Any]:

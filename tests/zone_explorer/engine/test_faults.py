@@ -305,6 +305,7 @@ def _pg_up(timeout: float = 60) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.serial  # a restart would cut every other PostgreSQL test running beside it
 @pytest.mark.skipif(not glob.glob("/etc/postgresql/*"), reason="needs the machine's own PostgreSQL cluster to restart")
 def test_postgres_restart_mid_job_workers_reconnect_and_nothing_duplicates(pg_url: str) -> None:
     from zone_explorer.store.db import init_db
