@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from .hyperparams import Hyperparameter, reject_unknown_keywords
+from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_tuple
 
 __all__ = ["SparseGradientError", "ZoneOptimizer", "group_by_device_and_dtype"]
 
@@ -33,26 +33,32 @@ class ZoneOptimizer(torch.optim.Optimizer):
     """
 
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
+    #: group keys that hold a tuple, with each element's domain (``betas``: validated whole, named after ``lr``)
+    tuple_fields: ClassVar[Mapping[str, Sequence[Hyperparameter]]] = {}
     #: group keys that are switches rather than searchable hyperparameters
     switches: ClassVar[tuple[str, ...]] = ("foreach",)
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], extra_kwargs: dict[str, Any] | None = None) -> None:
         if extra_kwargs:
             reject_unknown_keywords(type(self).__name__, extra_kwargs, self._keyword_names())
-        for hp in self.hyperparameters:
-            if hp.name in defaults:
-                defaults[hp.name] = hp.validate(defaults[hp.name], owner=type(self).__name__)
+        self._validate_values(defaults, type(self).__name__)
         super().__init__(params, defaults)
 
     @classmethod
     def _keyword_names(cls) -> list[str]:
-        return [hp.name for hp in cls.hyperparameters] + list(cls.switches)
+        names = [hp.name for hp in cls.hyperparameters]
+        return names[:1] + list(cls.tuple_fields) + names[1:] + list(cls.switches)
+
+    def _validate_values(self, values: dict[str, Any], owner: str) -> None:
+        for hp in self.hyperparameters:
+            if hp.name in values:
+                values[hp.name] = hp.validate(values[hp.name], owner=owner)
+        for name, fields in self.tuple_fields.items():
+            if name in values:
+                values[name] = validate_tuple(owner, name, values[name], fields)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        owner = f"{type(self).__name__} param group"
-        for hp in self.hyperparameters:
-            if hp.name in param_group:
-                param_group[hp.name] = hp.validate(param_group[hp.name], owner=owner)
+        self._validate_values(param_group, f"{type(self).__name__} param group")
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:

@@ -19,7 +19,7 @@ from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
 from ._blocks import cache_blocks
-from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config, validate_tuple
+from .hyperparams import Hyperparameter, validate_config
 
 __all__ = ["BETAS", "FLAT_HYPERPARAMETERS", "HYPERPARAMETERS", "Lion", "effective_betas", "from_flat"]
 
@@ -127,6 +127,7 @@ class Lion(ZoneOptimizer):
     """
 
     hyperparameters = HYPERPARAMETERS
+    tuple_fields = {"betas": BETAS}
 
     def __init__(
         self,
@@ -140,11 +141,9 @@ class Lion(ZoneOptimizer):
         foreach: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            reject_unknown_keywords(type(self).__name__, kwargs, self._keyword_names())
         defaults = dict(
             lr=lr,
-            betas=validate_tuple("Lion", "betas", betas, BETAS),
+            betas=betas,
             scaling=scaling,
             weight_decay=weight_decay,
             nesterov_momentum=nesterov_momentum,
@@ -152,17 +151,9 @@ class Lion(ZoneOptimizer):
         )
         super().__init__(params, defaults, kwargs)
 
-    @classmethod
-    def _keyword_names(cls) -> list[str]:
-        names = super()._keyword_names()
-        names.insert(1, "betas")
-        return names
-
     # ---- groups ------------------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         owner = "Lion param group"
-        if "betas" in param_group:
-            param_group["betas"] = validate_tuple(owner, "betas", param_group["betas"], BETAS)
         for name in ("lr", "scaling"):
             if name in param_group:
                 param_group[name] = _HP[name].validate(param_group[name], owner=owner)

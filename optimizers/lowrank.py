@@ -50,7 +50,7 @@ from torch.optim.optimizer import ParamsT
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ._base import ZoneOptimizer
-from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config, validate_tuple
+from .hyperparams import Hyperparameter, validate_config
 
 __all__ = [
     "ADAM_HYPERPARAMETERS",
@@ -513,6 +513,7 @@ class LowRankAdam(_LowRankOptimizer):
     """
 
     hyperparameters = ADAM_HYPERPARAMETERS
+    tuple_fields = {"betas": BETAS}
 
     def __init__(
         self,
@@ -526,30 +527,15 @@ class LowRankAdam(_LowRankOptimizer):
         foreach: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            reject_unknown_keywords(type(self).__name__, kwargs, self._keyword_names())
         defaults = dict(
             lr=lr,
-            betas=validate_tuple(type(self).__name__, "betas", betas, BETAS),
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             theta=theta,
             foreach=foreach,
         )
         super().__init__(params, defaults, kwargs)
-
-    @classmethod
-    def _keyword_names(cls) -> list[str]:
-        names = super()._keyword_names()
-        names.insert(1, "betas")
-        return names
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if "betas" in param_group:
-            param_group["betas"] = validate_tuple(
-                f"{type(self).__name__} param group", "betas", param_group["betas"], BETAS
-            )
-        super().add_param_group(param_group)
 
     def _next_step(self, state: dict[str, Any]) -> float:
         if "step" not in state:

@@ -52,7 +52,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
-from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_config, validate_tuple
+from .hyperparams import Hyperparameter, validate_config
 
 __all__ = [
     "ADAMW_BETAS",
@@ -357,6 +357,7 @@ class AdamWScheduleFree(_ScheduleFree):
     """
 
     hyperparameters = ADAMW_HYPERPARAMETERS
+    tuple_fields = {"betas": ADAMW_BETAS}
     state_keys = ("z", "exp_avg_sq")
 
     def __init__(
@@ -374,11 +375,9 @@ class AdamWScheduleFree(_ScheduleFree):
         weighting: str = "lr_max",
         **kwargs: Any,
     ) -> None:
-        if kwargs:
-            reject_unknown_keywords(type(self).__name__, kwargs, self._keyword_names())
         defaults = dict(
             lr=lr,
-            betas=validate_tuple(type(self).__name__, "betas", betas, ADAMW_BETAS),
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             warmup_steps=warmup_steps,
@@ -388,18 +387,6 @@ class AdamWScheduleFree(_ScheduleFree):
             foreach=foreach,
         )
         super().__init__(params, defaults, kwargs)
-
-    @classmethod
-    def _keyword_names(cls) -> list[str]:
-        names = super()._keyword_names()
-        names.insert(1, "betas")
-        return names
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if "betas" in param_group:
-            owner = f"{type(self).__name__} param group"
-            param_group["betas"] = validate_tuple(owner, "betas", param_group["betas"], ADAMW_BETAS)
-        super().add_param_group(param_group)
 
     @staticmethod
     def _beta(group: dict[str, Any]) -> float:
