@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-# Rich reads COLUMNS once, when a Console is made: import the CLI's consoles now, before any CliRunner(env=COLUMNS)
-# is active, so a test's order (pytest-xdist shares files out differently per run) never freezes their width.
+# Rich reads COLUMNS once, when a Console is made, and keeps that width. pytest-xdist's workers run with COLUMNS=80
+# set; the CLI tests choose their width per call (CliRunner env), so make the CLI's consoles here, without COLUMNS.
+os.environ.pop("COLUMNS", None)
 import zone_explorer.cli.common  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optimizers.hyperparams import Hyperparameter
 from zone_explorer.core.profiles.base import Profile, Reparametrization, Snippet
 
-__all__ = ["PROFILES"]
+__all__ = ["PROFILES", "SGD_SPACE"]
 
 #: one pole for both of Adam's moments (Orvieto & Gower, 2025): a 2-D search instead of 3-D
 TIED_BETAS = Reparametrization(
@@ -16,16 +16,19 @@ TIED_BETAS = Reparametrization(
     "search one beta with beta1 = beta2 = beta",
 )
 
+#: heavy-ball's default space (also geometric low-rank heavy-ball's: two zones over the same axes)
+SGD_SPACE = {
+    "params": {
+        "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.99},
+        "nesterov": {"type": "categorical", "choices": [False, True]},
+    },
+}
+
 PROFILES = (
     Profile(
         name="sgd",
-        default_space={
-            "params": {
-                "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
-                "momentum": {"type": "float", "low": 0.0, "high": 0.99},
-                "nesterov": {"type": "categorical", "choices": [False, True]},
-            },
-        },
+        default_space=SGD_SPACE,
         natural_axes=("lr", "momentum"),
     ),
     Profile(

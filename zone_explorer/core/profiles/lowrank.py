@@ -8,19 +8,14 @@ stays at 0 (the task's rank is the parameter budget); a space may add it to expl
 from __future__ import annotations
 
 from zone_explorer.core.profiles.base import Profile
+from zone_explorer.core.profiles.baselines import SGD_SPACE
 
 __all__ = ["PROFILES"]
 
 PROFILES = (
     Profile(
         name="lowrank-hb",
-        default_space={
-            "params": {
-                "lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
-                "momentum": {"type": "float", "low": 0.0, "high": 0.99},
-                "nesterov": {"type": "categorical", "choices": [False, True]},
-            },
-        },
+        default_space=SGD_SPACE,
         natural_axes=("lr", "momentum"),
     ),
 )
