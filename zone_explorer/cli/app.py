@@ -178,10 +178,11 @@ def _load_space(path: Path | None) -> dict | None:
     return None
 
 
-def _worker_process(url: str, job_id: str, threads: int) -> None:
+def _worker_process(url: str, job_id: str, threads: int, device: str) -> None:
     from zone_explorer.engine.worker import Worker, WorkerSettings
 
-    Worker(url, settings=WorkerSettings(threads=threads, poll_interval=0.2)).run(job_id=job_id, exit_when_idle=True)
+    settings = WorkerSettings(threads=threads, poll_interval=0.2, device=device)
+    Worker(url, settings=settings).run(job_id=job_id, exit_when_idle=True)
 
 
 @app.command()
@@ -197,13 +198,15 @@ def run(
     epochs: int | None = typer.Option(None, help="Epochs per trial (default: the task's)."),
     space: Path | None = typer.Option(None, help="JSON file with a search space (default: the optimizer's)."),
     sampler_seed: int | None = typer.Option(0, help="Sampler seed, for reproducible studies."),
-    workers: int = typer.Option(
-        min(os.cpu_count() or 1, 4),
+    workers: int | None = typer.Option(
+        None,
         "--workers",
         "-w",
         min=1,
-        help="Worker processes on this machine (default: one per core, at most 4).",
+        help="Worker processes on this machine (default: one per device of --devices; on the cpu one per core, "
+        "at most 4). They take the devices in turn.",
     ),
+    devices: str = DEVICES_OPTION,
     db: str | None = DB_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the zone summary as JSON."),
     command: str | None = typer.Option(
@@ -220,9 +223,19 @@ def run(
     """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone.
 
     With --command, the task is your own script (see the README's "Your own training")."""
+    from zone_explorer.core.errors import FieldError
+    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, job_progress
     from zone_explorer.store.db import init_db
 
+    try:
+        plan = parse_devices(devices)
+    except FieldError as e:
+        fail(str(e), USAGE)
+    if plan.note:
+        err.print(f"note: {plan.note}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if plan.devices == ("cpu",) else len(plan.devices)
     url = init_db(db)
     if (task is None) == (command is None):
         fail('give either --task NAME or --command "python3 train.py"', USAGE)
@@ -257,7 +270,10 @@ def run(
         f"job [bold]{job.id}[/] on {url}: {trials} trials of {optimizer} on {task}, {spec.epochs} epochs x {len(seed_list)} seed(s)"
     )
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker_process, args=(url, job.id, 1), daemon=True) for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker_process, args=(url, job.id, 1, plan.devices[i % len(plan.devices)]), daemon=True)
+        for i in range(workers)
+    ]
     for p in procs:
         p.start()
     columns = (

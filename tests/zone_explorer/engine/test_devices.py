@@ -90,11 +90,11 @@ def test_a_repeated_device_gets_its_own_worker_name() -> None:
     ]
 
 
-@pytest.mark.parametrize("command", ["worker", "serve"])
-def test_bad_devices_on_the_command_line_exit_2_before_the_database_is_touched(command: str, tmp_path) -> None:
+@pytest.mark.parametrize("command", [["worker"], ["serve"], ["run", "--task", "noisy-quadratic", "--optimizer", "sgd"]])
+def test_bad_devices_on_the_command_line_exit_2_before_the_database_is_touched(command: list[str], tmp_path) -> None:
     db = tmp_path / "never.db"
     # cuda:99 is refused on every machine: with no GPU, or with fewer than 100
-    result = CliRunner().invoke(cli, [command, "--devices", "cpu,cuda:99", "--db", f"sqlite:///{db}"])
+    result = CliRunner().invoke(cli, [*command, "--devices", "cpu,cuda:99", "--db", f"sqlite:///{db}"])
     assert result.exit_code == 2, result.output
     assert "--devices: cuda:99" in " ".join(result.output.split())
     assert not db.exists()
