@@ -101,16 +101,19 @@ def explore(
 
 
 def _devices(devices: Sequence[str] | None) -> list[str]:
+    """The devices as ``worker --devices`` checks them (``cpu``, ``cuda:N``, ``auto``; a GPU torch cannot see is
+    refused), from a list or a comma-separated string."""
+    from zone_explorer.engine.devices import parse_devices
+
     if devices is None:
         return ["cpu"]
-    if isinstance(devices, str):
-        devices = [d.strip() for d in devices.split(",")]
-    found = list(devices)
-    if not found or not all(isinstance(d, str) and d.strip() for d in found):
-        raise ValueError(
-            f"devices: must be a non-empty list of device names such as 'cpu' or 'cuda:0', got {devices!r}"
-        )
-    return [d.strip() for d in found]
+    if not isinstance(devices, (str, list, tuple)):
+        raise TypeError(f"devices: must be a list of device names or a comma-separated string, got {devices!r}")
+    spec = devices if isinstance(devices, str) else ",".join(str(d) for d in devices)
+    plan = parse_devices(spec, field="devices")
+    if plan.note:
+        print(f"note: {plan.note}", file=sys.stderr)
+    return list(plan.devices)
 
 
 def _check_importable(train: Callable[..., Any], module: str) -> None:

@@ -74,6 +74,8 @@ def test_trial_derives_the_run_length_from_the_users_numbers() -> None:
         ({"n_trials": 0}, ValueError, "n_trials"),
         ({"optimizer": "fsgmd"}, ValueError, "optimizer"),
         ({"devices": []}, ValueError, "devices"),
+        ({"devices": ["cpu", "cuda:99"]}, ValueError, "devices: cuda:99"),  # checked as worker --devices checks it
+        ({"devices": "gpu"}, ValueError, "devices: unknown device"),
         ({"train": lambda trial: 0.0, "workers": 2}, TypeError, "importable"),
     ],
 )
