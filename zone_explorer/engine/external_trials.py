@@ -170,7 +170,7 @@ class _CommandRun:
 
     def _job_cancelled(self) -> bool:
         """Read at every report (not only on the heartbeat): a cancel stops the script at its next report."""
-        url, job_id = getattr(self.plan, "url", ""), getattr(self.plan, "job_id", "")
+        url, job_id = self.plan.url, self.plan.job_id
         if self.cancelled():
             return True
         if not url or not job_id:
@@ -195,7 +195,7 @@ class _CommandRun:
                 run_length=self.plan.run_length,
                 metric=self.task.metric,
                 direction=self.task.direction,
-                job=str(getattr(self.plan, "job_id", "")),
+                job=self.plan.job_id,
                 number=self.ot.number,
                 device=self.device,
                 results=workdir / "results.jsonl",
@@ -308,7 +308,7 @@ class _CommandRun:
         )
 
     def _store_log(self, text: str, truncated: bool) -> None:
-        url, job_id = getattr(self.plan, "url", ""), getattr(self.plan, "job_id", "")
+        url, job_id = self.plan.url, self.plan.job_id
         if not url or not job_id:
             return
         with session_scope(url) as s:
