@@ -103,6 +103,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    """A process's command line, or "" once it has ended (a killed worker can vanish between two reads of /proc)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -126,7 +134,7 @@ def test_serve_restarts_a_killed_worker_and_its_workers_die_with_it(sqlite_url: 
     try:
 
         def workers() -> set[int]:
-            return {pid for pid in _children(serve.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()}
+            return {pid for pid in _children(serve.pid) if "spawn_main" in _cmdline(pid)}
 
         first = _until("two embedded workers", lambda: len(w := workers()) == 2 and w)
         killed = min(first)
