@@ -149,10 +149,12 @@ def main() -> None:
         "AutoSGM Adam-like (default)": (lambda ps: AutoSGM(ps, **adam_like), 7),
         "AutoSGM Adam-like foreach": (lambda ps: AutoSGM(ps, **adam_like, foreach=True), 7),
         "AutoSGM Adam-like single-tensor": (lambda ps: AutoSGM(ps, **adam_like, foreach=False), 7),
+        "AutoSGM Adam-like fused=True": (lambda ps: AutoSGM(ps, **adam_like, fused=True), 7),
         "lion-pytorch": (lambda ps: lion_pytorch.Lion(ps, lr=1e-4, weight_decay=0.0), 5),
         "Lion (default)": (lambda ps: Lion(ps, lr=1e-4), 5),
         "Lion foreach": (lambda ps: Lion(ps, lr=1e-4, foreach=True), 5),
         "Lion single-tensor": (lambda ps: Lion(ps, lr=1e-4, foreach=False), 5),
+        "Lion fused=True": (lambda ps: Lion(ps, lr=1e-4, fused=True), 5),
         # Schedule-Free: reads g, y, z (and v) and writes y, z (and v) at minimum
         "schedulefree SGD foreach": (lambda ps: schedulefree.SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
         "schedulefree SGD for-loop": (
@@ -161,21 +163,29 @@ def main() -> None:
         ),
         "SGDScheduleFree (default)": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd), 5),
         "SGDScheduleFree foreach": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd, foreach=True), 5),
+        "SGDScheduleFree fused=True": (lambda ps: SGDScheduleFree(ps, lr=0.1, weight_decay=wd, fused=True), 5),
         "schedulefree AdamW foreach": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3), 7),
         "schedulefree AdamW for-loop": (lambda ps: schedulefree.AdamWScheduleFree(ps, lr=1e-3, foreach=False), 7),
         "AdamWScheduleFree (default)": (lambda ps: AdamWScheduleFree(ps, lr=1e-3), 7),
         "AdamWScheduleFree foreach": (lambda ps: AdamWScheduleFree(ps, lr=1e-3, foreach=True), 7),
+        "AdamWScheduleFree fused=True": (lambda ps: AdamWScheduleFree(ps, lr=1e-3, fused=True), 7),
     }
     gbps_copy = 0.0
     results: dict[str, dict[str, float]] = {}
     optimizers = {}
+    compile_seconds = {}
     for name, (factory, _) in contestants.items():
         params = make_params(device)
         opt = factory(params)
         if "schedulefree" in name.lower():
             opt.train()  # schedule-free steps only in train mode
-        opt.step()  # the state exists: every step timed is a later step
+        start = time.perf_counter()
+        opt.step()  # the state exists (and fused=True has compiled): every step timed is a later step
+        if "fused=True" in name:
+            compile_seconds[name] = time.perf_counter() - start
         optimizers[name] = opt
+    for name, seconds in compile_seconds.items():
+        print(f"first step of {name} (torch.compile): {seconds:.1f} s")
     # FSGDM's stages: calls 1..389 of the defaults' run use u = 0 (stage 1); the others time mid-run (stage 150 of
     # 300), where the momentum is on, as for all but the first 1/300 of training. Each round starts afresh there.
     fsgdm_start = {name: 2.0 if "stage 1" in name else 58500.0 for name in contestants if "fsgdm" in name.lower()}
@@ -221,12 +231,22 @@ def main() -> None:
         (
             "AutoSGM Adam-like / torch Adam fused",
             results["AutoSGM Adam-like (default)"]["ms"] / results["torch Adam fused"]["ms"],
+            math.inf,
+        ),
+        (
+            "AutoSGM Adam-like fused=True / torch Adam fused",
+            results["AutoSGM Adam-like fused=True"]["ms"] / results["torch Adam fused"]["ms"],
             1.2,
         ),
         ("Lion / lion-pytorch", results["Lion (default)"]["ms"] / results["lion-pytorch"]["ms"], 1.0),
         (
             "Lion / its copy-bound floor (5 tensors)",
             results["Lion (default)"]["ms"] / results["Lion (default)"]["floor_ms"],
+            math.inf,
+        ),
+        (
+            "Lion fused=True / its copy-bound floor (5 tensors)",
+            results["Lion fused=True"]["ms"] / results["Lion fused=True"]["floor_ms"],
             1.3,
         ),
         # the same bytes moved by torch's one-pass fused SGD with momentum (reads p, g, m; writes p, m): a kernel's floor
@@ -244,7 +264,9 @@ def main() -> None:
     ]
     for kind in ("SGD", "AdamW"):
         theirs_name, theirs = best(f"schedulefree {kind} foreach", f"schedulefree {kind} for-loop")
-        ours_name, ours = best(f"{kind}ScheduleFree (default)", f"{kind}ScheduleFree foreach")
+        ours_name, ours = best(
+            f"{kind}ScheduleFree (default)", f"{kind}ScheduleFree foreach", f"{kind}ScheduleFree fused=True"
+        )
         ratios.append((f"{ours_name} / {theirs_name} (each's fastest)", ours / theirs, 1.0))
     print(f"\n{'ratio':55s} {'value':>7s} {'target':>7s}")
     for label, value, target in ratios:

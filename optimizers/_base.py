@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
+from ._compiled import check_fused
 from .hyperparams import Hyperparameter, reject_unknown_keywords, validate_tuple
 
 __all__ = ["SparseGradientError", "ZoneOptimizer", "group_by_device_and_dtype"]
@@ -37,6 +38,9 @@ class ZoneOptimizer(torch.optim.Optimizer):
     tuple_fields: ClassVar[Mapping[str, Sequence[Hyperparameter]]] = {}
     #: group keys that are switches rather than searchable hyperparameters
     switches: ClassVar[tuple[str, ...]] = ("foreach",)
+    #: whether the ``fused`` switch means the compiled update of :mod:`optimizers._compiled` (checked when a group
+    #: is added); FSGDM's and GSGD's ``fused`` mean torch's own fused SGD kernel instead
+    compiled_fused: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], extra_kwargs: dict[str, Any] | None = None) -> None:
         if extra_kwargs:
@@ -63,6 +67,8 @@ class ZoneOptimizer(torch.optim.Optimizer):
         group = self.param_groups[-1]
         try:
             self._check_group(group)
+            if self.compiled_fused:
+                check_fused(f"{type(self).__name__} param group", group)
             self._prepare_group(group)
         except Exception:
             self.param_groups.pop()  # a rejected group leaves the optimizer as it was

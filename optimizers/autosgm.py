@@ -19,6 +19,7 @@ from torch.optim.optimizer import ParamsT
 
 from ._base import TensorList, ZoneOptimizer, group_by_device_and_dtype
 from ._blocks import cache_blocks
+from ._compiled import compiled, scalars
 from .hyperparams import Hyperparameter, closest_name, reject_unknown_keywords, validate_tuple
 from .windows import window_value
 
@@ -183,7 +184,7 @@ FLAT_HYPERPARAMETERS: tuple[Hyperparameter, ...] = tuple(
     )
 )
 
-_SWITCHES = ("foreach",)
+_SWITCHES = ("foreach", "fused")
 _KEYWORDS = (*CFG_FIELDS, "maximize", *_SWITCHES)
 # common names from other optimizers, mapped to the AutoSGM field that plays their role
 _ALIASES = {"lr": "lr_init", "betas": "beta_i", "momentum": "beta_i", "nesterov": "gamma_i", "dampening": "eta_i"}
@@ -253,11 +254,11 @@ def _flat_to_cfgs(flat: dict[str, Any]) -> dict[str, Any]:
 def from_flat(params: ParamsT, **flat: Any) -> AutoSGM:
     """Build an :class:`AutoSGM` from flat names (``lr_init=..., beta_i=..., tau=...``); missing names take defaults.
 
-    ``foreach`` is passed through. Unknown names raise ``TypeError`` with the closest valid name.
+    ``foreach`` and ``fused`` are passed through. Unknown names raise ``TypeError`` with the closest valid name.
     """
     reject_unknown_keywords("AutoSGM.from_flat", flat, [hp.name for hp in FLAT_HYPERPARAMETERS] + list(_SWITCHES))
-    foreach = flat.pop("foreach", None)
-    return AutoSGM(params, **_flat_to_cfgs(flat), foreach=foreach)
+    switches = {name: flat.pop(name) for name in _SWITCHES if name in flat}
+    return AutoSGM(params, **_flat_to_cfgs(flat), **switches)
 
 
 def to_flat(group: dict[str, Any]) -> dict[str, Any]:
@@ -621,6 +622,92 @@ def _fused_autosgm(params: list[Tensor], grads: list[Tensor], states: list[dict[
                 torch._foreach_mul_(bm + bv, [rescale_i] * len(bm) + [rescale_a] * len(bv))
 
 
+# ---- the compiled path (fused=True) ----------------------------------------------------------------------
+def _autosgm_kernel(
+    ps: list[Tensor],
+    gs: list[Tensor],
+    g_sms: list[Tensor],
+    g_vars: list[Tensor],
+    coupled: Tensor,
+    eta_a: Tensor,
+    eps_rep: Tensor,
+    eps_d: Tensor,
+    beta_a: Tensor,
+    eta_i: Tensor,
+    decay: Tensor,
+    coef: Tensor,
+    beta_i: Tensor,
+    gamma_eta: Tensor,
+    aoptlr: bool,
+    repeat_eps: bool,
+    has_coupled: bool,
+    has_decay: bool,
+    has_gamma: bool,
+) -> None:
+    """The update of :func:`_single_tensor_autosgm` without an estimator, in its order of operations, for
+    :func:`compiled` (``coef`` is its step coefficient, ``decay`` its decoupled factor)."""
+    for i, (p, g, s) in enumerate(zip(ps, gs, g_sms)):
+        if has_coupled:
+            g = g + coupled * p
+        if aoptlr:
+            v = g_vars[i]
+            v.add_(eta_a * g * g)  # q_a
+            dd = (torch.sqrt(v + eps_rep) if repeat_eps else torch.sqrt(v)) + eps_d
+            v.mul_(beta_a)
+        s.add_(eta_i * g)  # q_i
+        if has_decay:
+            p.mul_(decay)
+        p.add_(coef * (s / dd) if aoptlr else coef * s)
+        s.mul_(beta_i)
+        if has_gamma:
+            s.sub_(gamma_eta * g)
+
+
+def _compiled_autosgm(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: _Cfg) -> None:
+    """``fused=True`` without an estimator: the whole update as one compiled kernel (:mod:`optimizers._compiled`),
+    once per group of tensors that share device, dtype and step count."""
+    scalars_at = _ScalarCache(cfg)
+    sign = -1.0 if cfg.maximize else 1.0
+    kernel = compiled(_autosgm_kernel)
+    flags = dict(
+        aoptlr=cfg.aoptlr,
+        repeat_eps=cfg.repeat_eps,
+        has_coupled=bool(cfg.coupled),
+        has_decay=bool(cfg.decoupled),
+        has_gamma=bool(cfg.gamma_i),
+    )
+    for ps, gs, sts in group_by_device_and_dtype(params, grads, states):
+        by_t: dict[float, list[int]] = {}
+        for i, state in enumerate(sts):
+            state["step"] = state["step"] + 1.0
+            by_t.setdefault(state["step"], []).append(i)
+        g_vars = [_buffer(state, "g_var", p) for state, p in zip(sts, ps)] if cfg.aoptlr else []
+        for t, idx in by_t.items():
+            ts = scalars_at[t]
+            step = sign * ts.rho * cfg.lr0
+            numbers = scalars(
+                ps[0],
+                cfg.coupled,
+                cfg.eta_a,
+                cfg.eps / ts.ca,
+                cfg.eps / ts.sa,
+                cfg.beta_a,
+                cfg.eta_i,
+                1.0 - step * cfg.decoupled,
+                -step * ts.ci / ts.sa if cfg.aoptlr else -step * ts.ci,
+                cfg.beta_i,
+                cfg.gamma_i * cfg.eta_i,
+            )
+            kernel(
+                [ps[i] for i in idx],
+                [gs[i] for i in idx],
+                [sts[i]["g_sm"] for i in idx],
+                [g_vars[i] for i in idx] if g_vars else [],
+                *numbers,
+                **flags,
+            )
+
+
 class AutoSGM(ZoneOptimizer):
     r"""AutoSGM: a lowpass-filtered, normalised gradient step with an automatic step size and a window.
 
@@ -688,10 +775,15 @@ class AutoSGM(ZoneOptimizer):
             ``repeat_eps`` off; float32/float64 on CPU) through torch's fused Adam kernel, equal to the other
             paths up to rounding, and the rest on the multi-tensor path on accelerators and the single-tensor
             path on CPU. ``True``/``False`` force the multi-tensor ``torch._foreach_*``/single-tensor path.
+        fused: ``True`` runs every configuration without an estimator (``num_lrc = 0`` or aoptlr off) as one
+            compiled kernel per tensor (``torch.compile``, see :mod:`optimizers._compiled`): one pass over memory,
+            after a compile on the first step; needs a C++ compiler on CPU or Triton on CUDA. The estimators
+            (``num_lrc`` 1 to 4) keep the paths above. Equal to them up to rounding.
     """
 
     hyperparameters = (_LIVE_LR, _MAXIMIZE)
     switches = _SWITCHES
+    compiled_fused = True
 
     def __init__(
         self,
@@ -704,6 +796,7 @@ class AutoSGM(ZoneOptimizer):
         eps_cfg: Sequence[Any] = (1e-10, True),
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool = False,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -711,7 +804,7 @@ class AutoSGM(ZoneOptimizer):
         cfgs = _validate_cfgs(
             dict(lr_cfg=lr_cfg, beta_cfg=beta_cfg, rc_cfg=rc_cfg, wd_cfg=wd_cfg, eps_cfg=eps_cfg), type(self).__name__
         )
-        defaults = dict(**cfgs, lr=cfgs["lr_cfg"][1], maximize=maximize, foreach=foreach)
+        defaults = dict(**cfgs, lr=cfgs["lr_cfg"][1], maximize=maximize, foreach=foreach, fused=bool(fused))
         super().__init__(params, defaults)
 
     @classmethod
@@ -736,6 +829,7 @@ class AutoSGM(ZoneOptimizer):
         for group in self.param_groups:
             group.setdefault("maximize", False)
             group.setdefault("foreach", None)
+            group.setdefault("fused", False)
             group.setdefault("lr", group["lr_cfg"][1])
 
     @torch.no_grad()
@@ -754,7 +848,9 @@ class AutoSGM(ZoneOptimizer):
                     state["g_sm"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 states.append(state)
             cfg = _group_cfg(group)
-            if group["foreach"] is None and _fused_applies(cfg, params):
+            if group["fused"] and not cfg.estimator:
+                _compiled_autosgm(params, grads, states, cfg)
+            elif group["foreach"] is None and _fused_applies(cfg, params):
                 _fused_autosgm(params, grads, states, cfg)
             elif self._use_foreach(group, params):
                 _multi_tensor_autosgm(params, grads, states, cfg)

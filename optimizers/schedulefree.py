@@ -52,6 +52,7 @@ from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
 from ._base import ZoneOptimizer, group_by_device_and_dtype
+from ._compiled import compiled, scalars
 from .hyperparams import Hyperparameter, validate_config
 
 __all__ = [
@@ -148,6 +149,8 @@ class _ScheduleFree(ZoneOptimizer):
 
     #: names of the per-parameter state tensors
     state_keys: ClassVar[tuple[str, ...]] = ("z",)
+    switches = ("foreach", "fused")
+    compiled_fused = True
 
     @staticmethod
     def _beta(group: dict[str, Any]) -> float:
@@ -168,6 +171,7 @@ class _ScheduleFree(ZoneOptimizer):
         for group in self.param_groups:
             group.setdefault("weighting", "lr_max")
             group.setdefault("foreach", None)
+            group.setdefault("fused", False)
 
     # ---- modes -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -274,6 +278,9 @@ class SGDScheduleFree(_ScheduleFree):
         weight_lr_power: :math:`p \ge 0`.
         weighting: ``"lr_max"`` (the package) or ``"scheduled"`` (Pun, Buchholz, Gower; see the module docstring).
         foreach: use the multi-tensor path (None: on accelerators only). Both paths give identical results.
+        fused: ``True`` runs the update as one compiled kernel per tensor (``torch.compile``, see
+            :mod:`optimizers._compiled`): one pass over memory, after a compile on the first step; needs a C++
+            compiler on CPU or Triton on CUDA. Equal to the other paths up to rounding.
 
     Call :meth:`train` before training and :meth:`eval` before evaluating or saving; :meth:`step` raises
     :class:`ScheduleFreeModeError` in eval mode (the optimizer starts in eval mode, as the package does).
@@ -293,6 +300,7 @@ class SGDScheduleFree(_ScheduleFree):
         foreach: bool | None = None,
         *,
         weighting: str = "lr_max",
+        fused: bool = False,
         **kwargs: Any,
     ) -> None:
         defaults = dict(
@@ -304,6 +312,7 @@ class SGDScheduleFree(_ScheduleFree):
             weight_lr_power=weight_lr_power,
             weighting=weighting,
             foreach=foreach,
+            fused=bool(fused),
         )
         super().__init__(params, defaults, kwargs)
 
@@ -323,7 +332,9 @@ class SGDScheduleFree(_ScheduleFree):
                 continue
             zs = [state["z"] for state in self._state_for(params)]
             args = dict(lr=lr, c=c, beta=group["momentum"], weight_decay=group["weight_decay"])
-            if self._use_foreach(group, params):
+            if group["fused"]:
+                _fused_sgd_sf(params, grads, zs, **args)
+            elif self._use_foreach(group, params):
                 _multi_tensor_sgd_sf(params, grads, zs, **args)
             else:
                 scratch = self._scratch(params) if group["weight_decay"] != 0 else {}
@@ -351,7 +362,7 @@ class AdamWScheduleFree(_ScheduleFree):
         lr: :math:`\eta \ge 0` (default 0.0025).
         betas: :math:`(\beta_1, \beta_2)`, :math:`\beta_1 \in (0, 1)`, :math:`\beta_2 \in [0, 1)`.
         eps: :math:`\epsilon > 0`.
-        weight_decay, warmup_steps, r, weight_lr_power, weighting, foreach: as :class:`SGDScheduleFree`.
+        weight_decay, warmup_steps, r, weight_lr_power, weighting, foreach, fused: as :class:`SGDScheduleFree`.
 
     State per parameter: ``z`` and ``exp_avg_sq`` (:math:`v`).
     """
@@ -373,6 +384,7 @@ class AdamWScheduleFree(_ScheduleFree):
         foreach: bool | None = None,
         *,
         weighting: str = "lr_max",
+        fused: bool = False,
         **kwargs: Any,
     ) -> None:
         defaults = dict(
@@ -385,6 +397,7 @@ class AdamWScheduleFree(_ScheduleFree):
             weight_lr_power=weight_lr_power,
             weighting=weighting,
             foreach=foreach,
+            fused=bool(fused),
         )
         super().__init__(params, defaults, kwargs)
 
@@ -415,7 +428,9 @@ class AdamWScheduleFree(_ScheduleFree):
                 weight_decay=group["weight_decay"],
                 bias_correction2=1.0 - beta2 ** (k + 1),
             )
-            if self._use_foreach(group, params):
+            if group["fused"]:
+                _fused_adamw_sf(params, grads, zs, vs, **args)
+            elif self._use_foreach(group, params):
                 _multi_tensor_adamw_sf(params, grads, zs, vs, **args)
             else:
                 _single_tensor_adamw_sf(params, grads, zs, vs, scratch=self._scratch(params), **args)
@@ -424,10 +439,10 @@ class AdamWScheduleFree(_ScheduleFree):
 
 def adamw_from_flat(params: ParamsT, **flat: Any) -> AdamWScheduleFree:
     """Build :class:`AdamWScheduleFree` from flat hyperparameters (``beta1``, ``beta2`` instead of ``betas``)."""
-    foreach = flat.pop("foreach", None)
+    switches = {name: flat.pop(name) for name in AdamWScheduleFree.switches if name in flat}
     config = validate_config("AdamWScheduleFree", flat, ADAMW_FLAT_HYPERPARAMETERS, fill_defaults=True)
     betas = (config.pop("beta1"), config.pop("beta2"))
-    return AdamWScheduleFree(params, betas=betas, foreach=foreach, **config)
+    return AdamWScheduleFree(params, betas=betas, **switches, **config)
 
 
 # ---- implementations -------------------------------------------------------------------------------------
@@ -582,3 +597,76 @@ def _multi_tensor_adamw_sf(
             torch._foreach_add_(zz, ds, alpha=-lr * root_b)
             torch._foreach_lerp_(ys, zz, c)
             torch._foreach_add_(ys, ds, alpha=y_coef)
+
+
+# ---- the compiled path (fused=True): the single-tensor kernels above, in their order of operations -------------
+def _sgd_sf_kernel(
+    ys: list[Tensor], gs: list[Tensor], zs: list[Tensor], lr: Tensor, c: Tensor, y_coef: Tensor, wd: Tensor, decay: bool
+) -> None:
+    for y, g, z in zip(ys, gs, zs):
+        d = g + wd * y if decay else g
+        z.sub_(lr * d)
+        y.lerp_(z, c)
+        y.add_(y_coef * d)
+
+
+def _fused_sgd_sf(
+    params: list[Tensor],
+    grads: list[Tensor],
+    zs: list[Tensor],
+    *,
+    lr: float,
+    c: float,
+    beta: float,
+    weight_decay: float,
+) -> None:
+    kernel = compiled(_sgd_sf_kernel)
+    y_coef = -lr * (1.0 - c) * (1.0 - beta)
+    for ys, gs, zz in group_by_device_and_dtype(params, grads, zs):
+        kernel(ys, gs, zz, *scalars(ys[0], lr, c, y_coef, weight_decay), weight_decay != 0)
+
+
+def _adamw_sf_kernel(
+    ys: list[Tensor],
+    gs: list[Tensor],
+    zs: list[Tensor],
+    vs: list[Tensor],
+    beta2: Tensor,
+    gain2: Tensor,
+    eps_rb: Tensor,
+    lr_rb: Tensor,
+    c: Tensor,
+    y_coef: Tensor,
+    wd_rb: Tensor,
+    decay: bool,
+) -> None:
+    for y, g, z, v in zip(ys, gs, zs, vs):
+        v.mul_(beta2).add_(gain2 * g * g)
+        d = g / (torch.sqrt(v) + eps_rb)  # d / sqrt(b), as in _single_tensor_adamw_sf
+        if decay:
+            d = d + wd_rb * y
+        z.sub_(lr_rb * d)
+        y.lerp_(z, c)
+        y.add_(y_coef * d)
+
+
+def _fused_adamw_sf(
+    params: list[Tensor],
+    grads: list[Tensor],
+    zs: list[Tensor],
+    vs: list[Tensor],
+    *,
+    lr: float,
+    c: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    bias_correction2: float,
+) -> None:
+    kernel = compiled(_adamw_sf_kernel)
+    root_b = math.sqrt(bias_correction2)
+    y_coef = -lr * (1.0 - c) * (1.0 - beta1) * root_b
+    for ys, gs, zv in group_by_device_and_dtype(params, grads, list(zip(zs, vs))):
+        numbers = scalars(ys[0], beta2, 1.0 - beta2, eps * root_b, lr * root_b, c, y_coef, weight_decay / root_b)
+        kernel(ys, gs, [z for z, _ in zv], [v for _, v in zv], *numbers, weight_decay != 0)

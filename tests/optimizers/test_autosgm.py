@@ -15,6 +15,9 @@ from tests.optimizers.refdata import W0, G, entries
 
 PATHS = [False, True]
 PATH_IDS = ["single", "foreach"]
+#: the update paths of the reference-vector checks: single-tensor, multi-tensor, compiled (fused=True)
+SWITCHES = [{"foreach": False}, {"foreach": True}, {"fused": True}]
+SWITCH_IDS = ["single", "foreach", "fused"]
 DEFAULT_RC = (0, 0, 0, 2, 1, 1000, 1, 1, 0)
 
 
@@ -74,9 +77,9 @@ def test_entry_names_parse() -> None:
 
 
 # ---- reference vectors --------------------------------------------------------------------------------
-def _protocol(cfg: dict, foreach: bool, w0: torch.Tensor) -> tuple[list[torch.Tensor], list[dict]]:
+def _protocol(cfg: dict, switches: dict, w0: torch.Tensor) -> tuple[list[torch.Tensor], list[dict]]:
     p = w0.clone().requires_grad_(True)
-    opt = AutoSGM([p], foreach=foreach, **cfg)
+    opt = AutoSGM([p], **switches, **cfg)
     params, states = [], []
     for t in range(5):
         p.grad = G[t].clone()
@@ -101,14 +104,14 @@ def _check_state(state: dict, extras: dict) -> None:
         torch.testing.assert_close(ours, _expected(extras, key, ours), rtol=1e-9, atol=1e-9, msg=key)
 
 
-@pytest.mark.parametrize("foreach", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("switches", SWITCHES, ids=SWITCH_IDS)
 @pytest.mark.parametrize("name", list(entries("AutoSGM")))
-def test_reference_vectors(name: str, foreach: bool) -> None:
+def test_reference_vectors(name: str, switches: dict) -> None:
     """The protocol from W0: equal to the reference to 1e-9, except by about eps where |W0| < eps (decision g)."""
     cfg = _config(name)
     eps = cfg["eps_cfg"][0]
     expected = entries("AutoSGM")[name]
-    params, states = _protocol(cfg, foreach, W0)
+    params, states = _protocol(cfg, switches, W0)
     nudged = W0.abs() < eps
     assert nudged.any()  # W0[0][2] = 0: the reference starts it at +eps, we do not
     for t in range(5):
@@ -119,14 +122,14 @@ def test_reference_vectors(name: str, foreach: bool) -> None:
         _check_state(states[t], expected["extras_after_step"][t])
 
 
-@pytest.mark.parametrize("foreach", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("switches", SWITCHES, ids=SWITCH_IDS)
 @pytest.mark.parametrize("name", list(entries("AutoSGM")))
-def test_reference_vectors_from_nudged_start(name: str, foreach: bool) -> None:
+def test_reference_vectors_from_nudged_start(name: str, switches: dict) -> None:
     """Started where the reference's shadow copy starts (W0 + eps where |W0| < eps), the trajectory is the reference's."""
     cfg = _config(name)
     eps = cfg["eps_cfg"][0]
     expected = entries("AutoSGM")[name]
-    params, states = _protocol(cfg, foreach, W0 + eps * (W0.abs() < eps))
+    params, states = _protocol(cfg, switches, W0 + eps * (W0.abs() < eps))
     for t in range(5):
         extras = expected["extras_after_step"][t]
         ref = torch.tensor(expected["params_after_step"][t], dtype=torch.float64)
@@ -766,7 +769,7 @@ def test_reference_vectors_on_the_fused_path(name: str, kernel_calls: list[str])
     assert len(FUSED_ENTRIES) == 2
     cfg = _config(name)
     expected = entries("AutoSGM")[name]
-    params, states = _protocol(cfg, None, W0 + cfg["eps_cfg"][0] * (W0.abs() < cfg["eps_cfg"][0]))
+    params, states = _protocol(cfg, {"foreach": None}, W0 + cfg["eps_cfg"][0] * (W0.abs() < cfg["eps_cfg"][0]))
     assert kernel_calls == ["_fused_adamw_" if cfg["wd_cfg"][1] else "_fused_adam_"] * 5
     for t in range(5):
         ref = torch.tensor(expected["params_after_step"][t], dtype=torch.float64)

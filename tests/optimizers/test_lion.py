@@ -67,11 +67,13 @@ def test_entries_are_all_covered():
     assert list(DATA["results"]["Lion_lr_schedule"]) == [SCHEDULE_ENTRY]
 
 
-@pytest.mark.parametrize("foreach", FOREACH)
+@pytest.mark.parametrize(
+    "switches", [*({"foreach": f} for f in FOREACH), {"fused": True}], ids=[*(f"foreach={f}" for f in FOREACH), "fused"]
+)
 @pytest.mark.parametrize("entry", sorted(ENTRY_KWARGS))
-def test_reference_vectors(entry, foreach):
+def test_reference_vectors(entry, switches):
     expected = DATA["results"]["Lion"][entry]
-    params, exp_avgs = run_protocol(lambda ps: Lion(ps, foreach=foreach, **ENTRY_KWARGS[entry]))
+    params, exp_avgs = run_protocol(lambda ps: Lion(ps, **switches, **ENTRY_KWARGS[entry]))
     for t in range(5):
         assert_rel(params[t], expected["params_after_step"][t])
         assert_rel(exp_avgs[t], expected["extras_after_step"][t]["exp_avg"])

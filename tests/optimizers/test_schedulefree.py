@@ -24,35 +24,38 @@ Factory = Callable[..., torch.optim.Optimizer]
 # ---- the reference vectors ---------------------------------------------------------------------------------
 
 _REF_CASES = [
-    ("SGDScheduleFree", lambda p, foreach: SGDScheduleFree(
-        [p], lr=0.1, momentum=0.9, weight_decay=0.01, warmup_steps=2, r=0, weight_lr_power=2, foreach=foreach
+    ("SGDScheduleFree", lambda p, **switches: SGDScheduleFree(
+        [p], lr=0.1, momentum=0.9, weight_decay=0.01, warmup_steps=2, r=0, weight_lr_power=2, **switches
     )),
-    ("AdamWScheduleFree", lambda p, foreach: AdamWScheduleFree(
-        [p], lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, warmup_steps=2, foreach=foreach
+    ("AdamWScheduleFree", lambda p, **switches: AdamWScheduleFree(
+        [p], lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, warmup_steps=2, **switches
     )),
 ]  # fmt: skip
+#: the update paths: single-tensor, multi-tensor, compiled
+SWITCHES = [{"foreach": False}, {"foreach": True}, {"fused": True}]
+SWITCH_IDS = ["single", "foreach", "fused"]
 
 
 def _close(actual: torch.Tensor, expected: object) -> None:
     torch.testing.assert_close(actual, torch.tensor(expected, dtype=torch.float64), rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("switches", SWITCHES, ids=SWITCH_IDS)
 @pytest.mark.parametrize("section,make", _REF_CASES, ids=[c[0] for c in _REF_CASES])
-def test_reference_vectors(section: str, make: Factory, foreach: bool) -> None:
+def test_reference_vectors(section: str, make: Factory, switches: dict) -> None:
     """y after each step, z, the averaging weight sum and k, and x read through eval(), for every recorded entry."""
     entries = refdata.entries(section)
     assert entries
     for name, entry in entries.items():
         run = refdata.run_protocol(
-            lambda p: make(p, foreach), state_keys=("z",), before_step=lambda opt, t: opt.train() if t == 0 else None
+            lambda p: make(p, **switches), state_keys=("z",), before_step=lambda opt, t: opt.train() if t == 0 else None
         )
         for t, (y, state, extra) in enumerate(zip(run.params, run.state, entry["extras_after_step"])):
             _close(y, entry["params_after_step"][t])
             _close(state["z"], extra["z"])
         # the same run again, switching to x after each step and back: x as the package's eval() gives it
         p = refdata.W0.clone().requires_grad_(True)
-        opt = make(p, foreach)
+        opt = make(p, **switches)
         opt.train()
         for t, extra in enumerate(entry["extras_after_step"]):
             p.grad = refdata.G[t].clone()
@@ -75,9 +78,9 @@ _ORACLE = [
 ]
 
 
-@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("switches", SWITCHES, ids=SWITCH_IDS)
 @pytest.mark.parametrize("kind,cfg", _ORACLE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(_ORACLE)])
-def test_matches_the_schedulefree_package(kind: str, cfg: dict, foreach: bool) -> None:
+def test_matches_the_schedulefree_package(kind: str, cfg: dict, switches: dict) -> None:
     """300 steps on three tensors under a cosine LR scheduler, with eval()/train() switches along the way."""
     ours_cls, theirs_cls = {
         "sgd": (SGDScheduleFree, schedulefree.SGDScheduleFree),
@@ -87,7 +90,7 @@ def test_matches_the_schedulefree_package(kind: str, cfg: dict, foreach: bool) -
     start = [torch.randn(s, generator=gen, dtype=torch.float64) for s in [(6, 5), (9,), (2, 3, 4)]]
     ours = [t.clone().requires_grad_() for t in start]
     theirs = [t.clone().requires_grad_() for t in start]
-    opt_a = ours_cls(ours, foreach=foreach, **cfg)
+    opt_a = ours_cls(ours, **switches, **cfg)
     opt_b = theirs_cls(theirs, foreach=True, **cfg)
     sched_a = torch.optim.lr_scheduler.CosineAnnealingLR(opt_a, T_max=120)  # down to 0 and back up
     sched_b = torch.optim.lr_scheduler.CosineAnnealingLR(opt_b, T_max=120)
