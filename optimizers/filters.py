@@ -204,6 +204,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], int], MomentumFilter]] = {
     "sgd": lambda cfg, step: sgd_filter(cfg["momentum"], cfg.get("dampening", 0.0), cfg.get("nesterov", False)),
     # heavy-ball on the tangent-space coefficients (and on every other parameter): torch's filter, no dampening
     "lowrank-hb": lambda cfg, step: sgd_filter(cfg["momentum"], 0.0, cfg.get("nesterov", False)),
+    "lowrank-adam": lambda cfg, step: ema_filter(cfg["beta1"]),
     "adam": lambda cfg, step: ema_filter(cfg["beta1"]),
     "adamw": lambda cfg, step: ema_filter(cfg["beta1"]),
     # lr is constant inside one filter view, so GSGD's beta_eff is the momentum itself (scaling = 1/lr)
@@ -219,6 +220,10 @@ _NOTES: dict[str, str] = {
         "frequencies set the sign of each coordinate's step, and the gain does not matter."
     ),
     "adam": "The first-moment filter m = H g; the step divides it by the square root of the second moment.",
+    "lowrank-adam": (
+        "The first-moment filter m = H g on the low-rank coefficients (and on every other parameter); the step "
+        "divides it by the square root of the second moment."
+    ),
     "adamw": "The first-moment filter m = H g; the step divides it by the square root of the second moment.",
     "adam-tied": (
         "The first-moment filter m = H g with pole beta. The second moment v is the same filter on g^2, so the "

@@ -53,6 +53,7 @@ from ._base import ZoneOptimizer
 from .hyperparams import Hyperparameter, validate_config
 
 __all__ = [
+    "ADAM_FLAT_HYPERPARAMETERS",
     "ADAM_HYPERPARAMETERS",
     "BETAS",
     "HYPERPARAMETERS",
@@ -101,7 +102,8 @@ _EPS = Hyperparameter("eps", "float", 1e-8, "denominator epsilon", low=0.0, low_
 _WEIGHT_DECAY = Hyperparameter("weight_decay", "float", 0.0, "decoupled (AdamW) weight decay", low=0.0)
 #: group-level scalar hyperparameters of :class:`LowRankAdam` (``betas`` is validated with :data:`BETAS`)
 ADAM_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (_ADAM_LR, _EPS, _WEIGHT_DECAY, _THETA)
-_ADAM_FLAT: tuple[Hyperparameter, ...] = (_ADAM_LR, *BETAS, _EPS, _WEIGHT_DECAY, _THETA)
+#: the flat hyperparameters of :class:`LowRankAdam` (``beta1``, ``beta2`` for ``betas``), as the registry lists them
+ADAM_FLAT_HYPERPARAMETERS: tuple[Hyperparameter, ...] = (_ADAM_LR, *BETAS, _EPS, _WEIGHT_DECAY, _THETA)
 
 
 # ---- the layer -------------------------------------------------------------------------------------------
@@ -579,6 +581,6 @@ class LowRankAdam(_LowRankOptimizer):
 def adam_from_flat(params: ParamsT, **flat: Any) -> LowRankAdam:
     """Build :class:`LowRankAdam` from flat hyperparameters (``beta1``, ``beta2`` instead of ``betas``)."""
     foreach = flat.pop("foreach", None)
-    config = validate_config("LowRankAdam", flat, _ADAM_FLAT, fill_defaults=True)
+    config = validate_config("LowRankAdam", flat, ADAM_FLAT_HYPERPARAMETERS, fill_defaults=True)
     betas = (config.pop("beta1"), config.pop("beta2"))
     return LowRankAdam(params, betas=betas, foreach=foreach, **config)

@@ -187,6 +187,15 @@ REGISTRY: dict[str, OptimizerSpec] = {
             reference="Schotthöfer, Klein, Kusch, NeurIPS 2025, arXiv:2506.17475",
         ),
         OptimizerSpec(
+            "lowrank-adam",
+            lowrank.LowRankAdam,
+            "Geometric Adam for low-rank layers W = U S V^T: both moments transported between bases (the authors' "
+            "rule), SVD retraction; AdamW on every other parameter.",
+            lowrank.ADAM_FLAT_HYPERPARAMETERS,
+            lowrank.adam_from_flat,
+            reference="Schotthöfer, Klein, Kusch, NeurIPS 2025, arXiv:2506.17475",
+        ),
+        OptimizerSpec(
             "sgd-schedulefree",
             schedulefree.SGDScheduleFree,
             "Schedule-Free SGD: gradients at an interpolation y of the SGD iterate z and its running average x, "

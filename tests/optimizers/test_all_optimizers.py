@@ -12,7 +12,17 @@ from sklearn.datasets import load_digits
 from optimizers.hyperparams import Hyperparameter
 from optimizers.registry import REGISTRY, get_optimizer, optimizer_names
 
-OURS = ["fsgdm", "autosgm", "gsgd", "lion", "lowrank-hb", "signum", "sgd-schedulefree", "adamw-schedulefree"]
+OURS = [
+    "fsgdm",
+    "autosgm",
+    "gsgd",
+    "lion",
+    "lowrank-hb",
+    "lowrank-adam",
+    "signum",
+    "sgd-schedulefree",
+    "adamw-schedulefree",
+]
 
 # A configuration per registry entry that trains the digits logistic regression below in 60 full-batch steps.
 TRAIN_CONFIG = {
@@ -21,6 +31,7 @@ TRAIN_CONFIG = {
     "gsgd": dict(lr=0.2, momentum=0.9),
     "lion": dict(lr=0.01),
     "lowrank-hb": dict(lr=0.1, momentum=0.9),  # a dense model: heavy-ball (tests/optimizers/test_lowrank.py: layers)
+    "lowrank-adam": dict(lr=0.01),  # a dense model: AdamW
     "sgd-schedulefree": dict(lr=0.5, momentum=0.9, warmup_steps=5, weighting="scheduled"),
     "adamw-schedulefree": dict(lr=0.02, weight_decay=0.01, r=1.0, weight_lr_power=1.0),
     "sgd": dict(lr=0.1, momentum=0.9),
@@ -73,6 +84,7 @@ def test_registry_lists_every_optimizer() -> None:
         "gsgd",
         "lion",
         "lowrank-hb",
+        "lowrank-adam",
         "sgd-schedulefree",
         "adamw-schedulefree",
         "sgd",

@@ -218,6 +218,7 @@ def test_point_details_of_a_trial_and_of_a_contribution(site) -> None:
         "gsgd",
         "autosgm",
         "lowrank-hb",
+        "lowrank-adam",
         "signum",
         "adam-tied",
         "sgd-schedulefree",

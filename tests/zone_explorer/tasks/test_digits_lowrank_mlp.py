@@ -44,23 +44,35 @@ def test_theta_zero_grows_to_r_max_and_theta_truncates() -> None:
         assert all(expect(r) for r in ranks), (theta, ranks)
 
 
-def test_a_lowrank_hb_job_runs_end_to_end(sqlite_url: str) -> None:
+@pytest.mark.parametrize("optimizer", ["lowrank-hb", "lowrank-adam"])
+def test_a_lowrank_job_runs_end_to_end_and_draws_a_zone(sqlite_url: str, optimizer: str) -> None:
+    """Each geometric optimizer trains the task in a job over (a slice of) its default space, and the zone
+    analysis draws its map over the profile's natural axes."""
+    from zone_explorer.core.profiles import get_profile
+    from zone_explorer.engine.job_zones import job_zone_summary
     from zone_explorer.store.db import init_db
 
     url = init_db(sqlite_url)
+    space = {"params": {"lr": {"type": "float", "low": 0.05, "high": 0.3, "log": True}}}
+    if optimizer == "lowrank-adam":
+        space = get_profile(optimizer).default_space
+        space = {"params": {**space["params"], "lr": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True}}}
     raw = {
         "task": "digits-lowrank-mlp",
-        "optimizer": "lowrank-hb",
+        "optimizer": optimizer,
         "epochs": 1,
-        "n_trials": 2,
+        "n_trials": 3,
         "seeds": [0],
         "sampler": "random",
         "sampler_seed": 1,
-        "space": {"params": {"lr": {"type": "float", "low": 0.05, "high": 0.3, "log": True}}},
+        "space": space,
     }
     job, _ = create_job(url, JobSpec.parse(raw))
-    assert Worker(url, settings=WorkerSettings(poll_interval=0.01)).run(exit_when_idle=True) == 2
+    assert Worker(url, settings=WorkerSettings(poll_interval=0.01)).run(exit_when_idle=True) == 3
     assert get_job(url, job.id).status == "completed"
     trials = load_trials(url, get_job(url, job.id).study_name)
-    assert [t.state for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert [t.state for t in trials] == ["COMPLETE"] * 3
     assert all(t.value is not None and t.value > 0.3 for t in trials), [t.value for t in trials]
+    if optimizer == "lowrank-adam":  # two axes to draw a map over
+        zone = job_zone_summary(url, job.id, with_importance=False, grid_size=12)
+        assert (zone["x"], zone["y"]) == ("lr", "beta1") and zone["optimizer"] == optimizer
