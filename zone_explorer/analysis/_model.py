@@ -20,7 +20,7 @@ The pieces:
   force a short length scale on the whole map.
 * :func:`fit_model` - a Matern-5/2 ARD kernel times a constant, plus white noise, plus each trial's own seed
   variance (``value_std**2 / n_seeds``, through the warp's slope) as known heteroscedastic noise. Diverged trials
-  enter at the worst observed value: they bound the zone. More than ``max_fit`` points are aggregated into cells
+  enter at the worst observed value, pooled per cell of a coarse grid: they bound the zone. More than ``max_fit`` points are aggregated into cells
   of a grid in feature space (cell means, with the cell's spread as noise), so 100,000 trials cost what 300 do.
 """
 
@@ -41,6 +41,8 @@ __all__ = ["MAX_FIT", "MetricModel", "SearchBox", "Warp", "fit_model"]
 
 #: most points the Gaussian process is fitted to; more trials are aggregated into grid cells first
 MAX_FIT = 150
+#: about this many cells over the box pool the diverged trials (see fit_model): 12 x 12 in two dimensions
+DIVERGED_CELLS = 144
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -240,6 +242,17 @@ class MetricModel:
         return self.warp.inverse(self.y_mean + self.y_std * draws)
 
 
+def _pool_by_cell(x: np.ndarray, cells: int) -> np.ndarray:
+    """One point per occupied cell of a grid of about ``cells`` cells over the unit box: the mean of its points."""
+    k = max(2, round(cells ** (1.0 / x.shape[1])))
+    key = np.ravel_multi_index(tuple(np.clip((x * k).astype(np.int64), 0, k - 1).T), (k,) * x.shape[1])
+    _, inv, count = np.unique(key, return_inverse=True, return_counts=True)
+    sums = np.zeros((count.size, x.shape[1]))
+    np.add.at(sums, inv, x)
+    out: np.ndarray = sums / count[:, None]
+    return out
+
+
 def _aggregate(
     x: np.ndarray, y: np.ndarray, var: np.ndarray, max_fit: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,11 +312,17 @@ def fit_model(
         xd = xd[np.all(np.isfinite(xd), axis=1)]
         n_div = xd.shape[0]
         if n_div:
+            # A diverged trial says "bad here", not how bad, and many of them in one place say no more than one:
+            # they are pooled per cell of a coarse grid over the box (one point per occupied cell, at the cell's
+            # mean position), each at the worst finished value with the finished trials' spread as its noise.
+            # Taken one by one, the 50 of 60 trials that TPE (which ignores failures) sends past a cliff would
+            # pin the model down there and draw a smooth, confident fall across the gap to the last finished
+            # trials, where the cliff could be anywhere: K's interval then missed on the lopsided landscape.
+            xd = _pool_by_cell(xd, DIVERGED_CELLS)
+            spread = float(np.var(y)) if y.size > 1 else 1.0
             x = np.vstack([x, xd])
-            y = np.concatenate([y, np.full(n_div, float(y.min()))])
-            # a diverged trial says "bad here", not how bad: it enters with the spread of the finished trials as
-            # its noise, so that many of them cannot pin the model down as exact observations would
-            var = np.concatenate([var, np.full(n_div, float(np.var(y)) if y.size > 1 else 1.0)])
+            y = np.concatenate([y, np.full(xd.shape[0], float(y.min()))])
+            var = np.concatenate([var, np.full(xd.shape[0], spread)])
     n_total = x.shape[0]
     rng = np.random.default_rng(seed)
     aggregated = n_total > max_fit

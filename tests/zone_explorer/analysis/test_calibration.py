@@ -64,17 +64,16 @@ def test_k_interval_covers_on_a_lopsided_band_with_a_divergence_cliff():
     cover, err = pooled("lopsided", "random", "k_cover"), pooled("lopsided", "random", "k_err")
     assert cover.mean() >= 0.9, f"coverage {cover.mean():.2f}"
     assert abs(err.mean()) <= 0.05, f"bias {err.mean():+.3f} decade"
-    tpe = pooled("lopsided", "tpe", "k_cover", ns=(20,))
-    assert tpe.mean() >= 0.9, f"TPE coverage at 20 trials {tpe.mean():.2f}"
 
 
-def test_k_interval_on_a_lopsided_band_under_tpe_at_60_trials_is_short_of_the_target():
-    # A known gap, measured here so that it cannot grow unnoticed: TPE learns nothing from failed trials, so on the
-    # lopsided band about 50 of its 60 trials diverge past the cliff, and K's interval covers in 80-85% of the
-    # repetitions (benchmarks/zone_calibration.py: 0.85 over 20), short of 90%.
-    cover = pooled("lopsided", "tpe", "k_cover", ns=(60,))
-    assert cover.mean() >= 0.7, f"coverage {cover.mean():.2f}"
-    assert abs(pooled("lopsided", "tpe", "k_err", ns=(60,)).mean()) <= 0.05
+def test_k_interval_covers_on_a_lopsided_band_under_tpe():
+    # TPE learns nothing from failed trials: about 50 of its 60 trials diverge past the cliff, with a gap between
+    # them and the last finished ones where the cliff could be anywhere. Pooled per cell (fit_model), they bound
+    # the zone without drawing a confident fall across that gap.
+    for n in (20, 60):
+        cover, err = pooled("lopsided", "tpe", "k_cover", ns=(n,)), pooled("lopsided", "tpe", "k_err", ns=(n,))
+        assert cover.mean() >= 0.9, f"TPE coverage at {n} trials {cover.mean():.2f}"
+        assert abs(err.mean()) <= 0.05, f"TPE bias at {n} trials {err.mean():+.3f} decade"
 
 
 def test_k_interval_covers_on_the_lopsided_band_under_the_zone_sampler():
