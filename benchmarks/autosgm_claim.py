@@ -12,7 +12,7 @@ per-configuration mean over seeds. The difference (auto - fixed, signed so that 
 "auto" or "fixed" wins where the interval excludes 0; otherwise "tie".
 
     python benchmarks/autosgm_claim.py --quick            # 2 tasks x 2 gammas x 5 trials x 3 seeds, 1 epoch (~15 min, 2 busy cores)
-    python benchmarks/autosgm_claim.py                    # 2 tasks x 4 gammas, 24 trials x 3 seeds, task epochs
+    python benchmarks/autosgm_claim.py                    # 2 tasks x 4 gammas, 24 trials x 3 seeds, task epochs (~83 min)
     zone-explorer serve --db sqlite:////tmp/autosgm-claim.db --workers 0   # then open the compare URLs printed
 """
 

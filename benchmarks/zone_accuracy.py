@@ -17,6 +17,7 @@ search-space bounds; it runs on the finished trials and takes the diverged ones 
 
     python benchmarks/zone_accuracy.py [--tasks digits-cnn noisy-quadratic] [--seeds 5] [--rebuild]
     python benchmarks/zone_accuracy.py --view trials      # the trials' view (top-q/delta map) instead of the model
+    python benchmarks/zone_accuracy.py --noise-free       # trials observe the band's own (smoothed) value: no noise
 """
 
 from __future__ import annotations
@@ -413,6 +414,12 @@ def _fmt(x: Any, spec: str = ".2f") -> str:
 def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argparse.Namespace) -> list[dict[str, Any]]:
     band = band_of(grid, delta, smooth=not args.no_smooth)
     delta = band.delta
+    # --noise-free: every seed of a cell observes the value the band is defined on, which separates what the
+    # observation noise costs from what the model and the sampler cost
+    observed = band
+    if args.noise_free:
+        noiseless = np.repeat(band.value[:, :, None], band.seed_values.shape[2], axis=2)
+        observed = Band(**{**band.__dict__, "seed_values": np.where(np.isfinite(band.seed_values), noiseless, np.nan)})
     print(
         f"\n## {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds per cell, "
         f"{int(band.diverged.sum())} cells with a diverged seed; best {grid['metric']} {band.best:.4g} "
@@ -425,7 +432,7 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
     for sampler in args.samplers:
         for n in args.trials:
             for seed in range(args.seeds):
-                obs = run_sampler(grid, band, sampler, n, seed)
+                obs = run_sampler(grid, observed, sampler, n, seed)
                 start = time.perf_counter()
                 analysis = analyse(grid, obs, delta, args.view, args.map_size)
                 row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(band, analysis)}
@@ -501,6 +508,9 @@ def main() -> None:
     )
     parser.add_argument("--map-size", type=int, default=28, help="nodes per axis of the analysis' map")
     parser.add_argument("--no-smooth", action="store_true", help="band from the raw seed means, no smoothing")
+    parser.add_argument(
+        "--noise-free", action="store_true", help="trials observe the band's own smoothed value (no seed noise)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="recompute the cached ground-truth grids")
     parser.add_argument("--grid-only", action="store_true", help="build or load the grids, then stop")
     parser.add_argument("--json", type=Path, help="write every score row to this file")
