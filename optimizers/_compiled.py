@@ -9,8 +9,9 @@ it in registers: the floor, without hand-written C++ or CUDA.
 
 What it costs: the first step of a param group compiles (a few seconds to tens of seconds; Inductor caches the
 result on disk, so later processes load it faster); later steps reuse it. Learning rates and betas are graph
-inputs, so a scheduler does not recompile; a param group with other shapes or another length compiles once more
-(after a few such groups torch stops compiling and runs the same function eagerly: correct, not faster). It needs
+inputs, so a scheduler does not recompile; a param group with other shapes, another length, dtype or set of
+flags compiles once more (up to :data:`RECOMPILE_LIMIT` variants per update; beyond that torch runs the same
+function eagerly: correct, not faster). It needs
 a C++ compiler on CPU (what ``torch.compile`` builds its kernels with) or Triton on CUDA, and is therefore an
 opt-in, like ``fused=True`` of ``torch.optim.Adam``: worth it for long runs, not for a few hundred steps.
 """
@@ -26,10 +27,14 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
-__all__ = ["check_fused", "compiled", "fused_unavailable", "scalars"]
+__all__ = ["RECOMPILE_LIMIT", "check_fused", "compiled", "fused_unavailable", "scalars"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: compiled variants (shapes, list lengths, dtypes, flags) of one update before torch runs it eagerly instead; torch's
+#: own default (8) is for a model's forward, where every recompile is a surprise; an optimizer meets one variant per
+#: param group and configuration, by design
+RECOMPILE_LIMIT = 64
 #: C++ compilers torch.compile's CPU backend can use (it reads ``CXX`` first)
 _CPP_COMPILERS = ("g++", "c++", "clang++")
 
@@ -69,12 +74,21 @@ def check_fused(owner: str, group: dict[str, Any]) -> None:
 
 @functools.cache
 def compiled(update: _F) -> _F:
-    """``update`` compiled by TorchInductor (one graph, no breaks), once per process.
+    """``update`` compiled by TorchInductor, once per process (up to :data:`RECOMPILE_LIMIT` variants).
 
     ``update`` works on parallel lists of tensors of one device and dtype, on 0-dim tensors for the numbers that
     change between steps (:func:`scalars`: graph inputs, so a new lr does not recompile, where a Python float
     handed to an op would be baked in as a constant) and on bools (constants: one graph per combination)."""
-    return torch.compile(update, fullgraph=True)  # type: ignore[return-value]
+    kernel = torch.compile(update)
+
+    @functools.wraps(update)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        # the limit is read when a variant is compiled; patched for these calls only, the user's own compiled
+        # code keeps torch's default
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return kernel(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def scalars(like: Tensor, *values: float) -> list[Tensor]:

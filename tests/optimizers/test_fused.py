@@ -111,6 +111,31 @@ def test_fused_state_dict_resumes_exactly(name: str) -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_many_param_group_variants_stay_compiled_and_exact() -> None:
+    """More variants than torch's default recompile limit (8): param groups of 1 to 10 tensors, each length a new
+    graph. Every group compiles (no fallback, no error) and equals the default path."""
+    import torch._dynamo.utils
+
+    gen = torch.Generator().manual_seed(1)
+    groups = [[torch.randn(3 + k, generator=gen, dtype=torch.float64) for k in range(n)] for n in range(1, 11)]
+    ours = [[t.clone().requires_grad_() for t in g] for g in groups]
+    ref = [[t.clone().requires_grad_() for t in g] for g in groups]
+    fused = Lion([{"params": g} for g in ours], lr=0.01, fused=True)
+    plain = Lion([{"params": g} for g in ref], lr=0.01)
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for _ in range(3):
+        for a, b in zip(ours, ref):
+            for p, q in zip(a, b):
+                p.grad = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+                q.grad = p.grad.clone()
+        fused.step()
+        plain.step()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - before >= 9  # compiled, not run eagerly
+    for a, b in zip(ours, ref):
+        for p, q in zip(a, b):
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+
+
 def test_fused_with_foreach_is_refused() -> None:
     p = torch.zeros(3, requires_grad=True)
     with pytest.raises(ValueError, match=r"fused=True and foreach=True cannot be set together"):

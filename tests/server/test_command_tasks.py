@@ -36,6 +36,7 @@ def test_a_submit_token_runs_only_registered_command_tasks_and_their_logs_are_se
         # the catalog lists it at once, before any job of it ran in this process
         listed = {t["name"]: t for t in api.get("/api/v1/tasks").json()}
         assert listed["my-training"]["kind"] == "command" and listed["my-training"]["metric"] == "val_acc"
+        assert sys.executable not in api.get("/api/v1/tasks").text  # the public catalog never shows the command line
         r = api.post("/api/v1/jobs", json={**JOB, "task": "my-training"})
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]

@@ -108,7 +108,9 @@ class CommandTask(ExternalTask):
     ) -> None:
         super().__init__(name, metric, direction)
         self.command, self.timeout_s, self.cwd = command, timeout_s, cwd
-        self.description = f"command: {command}"
+        # not the command line itself: the catalog is public, and a command line can hold paths and arguments
+        # that are the database owner's business (``zone-explorer tasks commands`` shows it to them)
+        self.description = "a command registered on this database, run by a worker once per trial"
 
 
 class FunctionTask(ExternalTask):
