@@ -242,15 +242,20 @@ class MetricModel:
         return self.warp.inverse(self.y_mean + self.y_std * draws)
 
 
-def _pool_by_cell(x: np.ndarray, cells: int) -> np.ndarray:
-    """One point per occupied cell of a grid of about ``cells`` cells over the unit box: the mean of its points."""
-    k = max(2, round(cells ** (1.0 / x.shape[1])))
-    key = np.ravel_multi_index(tuple(np.clip((x * k).astype(np.int64), 0, k - 1).T), (k,) * x.shape[1])
+def _cells(x: np.ndarray, per_axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points of the unit box by cell of a ``per_axis``-per-axis grid: each point's cell (0..k-1 over the occupied
+    cells), the points per cell, and each cell's mean position."""
+    idx = np.clip((x * per_axis).astype(np.int64), 0, per_axis - 1)
+    key = np.ravel_multi_index(tuple(idx.T), (per_axis,) * x.shape[1])
     _, inv, count = np.unique(key, return_inverse=True, return_counts=True)
     sums = np.zeros((count.size, x.shape[1]))
     np.add.at(sums, inv, x)
-    out: np.ndarray = sums / count[:, None]
-    return out
+    return inv, count, sums / count[:, None]
+
+
+def _pool_by_cell(x: np.ndarray, cells: int) -> np.ndarray:
+    """One point per occupied cell of a grid of about ``cells`` cells over the unit box: the mean of its points."""
+    return _cells(x, max(2, round(cells ** (1.0 / x.shape[1]))))[2]
 
 
 def _aggregate(
@@ -261,20 +266,15 @@ def _aggregate(
     if d > 3:
         keep = rng.choice(n, max_fit, replace=False)
         return x[keep], y[keep], var[keep]
-    cells = max(2, int(math.floor(max_fit ** (1.0 / d))))
-    idx = np.clip((x * cells).astype(np.int64), 0, cells - 1)
-    key = np.ravel_multi_index(tuple(idx.T), (cells,) * d)
-    uniq, inv, count = np.unique(key, return_inverse=True, return_counts=True)
-    k = uniq.size
-    sx = np.zeros((k, d))
-    np.add.at(sx, inv, x)
+    inv, count, centres = _cells(x, max(2, int(math.floor(max_fit ** (1.0 / d)))))
+    k = count.size
     sy = np.bincount(inv, y, minlength=k)
     syy = np.bincount(inv, y * y, minlength=k)
     sv = np.bincount(inv, var, minlength=k)
     mean_y = sy / count
     spread = np.maximum(syy / count - mean_y**2, 0.0)
     # the mean of `count` draws: its noise is (seed variance + within-cell spread) / count
-    return sx / count[:, None], mean_y, (sv / count + spread) / count
+    return centres, mean_y, (sv / count + spread) / count
 
 
 def fit_model(
