@@ -165,18 +165,27 @@ def test_counter_advances_without_gradients() -> None:
 
 @pytest.mark.parametrize("v", [1.0, 0.4])
 def test_first_stage_runs_the_fused_kernel(v: float, monkeypatch) -> None:
-    """u = 0 (calls 1..delta-1) goes through the one-pass kernel as first steps, then u > 0 as later steps."""
-    calls: list[bool] = []
+    """u = 0 (calls 1..delta-1) goes through the one-pass kernel, one call per step and no other pass over the
+    buffers: as later steps with a vanishing momentum (m = v*d) after the first; then u > 0 as later steps.
+    The result equals the single-tensor path."""
+    calls: list[tuple[bool, float]] = []
     real = torch._fused_sgd_
 
     def spy(*args, **kwargs):
-        calls.append(kwargs["is_first_step"])
+        calls.append((kwargs["is_first_step"], kwargs["momentum"]))
         return real(*args, **kwargs)
 
+    def no_other_pass(*args, **kwargs):
+        raise AssertionError("the first stage scaled its buffers in a second pass")
+
     monkeypatch.setattr(torch, "_fused_sgd_", spy)
+    monkeypatch.setattr(torch, "_foreach_mul_", no_other_pass)
     cfg = dict(lr=0.05, weight_decay=1e-2, c_scaling=0.2, v_coefficient=v, n_stages=4, sigma=40)  # delta = 10
     fused = _run_with_scheduler(lambda ps: FSGDM(ps, **cfg), fused_p := _random_problem(torch.float64), 14)
-    assert calls == [True] * 9 + [False] * 5
+    u = momentum_coefficient(10.0, 0.2, 4, 40)
+    first_stage = [(True, 1.0)] + [(False, math.ulp(0.0))] * 8
+    assert calls == first_stage + [(False, pytest.approx(u))] * 5
+    monkeypatch.undo()
     single = _run_with_scheduler(
         lambda ps: FSGDM(ps, **cfg, fused=False), single_p := _random_problem(torch.float64), 14
     )
