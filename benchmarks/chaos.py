@@ -37,10 +37,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from loadgen import random_contribution  # noqa: E402
 
 from zone_explorer.store.db import get_engine, init_db  # noqa: E402
 from zone_explorer.store.tokens import create_token  # noqa: E402
@@ -183,20 +185,7 @@ def _client(base: str, token: str, i: int, tally: Tally, stop: threading.Event, 
         if roll < 0.1 and len(tally.jobs) < max_jobs:
             write("job", "POST", "/api/v1/jobs", {**JOB, "sampler_seed": rng.randrange(2**31)}, tally.jobs)
         elif roll < 0.35:
-            body = {
-                "task": "noisy-quadratic",
-                "optimizer": "fsgdm",
-                "value": rng.uniform(0.05, 2.0),
-                "budget": {"epochs": 3},
-                "seeds": [0],
-                "config": {
-                    "c_scaling": 10 ** rng.uniform(-2.3, 0.3),
-                    "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
-                    "lr": 0.01,
-                    "weight_decay": 5e-4,
-                },
-                "source": {"notes": f"chaos client {i}, write {n}"},
-            }
+            body = random_contribution(rng, f"chaos client {i}, write {n}", budget={"epochs": 3})
             write("contribution", "POST", "/api/v1/contributions", body, tally.contributions)
         else:
             with tally.lock:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-from loadgen import HTTPConnection  # noqa: E402
+from loadgen import HTTPConnection, random_contribution  # noqa: E402
 
 from zone_explorer.store.db import init_db  # noqa: E402
 from zone_explorer.store.tokens import create_token  # noqa: E402
@@ -119,22 +119,7 @@ def main() -> None:
                 time.sleep(0.5)
         auth = {"Authorization": f"Bearer {token}"}
         rng = random.Random(0)
-        seed = [
-            {
-                "task": "noisy-quadratic",
-                "optimizer": "fsgdm",
-                "value": rng.uniform(0.05, 2.0),
-                "seeds": [0],
-                "config": {
-                    "c_scaling": 10 ** rng.uniform(-2.3, 0.3),
-                    "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
-                    "lr": 0.01,
-                    "weight_decay": 5e-4,
-                },
-                "source": {"notes": "load benchmark"},
-            }
-            for _ in range(300)
-        ]
+        seed = [random_contribution(rng, "load benchmark") for _ in range(300)]
         httpx.post(
             f"{base}/api/v1/contributions/batch", json={"contributions": seed}, headers=auth, timeout=60
         ).raise_for_status()

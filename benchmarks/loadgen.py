@@ -10,8 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 from urllib.parse import urlsplit
+
+
+def random_contribution(rng: random.Random, notes: str, **extra: Any) -> dict[str, Any]:
+    """A valid contribution body for FSGDM on noisy-quadratic: a random configuration in the default space and a
+    random value (``extra``: more fields, e.g. a budget)."""
+    return {
+        "task": "noisy-quadratic",
+        "optimizer": "fsgdm",
+        "value": rng.uniform(0.05, 2.0),
+        "seeds": [0],
+        "config": {
+            "c_scaling": 10 ** rng.uniform(-2.3, 0.3),
+            "v_coefficient": 10 ** rng.uniform(-1.3, 1.7),
+            "lr": 0.01,
+            "weight_decay": 5e-4,
+        },
+        "source": {"notes": notes},
+        **extra,
+    }
 
 
 class HTTPConnection:
