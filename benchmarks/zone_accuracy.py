@@ -18,6 +18,7 @@ search-space bounds; it runs on the finished trials and takes the diverged ones 
     python benchmarks/zone_accuracy.py [--tasks digits-cnn noisy-quadratic] [--seeds 5] [--rebuild]
     python benchmarks/zone_accuracy.py --view trials      # the trials' view (top-q/delta map) instead of the model
     python benchmarks/zone_accuracy.py --noise-free       # trials observe the band's own (smoothed) value: no noise
+    python benchmarks/zone_accuracy.py --samplers oracle  # a bound: trials placed next to the true band
 """
 
 from __future__ import annotations
@@ -284,6 +285,36 @@ def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: in
     return out
 
 
+#: the oracle's space-filling start (the zone sampler's default), before it places trials by the truth
+ORACLE_START = 8
+
+
+def run_oracle(band: Band, n: int, seed: int) -> list[Observation]:
+    """A sampler that knows the answer: ``ORACLE_START`` scrambled Sobol points, then every other trial at a random
+    cell within one cell of the grid's band. No sampler can place trials much better, so its scores bound what the
+    analysis can make of ``n`` trials whatever the sampler: the rest is the model's and the noise's share. Each trial
+    observes one random training seed, as in :func:`run_sampler`; a diverged seed is a failed trial."""
+    from scipy.ndimage import binary_dilation
+    from scipy.stats import qmc
+
+    rng = np.random.default_rng(seed + 7919 * n)
+    size = np.array(band.mask.shape)
+    start = qmc.Sobol(2, scramble=True, seed=seed).random(min(n, ORACLE_START))
+    cells = [tuple(np.minimum((u * size).astype(int), size - 1)) for u in start]
+    near = np.argwhere(binary_dilation(band.mask, iterations=1))
+    cells += [tuple(near[k]) for k in rng.integers(len(near), size=n - len(cells))]
+    out = []
+    for i, j in cells:
+        value = band.seed_values[i, j, rng.integers(band.seed_values.shape[2])]
+        ok = bool(np.isfinite(value))
+        out.append(
+            Observation(
+                float(band.c[i, j]), float(band.v[i, j]), float(value) if ok else None, [float(value)] if ok else []
+            )
+        )
+    return out
+
+
 def trial_table(grid: dict[str, Any], obs: list[Observation]) -> Any:
     """The observations as the analysis' :class:`TrialTable`: finished trials with their values, diverged trials
     by their parameters, lr as a constant. A trial ran one seed, so its seed spread is unknown (no ``noise_var``)."""
@@ -402,6 +433,8 @@ def score(band: Band, analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 SAMPLERS = ("zone", "random", "qmc", "tpe")
+#: "oracle" (run_oracle) is run only when asked for: a bound, not a sampler
+CHOICES = (*SAMPLERS, "oracle")
 TRIALS = (10, 20, 40)
 #: issue 14's targets (digits-cnn, 20 trials, every sampler seed)
 TARGET_TASK, TARGET_TRIALS, TARGET_RECALL, TARGET_PRECISION, TARGET_K = "digits-cnn", 20, 0.7, 0.85, 0.2
@@ -432,7 +465,11 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
     for sampler in args.samplers:
         for n in args.trials:
             for seed in range(args.seeds):
-                obs = run_sampler(grid, observed, sampler, n, seed)
+                obs = (
+                    run_oracle(observed, n, seed)
+                    if sampler == "oracle"
+                    else run_sampler(grid, observed, sampler, n, seed)
+                )
                 start = time.perf_counter()
                 analysis = analyse(grid, obs, delta, args.view, args.map_size)
                 row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(band, analysis)}
@@ -499,7 +536,13 @@ def _delta_overrides(items: list[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(GRID_SIZE), choices=list(GRID_SIZE))
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        default=list(SAMPLERS),
+        choices=list(CHOICES),
+        help="oracle: a bound that places trials by the truth (see run_oracle)",
+    )
     parser.add_argument("--trials", nargs="+", type=int, default=list(TRIALS), help="trials per study")
     parser.add_argument("--seeds", type=int, default=5, help="sampler seeds per (sampler, trials)")
     parser.add_argument("--delta", nargs="*", default=[], metavar="TASK=VALUE", help="zone delta per task")

@@ -295,7 +295,8 @@ MODEL_ZONE: Example = {
     "diagnostics": {
         "level_set": {
             "explained": {"K": 0.83, "c_scaling": 0.06, "v_coefficient": 0.41},
-            "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the warped metric on each log axis",
+            "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the modelled (warped) metric on each log "
+            "axis, over points uniform in the searched box",
         },
         "noise": {"median_seed_std": 0.0021, "model_noise_std": 0.0018},
         "n_diverged": 7,

@@ -16,8 +16,8 @@ those draws:
   centroid of log10(lr K).
 
 **Level-set diagnostic.** How much of the metric's variation one axis explains alone: the leave-one-out R^2 of a
-one-dimensional kernel smoother (bandwidth chosen by leave-one-out) of the warped metric on log K, log c and
-log v. When K explains clearly more than c or v alone, the zone is a K level set; otherwise K's status is
+one-dimensional kernel smoother (bandwidth chosen by leave-one-out) of the model's (warped) mean, at the Sobol
+points (uniform in the box, so where a sampler put its trials does not weigh in), on log K, log c and log v. When K explains clearly more than c or v alone, the zone is a K level set; otherwise K's status is
 ``not_a_level_set``.
 """
 
@@ -497,7 +497,7 @@ def model_zone(
 
     k = None
     if box.has_k:
-        k = _k_block(box, table, reference, cols, g, model, vol_cols, vol_in, bool(edges), confidence, rng, diagnostics)
+        k = _k_block(box, table, reference, n, mean_vol, vol_cols, vol_in, bool(edges), confidence, rng, diagnostics)
         if k["status"] == KStatus.NOT_A_LEVEL_SET:
             warn(
                 "not_a_level_set",
@@ -583,9 +583,8 @@ def _k_block(
     box: SearchBox,
     table: TrialTable,
     reference: ReferenceZone | None,
-    cols: dict[str, np.ndarray],
-    goodness: np.ndarray,
-    model: MetricModel,
+    n: int,
+    mean_vol: np.ndarray,
     vol_cols: dict[str, np.ndarray],
     vol_in: np.ndarray,
     on_boundary: bool,
@@ -593,13 +592,16 @@ def _k_block(
     rng: np.random.Generator,
     diagnostics: dict[str, Any],
 ) -> dict[str, Any]:
-    c, v = cols[C_SCALING], cols[V_COEFFICIENT]
-    explained = level_set_explained(c, v, model.warp(goodness), rng)
+    # On the model over points uniform in the box, not on the trials: a sampler that maps the zone puts its trials
+    # along the band, where the metric varies little with K and much along the band, and the trials alone would
+    # call a K band not a level set (noisy-quadratic's, at 40 zone-sampler trials)
+    explained = level_set_explained(vol_cols[C_SCALING], vol_cols[V_COEFFICIENT], mean_vol, rng)
     diagnostics["level_set"] = {
         "explained": explained,
-        "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the warped metric on each log axis",
+        "method": "leave-one-out R^2 of a 1-D Gaussian kernel smoother of the modelled (warped) metric on each log "
+        "axis, over points uniform in the searched box",
     }
-    if goodness.size <= MIN_TRIALS:
+    if n <= MIN_TRIALS:
         absent = _k_absent(box, table, reference, KStatus.TOO_FEW_TRIALS)
         assert absent is not None
         return absent

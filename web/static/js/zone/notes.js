@@ -54,10 +54,10 @@ export function referenceText(k) {
   return `FSGDM's README states K = ${r.k} at lr ${r.lr} (lr × K ≈ ${num(r.lr_times_k, 2)}); K scales as 1/lr, so compare lr × K, not K, across learning rates.`;
 }
 
-/** How much of the metric K, c and v each explain alone. */
+/** How much of the modelled metric K, c and v each explain alone (see zone_explorer.analysis._zone). */
 export function levelSetText(diagnostics) {
   const ls = diagnostics && diagnostics.level_set;
   if (!ls) return "";
   const parts = Object.entries(ls.explained).map(([axis, r2]) => `${axis} ${r2 === null ? "–" : num(r2, 2)}`);
-  return `Explained alone (leave-one-out R²): ${parts.join(", ")}`;
+  return `Share of the modelled metric, over the whole searched box, explained by each axis alone (leave-one-out R²): ${parts.join(", ")}`;
 }
