@@ -16,8 +16,9 @@ those draws:
   centroid of log10(lr K).
 
 **Level-set diagnostic.** How much of the metric's variation one axis explains alone: the leave-one-out R^2 of a
-one-dimensional kernel smoother (bandwidth chosen by leave-one-out) of the model's (warped) mean, at the Sobol
-points (uniform in the box, so where a sampler put its trials does not weigh in), on log K, log c and log v. When K explains clearly more than c or v alone, the zone is a K level set; otherwise K's status is
+one-dimensional kernel smoother (bandwidth chosen by leave-one-out) of the model's (warped) mean at the Sobol
+points, on log K, log c and log v. The points are uniform in the box, so where a sampler put its trials does not
+weigh in. When K explains clearly more than c or v alone, the zone is a K level set; otherwise K's status is
 ``not_a_level_set``.
 """
 
