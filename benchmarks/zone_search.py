@@ -4,9 +4,9 @@ Samplers: ``zone`` (:class:`zone_explorer.search.ZoneSampler`), TPE, Optuna's GP
 built by the engine's own :func:`zone_explorer.engine.studies.make_sampler`, and a grid of equal resolution.
 Landscapes: ``digits-cnn`` and ``noisy-quadratic`` (the cached dense grids of ``benchmarks/zone_accuracy.py``: a
 trial is snapped to the nearest grid cell and observes one of its training seeds; the truth is that script's band)
-and the synthetic ``bump``, ``lopsided`` and ``c_only`` of :mod:`zone_explorer.analysis.landscapes` (one location
-per seed, observation noise 0.003, diverged trials fail; the truth is the exact zone on a 40 x 40 membership grid:
-metric >= max - delta, delta 0.01).
+and the synthetic ``bump``, ``narrow``, ``lopsided`` and ``c_only`` of :mod:`zone_explorer.analysis.landscapes`
+(one location per seed, observation noise 0.003, diverged trials fail; the truth is the exact zone on a 40 x 40
+membership grid: metric >= max - delta, delta 0.01).
 
 Per (landscape, sampler, seed) one study runs one trial at a time up to ``--max-trials``; after 5, 10, 15, 20, 25,
 30 and 40 trials the zone analysis (``model_zone`` over c_scaling x v_coefficient in the search box) is scored as
@@ -47,7 +47,7 @@ import optuna
 from zone_accuracy import DEFAULT_DELTA, Band, Observation, analyse, band_of, load_grid, score
 
 REAL = ("digits-cnn", "noisy-quadratic")
-SYNTHETIC = ("bump", "lopsided", "c_only")
+SYNTHETIC = ("bump", "narrow", "lopsided", "c_only")
 LANDSCAPES = REAL + SYNTHETIC
 SAMPLERS = ("zone", "tpe", "gp", "random", "qmc", "grid")
 CHECKPOINTS = (5, 10, 15, 20, 25, 30, 40)

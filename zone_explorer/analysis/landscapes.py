@@ -5,6 +5,8 @@ Each landscape is an accuracy-like metric over FSGDM's default box (c_scaling in
 [0.05, 50], both log-scaled), with one location parameter drawn at random per repetition:
 
 * ``bump`` - a bump in log K around log K0 (the zone is the band |log K - log K0| <= 0.4);
+* ``narrow`` - the same bump four times narrower (|log K - log K0| <= 0.1: about 6% of the box), a band a coarse
+  grid steps over;
 * ``lopsided`` - a slow rise in log K up to K0, then a steep fall and, 0.15 decade past K0, divergence (the trial
   has no value: a cliff, as real runs show);
 * ``c_only`` / ``v_only`` - a bump in log c, or in log v, alone (the zone is not a K level set);
@@ -47,6 +49,10 @@ def _bump(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
     return _bowl(np.log10(zone_constant(c, v)) - p, 0.4)
 
 
+def _narrow(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    return _bowl(np.log10(zone_constant(c, v)) - p, 0.1)
+
+
 def _lopsided(c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
     u = np.log10(zone_constant(c, v)) - p
     out = np.where(u < 0, _bowl(u, 0.8), _bowl(u, 0.1))
@@ -78,6 +84,7 @@ LANDSCAPES: dict[str, Landscape] = {
     ls.name: ls
     for ls in (
         Landscape("bump", _bump, (math.log10(15.0), math.log10(60.0)), True),
+        Landscape("narrow", _narrow, (math.log10(15.0), math.log10(60.0)), True),
         Landscape("lopsided", _lopsided, (math.log10(15.0), math.log10(60.0)), True),
         Landscape("c_only", _c_only, (-1.5, 0.0), False),
         Landscape("v_only", _v_only, (-0.5, 1.2), False),
