@@ -126,7 +126,10 @@ def serve(
 def demo(
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
     trials: int = typer.Option(20, min=1, help="Trials of the FSGDM job on digits-cnn."),
-    workers: int = typer.Option(min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server."),
+    workers: int = typer.Option(
+        min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server; they take the devices in turn."
+    ),
+    devices: str = DEVICES_OPTION,
     db: str | None = DB_OPTION,
 ) -> None:
     """Serve (API, pages, workers), submit a small FSGDM job on digits-cnn, and print the zone page's URL."""
@@ -138,9 +141,17 @@ def demo(
     import httpx
 
     from zone_explorer.cli.client import ZoneExplorerClient
+    from zone_explorer.core.errors import FieldError
+    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.store.db import init_db
     from zone_explorer.store.tokens import create_token
 
+    try:  # checked here, so that a typo fails at once rather than as a server that does not start
+        plan = parse_devices(devices)
+    except FieldError as e:
+        fail(str(e), USAGE)
+    if plan.note:
+        err.print(f"note: {plan.note}")
     url = init_db(db)
     # Bind here and hand the socket to the server: the URLs printed below are right the moment the server
     # starts, and --port 0 takes any free port with no window in which another program could take it.
@@ -156,7 +167,7 @@ def demo(
     with listener:
         server = subprocess.Popen(
             [sys.executable, "-m", "zone_explorer.cli", "serve", "--fd", str(listener.fileno()), "--port", str(port)]
-            + ["--workers", str(workers), "--db", url, "--log-level", "warning"],
+            + ["--workers", str(workers), "--devices", plan.as_option(), "--db", url, "--log-level", "warning"],
             pass_fds=(listener.fileno(),),
         )
     try:
@@ -175,7 +186,8 @@ def demo(
             job = _call(
                 client.submit, {"task": "digits-cnn", "optimizer": "fsgdm", "n_trials": trials, "sampler_seed": 0}
             )
-        console.print(f"submitted job {job['id']}: {trials} FSGDM trials on digits-cnn, {workers} worker(s)")
+        on = ", ".join(plan.devices)
+        console.print(f"submitted job {job['id']}: {trials} FSGDM trials on digits-cnn, {workers} worker(s) on {on}")
         console.print(f"  zone page: {base}/zones/digits-cnn/fsgdm")
         console.print(f"  live job:  {base}/jobs/{job['id']}")
         console.print(f"  API docs:  {base}/api/v1/docs        (Ctrl-C stops the server)")

@@ -211,6 +211,13 @@ def test_help_everywhere() -> None:
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+def test_demo_refuses_a_bad_device_list_before_serving(tmp_path) -> None:
+    db = tmp_path / "demo.db"
+    result = runner.invoke(app, ["demo", "--devices", "tpu:0", "--db", f"sqlite:///{db}"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--devices: unknown device 'tpu:0'" in result.output, result.output
+    assert not db.exists()  # nothing was created: no database, no server
+
+
 @pytest.mark.slow
 def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
     """The README's first command, kept small: `zone-explorer demo` serves, submits its FSGDM job on digits-cnn and
@@ -218,7 +225,7 @@ def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'demo.db'}"
     demo = subprocess.Popen(
         [sys.executable, "-m", "zone_explorer.cli", "demo", "--port", "0", "--trials", "2", "--workers", "1"]
-        + ["--db", db],
+        + ["--devices", "cpu", "--db", db],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
         stdout=subprocess.PIPE,
@@ -236,7 +243,7 @@ def test_demo_serves_runs_its_job_and_prints_the_pages(tmp_path) -> None:
         base = text.split("zone page: ", 1)[1].split("/zones/", 1)[0]
         assert base.startswith("http://127.0.0.1:") and not base.endswith(":0"), text
         assert f"zone page: {base}/zones/digits-cnn/fsgdm" in text, text
-        assert "2 FSGDM trials on digits-cnn, 1 worker(s)" in text, text
+        assert "2 FSGDM trials on digits-cnn, 1 worker(s) on cpu" in text, text
         job_id = text.split(f"live job:  {base}/jobs/", 1)[1].split()[0]
         with ZoneExplorerClient(base, None) as api:
             final = api.wait(job_id, timeout=240, poll=0.5)
