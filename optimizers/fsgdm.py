@@ -223,26 +223,26 @@ def _fused_fsgdm(
 ) -> None:
     # torch's fused SGD computes m = momentum*m + (1-dampening)*(g + wd*p), with m = g + wd*p on the first
     # step, then p -= lr*m: FSGDM's update with momentum=u and dampening=1-v, in one pass over memory.
-    # With momentum = 0 the kernel keeps no buffer, so the first stage (u = 0: m = v*d) passes the smallest
-    # positive double instead: on CPU the kernel computes in the tensors' own precision, where that is 0 in
-    # float32 (m = v*d bit for bit) and in float64 adds at most 5e-324*|m| (nothing, next to v*d). This runs the
-    # later stages' kernel (torch's CPU first-step path is ~15% slower). On other devices the first stage runs
-    # as first steps (m = d, p -= (lr*v)*d) and, unless v = 1, one more pass scales m to v*d.
+    # With momentum = 0 the kernel keeps no buffer. For float32 CPU tensors the first stage (u = 0: m = v*d)
+    # passes the smallest positive double instead: the CPU kernel computes float32 in float32, where that is 0,
+    # so m = v*d bit for bit, through the later steps' kernel (torch's CPU first-step path is ~15% slower). Not
+    # in float64: there it stays a subnormal, and subnormal arithmetic made the pass 13-19x slower. Elsewhere
+    # the first stage runs as first steps (m = d, p -= (lr*v)*d) and, unless v = 1, one more pass scales m to v*d.
     firsts = [i for i, f in enumerate(first) if f]
     later = [i for i, f in enumerate(first) if not f]
     _fused_sgd_calls(params, grads, bufs, firsts, lr, weight_decay, u or 1.0, v, is_first=True)
     if u > 0.0:
         _fused_sgd_calls(params, grads, bufs, later, lr, weight_decay, u, v, is_first=False)
         return
-    on_cpu = [i for i in later if params[i].device.type == "cpu"]
-    elsewhere = [i for i in later if params[i].device.type != "cpu"]
-    _fused_sgd_calls(params, grads, bufs, on_cpu, lr, weight_decay, _SMALLEST_MOMENTUM, v, is_first=False)
-    _fused_sgd_calls(params, grads, bufs, elsewhere, lr * v, weight_decay, 1.0, v, is_first=True)
-    if elsewhere and v != 1.0:
-        torch._foreach_mul_([bufs[i] for i in elsewhere], v)
+    cpu32 = [i for i in later if params[i].device.type == "cpu" and params[i].dtype == torch.float32]
+    others = [i for i in later if not (params[i].device.type == "cpu" and params[i].dtype == torch.float32)]
+    _fused_sgd_calls(params, grads, bufs, cpu32, lr, weight_decay, _SMALLEST_MOMENTUM, v, is_first=False)
+    _fused_sgd_calls(params, grads, bufs, others, lr * v, weight_decay, 1.0, v, is_first=True)
+    if others and v != 1.0:
+        torch._foreach_mul_([bufs[i] for i in others], v)
 
 
-#: the smallest positive double: the momentum of the first stage's fused steps (see _fused_fsgdm)
+#: the smallest positive double: the momentum of the first stage's fused float32 CPU steps (see _fused_fsgdm)
 _SMALLEST_MOMENTUM = math.ulp(0.0)
 
 

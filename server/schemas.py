@@ -383,7 +383,8 @@ class KPublic(BaseModel):
 
 class LevelSetDiagnostic(BaseModel):
     explained: dict[str, float | None] = Field(
-        description="how much of the metric's variation each axis explains alone (K, c_scaling, v_coefficient)"
+        description="how much of the modelled metric's variation over the searched box each axis explains alone "
+        "(K, c_scaling, v_coefficient)"
     )
     method: str
 

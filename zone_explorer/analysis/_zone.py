@@ -506,7 +506,7 @@ def model_zone(
                 + ", ".join(
                     f"{a} explains {e:.2f}" for a, e in diagnostics["level_set"]["explained"].items() if e is not None
                 )
-                + " of it alone (leave-one-out R^2); read the zone, not K",
+                + " of the modelled metric over the searched box alone (leave-one-out R^2); read the zone, not K",
             )
     return ModelZone(zone, k, diagnostics, warns)
 
@@ -594,8 +594,8 @@ def _k_block(
     diagnostics: dict[str, Any],
 ) -> dict[str, Any]:
     # On the model over points uniform in the box, not on the trials: a sampler that maps the zone puts its trials
-    # along the band, where the metric varies little with K and much along the band, and the trials alone would
-    # call a K band not a level set (noisy-quadratic's, at 40 zone-sampler trials)
+    # along the band, where the metric varies across the band about as much as along it, and the trials alone
+    # called a K band not a level set (noisy-quadratic's, at 40 zone-sampler trials)
     explained = level_set_explained(vol_cols[C_SCALING], vol_cols[V_COEFFICIENT], mean_vol, rng)
     diagnostics["level_set"] = {
         "explained": explained,

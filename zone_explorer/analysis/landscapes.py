@@ -5,7 +5,7 @@ Each landscape is an accuracy-like metric over FSGDM's default box (c_scaling in
 [0.05, 50], both log-scaled), with one location parameter drawn at random per repetition:
 
 * ``bump`` - a bump in log K around log K0 (the zone is the band |log K - log K0| <= 0.4);
-* ``narrow`` - the same bump four times narrower (|log K - log K0| <= 0.1: about 6% of the box), a band a coarse
+* ``narrow`` - the same bump four times narrower (|log K - log K0| <= 0.1: 6.7% of the box), a band a coarse
   grid steps over;
 * ``lopsided`` - a slow rise in log K up to K0, then a steep fall and, 0.15 decade past K0, divergence (the trial
   has no value: a cliff, as real runs show);

@@ -126,8 +126,11 @@ def serve(
 def demo(
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
     trials: int = typer.Option(20, min=1, help="Trials of the FSGDM job on digits-cnn."),
-    workers: int = typer.Option(
-        min(os.cpu_count() or 1, 4), min=1, help="Worker processes inside the server; they take the devices in turn."
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="Worker processes inside the server; they take the devices in turn (default: one per device, or on the "
+        "cpu one per core, at most 4).",
     ),
     devices: str = DEVICES_OPTION,
     db: str | None = DB_OPTION,
@@ -152,6 +155,8 @@ def demo(
         fail(str(e), USAGE)
     if plan.note:
         err.print(f"note: {plan.note}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if plan.devices == ("cpu",) else len(plan.devices)
     url = init_db(db)
     # Bind here and hand the socket to the server: the URLs printed below are right the moment the server
     # starts, and --port 0 takes any free port with no window in which another program could take it.
