@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zone_explorer.cli.common import DB_OPTION, DEVICES_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
+from zone_explorer.cli.common import (
+    DB_OPTION,
+    DEVICES_OPTION,
+    USAGE,
+    console,
+    err,
+    fail,
+    fail_job_id,
+    jobs_table,
+    local_workers,
+)
 from zone_explorer.cli.service import URL_OPTION, _call, _client
 from zone_explorer.core.limits import DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 from zone_explorer.core.statuses import ACTIVE_JOB_STATUSES, JobStatus
@@ -223,19 +232,10 @@ def run(
     """Explore a task/optimizer pair in the foreground with a live progress bar, then print its zone.
 
     With --command, the task is your own script (see the README's "Your own training")."""
-    from zone_explorer.core.errors import FieldError
-    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.engine.jobs import JobSpec, JobSpecError, cancel_job, create_job, job_progress
     from zone_explorer.store.db import init_db
 
-    try:
-        plan = parse_devices(devices)
-    except FieldError as e:
-        fail(str(e), USAGE)
-    if plan.note:
-        err.print(f"note: {plan.note}")
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if plan.devices == ("cpu",) else len(plan.devices)
+    plan, workers = local_workers(devices, workers)
     url = init_db(db)
     if (task is None) == (command is None):
         fail('give either --task NAME or --command "python3 train.py"', USAGE)

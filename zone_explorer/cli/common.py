@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -11,7 +12,20 @@ from rich.table import Table
 
 from zone_explorer.core.errors import FieldError, NotFound
 
-__all__ = ["DB_OPTION", "DEVICES_OPTION", "USAGE", "console", "err", "fail", "fail_job_id", "jobs_table"]
+if TYPE_CHECKING:
+    from zone_explorer.engine.devices import DevicePlan
+
+__all__ = [
+    "DB_OPTION",
+    "DEVICES_OPTION",
+    "USAGE",
+    "console",
+    "err",
+    "fail",
+    "fail_job_id",
+    "jobs_table",
+    "local_workers",
+]
 
 console = Console()
 err = Console(stderr=True)
@@ -37,6 +51,23 @@ DEVICES_OPTION = typer.Option(
     "two trials at once, one per GPU; a device listed twice runs two on it), or auto (every GPU torch sees, else "
     "the cpu).",
 )
+
+
+def local_workers(devices: str, workers: int | None) -> tuple[DevicePlan, int]:
+    """``--devices`` checked (a bad list exits 2 naming it; a fallback's note is printed) and the number of worker
+    processes a verb that runs its own workers starts: ``workers`` if given, else one per device, or on the cpu
+    one per core, at most 4."""
+    from zone_explorer.engine.devices import parse_devices
+
+    try:
+        plan = parse_devices(devices)
+    except FieldError as e:
+        fail(str(e), USAGE)
+    if plan.note:
+        err.print(f"note: {plan.note}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if plan.devices == ("cpu",) else len(plan.devices)
+    return plan, workers
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -10,7 +10,17 @@ from typing import Any
 
 import typer
 
-from zone_explorer.cli.common import DB_OPTION, DEVICES_OPTION, USAGE, console, err, fail, fail_job_id, jobs_table
+from zone_explorer.cli.common import (
+    DB_OPTION,
+    DEVICES_OPTION,
+    USAGE,
+    console,
+    err,
+    fail,
+    fail_job_id,
+    jobs_table,
+    local_workers,
+)
 
 __all__ = ["register"]
 
@@ -144,19 +154,11 @@ def demo(
     import httpx
 
     from zone_explorer.cli.client import ZoneExplorerClient
-    from zone_explorer.core.errors import FieldError
-    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.store.db import init_db
     from zone_explorer.store.tokens import create_token
 
-    try:  # checked here, so that a typo fails at once rather than as a server that does not start
-        plan = parse_devices(devices)
-    except FieldError as e:
-        fail(str(e), USAGE)
-    if plan.note:
-        err.print(f"note: {plan.note}")
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if plan.devices == ("cpu",) else len(plan.devices)
+    # checked here, so that a typo fails at once rather than as a server that does not start
+    plan, workers = local_workers(devices, workers)
     url = init_db(db)
     # Bind here and hand the socket to the server: the URLs printed below are right the moment the server
     # starts, and --port 0 takes any free port with no window in which another program could take it.
