@@ -244,6 +244,38 @@ def band_of(grid: dict[str, Any], delta: float | None, *, smooth: bool = True) -
     )
 
 
+def with_seeds(grid: dict[str, Any], keep: list[int]) -> dict[str, Any]:
+    """The grid as if only the training seeds at positions ``keep`` had been run."""
+    cells = [{**cell, "seed_values": [cell["seed_values"][k] for k in keep]} for cell in grid["cells"]]
+    return {**grid, "seeds": [grid["seeds"][k] for k in keep], "cells": cells}
+
+
+def reproducibility(grid: dict[str, Any], delta: float, *, smooth: bool = True) -> list[tuple[float, float]]:
+    """How well the grid's band can be known from single-seed trials at all: for each training seed, the band of
+    that seed's complete grid (every cell one trial, smoothed alike) scored against the band of the other seeds,
+    as (precision, recall). No sampler or model with single-seed trials can be expected to beat this by much: where
+    it is below the targets, the band is not resolved by the noise at that delta."""
+    out = []
+    seeds = range(len(grid["seeds"]))
+    for s in seeds:
+        one = band_of(with_seeds(grid, [s]), delta, smooth=smooth).mask
+        rest = band_of(with_seeds(grid, [k for k in seeds if k != s]), delta, smooth=smooth).mask
+        hits = int((one & rest).sum())
+        out.append((hits / max(int(one.sum()), 1), hits / max(int(rest.sum()), 1)))
+    return out
+
+
+def reproducibility_line(grid: dict[str, Any], delta: float, *, smooth: bool = True) -> str:
+    rep = reproducibility(grid, delta, smooth=smooth)
+    prec, rec = [p for p, _ in rep], [r for _, r in rep]
+    return (
+        f"# the band's reproducibility at delta {delta:.3g}: one seed's complete grid ({len(grid['c']) * len(grid['v'])}"
+        f" single-seed trials) against the other seeds' band: precision {statistics.median(prec):.2f} "
+        f"({min(prec):.2f}), recall {statistics.median(rec):.2f} ({min(rec):.2f}) (median over the {len(rep)} "
+        "seeds, worst in brackets): what single-seed trials can show of this band at best"
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 3. samplers on the grid
 # ---------------------------------------------------------------------------------------------------------
@@ -425,6 +457,7 @@ def score(band: Band, analysis: dict[str, Any]) -> dict[str, Any]:
         "k_error": math.nan if est is None else est / band.k_centre - 1.0,
         "covers": bool(interval is not None and interval[0] <= band.k_centre <= interval[1]),
         "k_status": status,
+        "warnings": [w["code"] for w in analysis.get("warnings", [])],
     }
 
 
@@ -455,8 +488,10 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
         f"({'smoothed ' if not args.no_smooth else ''}seed mean), delta {delta:g}: band of {int(band.mask.sum())} cells "
         f"({band.fraction:.1%}), K centre {band.k_centre:.4g}"
     )
+    if len(grid["seeds"]) > 1:
+        print(reproducibility_line(grid, delta, smooth=not args.no_smooth))
     print(f"{'sampler':8s} {'n':>3s} {'seed':>4s} {'prec':>5s} {'recall':>6s} {'zone%':>6s} "
-          f"{'K':>9s} {'K err':>7s} {'covers':>6s}  {'K status':19s}  {'s':>5s}")  # fmt: skip
+          f"{'K':>9s} {'K err':>7s} {'covers':>6s}  {'K status':19s}  {'s':>5s}  warnings")  # fmt: skip
     rows = []
     for sampler in args.samplers:
         for n in args.trials:
@@ -475,7 +510,7 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
                     f"{sampler:8s} {n:3d} {seed:4d} {_fmt(row['precision']):>5s} {_fmt(row['recall']):>6s} "
                     f"{_fmt(100 * row['zone_fraction'], '.1f'):>6s} {_fmt(row['k'], '.4g'):>9s} "
                     f"{_fmt(row['k_error'], '+.0%'):>7s} {'yes' if row['covers'] else 'no':>6s}  "
-                    f"{row['k_status'] or '-':19s}  {row['seconds']:5.2f}"
+                    f"{row['k_status'] or '-':19s}  {row['seconds']:5.2f}  {','.join(row['warnings'])}"
                 )
     return rows
 
@@ -496,7 +531,8 @@ def summarise(rows: list[dict[str, Any]], n: int) -> None:
             print(
                 f"{task:16s} {sampler:7s} precision {statistics.median(prec):.2f} ({min(prec):.2f})  "
                 f"recall {statistics.median(rec):.2f} ({min(rec):.2f})  {k_text}  "
-                f"K interval covers {sum(r['covers'] for r in sel)}/{len(sel)}"
+                f"K interval covers {sum(r['covers'] for r in sel)}/{len(sel)}  "
+                f"high_noise {sum('high_noise' in r['warnings'] for r in sel)}/{len(sel)}"
             )
 
 
@@ -519,7 +555,7 @@ def targets(rows: list[dict[str, Any]]) -> bool:
     return ok_all
 
 
-def _delta_overrides(items: list[str]) -> dict[str, float]:
+def delta_overrides(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
         task, _, value = item.partition("=")
@@ -555,7 +591,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every score row to this file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    deltas: dict[str, float | None] = {**DEFAULT_DELTA, **_delta_overrides(args.delta)}
+    deltas: dict[str, float | None] = {**DEFAULT_DELTA, **delta_overrides(args.delta)}
     rows: list[dict[str, Any]] = []
     for task in args.tasks:
         grid = load_grid(task, rebuild=args.rebuild)

@@ -8,10 +8,12 @@ and the synthetic ``bump``, ``narrow``, ``lopsided`` and ``c_only`` of :mod:`zon
 (one location per seed, observation noise 0.003, diverged trials fail; the truth is the exact zone on a 40 x 40
 membership grid: metric >= max - delta, delta 0.01).
 
-Per (landscape, sampler, seed) one study runs one trial at a time up to ``--max-trials``; after 5, 10, 15, 20, 25,
-30 and 40 trials the zone analysis (``model_zone`` over c_scaling x v_coefficient in the search box) is scored as
-zone_accuracy scores it: outline recall and precision of P(in zone) >= 0.5 on the membership grid, and the K
-centre error. Reported: the trials needed to reach recall >= 0.8 at precision >= 0.85 (median over seeds, "> N"
+Per (landscape, sampler, seed) one study runs one trial at a time up to ``--max-trials``; after every trial from 5
+to 20, then after 25, 30, 35 and 40, the zone analysis (``model_zone`` over c_scaling x v_coefficient in the search
+box) is scored as zone_accuracy scores it: outline recall and precision of P(in zone) >= 0.5 on the membership
+grid, and the K centre error. For digits-cnn and noisy-quadratic it first prints how well one seed's complete grid
+reproduces the other seeds' band (``zone_accuracy.reproducibility``): where that is below the target, no sampler of
+single-seed trials can be expected to reach it. Reported: the trials needed to reach recall >= 0.8 at precision >= 0.85 (median over seeds, "> N"
 when never) and the median |K centre error| at 10, 20 and 40 trials. The grid's cost is the number of cells of
 the coarsest k x k grid (k = 3..8) whose analysis reaches the target; its K errors are those of the largest grid
 with at most 10, 20 and 40 cells (3 x 3, 4 x 4, 6 x 6).
@@ -19,10 +21,11 @@ with at most 10, 20 and 40 cells (3 x 3, 4 x 4, 6 x 6).
 Targets (per landscape): the zone sampler needs <= 1/3 of the grid's trials and <= 0.6 of TPE's; ZoneSampler's
 ask (``study.ask()`` and the suggestions, median over trials 190-210 of a 210-trial bump study) takes <= 100 ms.
 
-The zone analyses dominate the run time: digits-cnn and bump at 5 seeds took ~13 min on 2 busy cores, so all
-five landscapes take about half an hour.
+The zone analyses dominate the run time: digits-cnn and bump at 5 seeds took ~13 min on 2 busy cores with 7
+checkpoints; with 20 a study that never reaches the target costs about three times that.
 
     python benchmarks/zone_search.py [--seeds 5] [--landscapes bump c_only] [--samplers zone tpe grid]
+    python benchmarks/zone_search.py --landscapes digits-cnn --delta digits-cnn=0.05   # a delta the band resolves at
 """
 
 from __future__ import annotations
@@ -44,13 +47,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import optuna
-from zone_accuracy import DEFAULT_DELTA, Band, Observation, analyse, band_of, load_grid, score
+from zone_accuracy import (
+    DEFAULT_DELTA,
+    Band,
+    Observation,
+    analyse,
+    band_of,
+    delta_overrides,
+    load_grid,
+    reproducibility_line,
+    score,
+)
 
 REAL = ("digits-cnn", "noisy-quadratic")
 SYNTHETIC = ("bump", "narrow", "lopsided", "c_only")
 LANDSCAPES = REAL + SYNTHETIC
 SAMPLERS = ("zone", "tpe", "gp", "random", "qmc", "grid")
-CHECKPOINTS = (5, 10, 15, 20, 25, 30, 40)
+#: every trial from 5 to 20 (where the targets are decided: 1/3 of a 6 x 6 grid is 12), then every 5
+CHECKPOINTS = (*range(5, 21), 25, 30, 35, 40)
 K_AT = (10, 20, 40)
 GRID_K = tuple(range(3, 9))
 TARGET_RECALL, TARGET_PRECISION = 0.8, 0.85
@@ -73,10 +87,10 @@ class Problem:
     observe: Callable[[float, float, np.random.Generator], tuple[float, float, float | None]]
 
 
-def real_problem(task: str) -> Problem:
+def real_problem(task: str, delta: float | None) -> Problem:
     """A cached dense grid: a trial snaps to the nearest cell (log space) and observes one random seed of it."""
     grid = load_grid(task)
-    band = band_of(grid, DEFAULT_DELTA[task])
+    band = band_of(grid, delta)
     log_c, log_v = np.log(np.asarray(grid["c"])), np.log(np.asarray(grid["v"]))
 
     def observe(c: float, v: float, rng: np.random.Generator) -> tuple[float, float, float | None]:
@@ -312,15 +326,21 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
     parser.add_argument("--max-trials", type=int, default=max(CHECKPOINTS), help="trials per study")
     parser.add_argument("--no-ask-time", action="store_true", help="skip the zone sampler's ask-time measurement")
+    parser.add_argument(
+        "--delta", nargs="*", default=[], metavar="TASK=VALUE", help="zone delta of a real landscape (digits-cnn=0.05)"
+    )
     parser.add_argument("--json", type=Path, help="write every score to this file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.simplefilter("ignore")  # Optuna's experimental-feature and the model's convergence warnings
     start = time.perf_counter()
     results: dict[tuple[str, str], list[dict[int, dict[str, Any]]]] = {}
-    reals = {task: real_problem(task) for task in args.landscapes if task in REAL}
+    deltas = {**DEFAULT_DELTA, **delta_overrides(args.delta)}
+    reals = {task: real_problem(task, deltas[task]) for task in args.landscapes if task in REAL}
     box = default_space()
     print(f"# zone_search: {args.seeds} seeds, up to {args.max_trials} trials, checkpoints {CHECKPOINTS}")
+    for problem in reals.values():
+        print(f"# {problem.name}: " + reproducibility_line(problem.grid, problem.band.delta)[2:])
     for land in args.landscapes:
         for seed in range(args.seeds):
             problem = reals[land] if land in reals else synthetic_problem(land, seed, box)

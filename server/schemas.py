@@ -281,7 +281,7 @@ class ZoneWarning(BaseModel):
         description="too_few_trials (at most 8 finished trials: no K, a rough zone), zone_on_search_boundary (the "
         "modelled best lies on an edge of the searched space: widen it), saturated_metric (many trials reach the "
         "best value), not_a_level_set (the metric is not a function of K), mixed_budgets (trials ran with "
-        "different budgets), high_noise (the metric's noise exceeds delta)"
+        "different budgets), high_noise (the metric's noise is more than a third of delta: the outline is a rough guess)"
     )
     message: str = Field(description="what it means and what to do, in words")
 

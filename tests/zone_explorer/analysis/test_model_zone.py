@@ -221,10 +221,19 @@ class TestWarnings:
         assert "mixed_budgets" in self.codes(z) and "n_stages" in z.warnings[0]["message"]
         assert "n_stages" not in z.zone["model"]["axes"]
 
-    def test_high_noise(self):
-        t = k_table(40, noise=0.03)
-        assert "high_noise" in self.codes(model_zone(t, "c_scaling", "v_coefficient", bounds=BOUNDS))
-        assert "high_noise" not in self.codes(model_zone(k_table(40), "c_scaling", "v_coefficient", bounds=BOUNDS))
+    @pytest.mark.parametrize("noise", [0.03, 0.006])
+    def test_high_noise(self, noise):
+        # 0.006: below delta (0.01) but above a third of it, where single-seed trials no longer place the edge
+        t = k_table(40, noise=noise)
+        z = model_zone(t, "c_scaling", "v_coefficient", bounds=BOUNDS)
+        assert "high_noise" in self.codes(z)
+        message = next(w["message"] for w in z.warnings if w["code"] == "high_noise")
+        assert "seeds per trial" in message and "widen delta to at least" in message
+
+    @pytest.mark.parametrize("noise", [0.003, 0.001])
+    def test_low_noise_gives_no_high_noise(self, noise):
+        z = model_zone(k_table(40, noise=noise), "c_scaling", "v_coefficient", bounds=BOUNDS)
+        assert "high_noise" not in self.codes(z)
 
     def test_diverged_trials_are_counted(self):
         ls = LANDSCAPES["lopsided"]
