@@ -281,7 +281,8 @@ class ZoneWarning(BaseModel):
         description="too_few_trials (at most 8 finished trials: no K, a rough zone), zone_on_search_boundary (the "
         "modelled best lies on an edge of the searched space: widen it), saturated_metric (many trials reach the "
         "best value), not_a_level_set (the metric is not a function of K), mixed_budgets (trials ran with "
-        "different budgets), high_noise (the metric's noise is more than a third of delta: the outline is a rough guess)"
+        "different budgets), high_noise (the metric's noise is more than a third of delta: the outline is a rough "
+        "guess)"
     )
     message: str = Field(description="what it means and what to do, in words")
 
@@ -390,8 +391,10 @@ class LevelSetDiagnostic(BaseModel):
 
 
 class NoiseDiagnostic(BaseModel):
-    median_seed_std: float | None
-    model_noise_std: float
+    median_seed_std: float | None = Field(description="the trials' seed spread (median std); null: one seed each")
+    model_noise_std: float = Field(
+        description="the model's fitted noise as a std in metric units at the zone's edge (delta below the best)"
+    )
 
 
 class ZoneDiagnostics(BaseModel):

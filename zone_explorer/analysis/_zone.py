@@ -493,14 +493,16 @@ def model_zone(
         )
     seed_sd = None if noise_var is None or not np.isfinite(noise_var).any() else float(np.sqrt(np.nanmedian(noise_var)))
     # the model's noise is constant on the warped scale; in metric units it is taken at the zone's edge (delta below
-    # the best), where it decides membership (the warp makes it smaller at the best itself)
-    model_sd = float(model.noise_std / model.warp.slope(np.array([model.best_observed - delta]))[0])
+    # the best, or the worst trial if that is higher), where it decides membership (the warp makes it smallest at
+    # the best itself)
+    edge = max(model.best_observed - delta, float(g.min()))
+    model_sd = float(model.noise_std / model.warp.slope(np.array([edge]))[0])
     diagnostics["noise"] = {"median_seed_std": seed_sd, "model_noise_std": model_sd}
     noisiest = max(model_sd, seed_sd or 0.0)
     if noisiest > NOISE_PER_DELTA * delta:
         warn(
             "high_noise",
-            f"the metric's noise near the best (std {noisiest:.3g}) is more than a third of the zone's tolerance "
+            f"the metric's noise at the zone's edge (std {noisiest:.3g}) is more than a third of the zone's tolerance "
             f"delta {delta:g}: trials this noisy cannot place the zone's edge, so the outline is a rough guess; run "
             f"more seeds per trial, or widen delta to at least {noisiest / NOISE_PER_DELTA:.2g}",
         )
