@@ -18,9 +18,11 @@ __all__ = [
     "DERIVED_K",
     "DIRECTIONS",
     "ORIGINS",
+    "SEED_VALUES_ATTR",
     "V_COEFFICIENT",
     "Tolerance",
     "TrialTable",
+    "seed_noise_var",
     "zone_threshold",
 ]
 
@@ -30,6 +32,20 @@ DIRECTIONS = ("maximize", "minimize")
 C_SCALING = "c_scaling"
 V_COEFFICIENT = "v_coefficient"
 DERIVED_K = "K"
+#: the Optuna user attribute that holds a trial's metric per training seed (its value is their mean): the engine's
+#: workers write it (``engine.worker._result_attrs``), and any study's trials may carry it. Two or more values give
+#: the trial's known noise.
+SEED_VALUES_ATTR = "seed_values"
+
+
+def seed_noise_var(seed_values: Any) -> float:
+    """The noise variance of a trial's value, the mean of ``seed_values``: their sample variance over their count;
+    NaN unless it is a list of at least two finite numbers (one seed, or an attribute a user wrote otherwise)."""
+    if not isinstance(seed_values, (list, tuple)) or len(seed_values) < 2:
+        return math.nan
+    if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) for x in seed_values):
+        return math.nan
+    return float(np.var(np.asarray(seed_values, dtype=np.float64), ddof=1)) / len(seed_values)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -383,6 +399,7 @@ class TrialTable:
             }
 
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
+        noise = np.array([seed_noise_var(t.user_attrs.get(SEED_VALUES_ATTR)) for t in done], dtype=np.float64)
         return cls(
             params=columns(done),
             values=np.array([t.value for t in done], dtype=np.float64),
@@ -391,6 +408,7 @@ class TrialTable:
             log_params=frozenset(rename.get(k, k) for k, log in names.items() if log),
             direction=direction,
             diverged=columns(failed) if failed else {},
+            noise_var=noise if np.isfinite(noise).any() else None,
         )
 
 

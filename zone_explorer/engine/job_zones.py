@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from optimizers.registry import get_optimizer
-from zone_explorer.analysis import C_SCALING, V_COEFFICIENT, Tolerance, TrialTable, analyze
+from zone_explorer.analysis import (
+    C_SCALING,
+    SEED_VALUES_ATTR,
+    V_COEFFICIENT,
+    Tolerance,
+    TrialTable,
+    analyze,
+    seed_noise_var,
+)
 from zone_explorer.core.errors import FieldError
 from zone_explorer.core.profiles import get_profile
 from zone_explorer.core.spaces import Space
@@ -72,11 +80,7 @@ def records_table(
             del columns[k]
             if seen.size == 1 and np.isfinite(col).all():
                 constants[k] = float(seen[0])
-    noise = np.full(len(rows), math.nan)
-    for i, r in enumerate(rows):
-        seeds = r.attrs.get("seed_values") or []
-        if len(seeds) > 1:
-            noise[i] = float(np.var(seeds, ddof=1)) / len(seeds)
+    noise = np.array([seed_noise_var(r.attrs.get(SEED_VALUES_ATTR)) for r in rows], dtype=float)
     failed_cfgs = [_without(_numeric(r.config), context) for r in failed]
     diverged = {k: np.array([cfg.get(k, math.nan) for cfg in failed_cfgs]) for k in columns}
     spec = get_optimizer(optimizer)

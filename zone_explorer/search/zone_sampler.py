@@ -9,8 +9,9 @@ space-filling start (a scrambled Sobol sequence), each trial goes where
 
 is largest: uncertain points close to the zone's edge, which is where a result moves the outline most. ``mean``
 and ``sd`` come from the zone model of :mod:`zone_explorer.analysis` (a Gaussian process on the warped metric,
-failed trials entering as diverged, i.e. bad), so T tracks the best value as it improves. For FSGDM's
-(c_scaling, v_coefficient) the model also sees log K, and so follows the band.
+failed trials entering as diverged, i.e. bad; a trial that stores its per-seed values in the ``seed_values`` user
+attribute, as the engine's trials do, enters with their spread as its noise), so T tracks the best value as it
+improves. For FSGDM's (c_scaling, v_coefficient) the model also sees log K, and so follows the band.
 
 Parallel workers: trials still running (in any process; they are in the storage) are pending. Candidates near a
 pending trial are penalised by ``1 - exp(-d^2 / (2 l^2))`` (d and the length scales l in the model's unit box), so
@@ -36,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import qmc
 
 from zone_explorer.analysis._model import MetricModel, SearchBox, fit_model
+from zone_explorer.analysis._table import SEED_VALUES_ATTR, seed_noise_var
 from zone_explorer.analysis._zone import default_delta
 
 __all__ = ["ZoneSampler"]
@@ -110,7 +112,8 @@ class ZoneSampler(BaseSampler):
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         values = np.array([t.value for t in done], dtype=np.float64)
         done_cols = _columns(done, names)
-        model = self._fit(box, done_cols, failed, sign * values)
+        noise = np.array([seed_noise_var(t.user_attrs.get(SEED_VALUES_ATTR)) for t in done], dtype=np.float64)
+        model = self._fit(box, done_cols, failed, sign * values, noise)
         delta = self._delta if self._delta is not None else default_delta(values, study.direction.name.lower())
         rng = np.random.default_rng([self._seed, trial.number])
         unit = rng.random((self._n_candidates, box.dim))
@@ -145,7 +148,12 @@ class ZoneSampler(BaseSampler):
         return out
 
     def _fit(
-        self, box: SearchBox, done: dict[str, np.ndarray], failed: list[FrozenTrial], goodness: np.ndarray
+        self,
+        box: SearchBox,
+        done: dict[str, np.ndarray],
+        failed: list[FrozenTrial],
+        goodness: np.ndarray,
+        noise_var: np.ndarray,
     ) -> MetricModel:
         n = goodness.size
         refit = self._theta is None or n - self._theta_at >= _REFIT_EVERY
@@ -153,6 +161,7 @@ class ZoneSampler(BaseSampler):
             box,
             done,
             goodness,
+            noise_var=noise_var,
             diverged=_columns(failed, box.names) if failed else None,
             seed=self._seed,
             theta=None if refit else self._theta,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import (
+    SEED_VALUES_ATTR,
     Tolerance,
     TrialTable,
     analyze,
@@ -24,6 +25,7 @@ from zone_explorer.analysis import (
     contour_polygons,
     importance,
     ring_area,
+    seed_noise_var,
     study_distributions,
     top_q_marginals,
     zone_map,
@@ -511,6 +513,31 @@ class TestAnalyze:
         assert k["status"] in ("ok", "not_a_level_set", "on_search_boundary")
         assert k["interval"][0] <= k["estimate"] <= k["interval"][1]
         json.dumps(res.to_dict(), allow_nan=False)
+
+
+class TestSeedNoise:
+    def test_the_variance_of_the_mean_over_seeds(self):
+        assert seed_noise_var([0.5, 0.25]) == pytest.approx((0.5 - 0.25) ** 2 / 2 / 2)
+        assert seed_noise_var((1, 2, 3)) == pytest.approx(1.0 / 3)
+
+    @pytest.mark.parametrize("attr", [None, [], [0.9], "0.9,0.8", [0.9, "0.8"], [0.9, math.nan], [True, False], {}])
+    def test_no_noise_unless_two_finite_numbers(self, attr):
+        assert math.isnan(seed_noise_var(attr))
+
+    def test_a_study_whose_trials_store_their_seeds(self):
+        import optuna
+
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for i in range(4):
+            trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+            seeds = [0.1 * i, 0.1 * i + 0.02] if i else [0.0]  # the first trial ran one seed
+            trial.set_user_attr(SEED_VALUES_ATTR, seeds)
+            study.tell(trial, float(np.mean(seeds)))
+        noise = TrialTable.from_study(study).noise_var
+        assert math.isnan(noise[0]) and noise[1:] == pytest.approx([0.02**2 / 4] * 3)
+        plain = optuna.create_study()
+        plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+        assert TrialTable.from_study(plain).noise_var is None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ def test_diverged_run_is_a_failed_trial_with_its_reason(sqlite_url: str) -> None
 
 
 def test_a_zone_table_holds_diverged_trials_seed_noise_and_fixed_values(sqlite_url: str) -> None:
+    from zone_explorer.analysis import TrialTable
     from zone_explorer.engine.job_zones import records_table
     from zone_explorer.store.db import init_db
     from zone_explorer.store.trials import load_results
@@ -188,6 +189,9 @@ def test_a_zone_table_holds_diverged_trials_seed_noise_and_fixed_values(sqlite_u
     assert sorted(table.diverged["lr"]) == sorted(t.attrs["config"]["lr"] for t in diverged)
     expected = {t.number: (t.attrs["seed_values"][0] - t.attrs["seed_values"][1]) ** 2 / 4 for t in done}
     assert dict(zip(table.ids.tolist(), table.noise_var.tolist())) == pytest.approx(expected)
+    # the same study read as any Optuna study (`zones --storage --study`) knows the same noise
+    generic = TrialTable.from_study(optuna.load_study(study_name=job.study_name, storage=url))
+    assert dict(zip(generic.ids.tolist(), generic.noise_var.tolist())) == pytest.approx(expected)
     assert table.constants["c_scaling"] == 0.1 and "sigma" in table.constants
 
 

@@ -39,6 +39,23 @@ class TestOptunaSampler:
         other.optimize(bump, n_trials=12)
         assert params_of(other) != runs[0]
 
+    @pytest.mark.parametrize("spread", [0.0, 0.05])
+    def test_trials_that_store_their_seeds_enter_with_their_noise(self, spread):
+        def run(seeds_of):
+            study = optuna.create_study(direction="maximize", sampler=ZoneSampler(seed=2, n_startup_trials=6))
+            for _ in range(9):
+                trial = study.ask()
+                value = bump(trial)
+                trial.set_user_attr("seed_values", seeds_of(value))
+                study.tell(trial, value)
+            return params_of(study)
+
+        one_seed = run(lambda value: [value])
+        two_seeds = run(lambda value: [value - spread, value + spread])
+        assert one_seed[:6] == two_seeds[:6]  # the Sobol start
+        # no spread is no noise, as with one seed; a spread makes the model noisier and moves the next proposals
+        assert (one_seed[6:] == two_seeds[6:]) == (spread == 0.0)
+
     def test_in_an_rdb_study_with_enqueued_failed_and_pruned_trials(self, tmp_path):
         study = optuna.create_study(
             storage=f"sqlite:///{tmp_path / 's.db'}",
