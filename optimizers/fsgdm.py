@@ -234,8 +234,9 @@ def _fused_fsgdm(
     if u > 0.0:
         _fused_sgd_calls(params, grads, bufs, later, lr, weight_decay, u, v, is_first=False)
         return
-    cpu32 = [i for i in later if params[i].device.type == "cpu" and params[i].dtype == torch.float32]
-    others = [i for i in later if not (params[i].device.type == "cpu" and params[i].dtype == torch.float32)]
+    is_cpu32 = [params[i].device.type == "cpu" and params[i].dtype == torch.float32 for i in later]
+    cpu32 = [i for i, yes in zip(later, is_cpu32) if yes]
+    others = [i for i, yes in zip(later, is_cpu32) if not yes]
     _fused_sgd_calls(params, grads, bufs, cpu32, lr, weight_decay, _SMALLEST_MOMENTUM, v, is_first=False)
     _fused_sgd_calls(params, grads, bufs, others, lr * v, weight_decay, 1.0, v, is_first=True)
     if others and v != 1.0:
