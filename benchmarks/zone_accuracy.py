@@ -5,11 +5,12 @@ Ground truth: a dense log-grid of (c_scaling, v_coefficient) in FSGDM's default 
 (:func:`zone_explorer.engine.objective.evaluate`, the values ``--sampler grid`` would take), cached as JSON under
 ``benchmarks/data/``. The grid's band is the set of cells whose seed-mean metric, lightly smoothed over neighbouring
 cells, is within delta of the grid's best. Then random, QMC and TPE studies of 10, 20 and 40 trials over several
-sampler seeds look the grid up (one seed's value per trial, so the observation noise stays), the zone analysis runs
+sampler seeds look the grid up (one seed's value per trial, so the observation noise stays; ``--trial-seeds k``: the
+mean of k, as a job with k seeds, with their spread as the trial's noise), the zone analysis runs
 on their trials, and its zone is scored against the band: outline precision and recall, the K centre error and
 whether the K interval covers the grid's K centre.
 
-The cached grids: digits-cnn 24 x 24 cells x 3 seeds (10 epochs each; ~20 min of one core to rebuild),
+The cached grids: digits-cnn 24 x 24 cells x 8 seeds (10 epochs each; ~50 min of one core to rebuild),
 noisy-quadratic 40 x 40 x 4 seeds (~10 min). A seed that diverges counts as the task's worst value in the band.
 The delta is 0.01 for digits-cnn (accuracy) and, for noisy-quadratic, the analysis' ``default_delta`` over the
 grid's cells (a tenth of the gap between the best and the median cell). The analysis gets the same delta and the
@@ -26,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +44,7 @@ DATA = Path(__file__).resolve().parent / "data"
 OPTIMIZER = "fsgdm"
 #: cells per axis and training seeds per cell of each task's grid (digits-cnn: ~0.65 s per seed and cell)
 GRID_SIZE = {"digits-cnn": 24, "noisy-quadratic": 40}
-GRID_SEEDS = {"digits-cnn": (0, 1, 2), "noisy-quadratic": (0, 1, 2, 3)}
+GRID_SEEDS = {"digits-cnn": tuple(range(8)), "noisy-quadratic": (0, 1, 2, 3)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -65,45 +67,73 @@ def _plan(task_name: str, seed: int) -> Any:
     return task, space, TrialPlan(task_name, OPTIMIZER, space, epochs, (seed,), run_length(task, OPTIMIZER, epochs))
 
 
-def build_grid(task_name: str, size: int, seeds: tuple[int, ...], *, progress: bool = True) -> dict[str, Any]:
-    """Train every cell of a ``size`` x ``size`` log-grid on every seed, one seed per trial (so a divergence is
-    known per seed); checkpoints to ``<cache>.partial`` and resumes from it."""
+def _train_cell(task_name: str, c: float, v: float, seeds: tuple[int, ...]) -> list[float | None]:
+    """One grid cell trained on each of ``seeds`` (a process of its own: one torch thread); None: it diverged."""
     import torch
 
     from zone_explorer.core.statuses import Outcome
     from zone_explorer.engine.objective import evaluate
 
     torch.set_num_threads(1)
+    out: list[float | None] = []
+    for seed in seeds:
+        plan = _plan(task_name, seed)[2]
+        fixed = optuna.trial.FixedTrial({"c_scaling": c, "v_coefficient": v})
+        result = evaluate(cast(optuna.Trial, fixed), plan)  # the objective only suggests, as FixedTrial answers
+        out.append(result.value if result.state == Outcome.COMPLETE else None)
+    return out
+
+
+def build_grid(
+    task_name: str, size: int, seeds: tuple[int, ...], *, jobs: int = 1, reuse: bool = True, progress: bool = True
+) -> dict[str, Any]:
+    """Train every cell of a ``size`` x ``size`` log-grid on every seed, one seed per trial (so a divergence is
+    known per seed), in ``jobs`` processes. With ``reuse``, seeds that the cached grid (or a ``<cache>.partial``
+    checkpoint) already holds for these axes are kept, so adding seeds trains only the new ones."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
     task, space, _ = _plan(task_name, seeds[0])
-    plans = {s: _plan(task_name, s)[2] for s in seeds}
     axes = space.grid(size)  # the values `--sampler grid` takes: an even log-grid, both ends included
     cs, vs = axes["c_scaling"], axes["v_coefficient"]
     DATA.mkdir(parents=True, exist_ok=True)
     partial = grid_path(task_name).with_suffix(".partial")
-    cells: dict[str, dict[str, Any]] = {}
-    if partial.exists():
-        old = json.loads(partial.read_text())
-        if old.get("c") == cs and old.get("v") == vs and old.get("seeds") == list(seeds):
-            cells = old["cells"]
-    start, done_before = time.perf_counter(), len(cells)
-    for i, c in enumerate(cs):
-        for j, v in enumerate(vs):
-            key = f"{i},{j}"
-            if key in cells:
-                continue
-            values: list[float | None] = []
-            for seed in seeds:
-                out = evaluate(optuna.trial.FixedTrial({"c_scaling": c, "v_coefficient": v}), plans[seed])
-                values.append(out.value if out.state == Outcome.COMPLETE else None)
-            cells[key] = {"values": values}
-            if len(cells) % 24 == 0:
-                partial.write_text(json.dumps({"c": cs, "v": vs, "seeds": list(seeds), "cells": cells}))
+    known: dict[str, dict[int, float | None]] = {}  # "i,j" -> seed -> value
+    for old_path in (grid_path(task_name), partial) if reuse else ():
+        if not old_path.exists():
+            continue
+        old = json.loads(old_path.read_text())
+        if not (np.allclose(old.get("c", []), cs) and np.allclose(old.get("v", []), vs)):
+            continue
+        for cell in old["cells"]:
+            key = f"{cell['i']},{cell['j']}"
+            known.setdefault(key, {}).update(zip(old["seeds"], cell["seed_values"]))
+    todo = [
+        (i, j, tuple(s for s in seeds if s not in known.get(f"{i},{j}", {})))
+        for i in range(len(cs))
+        for j in range(len(vs))
+    ]
+    todo = [t for t in todo if t[2]]
+    if progress:
+        print(f"# {task_name}: training {sum(len(t[2]) for t in todo)} cell-seeds in {jobs} process(es)")
+    start = time.perf_counter()
+
+    def checkpoint() -> None:
+        cells = [{"i": int(k.split(",")[0]), "j": int(k.split(",")[1]), "seed_values": [d.get(s) for s in seeds]}
+                 for k, d in known.items() if all(s in d for s in seeds)]  # fmt: skip
+        partial.write_text(json.dumps({"c": cs, "v": vs, "seeds": list(seeds), "cells": cells}))
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_train_cell, task_name, cs[i], vs[j], todo_seeds): (i, j, todo_seeds)
+                   for i, j, todo_seeds in todo}  # fmt: skip
+        for n, future in enumerate(as_completed(futures), 1):
+            i, j, todo_seeds = futures[future]
+            known.setdefault(f"{i},{j}", {}).update(zip(todo_seeds, future.result()))
+            if n % 24 == 0 or n == len(futures):
+                checkpoint()
                 if progress:
-                    rate = (time.perf_counter() - start) / max(len(cells) - done_before, 1)
-                    left = (size * size - len(cells)) * rate
-                    print(
-                        f"# {task_name}: {len(cells)}/{size * size} cells, {rate:.2f} s/cell, ~{left / 60:.0f} min left"
-                    )
+                    rate = (time.perf_counter() - start) / n
+                    print(f"# {task_name}: {n}/{len(futures)} cells, ~{(len(futures) - n) * rate / 60:.0f} min left")
     grid = {
         "task": task_name,
         "optimizer": OPTIMIZER,
@@ -115,11 +145,10 @@ def build_grid(task_name: str, size: int, seeds: tuple[int, ...], *, progress: b
         "c": cs,
         "v": vs,
         "cells": [],
-        "seconds": round(time.perf_counter() - start, 1),
     }
     for i, c in enumerate(cs):
         for j, v in enumerate(vs):
-            values = cells[f"{i},{j}"]["values"]
+            values = [known[f"{i},{j}"][s] for s in seeds]
             finite = [x for x in values if x is not None]
             grid["cells"].append(
                 {
@@ -135,15 +164,18 @@ def build_grid(task_name: str, size: int, seeds: tuple[int, ...], *, progress: b
     return grid
 
 
-def load_grid(task: str, *, rebuild: bool = False) -> dict[str, Any]:
+def load_grid(task: str, *, rebuild: bool = False, jobs: int = 1) -> dict[str, Any]:
+    """The cached grid; built when missing or with ``rebuild`` (every seed trained again), extended when
+    ``GRID_SEEDS`` asks for seeds it lacks (only those are trained)."""
     path = grid_path(task)
-    if rebuild or not path.exists():
-        grid = build_grid(task, GRID_SIZE[task], GRID_SEEDS[task])
-        DATA.mkdir(parents=True, exist_ok=True)
-        path.write_text(_compact_json(grid))
-        path.with_suffix(".partial").unlink(missing_ok=True)
-        return grid
-    return json.loads(path.read_text())
+    if path.exists() and not rebuild:
+        grid: dict[str, Any] = json.loads(path.read_text())
+        if set(GRID_SEEDS[task]) <= set(grid["seeds"]):
+            return grid
+    grid = build_grid(task, GRID_SIZE[task], GRID_SEEDS[task], jobs=jobs, reuse=not rebuild)
+    path.write_text(_compact_json(grid))
+    path.with_suffix(".partial").unlink(missing_ok=True)
+    return grid
 
 
 def _compact_json(grid: dict[str, Any]) -> str:
@@ -287,17 +319,23 @@ class Observation:
     seed_values: list[float]  # what the trial stored (one seed, so one value)
 
 
-def observe(band: Band, i: int, j: int, rng: np.random.Generator) -> Observation:
-    """A trial at grid cell (i, j): one randomly chosen training seed of it (value None: that seed diverged)."""
-    value = band.seed_values[i, j, rng.integers(band.seed_values.shape[2])]
+def observe(band: Band, i: int, j: int, rng: np.random.Generator, seeds: int = 1) -> Observation:
+    """A trial at grid cell (i, j) that trains ``seeds`` randomly chosen, distinct training seeds of it: its value
+    is their mean, as the engine's (value None: a seed diverged, which fails the trial)."""
+    values = band.seed_values[i, j, rng.choice(band.seed_values.shape[2], seeds, replace=False)]
     c, v = float(band.c[i, j]), float(band.v[i, j])
-    return Observation(c, v, float(value), [float(value)]) if np.isfinite(value) else Observation(c, v, None, [])
+    if not np.isfinite(values).all():
+        return Observation(c, v, None, [])
+    return Observation(c, v, float(values.mean()), [float(x) for x in values])
 
 
-def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: int) -> list[Observation]:
+def run_sampler(
+    grid: dict[str, Any], band: Band, sampler: str, n: int, seed: int, trial_seeds: int = 1
+) -> list[Observation]:
     """An Optuna study with the project's sampler settings over the default space; each trial is snapped to the
-    nearest grid cell (in log space) and observes one randomly chosen training seed of it. A diverged seed fails the
-    trial, as the engine does."""
+    nearest grid cell (in log space) and observes ``trial_seeds`` randomly chosen training seeds of it (stored in
+    the trial's ``seed_values``, as a worker does). A diverged seed fails the trial, as the engine does."""
+    from zone_explorer.analysis import SEED_VALUES_ATTR
     from zone_explorer.core.spaces import Space
     from zone_explorer.engine.studies import make_sampler
 
@@ -313,7 +351,8 @@ def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: in
         trial = study.ask(dists)
         i = int(np.abs(log_c - math.log(trial.params["c_scaling"])).argmin())
         j = int(np.abs(log_v - math.log(trial.params["v_coefficient"])).argmin())
-        obs = observe(band, i, j, rng)
+        obs = observe(band, i, j, rng, trial_seeds)
+        trial.set_user_attr(SEED_VALUES_ATTR, obs.seed_values)  # as the engine's workers store them
         if obs.value is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
@@ -326,11 +365,11 @@ def run_sampler(grid: dict[str, Any], band: Band, sampler: str, n: int, seed: in
 ORACLE_START = 8
 
 
-def run_oracle(band: Band, n: int, seed: int) -> list[Observation]:
+def run_oracle(band: Band, n: int, seed: int, trial_seeds: int = 1) -> list[Observation]:
     """An oracle-placed baseline, not a sampler: ``ORACLE_START`` scrambled Sobol points, then each remaining trial
     at a random cell within one cell of the grid's band. It shows what the analysis makes of trials placed where the
-    answer is (one such placement; not a proof that no placement does better). Each trial observes one random
-    training seed, as in :func:`run_sampler`."""
+    answer is (one such placement; not a proof that no placement does better). Each trial observes
+    ``trial_seeds`` random training seeds, as in :func:`run_sampler`."""
     from scipy.ndimage import binary_dilation
     from scipy.stats import qmc
 
@@ -340,25 +379,27 @@ def run_oracle(band: Band, n: int, seed: int) -> list[Observation]:
     cells = [tuple(np.minimum((u * size).astype(int), size - 1)) for u in start]
     near = np.argwhere(binary_dilation(band.mask, iterations=1))
     cells += [tuple(near[k]) for k in rng.integers(len(near), size=n - len(cells))]
-    return [observe(band, int(i), int(j), rng) for i, j in cells]
+    return [observe(band, int(i), int(j), rng, trial_seeds) for i, j in cells]
 
 
 def trial_table(grid: dict[str, Any], obs: list[Observation]) -> Any:
     """The observations as the analysis' :class:`TrialTable`: finished trials with their values, diverged trials
-    by their parameters, lr as a constant. A trial ran one seed, so its seed spread is unknown (no ``noise_var``)."""
-    from zone_explorer.analysis import TrialTable
+    by their parameters, lr as a constant, and the spread of a trial's seeds as its noise (none with one seed)."""
+    from zone_explorer.analysis import TrialTable, seed_noise_var
 
     done = [o for o in obs if o.value is not None]
     failed = [o for o in obs if o.value is None]
+    noise = np.array([seed_noise_var(o.seed_values) for o in done])
     return TrialTable(
         params={"c_scaling": np.array([o.c for o in done]), "v_coefficient": np.array([o.v for o in done])},
         values=np.array([o.value for o in done]),
-        origin="explored",
-        ids=None,
+        origin=np.full(len(done), "explored"),
+        ids=np.arange(len(done)),
         log_params=frozenset({"c_scaling", "v_coefficient"}),
         direction=grid["direction"],
         diverged={"c_scaling": np.array([o.c for o in failed]), "v_coefficient": np.array([o.v for o in failed])},
         constants={k: d["value"] for k, d in grid["space"]["params"].items() if d["type"] == "fixed"},
+        noise_var=noise if np.isfinite(noise).any() else None,
     )
 
 
@@ -497,9 +538,9 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
         for n in args.trials:
             for seed in range(args.seeds):
                 obs = (
-                    run_oracle(observed, n, seed)
+                    run_oracle(observed, n, seed, args.trial_seeds)
                     if sampler == "oracle"
-                    else run_sampler(grid, observed, sampler, n, seed)
+                    else run_sampler(grid, observed, sampler, n, seed, args.trial_seeds)
                 )
                 start = time.perf_counter()
                 analysis = analyse(grid, obs, delta, args.view, args.map_size)
@@ -586,7 +627,11 @@ def main() -> None:
     parser.add_argument(
         "--noise-free", action="store_true", help="trials observe the band's own smoothed value (no seed noise)"
     )
+    parser.add_argument(
+        "--trial-seeds", type=int, default=1, help="training seeds per trial (its value is their mean, as a job's)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="recompute the cached ground-truth grids")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes that train a grid")
     parser.add_argument("--grid-only", action="store_true", help="build or load the grids, then stop")
     parser.add_argument("--json", type=Path, help="write every score row to this file")
     args = parser.parse_args()
@@ -594,11 +639,9 @@ def main() -> None:
     deltas: dict[str, float | None] = {**DEFAULT_DELTA, **delta_overrides(args.delta)}
     rows: list[dict[str, Any]] = []
     for task in args.tasks:
-        grid = load_grid(task, rebuild=args.rebuild)
+        grid = load_grid(task, rebuild=args.rebuild, jobs=args.jobs)
         if args.grid_only:
-            print(
-                f"# {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds ({grid['seconds']} s)"
-            )
+            print(f"# {task}: {len(grid['c'])} x {len(grid['v'])} grid, {len(grid['seeds'])} seeds")
             continue
         rows += run_task(task, grid, deltas[task], args)
     if rows:

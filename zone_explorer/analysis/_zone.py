@@ -78,11 +78,11 @@ BOUNDARY_SHARE = 0.02
 #: the slab along a bound where a zone crowding against it is measured (share of the range), and how crowded
 EDGE_SLAB = 0.05
 EDGE_CROWDING = 2.5
-#: the metric's noise (a std near the best) above this share of delta blurs the zone's edge: ``high_noise``. On the
-#: project's digits-cnn grid, one seed's complete 24 x 24 grid found the other seeds' band at delta 0.01, 0.02, 0.03
-#: and 0.05 (1.0, 2.1, 3.1 and 5.2 x the seed noise) with precision 0.64, 0.66, 0.86 and 0.95
-#: (``benchmarks/zone_accuracy.py``, its reproducibility line): below about 3 x the noise no placement of
-#: single-seed trials shows the band
+#: the metric's noise (a std at the zone's edge) above this share of delta blurs the edge: ``high_noise``. On the
+#: project's 8-seed digits-cnn grid, one seed's complete 24 x 24 grid found the other seeds' band with median
+#: precision 0.52, 0.81, 0.91 and 0.93 at delta 0.01, 0.02, 0.03 and 0.05, which are 1.1, 1.6, 2.3 and 2.6 x the
+#: seeds' std at the band's edge; on noisy-quadratic with 0.55 at 2.5 x (``benchmarks/zone_accuracy.py``, its
+#: reproducibility line). Below about 3 x the noise, single-seed trials, however placed, do not show the band
 NOISE_PER_DELTA = 1.0 / 3.0
 #: the learning-rate parameter (K scales as 1/lr)
 LR = "lr"
