@@ -504,7 +504,7 @@ def model_zone(
             "high_noise",
             f"the metric's noise at the zone's edge (std {noisiest:.3g}) is more than a third of the zone's tolerance "
             f"delta {delta:g}: trials this noisy cannot place the zone's edge, so the outline is a rough guess; run "
-            f"more seeds per trial, or widen delta to at least {noisiest / NOISE_PER_DELTA:.2g}",
+            f"more seeds per trial (or more trials), or widen delta to at least {noisiest / NOISE_PER_DELTA:.2g}",
         )
 
     k = None
