@@ -19,6 +19,7 @@ from zone_explorer.cli.common import (
     DB_OPTION,
     DEVICES_OPTION,
     USAGE,
+    checked_devices,
     console,
     err,
     fail,
@@ -387,9 +388,7 @@ def worker(
     from zone_explorer.engine.priority import lower_priority
 
     lower_priority(nice)  # before the imports and schema check below: a starting worker is batch work too
-    from zone_explorer.core.errors import FieldError
     from zone_explorer.core.logs import configure_logging
-    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.engine.worker import Worker, WorkerSettings, default_worker_name
     from zone_explorer.engine.worker_pool import run_logged, run_worker_pool
     from zone_explorer.store.db import init_db
@@ -398,10 +397,7 @@ def worker(
         configure_logging(log_format)
     except ValueError as e:
         fail(f"--log-format: {e}", USAGE)
-    try:
-        plan = parse_devices(devices)
-    except FieldError as e:
-        fail(str(e), USAGE)
+    plan = checked_devices(devices)
     log = logging.getLogger("zone_explorer.engine.worker")
     if plan.note:
         log.warning(plan.note, extra={"event": "devices_fallback"})

@@ -19,6 +19,7 @@ __all__ = [
     "DB_OPTION",
     "DEVICES_OPTION",
     "USAGE",
+    "checked_devices",
     "console",
     "err",
     "fail",
@@ -53,16 +54,21 @@ DEVICES_OPTION = typer.Option(
 )
 
 
-def local_workers(devices: str, workers: int | None) -> tuple[DevicePlan, int]:
-    """``--devices`` checked (a bad list exits 2 naming it; a fallback's note is printed) and the number of worker
-    processes a verb that runs its own workers starts: ``workers`` if given, else one per device, or on the cpu
-    one per core, at most 4."""
+def checked_devices(devices: str) -> DevicePlan:
+    """``--devices`` parsed; a bad list exits 2 with the rule it broke."""
     from zone_explorer.engine.devices import parse_devices
 
     try:
-        plan = parse_devices(devices)
+        return parse_devices(devices)
     except FieldError as e:
         fail(str(e), USAGE)
+
+
+def local_workers(devices: str, workers: int | None) -> tuple[DevicePlan, int]:
+    """``--devices`` checked (:func:`checked_devices`; a fallback's note is printed) and the number of worker
+    processes a verb that runs its own workers starts: ``workers`` if given, else one per device, or on the cpu
+    one per core, at most 4."""
+    plan = checked_devices(devices)
     if plan.note:
         err.print(f"note: {plan.note}")
     if workers is None:

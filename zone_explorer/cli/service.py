@@ -14,6 +14,7 @@ from zone_explorer.cli.common import (
     DB_OPTION,
     DEVICES_OPTION,
     USAGE,
+    checked_devices,
     console,
     err,
     fail,
@@ -97,16 +98,11 @@ def serve(
     Embedded workers take the devices of --devices in turn (--workers 4 --devices cuda:0,cuda:1: two per GPU)."""
     import uvicorn
 
-    from zone_explorer.core.errors import FieldError
-    from zone_explorer.engine.devices import parse_devices
     from zone_explorer.store.db import database_url, init_db
 
     if log_format not in ("text", "json"):
         fail(f"--log-format must be text or json, got {log_format!r}", code=USAGE)
-    try:
-        plan = parse_devices(devices)
-    except FieldError as e:
-        fail(str(e), USAGE)
+    plan = checked_devices(devices)
     if plan.note and workers != 0:
         err.print(f"note: {plan.note}")
     workers = len(plan.devices) if workers is None else workers
