@@ -20,6 +20,7 @@ search-space bounds; it runs on the finished trials and takes the diverged ones 
     python benchmarks/zone_accuracy.py --view trials      # the trials' view (top-q/delta map) instead of the model
     python benchmarks/zone_accuracy.py --noise-free       # trials observe the band's own (smoothed) value: no noise
     python benchmarks/zone_accuracy.py --samplers oracle  # a baseline: trials placed next to the true band
+    python benchmarks/zone_accuracy.py --same-seed        # as a default job (seeds [0]) against a grid job alike
 """
 
 from __future__ import annotations
@@ -533,18 +534,27 @@ def run_task(task: str, grid: dict[str, Any], delta: float | None, args: argpars
         print(reproducibility_line(grid, delta, smooth=not args.no_smooth))
     print(f"{'sampler':8s} {'n':>3s} {'seed':>4s} {'prec':>5s} {'recall':>6s} {'zone%':>6s} "
           f"{'K':>9s} {'K err':>7s} {'covers':>6s}  {'K status':19s}  {'s':>5s}  warnings")  # fmt: skip
+    if args.same_seed:
+        one = [band_of(with_seeds(grid, [t]), delta, smooth=not args.no_smooth) for t in range(len(grid["seeds"]))]
+        k_centres = ", ".join(f"{b.k_centre:.3g}" for b in one)
+        print(
+            f"# --same-seed: sampler seed s runs training seed s mod {len(one)} and is scored against that seed's own "
+            f"grid (bands of {', '.join(str(int(b.mask.sum())) for b in one)} cells; K centres {k_centres})"
+        )
     rows = []
     for sampler in args.samplers:
         for n in args.trials:
             for seed in range(args.seeds):
+                truth = one[seed % len(one)] if args.same_seed else band
+                seen = truth if args.same_seed else observed
                 obs = (
-                    run_oracle(observed, n, seed, args.trial_seeds)
+                    run_oracle(seen, n, seed, args.trial_seeds)
                     if sampler == "oracle"
-                    else run_sampler(grid, observed, sampler, n, seed, args.trial_seeds)
+                    else run_sampler(grid, seen, sampler, n, seed, args.trial_seeds)
                 )
                 start = time.perf_counter()
                 analysis = analyse(grid, obs, delta, args.view, args.map_size)
-                row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(band, analysis)}
+                row = {"task": task, "sampler": sampler, "n": n, "seed": seed, **score(truth, analysis)}
                 row["seconds"] = time.perf_counter() - start
                 rows.append(row)
                 print(
@@ -626,6 +636,12 @@ def main() -> None:
     parser.add_argument("--no-smooth", action="store_true", help="band from the raw seed means, no smoothing")
     parser.add_argument(
         "--noise-free", action="store_true", help="trials observe the band's own smoothed value (no seed noise)"
+    )
+    parser.add_argument(
+        "--same-seed",
+        action="store_true",
+        help="as a default job (seeds [0]) against a grid job of the same seed: sampler seed s trains only training "
+        "seed s mod the grid's seeds, and its truth is that seed's own grid",
     )
     parser.add_argument(
         "--trial-seeds", type=int, default=1, help="training seeds per trial (its value is their mean, as a job's)"
