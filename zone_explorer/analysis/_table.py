@@ -23,6 +23,7 @@ __all__ = [
     "Tolerance",
     "TrialTable",
     "seed_noise_var",
+    "trials_noise_var",
     "zone_threshold",
 ]
 
@@ -46,6 +47,11 @@ def seed_noise_var(seed_values: Any) -> float:
     if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) for x in seed_values):
         return math.nan
     return float(np.var(np.asarray(seed_values, dtype=np.float64), ddof=1)) / len(seed_values)
+
+
+def trials_noise_var(trials: Iterable[Any]) -> np.ndarray:
+    """:func:`seed_noise_var` of each Optuna trial's :data:`SEED_VALUES_ATTR` user attribute (NaN where unknown)."""
+    return np.array([seed_noise_var(t.user_attrs.get(SEED_VALUES_ATTR)) for t in trials], dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -399,7 +405,7 @@ class TrialTable:
             }
 
         direction = "maximize" if study.direction == StudyDirection.MAXIMIZE else "minimize"
-        noise = np.array([seed_noise_var(t.user_attrs.get(SEED_VALUES_ATTR)) for t in done], dtype=np.float64)
+        noise = trials_noise_var(done)
         return cls(
             params=columns(done),
             values=np.array([t.value for t in done], dtype=np.float64),

@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import qmc
 
 from zone_explorer.analysis._model import MetricModel, SearchBox, fit_model
-from zone_explorer.analysis._table import SEED_VALUES_ATTR, seed_noise_var
+from zone_explorer.analysis._table import trials_noise_var
 from zone_explorer.analysis._zone import default_delta
 
 __all__ = ["ZoneSampler"]
@@ -112,7 +112,7 @@ class ZoneSampler(BaseSampler):
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         values = np.array([t.value for t in done], dtype=np.float64)
         done_cols = _columns(done, names)
-        noise = np.array([seed_noise_var(t.user_attrs.get(SEED_VALUES_ATTR)) for t in done], dtype=np.float64)
+        noise = trials_noise_var(done)
         model = self._fit(box, done_cols, failed, sign * values, noise)
         delta = self._delta if self._delta is not None else default_delta(values, study.direction.name.lower())
         rng = np.random.default_rng([self._seed, trial.number])

@@ -5,6 +5,7 @@ The statistical calibration (coverage and bias over many repetitions) is in test
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, WARNING_CODES, Tolerance, TrialTable, analyze, model_zone
+from zone_explorer.analysis._model import MAX_COMPONENTS, SearchBox, fit_model
 from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, sample_trials, truth
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
 
@@ -240,6 +242,26 @@ class TestWarnings:
         t = sample_trials(ls, 1.5, 40, seed=0)
         z = model_zone(t, "c_scaling", "v_coefficient", bounds=BOUNDS)
         assert z.diagnostics["n_diverged"] == len(t.diverged["c_scaling"]) > 0
+
+
+class TestModelAveraging:
+    """The model averages over length scales, and over white-noise levels where trials do not carry their noise
+    (``fit_model``): with 20 single-seed trials the fitted noise was too small in some runs on digits-cnn."""
+
+    @staticmethod
+    def noise_levels(table):
+        box = SearchBox(("c_scaling", "v_coefficient"), *map(np.array, zip(*BOUNDS.values())), (True, True))
+        model = fit_model(box, table.params, table.values, noise_var=table.noise_var)
+        assert 0 < len(model.components) <= MAX_COMPONENTS
+        assert sum(c.prob for c in model.components) == pytest.approx(1.0)
+        return {round(c.noise, 12) for c in model.components}
+
+    def test_single_seed_trials_spread_over_noise_levels(self):
+        # single-seed trials: the noise is the model's to find
+        assert len(self.noise_levels(dataclasses.replace(k_table(14, noise=0.01, seed=3), noise_var=None))) > 1
+
+    def test_known_noise_keeps_the_fitted_level(self):
+        assert len(self.noise_levels(k_table(14, noise=0.01, seed=3))) == 1
 
 
 class TestAggregation:
