@@ -182,8 +182,11 @@ def page(browser_context, console):
     assert not console.errors, "the page logged errors:\n" + "\n".join(console.errors)
 
 
-def open_page(page, site: Site, path: str, *, timeout: float = 30_000):
-    """Go to ``path`` and wait until its script says it is interactive (``<body data-ready>``)."""
+def open_page(page, site: Site, path: str, *, timeout: float = 120_000):
+    """Go to ``path`` and wait until its script says it is interactive (``<body data-ready>``). The wait is long:
+    the first page of a session fills its zone summaries cold (one model zone each) while the embedded worker
+    starts and the other test process runs, and on 2 loaded cores that once took more than 30 s in CI (the page's
+    speed is measured by benchmarks/pages_zone.py, not here)."""
     response = page.goto(site.base_url + path)
     assert response is not None and response.status < 400, f"{path}: {response.status if response else 'no response'}"
     page.wait_for_selector("body[data-ready=true]", timeout=timeout)
