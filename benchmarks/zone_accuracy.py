@@ -634,10 +634,11 @@ def main() -> None:
     )
     parser.add_argument("--map-size", type=int, default=28, help="nodes per axis of the analysis' map")
     parser.add_argument("--no-smooth", action="store_true", help="band from the raw seed means, no smoothing")
-    parser.add_argument(
+    truth = parser.add_mutually_exclusive_group()
+    truth.add_argument(
         "--noise-free", action="store_true", help="trials observe the band's own smoothed value (no seed noise)"
     )
-    parser.add_argument(
+    truth.add_argument(
         "--same-seed",
         action="store_true",
         help="as a default job (seeds [0]) against a grid job of the same seed: sampler seed s trains only training "

@@ -309,8 +309,9 @@ def fit_model(
     g = np.asarray(goodness, dtype=np.float64)
     warp = Warp.for_values(g)
     x = box.to_unit(cols)
-    noise_known = noise_var is not None and bool(np.isfinite(np.asarray(noise_var, dtype=np.float64)).all())
-    var_g = np.zeros(g.size) if noise_var is None else np.nan_to_num(np.asarray(noise_var, dtype=np.float64))
+    known_var = np.full(g.size, np.nan) if noise_var is None else np.asarray(noise_var, dtype=np.float64)
+    noise_known = bool(np.isfinite(known_var).all())
+    var_g = np.nan_to_num(known_var)
     y = warp(g)
     var = var_g * warp.slope(g) ** 2
     n_div = 0
