@@ -30,13 +30,25 @@ import numpy as np
 from zone_explorer.analysis._table import C_SCALING, V_COEFFICIENT, TrialTable
 from zone_explorer.core.zone_constant import zone_constant
 
-__all__ = ["BOUNDS", "LANDSCAPES", "Landscape", "Truth", "calibration_rows", "prefix", "sample_trials", "truth"]
+__all__ = [
+    "BOUNDS",
+    "LANDSCAPES",
+    "Landscape",
+    "Truth",
+    "calibration_rows",
+    "membership_scores",
+    "prefix",
+    "sample_trials",
+    "truth",
+]
 
 #: FSGDM's default search box
 BOUNDS: dict[str, tuple[float, float]] = {C_SCALING: (0.005, 2.0), V_COEFFICIENT: (0.05, 50.0)}
 _LOG = {name: (math.log10(lo), math.log10(hi)) for name, (lo, hi) in BOUNDS.items()}
 #: the value a diverged trial is scored at when a landscape is evaluated densely (chance accuracy)
 WORST = 0.1
+#: the zone's tolerance on every landscape (the default delta of an accuracy)
+DELTA = 0.01
 
 
 def _bowl(d: np.ndarray, width: float) -> np.ndarray:
@@ -98,16 +110,23 @@ LANDSCAPES: dict[str, Landscape] = {
 class Truth:
     k_centre: float  # log10 K, centroid over the zone
     volume: float  # share of the log box inside the zone
+    threshold: float  # the zone is where the metric is at least this (its best - delta)
+
+    def inside(self, landscape: Landscape, c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+        """Whether the points (c, v) lie in the zone."""
+        out: np.ndarray = np.nan_to_num(landscape.metric(c, v, p), nan=WORST) >= self.threshold
+        return out
 
 
-def truth(landscape: Landscape, p: float, delta: float = 0.01, m: int = 400_000, seed: int = 1) -> Truth:
+def truth(landscape: Landscape, p: float, delta: float = DELTA, m: int = 400_000, seed: int = 1) -> Truth:
     """The exact zone's K centre and volume (Monte Carlo over ``m`` uniform points of the log box)."""
     rng = np.random.default_rng(seed)
     c = 10.0 ** rng.uniform(*_LOG[C_SCALING], m)
     v = 10.0 ** rng.uniform(*_LOG[V_COEFFICIENT], m)
     f = np.nan_to_num(landscape.metric(c, v, p), nan=WORST)
-    zone = f >= f.max() - delta
-    return Truth(float(np.mean(np.log10(zone_constant(c[zone], v[zone])))), float(zone.mean()))
+    threshold = float(f.max()) - delta
+    zone = f >= threshold
+    return Truth(float(np.mean(np.log10(zone_constant(c[zone], v[zone])))), float(zone.mean()), threshold)
 
 
 def location(landscape: Landscape, rep: int) -> float:
@@ -186,16 +205,19 @@ def calibration_rows(
 ) -> dict[int, dict[str, Any]]:
     """One repetition of the calibration study: a new location and a study of ``max(ns)`` trials, analysed after
     each n in ``ns``. Per n: K's ``status``, the warning ``codes``, ``n_done`` (finished trials), and where reported
-    ``k_err`` (decades), ``k_cover``, ``v_err`` and ``v_cover`` against the truth. ``kwargs`` go to model_zone."""
+    ``k_err`` (decades), ``k_cover``, ``v_err`` and ``v_cover`` against the truth, and ``p_in`` and ``in_zone``:
+    each map node's membership probability and whether it truly lies in the zone. ``kwargs`` go to model_zone;
+    its ``delta`` (default :data:`DELTA`) sets the true zone too."""
     from zone_explorer.analysis._zone import model_zone
 
     p = location(landscape, rep)
-    true = truth(landscape, p)
+    delta = kwargs.pop("delta", DELTA)
+    true = truth(landscape, p, delta)
     full = sample_trials(landscape, p, max(ns), rep, sampler=sampler)
     out = {}
     for n in ns:
         table = prefix(full, n)
-        z = model_zone(table, C_SCALING, V_COEFFICIENT, bounds=BOUNDS, seed=rep, **kwargs)
+        z = model_zone(table, C_SCALING, V_COEFFICIENT, delta=delta, bounds=BOUNDS, seed=rep, **kwargs)
         assert z.k is not None  # the landscapes search c and v
         row: dict[str, Any] = {"status": z.k["status"], "codes": {w["code"] for w in z.warnings}, "n_done": len(table)}
         if z.k["estimate"] is not None:
@@ -206,5 +228,31 @@ def calibration_rows(
         if vol and vol["estimate"] is not None:
             row["v_err"] = vol["estimate"] - true.volume
             row["v_cover"] = vol["interval"][0] <= true.volume <= vol["interval"][1]
+        if z.zone is not None:
+            m = z.zone["membership"]
+            prob = np.asarray(m["probability"], dtype=np.float64)  # rows along y (v), columns along x (c)
+            c, v = np.meshgrid(np.asarray(m["x"]), np.asarray(m["y"]))
+            ok = np.isfinite(prob)
+            row["p_in"], row["in_zone"] = prob[ok], true.inside(landscape, c[ok], v[ok], p)
         out[n] = row
     return out
+
+
+def membership_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """How the membership probabilities of calibration rows (their ``p_in``, ``in_zone``) bear out, pooled over
+    the rows' map nodes: ``core``, the share of nodes with P >= 0.9 (the confident core) that lie in the zone;
+    ``exterior``, the share of nodes with P <= 0.1 that do; ``recall`` and ``precision`` of the outline (P >= 0.5)
+    against the zone; and ``nodes``, how many were pooled (NaN where a share has no nodes)."""
+    p = np.concatenate([r["p_in"] for r in rows if "p_in" in r] or [np.empty(0)])
+    inside = np.concatenate([r["in_zone"] for r in rows if "in_zone" in r] or [np.empty(0, dtype=bool)])
+
+    def share(x: np.ndarray) -> float:
+        return float(x.mean()) if x.size else math.nan
+
+    return {
+        "core": share(inside[p >= 0.9]),
+        "exterior": share(inside[p <= 0.1]),
+        "recall": share(p[inside] >= 0.5),
+        "precision": share(inside[p >= 0.5]),
+        "nodes": float(p.size),
+    }

@@ -7,6 +7,8 @@ from the landscape itself (Monte Carlo over the box). What must hold (issue 14):
 * where the band centre is defined (the K landscapes), the 95% interval of K covers it in >= 90% of the
   repetitions and the mean error is within 0.05 decade; the zone's volume interval covers too;
 * ``not_a_level_set`` is flagged in >= 90% of the c-alone and v-alone cases, and rarely on a K bump;
+* the membership probability bears out where the map claims something: nodes of the confident core (P >= 0.9) lie
+  in the true zone, nodes given P <= 0.1 lie outside it, and the outline (P >= 0.5) takes in the zone;
 * at most 8 finished trials give ``too_few_trials`` and no K;
 * a zone cut by a bound is flagged ``zone_on_search_boundary``; a saturating metric ``saturated_metric``.
 
@@ -22,7 +24,14 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, model_zone
-from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, calibration_rows, location, sample_trials
+from zone_explorer.analysis.landscapes import (
+    BOUNDS,
+    LANDSCAPES,
+    calibration_rows,
+    location,
+    membership_scores,
+    sample_trials,
+)
 from zone_explorer.search import ZoneSampler
 
 NS = (10, 20, 60)
@@ -89,6 +98,20 @@ def test_volume_interval_covers(landscape, sampler):
     cover, err = pooled(landscape, sampler, "v_cover"), pooled(landscape, sampler, "v_err")
     assert cover.mean() >= 0.85, f"coverage {cover.mean():.2f}"
     assert abs(err.mean()) <= 0.03, f"bias {err.mean():+.3f}"
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("landscape", ["bump", "lopsided", "c_only", "v_only"])
+def test_membership_probability_bears_out_in_the_core_and_outside(landscape, sampler):
+    # Pooled over the map nodes of every repetition at 20 and 60 trials. Between the core and the exterior the
+    # probabilities err on the wide side (nodes at P 0.3-0.7 are inside less often than P says: README), so the
+    # outline is a generous line, never a narrow one. At 10 trials the lopsided band's core is inside in only
+    # 0.6-0.8 of cases (the model has not yet seen the peak behind the cliff): not asserted, stated in the README.
+    m = membership_scores([r for n in (20, 60) for r in outcomes(landscape, sampler)[n]])
+    assert m["nodes"] >= 0.9 * 2 * REPS[sampler] * FAST["grid_size"] ** 2
+    assert m["core"] >= 0.9, f"confident core inside the zone: {m['core']:.2f}"
+    assert m["exterior"] <= 0.05, f"P <= 0.1 yet inside the zone: {m['exterior']:.3f}"
+    assert m["recall"] >= 0.85, f"outline recall {m['recall']:.2f}"
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
