@@ -5,10 +5,12 @@ bear out, on landscapes with a known zone.
 
 For each synthetic landscape (zone_explorer/analysis/landscapes.py), sampler (random, TPE) and number of trials
 (10, 20, 60: one study per repetition, cut after n trials), prints how often K's 95% interval covers the true
-band centre, the mean error and RMSE of K (decades), the same for the zone's volume, how often the map nodes of the
-confident core (P >= 0.9) and of the exterior (P <= 0.1) lie in the true zone, the outline's (P >= 0.5) recall and
-precision against it, and how often each status and warning comes up. The unit tests (tests/zone_explorer/analysis/test_calibration.py) assert the targets on
-fewer repetitions; this prints the figures the README quotes.
+band centre, the mean error and RMSE of K (decades), the same for the zone's volume, how often the map nodes of
+the confident core (P >= 0.9), of the exterior (P <= 0.1) and of the middle (0.3 <= P <= 0.7, which a calibrated
+map puts in the zone about half the time) lie in the true zone, the outline's (P >= 0.5) recall and precision
+against it, and how often each status and warning comes up. The unit tests
+(tests/zone_explorer/analysis/test_calibration.py) assert the targets on fewer repetitions; this prints the figures
+the README quotes.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def main() -> None:
         "V bias",
         "core in",
         "exterior in",
+        "P 0.3-0.7 in",
         "outline R / P",
         "statuses",
         "warnings",
@@ -85,6 +88,7 @@ def main() -> None:
                     stat(got, "v_err", np.mean),
                     f"{m['core']:.2f}",
                     f"{m['exterior']:.3f}",
+                    f"{m['middle']:.2f}",
                     f"{m['recall']:.2f} / {m['precision']:.2f}",
                     ", ".join(f"{k} {v}" for k, v in statuses.most_common()),
                     ", ".join(f"{k} {v}" for k, v in codes.most_common()),

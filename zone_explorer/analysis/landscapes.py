@@ -241,8 +241,9 @@ def calibration_rows(
 def membership_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """How the membership probabilities of calibration rows (their ``p_in``, ``in_zone``) bear out, pooled over
     the rows' map nodes: ``core``, the share of nodes with P >= 0.9 (the confident core) that lie in the zone;
-    ``exterior``, the share of nodes with P <= 0.1 that do; ``recall`` and ``precision`` of the outline (P >= 0.5)
-    against the zone; and ``nodes``, how many were pooled (NaN where a share has no nodes)."""
+    ``exterior``, the share of nodes with P <= 0.1 that do; ``middle``, the share of nodes with 0.3 <= P <= 0.7
+    that do (their mean P is about 0.5); ``recall`` and ``precision`` of the outline (P >= 0.5) against the zone;
+    and ``nodes``, how many were pooled (NaN where a share has no nodes)."""
     p = np.concatenate([r["p_in"] for r in rows if "p_in" in r] or [np.empty(0)])
     inside = np.concatenate([r["in_zone"] for r in rows if "in_zone" in r] or [np.empty(0, dtype=bool)])
 
@@ -252,6 +253,7 @@ def membership_scores(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     return {
         "core": share(inside[p >= 0.9]),
         "exterior": share(inside[p <= 0.1]),
+        "middle": share(inside[(p >= 0.3) & (p <= 0.7)]),
         "recall": share(p[inside] >= 0.5),
         "precision": share(inside[p >= 0.5]),
         "nodes": float(p.size),
