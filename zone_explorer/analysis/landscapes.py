@@ -114,8 +114,14 @@ class Truth:
 
     def inside(self, landscape: Landscape, c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
         """Whether the points (c, v) lie in the zone."""
-        out: np.ndarray = np.nan_to_num(landscape.metric(c, v, p), nan=WORST) >= self.threshold
+        out: np.ndarray = _scored(landscape, c, v, p) >= self.threshold
         return out
+
+
+def _scored(landscape: Landscape, c: np.ndarray, v: np.ndarray, p: float) -> np.ndarray:
+    """The landscape's metric at (c, v) as the truth scores it: a diverged point at :data:`WORST`."""
+    out: np.ndarray = np.nan_to_num(landscape.metric(c, v, p), nan=WORST)
+    return out
 
 
 def truth(landscape: Landscape, p: float, delta: float = DELTA, m: int = 400_000, seed: int = 1) -> Truth:
@@ -123,7 +129,7 @@ def truth(landscape: Landscape, p: float, delta: float = DELTA, m: int = 400_000
     rng = np.random.default_rng(seed)
     c = 10.0 ** rng.uniform(*_LOG[C_SCALING], m)
     v = 10.0 ** rng.uniform(*_LOG[V_COEFFICIENT], m)
-    f = np.nan_to_num(landscape.metric(c, v, p), nan=WORST)
+    f = _scored(landscape, c, v, p)
     threshold = float(f.max()) - delta
     zone = f >= threshold
     return Truth(float(np.mean(np.log10(zone_constant(c[zone], v[zone])))), float(zone.mean()), threshold)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, WARNING_CODES, Tolerance, TrialTable, analyze, model_zone
-from zone_explorer.analysis._model import MAX_COMPONENTS, SearchBox, fit_model
+from zone_explorer.analysis._model import MAX_COMPONENTS, fit_model
+from zone_explorer.analysis._zone import search_box
 from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, sample_trials, truth
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
 
@@ -250,8 +251,7 @@ class TestModelAveraging:
 
     @staticmethod
     def noise_levels(table):
-        box = SearchBox(("c_scaling", "v_coefficient"), *map(np.array, zip(*BOUNDS.values())), (True, True))
-        model = fit_model(box, table.params, table.values, noise_var=table.noise_var)
+        model = fit_model(search_box(table, BOUNDS), table.params, table.values, noise_var=table.noise_var)
         assert 0 < len(model.components) <= MAX_COMPONENTS
         assert sum(c.prob for c in model.components) == pytest.approx(1.0)
         return {round(c.noise, 12) for c in model.components}
