@@ -20,8 +20,9 @@ The pieces:
   force a short length scale on the whole map.
 * :func:`fit_model` - a Matern-5/2 ARD kernel times a constant, plus white noise, plus each trial's own seed
   variance (``value_std**2 / n_seeds``, through the warp's slope) as known heteroscedastic noise. Diverged trials
-  enter at the worst observed value, pooled per cell of a coarse grid: they bound the zone. More than ``max_fit`` points are aggregated into cells
-  of a grid in feature space (cell means, with the cell's spread as noise), so 100,000 trials cost what 300 do.
+  enter at the worst observed value (at least twice delta below the best), pooled per cell of a coarse grid: they
+  bound the zone. More than ``max_fit`` points are aggregated into cells of a grid in feature space (cell means,
+  with the cell's spread as noise), so 100,000 trials cost what 300 do.
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 NOISE_SCALES = (1.0, 2.0)
 #: the white noise's bounds (a variance of the normalised warped goodness)
 NOISE_BOUNDS = (1e-6, 1.0)
+#: a diverged trial enters the fit at least this many zone tolerances (``delta``) below the best finished trial
+DIVERGED_DELTAS = 2.0
 #: the averaged model keeps at most this many components, the heaviest (a posterior draw costs one factorisation
 #: per component)
 MAX_COMPONENTS = 6
@@ -292,12 +295,14 @@ def fit_model(
     *,
     noise_var: np.ndarray | None = None,
     diverged: dict[str, np.ndarray] | None = None,
+    delta: float | None = None,
     max_fit: int = MAX_FIT,
     seed: int = 0,
     theta: np.ndarray | None = None,
 ) -> MetricModel:
     """Fit the metric model to finished trials (``cols``: searched parameter columns, ``goodness``: sign * value)
-    and diverged ones (``diverged``: their parameter columns; they enter at the worst observed goodness).
+    and diverged ones (``diverged``: their parameter columns; they enter at the worst observed goodness, or
+    :data:`DIVERGED_DELTAS` x ``delta`` below the best where that is lower).
 
     ``noise_var``: each trial's known observation variance in metric units (its seed variance over the number of
     seeds; NaN or None where unknown). ``theta``: the kernel's log hyperparameters from an earlier fit (the
@@ -328,10 +333,18 @@ def fit_model(
             # Taken one by one, the 50 of 60 trials that TPE (which ignores failures) sends past a cliff would
             # pin the model down there and draw a smooth, confident fall across the gap to the last finished
             # trials, where the cliff could be anywhere: K's interval then missed on the lopsided landscape.
+            # The worst finished value is not always bad: where every finished trial lies within a few deltas of
+            # the best (a flat rise before a cliff, or the first few trials), it lies in the zone, and a diverged
+            # trial imputed there drew the cliff's far side into the zone (the lopsided band's whole box, at 4
+            # Sobol trials) and kept the sampler returning to the same diverged cell. So it enters at most
+            # DIVERGED_DELTAS x delta below the best: outside the zone.
+            worst = float(g.min())
+            if delta is not None:
+                worst = min(worst, float(g.max()) - DIVERGED_DELTAS * delta)
             xd = _pool_by_cell(xd, DIVERGED_CELLS)
             spread = float(np.var(y)) if y.size > 1 else 1.0
             x = np.vstack([x, xd])
-            y = np.concatenate([y, np.full(xd.shape[0], float(y.min()))])
+            y = np.concatenate([y, np.full(xd.shape[0], float(warp(np.array([worst]))[0]))])
             var = np.concatenate([var, np.full(xd.shape[0], spread)])
     n_total = x.shape[0]
     rng = np.random.default_rng(seed)

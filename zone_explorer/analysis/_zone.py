@@ -379,7 +379,7 @@ def model_zone(
             f"{MIN_TRIALS}; 20 or more to be useful)",
         )
 
-    model = fit_model(box, cols, g, noise_var=noise_var, diverged=diverged, seed=seed)
+    model = fit_model(box, cols, g, noise_var=noise_var, diverged=diverged, delta=delta, seed=seed)
     diagnostics["n_diverged"] = model.n_diverged
 
     # the points: map nodes, then a Sobol sample of the box

@@ -113,8 +113,8 @@ class ZoneSampler(BaseSampler):
         values = np.array([t.value for t in done], dtype=np.float64)
         done_cols = _columns(done, names)
         noise = trials_noise_var(done)
-        model = self._fit(box, done_cols, failed, sign * values, noise)
         delta = self._delta if self._delta is not None else default_delta(values, study.direction.name.lower())
+        model = self._fit(box, done_cols, failed, sign * values, noise, delta)
         rng = np.random.default_rng([self._seed, trial.number])
         unit = rng.random((self._n_candidates, box.dim))
         mean, sd = model.predict(box.unit_features(unit))
@@ -154,6 +154,7 @@ class ZoneSampler(BaseSampler):
         failed: list[FrozenTrial],
         goodness: np.ndarray,
         noise_var: np.ndarray,
+        delta: float,
     ) -> MetricModel:
         n = goodness.size
         refit = self._theta is None or n - self._theta_at >= _REFIT_EVERY
@@ -163,6 +164,7 @@ class ZoneSampler(BaseSampler):
             goodness,
             noise_var=noise_var,
             diverged=_columns(failed, box.names) if failed else None,
+            delta=delta,
             seed=self._seed,
             theta=None if refit else self._theta,
         )

@@ -244,6 +244,32 @@ class TestWarnings:
         z = model_zone(t, "c_scaling", "v_coefficient", bounds=BOUNDS)
         assert z.diagnostics["n_diverged"] == len(t.diverged["c_scaling"]) > 0
 
+    def test_diverged_trials_lie_outside_the_zone_when_every_finished_trial_is_in_it(self):
+        # a flat rise before a cliff (12 finished trials within delta of one another at K < 10, 6 diverged ones at
+        # K > 300), as the lopsided band's first trials are: a diverged trial taken at the worst finished value
+        # would lie in the zone and draw the far side of the cliff into it
+        rng = np.random.default_rng(0)
+        c = 10 ** rng.uniform(math.log10(0.005), math.log10(2.0), 600)
+        v = 10 ** rng.uniform(math.log10(0.05), math.log10(50.0), 600)
+        log_k = np.log10(zone_constant(c, v))
+        ok, bad = np.flatnonzero(log_k < 1.0)[:12], np.flatnonzero(log_k > 2.5)[:6]
+        acc = 0.975 + rng.normal(0.0, 0.001, ok.size)
+        t = TrialTable(
+            {"c_scaling": c[ok], "v_coefficient": v[ok]},
+            acc,
+            "explored",
+            None,
+            LOG_CV,
+            diverged={"c_scaling": c[bad], "v_coefficient": v[bad]},
+        )
+        z = model_zone(t, "c_scaling", "v_coefficient", delta=0.01, bounds=BOUNDS)
+        m = z.zone["membership"]
+        prob = np.array(m["probability"], dtype=float)
+        gc, gv = np.meshgrid(m["x"], m["y"])
+        past_cliff = np.log10(zone_constant(gc, gv)) > 2.5
+        assert np.nanmean(prob[past_cliff]) <= 0.1
+        assert np.nanmean(prob[np.log10(zone_constant(gc, gv)) < 0.8]) >= 0.5  # the finished trials' side is in
+
 
 class TestModelAveraging:
     """The model averages over length scales, and over white-noise levels where trials do not carry their noise
