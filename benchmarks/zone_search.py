@@ -8,7 +8,8 @@ and the synthetic ``bump``, ``narrow``, ``lopsided`` and ``c_only`` of :mod:`zon
 (one location per seed, observation noise 0.003, diverged trials fail; the truth is the exact zone on a 40 x 40
 membership grid: metric >= max - delta, delta 0.01).
 
-Per (landscape, sampler, seed) one study runs one trial at a time up to ``--max-trials``; after every trial from 5
+Per (landscape, sampler, seed) one study runs one trial at a time (``--workers q``: q in flight, as q parallel
+workers) up to ``--max-trials``; after every trial from 5
 to 20, then after 25, 30, 35 and 40, the zone analysis (``model_zone`` over c_scaling x v_coefficient in the search
 box) is scored as zone_accuracy scores it: outline recall and precision of P(in zone) >= 0.5 on the membership
 grid, and the K centre error. For digits-cnn and noisy-quadratic it first prints how well one seed's complete grid
@@ -26,6 +27,7 @@ checkpoints; with 20 a study that never reaches the target costs about three tim
 
     python benchmarks/zone_search.py [--seeds 5] [--landscapes bump c_only] [--samplers zone tpe grid]
     python benchmarks/zone_search.py --landscapes digits-cnn --delta digits-cnn=0.05   # a delta the band resolves at
+    python benchmarks/zone_search.py --workers 4 --samplers zone tpe   # four parallel workers
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,8 +164,12 @@ def reached(s: dict[str, Any]) -> bool:
     return s["recall"] >= TARGET_RECALL and math.isfinite(s["precision"]) and s["precision"] >= TARGET_PRECISION
 
 
-def run_study(problem: Problem, sampler: str, seed: int, max_trials: int) -> dict[int, dict[str, Any]]:
-    """One study of ``max_trials`` trials, asked and told one at a time, scored at each checkpoint."""
+def run_study(
+    problem: Problem, sampler: str, seed: int, max_trials: int, workers: int = 1
+) -> dict[int, dict[str, Any]]:
+    """One study of ``max_trials`` trials, scored at each checkpoint. ``workers`` trials are in flight at a time, as
+    with that many parallel workers: each result is told in the order asked, and the freed worker asks at once
+    (so every ask but the first few sees ``workers - 1`` running trials); 1 asks and tells one at a time."""
     from zone_explorer.core.spaces import Space
     from zone_explorer.engine.studies import make_sampler
 
@@ -174,8 +181,11 @@ def run_study(problem: Problem, sampler: str, seed: int, max_trials: int) -> dic
     rng = np.random.default_rng([seed, 7919])
     obs: list[Observation] = []
     scores: dict[int, dict[str, Any]] = {}
+    running: deque[optuna.trial.Trial] = deque()
     for n in range(1, max_trials + 1):
-        trial = study.ask(dists)
+        while len(running) < workers and n + len(running) <= max_trials:
+            running.append(study.ask(dists))
+        trial = running.popleft()
         c, v, value = problem.observe(trial.params["c_scaling"], trial.params["v_coefficient"], rng)
         if value is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -325,6 +335,9 @@ def main() -> None:
     parser.add_argument("--landscapes", nargs="+", default=list(LANDSCAPES), choices=list(LANDSCAPES))
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
     parser.add_argument("--max-trials", type=int, default=max(CHECKPOINTS), help="trials per study")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="trials in flight at a time (parallel workers; the grid ignores it)"
+    )
     parser.add_argument("--no-ask-time", action="store_true", help="skip the zone sampler's ask-time measurement")
     parser.add_argument(
         "--delta", nargs="*", default=[], metavar="TASK=VALUE", help="zone delta of a real landscape (digits-cnn=0.05)"
@@ -338,7 +351,12 @@ def main() -> None:
     deltas = {**DEFAULT_DELTA, **delta_overrides(args.delta)}
     reals = {task: real_problem(task, deltas[task]) for task in args.landscapes if task in REAL}
     box = default_space()
-    print(f"# zone_search: {args.seeds} seeds, up to {args.max_trials} trials, checkpoints {CHECKPOINTS}")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    print(
+        f"# zone_search: {args.seeds} seeds, up to {args.max_trials} trials, {args.workers} worker(s), "
+        f"checkpoints {CHECKPOINTS}"
+    )
     for problem in reals.values():
         print(f"# {problem.name}: " + reproducibility_line(problem.grid, problem.band.delta)[2:])
     for land in args.landscapes:
@@ -347,7 +365,9 @@ def main() -> None:
             for sampler in args.samplers:
                 t0 = time.perf_counter()
                 scores = (
-                    run_grid(problem, seed) if sampler == "grid" else run_study(problem, sampler, seed, args.max_trials)
+                    run_grid(problem, seed)
+                    if sampler == "grid"
+                    else run_study(problem, sampler, seed, args.max_trials, args.workers)
                 )
                 results.setdefault((land, sampler), []).append(scores)
                 print(
