@@ -9,15 +9,15 @@ and the synthetic ``bump``, ``narrow``, ``lopsided`` and ``c_only`` of :mod:`zon
 membership grid: metric >= max - delta, delta 0.01).
 
 Per (landscape, sampler, seed) one study runs one trial at a time (``--workers q``: q in flight, as q parallel
-workers) up to ``--max-trials``; after every trial from 5
-to 20, then after 25, 30, 35 and 40, the zone analysis (``model_zone`` over c_scaling x v_coefficient in the search
-box) is scored as zone_accuracy scores it: outline recall and precision of P(in zone) >= 0.5 on the membership
-grid, and the K centre error. For digits-cnn and noisy-quadratic it first prints how well one seed's complete grid
-reproduces the other seeds' band (``zone_accuracy.reproducibility``): where that is below the target, no sampler of
-single-seed trials can be expected to reach it. Reported: the trials needed to reach recall >= 0.8 at precision
->= 0.85 (median over seeds, "> N" when never) and the median |K centre error| at 10, 20 and 40 trials. The grid's
-cost is the number of cells of the coarsest k x k grid (k = 3..8) whose analysis reaches the target; its K errors
-are those of the largest grid with at most 10, 20 and 40 cells (3 x 3, 4 x 4, 6 x 6).
+workers) up to ``--max-trials``; after every trial from 5 to 20, then after 25, 30, 35 and 40, the zone analysis
+(``model_zone`` over c_scaling x v_coefficient in the search box) is scored as zone_accuracy scores it: outline
+recall and precision of P(in zone) >= 0.5 on the membership grid, and the K centre error. For digits-cnn and
+noisy-quadratic it first prints how well one seed's complete grid reproduces the other seeds' band
+(``zone_accuracy.reproducibility``): where that is below the target, no sampler of single-seed trials can be
+expected to reach it. Reported: the trials needed to reach recall >= 0.8 at precision >= 0.85 (median over seeds,
+"> N" when never) and the median |K centre error| at 10, 20 and 40 trials. The grid's cost is the number of cells
+of the coarsest k x k grid (k = 3..8) whose analysis reaches the target; its K errors are those of the largest grid
+with at most 10, 20 and 40 cells (3 x 3, 4 x 4, 6 x 6).
 
 Targets (per landscape): the zone sampler needs <= 1/3 of the grid's trials and <= 0.6 of TPE's; ZoneSampler's
 ask (``study.ask()`` and the suggestions, median over trials 190-210 of a 210-trial bump study) takes <= 100 ms.
