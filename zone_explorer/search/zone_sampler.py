@@ -11,7 +11,8 @@ is largest: uncertain points close to the zone's edge, which is where a result m
 and ``sd`` come from the zone model of :mod:`zone_explorer.analysis` (a Gaussian process on the warped metric,
 failed trials entering as diverged, i.e. outside the zone: at least twice ``delta`` below the best; a trial that
 stores its per-seed values in the ``seed_values`` user attribute, as the engine's trials do, enters with their
-spread as its noise), so T tracks the best value as it improves. For FSGDM's (c_scaling, v_coefficient) the model also sees log K, and so follows the band.
+spread as its noise), so T tracks the best value as it improves. For FSGDM's (c_scaling, v_coefficient) the model
+also sees log K, and so follows the band.
 
 Parallel workers: trials still running (in any process; they are in the storage) are pending. Candidates near a
 pending trial are penalised by ``1 - exp(-d^2 / (2 l^2))`` (d and the length scales l in the model's unit box), so
