@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, WARNING_CODES, Tolerance, TrialTable, analyze, model_zone
-from zone_explorer.analysis._model import MAX_COMPONENTS, fit_model
+from zone_explorer.analysis._model import MAX_COMPONENTS, WARP_SCALES, fit_model
 from zone_explorer.analysis._zone import search_box
 from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, sample_trials, truth
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
@@ -288,6 +288,47 @@ class TestModelAveraging:
 
     def test_known_noise_keeps_the_fitted_level(self):
         assert len(self.noise_levels(k_table(14, noise=0.01, seed=3))) == 1
+
+
+class TestWarpChoice:
+    """The warp's gap above the ideal value is chosen per fit by the likelihood of the metric (``fit_model``)."""
+
+    @staticmethod
+    def fits(table):
+        box = search_box(table, BOUNDS)
+        chosen = fit_model(box, table.params, table.values, noise_var=table.noise_var)
+        fixed = [
+            fit_model(box, table.params, table.values, noise_var=table.noise_var, warp_scale=s) for s in WARP_SCALES
+        ]
+        return chosen, fixed
+
+    def test_the_most_likely_warp_is_chosen(self):
+        chosen, fixed = self.fits(k_table(40, seed=4))
+        best = max(fixed, key=lambda m: m.log_likelihood)
+        assert chosen.warp_scale == best.warp_scale and chosen.log_likelihood == best.log_likelihood
+
+    def test_a_smooth_bump_gets_a_weak_warp_and_a_cliff_to_chance_the_strongest(self):
+        # k_table's metric is a parabola in log K: smooth as it is, so bending it hurts
+        chosen, _ = self.fits(k_table(40, seed=4))
+        assert chosen.warp_scale >= 10
+        # the same band with a cliff down to chance (accuracy 0.1) past it, as real runs show: the strong warp
+        # compresses the fall, where a weak one needs a short length scale everywhere
+        for seed in range(3):
+            t = k_table(40, seed=seed)
+            d = np.log10(zone_constant(t.params["c_scaling"], t.params["v_coefficient"])) - math.log10(31.0)
+            chosen, _ = self.fits(dataclasses.replace(t, values=np.where(d > 0.6, 0.1, t.values)))
+            assert chosen.warp_scale == WARP_SCALES[0]
+
+    def test_theta_is_reused_only_with_its_warp(self):
+        t = k_table(20, seed=1)
+        box = search_box(t, BOUNDS)
+        model = fit_model(box, t.params, t.values, noise_var=t.noise_var)
+        again = fit_model(
+            box, t.params, t.values, noise_var=t.noise_var, theta=model.theta, warp_scale=model.warp_scale
+        )
+        assert again.warp.upper == model.warp.upper and np.array_equal(again.theta, model.theta)
+        with pytest.raises(ValueError, match="warp_scale"):
+            fit_model(box, t.params, t.values, noise_var=t.noise_var, theta=model.theta)
 
 
 class TestAggregation:
