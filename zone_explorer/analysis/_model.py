@@ -321,18 +321,39 @@ def fit_model(
     metric's values are most likely wins (the warped GP's marginal likelihood plus the log-Jacobian of the warp,
     ``sum(w(g))``: a warped GP, Snelson, Rasmussen and Ghahramani, NIPS 2003). A strong warp suits a metric that
     falls off a cliff (digits-cnn's accuracy, down to chance: it keeps the tightest gap in most studies), whose fall
-    it compresses; on a smooth bump it bends the top into a spike that a stationary kernel cannot follow, so the model smoothed the
-    peak down and the shoulders up, and the outline erred wide: on the synthetic bands and c- or v-alone metrics
-    at 20 and 60 trials, map nodes at P 0.3-0.7 lay in the zone in 0.01-0.53 of cases with the tightest gap always,
-    0.43-0.80 with the gap chosen (README, ``benchmarks/zone_calibration.py``).
+    it compresses; on a smooth bump it bends the top into a spike that a stationary kernel cannot follow, so the
+    model smoothed the peak down and the shoulders up, and the outline erred wide: on the synthetic bands and c- or
+    v-alone metrics at 20 and 60 trials, map nodes at P 0.3-0.7 lay in the zone in 0.01-0.53 of cases with the
+    tightest gap always, 0.43-0.80 with the gap chosen (README, ``benchmarks/zone_calibration.py``). Only the
+    chosen fit is then averaged over length scales and noise levels.
     """
     if theta is not None and warp_scale is None:
         raise ValueError("fit_model: theta is reused only with the warp_scale it was fitted with")
-    args = (box, cols, np.asarray(goodness, dtype=np.float64), noise_var, diverged, delta, max_fit, seed, theta)
+    g = np.asarray(goodness, dtype=np.float64)
+    args = (box, cols, g, noise_var, diverged, delta, max_fit, seed, theta)
     if warp_scale is not None:
-        return _fit_warped(*args, warp_scale)
+        return _averaged(box, g, _fit_warped(*args, warp_scale))
     fits = [_fit_warped(*args, scale) for scale in WARP_SCALES]
-    return max(fits, key=lambda m: m.log_likelihood)
+    return _averaged(box, g, max(fits, key=lambda f: f.log_likelihood))
+
+
+@dataclass
+class _WarpedFit:
+    """One maximum-likelihood GP fit under one warp, before the model averages over its neighbours."""
+
+    warp: Warp
+    warp_scale: float
+    gp: Any  # the fitted GaussianProcessRegressor
+    x: np.ndarray  # the fitted features
+    yn: np.ndarray  # the fitted, normalised warped goodness
+    alpha: np.ndarray  # the fitted points' known noise, normalised
+    y_mean: float
+    y_std: float
+    noise_known: bool
+    aggregated: bool
+    n_total: int
+    n_diverged: int
+    log_likelihood: float  # of the fitted values in metric units (how fit_model chooses the warp)
 
 
 def _fit_warped(
@@ -346,8 +367,8 @@ def _fit_warped(
     seed: int,
     theta: np.ndarray | None,
     warp_scale: float,
-) -> MetricModel:
-    """:func:`fit_model` under the warp of gap ``warp_scale``."""
+) -> _WarpedFit:
+    """The kernel's maximum-likelihood fit (or ``theta``'s) under the warp of gap ``warp_scale``."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
@@ -419,6 +440,18 @@ def _fit_warped(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, yn)
+    # the fitted points' log-likelihood in metric units: the Jacobian of g -> (w(g) - y_mean) / y_std is
+    # w'(g) / y_std = exp(w) / y_std (cells and diverged points enter by their warped values, as they are fitted)
+    log_likelihood = float(gp.log_marginal_likelihood_value_) + float(np.sum(y)) - y.size * math.log(y_std)
+    return _WarpedFit(
+        warp, warp_scale, gp, x, yn, alpha, y_mean, y_std, noise_known, aggregated, n_total, n_div, log_likelihood
+    )
+
+
+def _averaged(box: SearchBox, g: np.ndarray, fit: _WarpedFit) -> MetricModel:
+    """The model of :func:`fit_model`: ``fit`` averaged over multiples of its length scales and noise."""
+    gp, x, yn, alpha = fit.gp, fit.x, fit.yn, fit.alpha
+    d = x.shape[1]
     # Maximum likelihood picks one length scale; with few trials the likelihood is flat and that choice is
     # overconfident (the zone's edges move with it). The model averages over multiples of the fitted length
     # scales, each weighted by its marginal likelihood (a uniform prior on the log multiple): broad with few
@@ -431,12 +464,9 @@ def _fit_warped(
     # (the trials' own noise, e.g. a large study's cell spreads, carries it all): twice a negligible noise changes
     # no draw, and its components only doubled the cost of a draw (a 10,000-trial study's analysis took 0.54-0.62 s
     # with them, 0.44-0.46 s without).
-    # the fitted points' log-likelihood in metric units: the Jacobian of g -> (w(g) - y_mean) / y_std is
-    # w'(g) / y_std = exp(w) / y_std (cells and diverged points enter by their warped values, as they are fitted)
-    log_likelihood = float(gp.log_marginal_likelihood_value_) + float(np.sum(y)) - y.size * math.log(y_std)
     theta = gp.kernel_.theta.copy()
     at_floor = theta[-1] <= math.log(NOISE_BOUNDS[0]) + 1e-6
-    noise_scales = (1.0,) if noise_known or at_floor else NOISE_SCALES
+    noise_scales = (1.0,) if fit.noise_known or at_floor else NOISE_SCALES
     ls = slice(1, 1 + d)  # theta = log [amplitude, length scales..., noise]
     thetas, lml = [], []
     for scale in SCALES:
@@ -461,20 +491,20 @@ def _fit_warped(
         c.prob /= total
     return MetricModel(
         box=box,
-        warp=warp,
+        warp=fit.warp,
         components=components,
-        y_mean=y_mean,
-        y_std=y_std,
+        y_mean=fit.y_mean,
+        y_std=fit.y_std,
         x_fit=x,
         n_fit=x.shape[0],
-        aggregated=aggregated,
-        n_trials=n_total,
-        n_diverged=n_div,
+        aggregated=fit.aggregated,
+        n_trials=fit.n_total,
+        n_diverged=fit.n_diverged,
         description=f"{gp.kernel_.k1} + white noise, averaged over length scales x {SCALES} and white noise x "
         f"{noise_scales} (marginal-likelihood weights, the heaviest {MAX_COMPONENTS}), on features "
         f"{box.feature_names()}",
         best_observed=float(g.max()),
         theta=theta,
-        warp_scale=warp_scale,
-        log_likelihood=log_likelihood,
+        warp_scale=fit.warp_scale,
+        log_likelihood=fit.log_likelihood,
     )
