@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from zone_explorer.analysis import MIN_TRIALS, WARNING_CODES, Tolerance, TrialTable, analyze, model_zone
-from zone_explorer.analysis._model import MAX_COMPONENTS, WARP_SCALES, fit_model
+from zone_explorer.analysis._model import (
+    MAX_COMPONENTS,
+    WARP_SCALES,
+    _kernel,
+    _Lbfgs,
+    _log_marginal_likelihood,
+    fit_model,
+)
 from zone_explorer.analysis._zone import search_box
 from zone_explorer.analysis.landscapes import BOUNDS, LANDSCAPES, sample_trials, truth
 from zone_explorer.core.zone_constant import REFERENCE_ZONE, zone_constant
@@ -290,45 +297,84 @@ class TestModelAveraging:
         assert len(self.noise_levels(k_table(14, noise=0.01, seed=3))) == 1
 
 
+class TestLikelihood:
+    """The model's own marginal likelihood (``_log_marginal_likelihood``, the fit's objective) is scikit-learn's for
+    the same kernel, value and gradient, and the fit it drives finds scikit-learn's optimum."""
+
+    @staticmethod
+    def problem(n, d, seed):
+        rng = np.random.default_rng(seed)
+        return rng.random((n, d)), rng.standard_normal(n), rng.uniform(0.0, 0.05, n) + 1e-10
+
+    @pytest.mark.parametrize(("n", "d"), [(1, 1), (7, 2), (30, 3), (150, 3), (40, 5)])
+    def test_value_and_gradient_are_scikit_learns(self, n, d):
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        x, y, alpha = self.problem(n, d, seed=n + d)
+        gp = GaussianProcessRegressor(_kernel(d), alpha=alpha, optimizer=None).fit(x, y)
+        bounds = gp.kernel_.bounds
+        for theta in np.random.default_rng(d).uniform(bounds[:, 0], bounds[:, 1], (5, bounds.shape[0])):
+            want, want_grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+            value, grad = _log_marginal_likelihood(theta, x, y, alpha, gradient=True)
+            assert value == pytest.approx(want, rel=1e-9, abs=1e-9)
+            np.testing.assert_allclose(grad, want_grad, rtol=1e-7, atol=1e-7 * np.abs(want_grad).max())
+            assert _log_marginal_likelihood(theta, x, y, alpha)[0] == value
+
+    def test_a_matrix_that_is_not_positive_definite_is_impossible(self):
+        x, y, alpha = self.problem(5, 2, seed=0)
+        theta = _kernel(2).theta
+        assert _log_marginal_likelihood(theta, x, y, alpha - 10.0, gradient=True)[0] == -math.inf
+
+    # the white noise ends at its lower bound (the known noise explains the data), which scikit-learn warns of
+    @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+    @pytest.mark.parametrize("seed", range(3))
+    def test_the_fit_finds_scikit_learns_optimum(self, seed):
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
+        x, y, alpha = self.problem(25, 3, seed)
+        # every feature matters, so every length scale has a sharp optimum inside its bounds
+        y = np.sin(4 * x[:, 0]) + np.cos(3 * x[:, 1]) + x[:, 2] ** 2 + 0.1 * y
+
+        def fitted(optimizer):
+            gp = GaussianProcessRegressor(_kernel(3), alpha=alpha, optimizer=optimizer, n_restarts_optimizer=1)
+            return gp.set_params(random_state=seed).fit(x, y)
+
+        ours, theirs = fitted(_Lbfgs(x, y, alpha)), fitted("fmin_l_bfgs_b")
+        assert ours.log_marginal_likelihood_value_ == pytest.approx(theirs.log_marginal_likelihood_value_, abs=1e-6)
+        np.testing.assert_allclose(ours.kernel_.theta, theirs.kernel_.theta, atol=1e-3)
+
+
 class TestWarpChoice:
     """The warp's gap above the ideal value is chosen per fit by the likelihood of the metric (``fit_model``)."""
 
     @staticmethod
-    def fits(table):
-        box = search_box(table, BOUNDS)
-        chosen = fit_model(box, table.params, table.values, noise_var=table.noise_var)
-        fixed = [
-            fit_model(box, table.params, table.values, noise_var=table.noise_var, warp_scale=s) for s in WARP_SCALES
-        ]
-        return chosen, fixed
+    def fit(table, **kwargs):
+        return fit_model(search_box(table, BOUNDS), table.params, table.values, noise_var=table.noise_var, **kwargs)
 
-    def test_the_most_likely_warp_is_chosen(self):
-        chosen, fixed = self.fits(k_table(40, seed=4))
-        best = max(fixed, key=lambda m: m.log_likelihood)
-        assert chosen.warp_scale == best.warp_scale and chosen.log_likelihood == best.log_likelihood
-
-    def test_a_smooth_bump_gets_a_weak_warp_and_a_cliff_to_chance_the_strongest(self):
+    def test_the_most_likely_warp_is_chosen_and_a_smooth_bump_gets_a_weak_one(self):
         # k_table's metric is a parabola in log K: smooth as it is, so bending it hurts
-        chosen, _ = self.fits(k_table(40, seed=4))
+        table = k_table(40, seed=4)
+        chosen = self.fit(table)
+        best = max((self.fit(table, warp_scale=s) for s in WARP_SCALES), key=lambda m: m.log_likelihood)
+        assert chosen.warp_scale == best.warp_scale and chosen.log_likelihood == best.log_likelihood
         assert chosen.warp_scale >= 10
-        # the same band with a cliff down to chance (accuracy 0.1) past it, as real runs show: the strong warp
+
+    def test_a_cliff_to_chance_gets_the_strongest_warp(self):
+        # the band with a cliff down to chance (accuracy 0.1) past it, as real runs show: the strong warp
         # compresses the fall, where a weak one needs a short length scale everywhere
         for seed in range(3):
             t = k_table(40, seed=seed)
             d = np.log10(zone_constant(t.params["c_scaling"], t.params["v_coefficient"])) - math.log10(31.0)
-            chosen, _ = self.fits(dataclasses.replace(t, values=np.where(d > 0.6, 0.1, t.values)))
-            assert chosen.warp_scale == WARP_SCALES[0]
+            cliff = dataclasses.replace(t, values=np.where(d > 0.6, 0.1, t.values))
+            assert self.fit(cliff).warp_scale == WARP_SCALES[0]
 
     def test_theta_is_reused_only_with_its_warp(self):
         t = k_table(20, seed=1)
-        box = search_box(t, BOUNDS)
-        model = fit_model(box, t.params, t.values, noise_var=t.noise_var)
-        again = fit_model(
-            box, t.params, t.values, noise_var=t.noise_var, theta=model.theta, warp_scale=model.warp_scale
-        )
+        model = self.fit(t)
+        again = self.fit(t, theta=model.theta, warp_scale=model.warp_scale)
         assert again.warp.upper == model.warp.upper and np.array_equal(again.theta, model.theta)
         with pytest.raises(ValueError, match="warp_scale"):
-            fit_model(box, t.params, t.values, noise_var=t.noise_var, theta=model.theta)
+            self.fit(t, theta=model.theta)
 
 
 class TestAggregation:
