@@ -345,7 +345,7 @@ class _WarpedFit:
 
     warp: Warp
     warp_scale: float
-    gp: Any  # the fitted GaussianProcessRegressor
+    kernel: Any  # the fitted scikit-learn kernel (see _kernel)
     x: np.ndarray  # the fitted features
     yn: np.ndarray  # the fitted, normalised warped goodness
     alpha: np.ndarray  # the fitted points' known noise, normalised
@@ -433,26 +433,30 @@ def _fit_warped(
     # fell from 0.43 (0.26) / 0.89 (0.61) to 0.39 (0.00) / 0.78 (0.00) and K's interval covered 5/10 instead of 8/10;
     # at delta 0.05 and on noisy-quadratic it moved nothing beyond the seeds' noise (the synthetic calibration does
     # not see it: those trials carry their own noise).
-    # a second start guards the few-trial fits, where the likelihood has several optima; beyond that, one
-    restarts = int(x.shape[0] <= 60)
     if theta is not None and theta.size == kernel.theta.size:
+        # hyperparameters reused (a sampler's refit): nothing to optimise, and scikit-learn's fit would only repeat
+        # a factorisation that _averaged makes anyway, on its slower generic objective
         kernel = kernel.clone_with_theta(theta)
-    gp = GaussianProcessRegressor(
-        kernel=kernel,
-        alpha=alpha,
-        normalize_y=False,
-        n_restarts_optimizer=restarts,
-        random_state=seed,
-        optimizer=None if theta is not None and theta.size == kernel.theta.size else _Lbfgs(x, yn, alpha),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(x, yn)
+        log_marginal = _log_marginal_likelihood(theta, x, yn, alpha)[0]
+    else:
+        gp = GaussianProcessRegressor(
+            kernel=kernel,
+            alpha=alpha,
+            normalize_y=False,
+            # a second start guards the few-trial fits, where the likelihood has several optima; beyond that, one
+            n_restarts_optimizer=int(x.shape[0] <= 60),
+            random_state=seed,
+            optimizer=_Lbfgs(x, yn, alpha),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(x, yn)
+        kernel, log_marginal = gp.kernel_, float(gp.log_marginal_likelihood_value_)
     # the fitted points' log-likelihood in metric units: the Jacobian of g -> (w(g) - y_mean) / y_std is
     # w'(g) / y_std = exp(w) / y_std (cells and diverged points enter by their warped values, as they are fitted)
-    log_likelihood = float(gp.log_marginal_likelihood_value_) + float(np.sum(y)) - y.size * math.log(y_std)
+    log_likelihood = log_marginal + float(np.sum(y)) - y.size * math.log(y_std)
     return _WarpedFit(
-        warp, warp_scale, gp, x, yn, alpha, y_mean, y_std, noise_known, aggregated, n_total, n_div, log_likelihood
+        warp, warp_scale, kernel, x, yn, alpha, y_mean, y_std, noise_known, aggregated, n_total, n_div, log_likelihood
     )
 
 
@@ -516,7 +520,7 @@ class _Lbfgs:
 
 def _averaged(box: SearchBox, g: np.ndarray, fit: _WarpedFit) -> MetricModel:
     """The model of :func:`fit_model`: ``fit`` averaged over multiples of its length scales and noise."""
-    gp, x, yn, alpha = fit.gp, fit.x, fit.yn, fit.alpha
+    kernel, x, yn, alpha = fit.kernel, fit.x, fit.yn, fit.alpha
     d = x.shape[1]
     # Maximum likelihood picks one length scale; with few trials the likelihood is flat and that choice is
     # overconfident (the zone's edges move with it). The model averages over multiples of the fitted length
@@ -530,7 +534,7 @@ def _averaged(box: SearchBox, g: np.ndarray, fit: _WarpedFit) -> MetricModel:
     # (the trials' own noise, e.g. a large study's cell spreads, carries it all): twice a negligible noise changes
     # no draw, and its components only doubled the cost of a draw (a 10,000-trial study's analysis took 0.54-0.62 s
     # with them, 0.44-0.46 s without).
-    theta = gp.kernel_.theta.copy()
+    theta = kernel.theta.copy()
     at_floor = theta[-1] <= math.log(NOISE_BOUNDS[0]) + 1e-6
     noise_scales = (1.0,) if fit.noise_known or at_floor else NOISE_SCALES
     ls = slice(1, 1 + d)  # theta = log [amplitude, length scales..., noise]
@@ -548,7 +552,7 @@ def _averaged(box: SearchBox, g: np.ndarray, fit: _WarpedFit) -> MetricModel:
     kept = sorted(i for i in np.argsort(-prob, kind="stable")[:MAX_COMPONENTS] if prob[i] >= 1e-3)
     components = []
     for t, pr in zip([thetas[i] for i in kept], prob[kept]):
-        k = gp.kernel_.clone_with_theta(t)
+        k = kernel.clone_with_theta(t)
         noise = float(k.k2.noise_level)
         chol = cholesky(k.k1(x) + np.diag(alpha + noise), lower=True, check_finite=False)
         components.append(_Component(k.k1, noise, chol, cho_solve((chol, True), yn, check_finite=False), float(pr)))
@@ -566,7 +570,7 @@ def _averaged(box: SearchBox, g: np.ndarray, fit: _WarpedFit) -> MetricModel:
         aggregated=fit.aggregated,
         n_trials=fit.n_total,
         n_diverged=fit.n_diverged,
-        description=f"{gp.kernel_.k1} + white noise, averaged over length scales x {SCALES} and white noise x "
+        description=f"{kernel.k1} + white noise, averaged over length scales x {SCALES} and white noise x "
         f"{noise_scales} (marginal-likelihood weights, the heaviest {MAX_COMPONENTS}), on features "
         f"{box.feature_names()}",
         best_observed=float(g.max()),
