@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
+import torch
 
 # Rich reads COLUMNS once, when a Console is made, and keeps that width. pytest-xdist's workers run with COLUMNS=80
 # set; the CLI tests choose their width per call (CliRunner env), so make the CLI's consoles here, without COLUMNS.
@@ -15,6 +18,16 @@ os.environ.pop("COLUMNS", None)
 import zone_explorer.cli.common  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _seeded_global_generators() -> None:
+    """Every test starts from the same global random state, whatever ran before it in its xdist worker (which files
+    a worker gets changes from run to run): a test that draws from torch's, NumPy's or Python's global generator,
+    say through a layer's initialisation, is then as deterministic as one that makes its own."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 def _pg_available() -> bool:

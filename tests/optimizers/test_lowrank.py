@@ -280,6 +280,10 @@ def test_adam_first_step_from_identity_bases_equals_torch_adam() -> None:
 def test_adam_keeps_the_invariants_and_lowers_the_loss() -> None:
     gen = torch.Generator().manual_seed(9)
     target = _matrix(SIGMA_EY, 30, 20, gen)
+    # The layer draws its factors from torch's global generator, so seed it here: over 200 inits, 40 steps end at
+    # 0.11-0.53 of the starting loss (0.53 at seed 0), and at 0.31 with this one. The spread comes from LOWRANK.md's
+    # D3 transport of Adam's moments, which can leave |M1| thousands of times sqrt(M2) (a one-step loss spike).
+    torch.manual_seed(9)
     layer = LowRankLinear(20, 30, rank=5, r_max=8, bias=False, dtype=F64)
     opt = adam_from_flat(layer.parameters(), lr=0.05, beta1=0.9, beta2=0.99, theta=0.01)
     start = float(0.5 * (layer.weight().detach() - target).square().sum())
