@@ -8,6 +8,14 @@ import random
 import secrets
 from collections.abc import Iterator
 
+# One thread per process for OpenMP and the BLAS libraries, set before NumPy and torch load them, and inherited by
+# the worker and server processes the tests start: `-n 2` already runs two test processes on CI's two cores, and
+# more threads only spin against each other (under load a calibration test took 29 s with them, 14 s without).
+# A thread count also fixes BLAS's summation order, so the figures tests assert on don't depend on a machine's cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 import torch
