@@ -488,6 +488,11 @@ class LowRankAdam(_LowRankOptimizer):
     square) equals ``torch.optim.Adam`` on :math:`W` (Adam is elementwise, so it is not rotation-invariant and the
     equality stops once the retraction rotates the basis).
 
+    **What the transport does** on the specification's toy (a 30 x 20 target of section 5, ``lr=0.05``,
+    ``betas=(0.9, 0.99)``, ``theta=0.01``, 150 steps from 200 initialisations): it leaves some entry of
+    :math:`|M_1|` over 100 times :math:`\sqrt{M_2}` in 195 of them (Adam's own moments keep that ratio below about
+    2.3 at these betas), and in 12 the loss jumps at least twofold in one step (82-fold at worst).
+
     Per layer, with the augmented basis, :math:`M, N, \hat G` as in :class:`LowRankHeavyBall` and step count
     :math:`t` (D6):
 
