@@ -11,10 +11,10 @@ from collections.abc import Iterator
 # One thread per process for OpenMP and the BLAS libraries, set before NumPy and torch load them, and inherited by
 # the worker and server processes the tests start: `-n 2` already runs two test processes on CI's two cores, and
 # more threads only spin against each other (under load a calibration test took 29 s with them, 14 s without).
-# A thread count also fixes BLAS's summation order, so the figures tests assert on don't depend on a machine's cores.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+# One fixed count also fixes BLAS's summation order, so the figures tests assert on don't depend on a machine's cores.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
 
 import numpy as np
 import pytest
@@ -29,10 +29,12 @@ PG_ADMIN_URL = os.environ.get("ZONE_EXPLORER_TEST_PG", "postgresql://postgres@12
 
 
 @pytest.fixture(autouse=True)
-def _seeded_global_generators() -> None:
-    """Every test starts from the same global random state, whatever ran before it in its xdist worker (which files
-    a worker gets changes from run to run): a test that draws from torch's, NumPy's or Python's global generator,
-    say through a layer's initialisation, is then as deterministic as one that makes its own."""
+def _same_start() -> None:
+    """Every test starts the same way, whatever ran before it in its xdist worker (which files a worker gets changes
+    from run to run): torch on one thread (a worker run in-process sets its own count), and the same state in
+    torch's, NumPy's and Python's global generators, so a test that draws from them, say through a layer's
+    initialisation, is as deterministic as one that makes its own."""
+    torch.set_num_threads(1)
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)

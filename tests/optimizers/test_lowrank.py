@@ -22,15 +22,6 @@ from optimizers.lowrank import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices: one intra-op thread is fastest, and keeps a loaded machine from thrashing."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _eye(k: int, dtype: torch.dtype = F64) -> torch.Tensor:
     return torch.eye(k, dtype=dtype)
 

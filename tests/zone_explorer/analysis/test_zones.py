@@ -494,12 +494,7 @@ class TestAnalyze:
             return val if math.isfinite(val) else 1e3
 
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="minimize")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny tensors: threads only contend
-        try:
-            study.optimize(objective, n_trials=40)
-        finally:
-            torch.set_num_threads(threads)
+        study.optimize(objective, n_trials=40)
         table = TrialTable.from_study(study)
         assert table.direction == "minimize" and table.log_params == {"c_scaling", "v_coefficient"}
         res = analyze(table, "c_scaling", "v_coefficient", Tolerance("top_q", 0.25),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from optimizers.lowrank import lowrank_layers
 from optimizers.registry import get_optimizer
@@ -11,14 +10,6 @@ from zone_explorer.engine.jobs import JobSpec, create_job, get_job
 from zone_explorer.engine.worker import Worker, WorkerSettings
 from zone_explorer.store.trials import load_trials
 from zone_explorer.tasks import DigitsLowRankMLPTask, get_task
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_rank_is_a_validated_task_parameter() -> None:

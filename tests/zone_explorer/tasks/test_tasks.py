@@ -61,15 +61,6 @@ DESCRIBE_KEYS = {
 MAX_DETERMINISM_STEPS = 15
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Timings and bitwise determinism as the engine runs trials: one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _train(
     run: TaskRun, epochs: int, lr: float, momentum: float = 0.9, max_steps: int | None = None
 ) -> tuple[list[float], list[float]]:
